@@ -1,0 +1,3 @@
+from retrieval_cli.cli import main
+
+main()

@@ -1,0 +1,45 @@
+"""The ``retrieval-cli`` command: thin Typer wrappers over the library, one module per command."""
+
+from __future__ import annotations
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from retrieval_cli.cli import console
+from retrieval_cli.errors import CliError
+
+
+class _Group(TyperGroup):
+    """Turns expected errors into one red line and their exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context):  # noqa: ANN201
+        try:
+            return super().invoke(ctx)
+        except CliError as exc:
+            console.error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            console.error("interrupted; no artifact was written for the step in progress")
+            raise typer.Exit(130) from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Experiment runner for retrieval benchmarks: mine negatives, train, index, evaluate, report.",
+)
+
+from retrieval_cli.cli import artifacts, data, evaluate, index, report  # noqa: E402  (registers commands)
+
+app.add_typer(data.app, name="data")
+app.add_typer(artifacts.app, name="artifacts")
+app.command("index")(index.index_cli)
+app.command("evaluate")(evaluate.evaluate_cli)
+app.command("report")(report.report_cli)
+
+
+def main() -> None:
+    app()

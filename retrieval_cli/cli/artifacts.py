@@ -1,0 +1,75 @@
+"""``retrieval-cli artifacts``: see and check what the workspace holds."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+from rich.tree import Tree
+
+from retrieval_cli.cli import console
+from retrieval_cli.cli.options import JsonOpt, WorkspaceOpt, workspace
+from retrieval_cli.errors import ArtifactError
+
+app = typer.Typer(no_args_is_help=True, help="List, show, trace and verify artifacts.")
+
+
+@app.command("list")
+def list_cli(
+    kind: Annotated[Optional[str], typer.Argument(help="Only this kind (datasets, indexes, ...).")] = None,
+    workspace_path: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List finished artifacts, oldest first."""
+    found = workspace(workspace_path).artifacts(kind)
+    if as_json:
+        console.out.print_json(json.dumps([{"ref": a.ref, "created": a.manifest.get("created"), "path": str(a.path)} for a in found]))
+        return
+    table = Table()
+    for column in ("kind", "name", "version", "created", "seconds"):
+        table.add_column(column)
+    for a in found:
+        table.add_row(a.kind, a.name, a.version, a.manifest.get("created", "")[:19], f"{a.manifest.get('seconds', 0):.1f}")
+    console.out.print(table)
+
+
+@app.command("show")
+def show_cli(ref: Annotated[str, typer.Argument(help="Artifact reference or path.")], workspace_path: WorkspaceOpt = None) -> None:
+    """Print an artifact's manifest."""
+    artifact = workspace(workspace_path).resolve(ref)
+    console.out.print_json(json.dumps(artifact.manifest))
+
+
+def _tree(node: dict[str, Any], tree: Tree) -> None:
+    for role, child in node["inputs"].items():
+        _tree(child, tree.add(f"[dim]{role}:[/] {child['ref']}"))
+
+
+@app.command("lineage")
+def lineage_cli(
+    ref: Annotated[str, typer.Argument(help="Artifact reference or path.")],
+    workspace_path: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the chain of artifacts an artifact was made from."""
+    ws = workspace(workspace_path)
+    lineage = ws.lineage(ws.resolve(ref))
+    if as_json:
+        console.out.print_json(json.dumps(lineage))
+        return
+    tree = Tree(lineage["ref"])
+    _tree(lineage, tree)
+    console.out.print(tree)
+
+
+@app.command("verify")
+def verify_cli(ref: Annotated[str, typer.Argument(help="Artifact reference or path.")], workspace_path: WorkspaceOpt = None) -> None:
+    """Recompute payload checksums; exit 2 when any file is missing or changed."""
+    ws = workspace(workspace_path)
+    artifact = ws.resolve(ref)
+    problems = ws.verify(artifact)
+    if problems:
+        raise ArtifactError(f"{artifact.ref} failed verification: " + "; ".join(problems))
+    console.out.print(f"{artifact.ref}: {len(artifact.manifest['files'])} files verified", highlight=False)

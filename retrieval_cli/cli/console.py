@@ -1,0 +1,56 @@
+"""What the CLI owns and the library never touches: the terminal, progress bars, error lines."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+out = Console()
+err = Console(stderr=True)
+
+
+class RichProgress:
+    """A ``retrieval_cli.progress.Progress`` callback drawing one rich bar per stage."""
+
+    def __init__(self, bars: Progress | None) -> None:
+        self._bars = bars
+        self._tasks: dict[str, int] = {}
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        if self._bars is None:
+            return
+        if stage not in self._tasks:
+            self._tasks[stage] = self._bars.add_task(stage, total=total)
+        self._bars.update(self._tasks[stage], completed=done, total=total)
+
+
+@contextmanager
+def progress(quiet: bool) -> Iterator[RichProgress]:
+    """Progress bars on a terminal; nothing with --quiet or when stderr is not a TTY."""
+    if quiet or not err.is_terminal:
+        yield RichProgress(None)
+        return
+    bars = Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
+    )
+    with bars:
+        yield RichProgress(bars)
+
+
+def error(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+
+
+def built(result, what: str) -> None:  # noqa: ANN001 - BuildResult, kept import-free
+    """Say which artifact a command produced, and whether it was reused from the cache."""
+    state = "reused" if result.reused else "wrote"
+    err.print(f"{state} {what} {result.artifact.ref}  ({result.artifact.path})", highlight=False)
+
+
+def is_interactive() -> bool:
+    return sys.stdin.isatty()

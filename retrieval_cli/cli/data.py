@@ -1,0 +1,128 @@
+"""``retrieval-cli data``: get datasets into the workspace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from retrieval_cli.cli import console
+from retrieval_cli.cli.options import ForceOpt, NameOpt, QuietOpt, WorkspaceOpt, workspace
+
+app = typer.Typer(no_args_is_help=True, help="Import, download, subset or generate datasets.")
+import_app = typer.Typer(no_args_is_help=True, help="Import a dataset from files.")
+app.add_typer(import_app, name="import")
+
+
+def _summary(result) -> None:  # noqa: ANN001
+    console.built(result, "dataset")
+    stats = result.artifact.summary
+    splits = ", ".join(f"{s}: {v['queries']} queries" for s, v in stats.get("splits", {}).items())
+    console.out.print(f"{stats.get('documents')} documents, {stats.get('queries')} queries ({splits})", highlight=False)
+
+
+@import_app.command("beir")
+def import_beir_cli(
+    folder: Annotated[Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Dataset artifact name.")],
+    relevance_level: Annotated[int, typer.Option(help="Lowest grade binary measures count as relevant.")] = 1,
+    workspace_path: WorkspaceOpt = None,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Validate a BEIR folder and store it as a dataset artifact."""
+    from retrieval_cli import datasets
+
+    with console.progress(quiet) as bar:
+        result = datasets.import_beir(
+            workspace(workspace_path), folder, name, relevance_level=relevance_level, force=force, progress=bar
+        )
+    _summary(result)
+
+
+@import_app.command("trec-dl")
+def import_trec_dl_cli(
+    collection: Annotated[Path, typer.Option(help="MS MARCO collection.tsv (pid<TAB>passage).")],
+    topics: Annotated[Path, typer.Option(help="Topics TSV (qid<TAB>query).")],
+    qrels: Annotated[Path, typer.Option(help="TREC qrels (qid 0 docid grade).")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Dataset artifact name.")],
+    split: Annotated[str, typer.Option(help="Split name for these qrels.")] = "test",
+    relevance_level: Annotated[int, typer.Option(help="Binary relevance threshold (TREC-DL: 2, as trec_eval -l 2).")] = 2,
+    workspace_path: WorkspaceOpt = None,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Convert TREC Deep Learning files into a dataset artifact."""
+    from retrieval_cli import datasets
+
+    with console.progress(quiet) as bar:
+        result = datasets.import_trec_dl(
+            workspace(workspace_path), collection, topics, qrels, name,
+            split=split, relevance_level=relevance_level, force=force, progress=bar,
+        )
+    _summary(result)
+
+
+@app.command("fetch")
+def fetch_cli(
+    dataset: Annotated[str, typer.Argument(help="Public BEIR dataset name, e.g. scifact.")],
+    name: NameOpt = None,
+    workspace_path: WorkspaceOpt = None,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Download a public BEIR dataset (md5-verified) and import it."""
+    from retrieval_cli import datasets
+
+    with console.progress(quiet) as bar:
+        result = datasets.fetch_beir(workspace(workspace_path), dataset, artifact_name=name, force=force, progress=bar)
+    _summary(result)
+
+
+@app.command("subset")
+def subset_cli(
+    dataset: Annotated[str, typer.Argument(help="Dataset reference (datasets/NAME[@VERSION]).")],
+    queries: Annotated[int, typer.Option(help="Number of queries to sample.")] = 50,
+    split: Annotated[str, typer.Option(help="Split to sample from.")] = "test",
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 13,
+    distractors: Annotated[str, typer.Option(help="'bm25:K' adds each query's top-K BM25 documents; 'none'.")] = "bm25:100",
+    name: NameOpt = None,
+    workspace_path: WorkspaceOpt = None,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Make a NanoBEIR-style subset: sampled queries, their judged documents, BM25 distractors."""
+    from retrieval_cli import datasets
+
+    ws = workspace(workspace_path)
+    with console.progress(quiet) as bar:
+        result = datasets.subset(
+            ws, ws.resolve(dataset, kind="datasets"), queries=queries, split=split, seed=seed,
+            distractors=distractors, name=name, force=force, progress=bar,
+        )
+    _summary(result)
+
+
+@app.command("synth")
+def synth_cli(
+    name: Annotated[str, typer.Option("--name", "-n", help="Dataset artifact name.")] = "synthetic",
+    documents: Annotated[int, typer.Option(help="Corpus size.")] = 1500,
+    test_queries: Annotated[int, typer.Option(help="Queries in the test split.")] = 150,
+    train_queries: Annotated[int, typer.Option(help="Queries in the train split.")] = 300,
+    seed: Annotated[int, typer.Option(help="Generator seed.")] = 13,
+    workspace_path: WorkspaceOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Generate the project's own small product-search dataset (deterministic)."""
+    from dataclasses import asdict
+
+    from retrieval_cli import datasets, synthetic
+    from retrieval_cli.errors import InputError
+
+    config = synthetic.SynthConfig(documents=documents, test_queries=test_queries, train_queries=train_queries, seed=seed)
+    if documents < 10 or test_queries < 1 or train_queries < 0:
+        raise InputError("need at least 10 documents and 1 test query")
+    dataset = synthetic.generate(config)
+    result = datasets.save(workspace(workspace_path), dataset, name, {"source": "synth", **asdict(config)}, force=force)
+    _summary(result)

@@ -1,0 +1,58 @@
+"""``retrieval-cli evaluate``: retrieve (or read a run), rerank optionally, score with ir-measures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from retrieval_cli.cli import console
+from retrieval_cli.cli.options import ForceOpt, JsonOpt, NameOpt, QuietOpt, WorkspaceOpt, workspace
+
+
+def evaluate_cli(
+    index: Annotated[Optional[str], typer.Argument(help="Index reference (indexes/NAME[@VERSION]).")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="Dataset reference [default: the index's dataset].")] = None,
+    run: Annotated[Optional[Path], typer.Option("--run", help="Score this TREC run file instead of retrieving.")] = None,
+    split: Annotated[str, typer.Option(help="Qrels split to evaluate on.")] = "test",
+    measure: Annotated[Optional[list[str]], typer.Option("--measure", "-m", help="ir-measures measure; repeatable [default: nDCG@10, R@100].")] = None,
+    depth: Annotated[int, typer.Option(help="Documents retrieved per query.")] = 1000,
+    rerank: Annotated[Optional[str], typer.Option(help="Cross-encoder to rerank with (models/NAME, folder or hub id).")] = None,
+    rerank_depth: Annotated[int, typer.Option(help="How many top documents the cross-encoder rescores.")] = 100,
+    keep_self_hits: Annotated[bool, typer.Option(help="Keep documents whose id equals the query id (dropped by default, as BEIR does).")] = False,
+    name: NameOpt = None,
+    workspace_path: WorkspaceOpt = None,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Evaluate an index (or a run file) on a dataset split and write an evaluation artifact."""
+    from retrieval_cli import evaluation
+
+    ws = workspace(workspace_path)
+    config = evaluation.EvaluateConfig(
+        split=split, measures=list(measure or evaluation.DEFAULT_MEASURES), depth=depth,
+        rerank=rerank, rerank_depth=rerank_depth, keep_self_hits=keep_self_hits,
+    )
+    index_artifact = ws.resolve(index, kind="indexes") if index else None
+    dataset_artifact = ws.resolve(dataset, kind="datasets") if dataset else None
+    with console.progress(quiet) as bar:
+        result = evaluation.evaluate(
+            ws, index=index_artifact, dataset=dataset_artifact, run_file=run, config=config,
+            name=name, force=force, progress=bar,
+        )
+    metrics = evaluation.metrics(result.artifact)
+    if as_json:
+        console.out.print_json(json.dumps({"artifact": result.artifact.ref, "reused": result.reused, **metrics}))
+        return
+    console.built(result, "evaluation")
+    table = Table(title=f"{result.artifact.name}: {metrics['dataset']} / {metrics['split']} ({metrics['queries']} queries)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for label, value in metrics["aggregate"].items():
+        shown = metrics["measures"][label]
+        table.add_row(label if shown == label else f"{label}  [dim]({shown})[/]", f"{value:.4f}")
+    console.out.print(table)

@@ -1,0 +1,49 @@
+"""``retrieval-cli index``: build a BM25 (Lucene) or dense (faiss) index artifact."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from retrieval_cli.cli import console
+from retrieval_cli.cli.options import ForceOpt, NameOpt, QuietOpt, WorkspaceOpt, workspace
+from retrieval_cli.errors import InputError
+
+
+def index_cli(
+    dataset: Annotated[str, typer.Argument(help="Dataset reference (datasets/NAME[@VERSION] or NAME).")],
+    kind: Annotated[str, typer.Option("--kind", help="bm25 or dense.")] = "bm25",
+    k1: Annotated[float, typer.Option(help="BM25 k1.")] = 0.9,
+    b: Annotated[float, typer.Option(help="BM25 b.")] = 0.4,
+    stemmer: Annotated[str, typer.Option(help="BM25 stemmer: porter, krovetz or none.")] = "porter",
+    model: Annotated[str, typer.Option(help="Dense model: alias (minilm), models/NAME, folder or hub id.")] = "minilm",
+    faiss: Annotated[str, typer.Option("--faiss", help="Dense index structure: flat, hnsw or ivfpq.")] = "flat",
+    batch_size: Annotated[int, typer.Option(help="Encoding batch size.")] = 64,
+    max_seq_length: Annotated[Optional[int], typer.Option(help="Truncate texts to this many tokens.")] = None,
+    query_prompt: Annotated[str, typer.Option(help="Prefix for queries (e.g. 'query: ' for E5).")] = "",
+    document_prompt: Annotated[str, typer.Option(help="Prefix for documents (e.g. 'passage: ').")] = "",
+    name: NameOpt = None,
+    workspace_path: WorkspaceOpt = None,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Index a dataset's corpus (title + text)."""
+    from retrieval_cli import indexing
+
+    ws = workspace(workspace_path)
+    data = ws.resolve(dataset, kind="datasets")
+    with console.progress(quiet) as bar:
+        if kind == "bm25":
+            result = indexing.build_bm25(
+                ws, data, indexing.BM25Config(k1=k1, b=b, stemmer=stemmer), name=name, force=force, progress=bar
+            )
+        elif kind == "dense":
+            config = indexing.DenseConfig(
+                model=model, faiss=faiss, batch_size=batch_size, max_seq_length=max_seq_length,
+                query_prompt=query_prompt, document_prompt=document_prompt,
+            )
+            result = indexing.build_dense(ws, data, config, name=name, force=force, progress=bar)
+        else:
+            raise InputError(f"--kind must be bm25 or dense, got {kind!r}")
+    console.built(result, "index")

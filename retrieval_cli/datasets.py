@@ -1,0 +1,485 @@
+"""Datasets: BEIR folders read strictly, TREC-DL files converted, and dataset artifacts.
+
+A dataset artifact's payload is a normalised BEIR folder (``corpus.jsonl``, ``queries.jsonl``,
+``qrels/<split>.tsv``). Its config records the relevance level that binary measures use
+(BEIR: score >= 1; TREC-DL: grade >= 2, as ``trec_eval -l 2``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from retrieval_cli.artifacts import Artifact, BuildResult, Workspace
+from retrieval_cli.errors import CliError, InputError
+from retrieval_cli.progress import Progress, silent
+
+QRELS_HEADER = "query-id\tcorpus-id\tscore"
+
+
+@dataclass
+class Dataset:
+    """A retrieval collection in memory: corpus, queries, and graded judgments per split."""
+
+    corpus: dict[str, dict[str, str]]  # doc id -> {"title", "text"}
+    queries: dict[str, str]  # query id -> text
+    qrels: dict[str, dict[str, dict[str, int]]]  # split -> query id -> doc id -> grade
+    relevance_level: int = 1
+    name: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def split_queries(self, split: str) -> dict[str, str]:
+        """Queries judged in ``split``, in the order of the queries file."""
+        judged = self.split_qrels(split)
+        return {qid: text for qid, text in self.queries.items() if qid in judged}
+
+    def split_qrels(self, split: str) -> dict[str, dict[str, int]]:
+        if split not in self.qrels:
+            known = ", ".join(sorted(self.qrels)) or "none"
+            raise InputError(f"dataset '{self.name}' has no split '{split}' (splits: {known})")
+        return self.qrels[split]
+
+    def doc_text(self, doc_id: str, sep: str = " ") -> str:
+        """Title and body joined, the text every engine indexes."""
+        doc = self.corpus[doc_id]
+        return f"{doc.get('title', '')}{sep}{doc['text']}".strip()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "documents": len(self.corpus),
+            "queries": len(self.queries),
+            "splits": {
+                split: {
+                    "queries": len(judged),
+                    "judgments": sum(len(d) for d in judged.values()),
+                    "relevant": sum(
+                        1 for d in judged.values() for g in d.values() if g >= self.relevance_level
+                    ),
+                }
+                for split, judged in sorted(self.qrels.items())
+            },
+            "relevance_level": self.relevance_level,
+        }
+
+
+# ---- strict readers ---------------------------------------------------------------------------
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield (line number, text) for non-blank lines, failing on bytes that are not UTF-8."""
+    try:
+        handle = open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"cannot read file ({exc.strerror})", path=path) from exc
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(f"not valid UTF-8 (byte {exc.start + 1})", path=path, line=number) from exc
+            text = text.rstrip("\r\n")
+            if text.strip():
+                yield number, text
+
+
+def _string_field(record: Mapping[str, Any], key: str, path: Path, line: int, required: bool) -> str:
+    if key not in record or record[key] is None:
+        if required:
+            raise InputError("missing", path=path, line=line, field=key)
+        return ""
+    value = record[key]
+    if key == "_id" and isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise InputError(f"expected a string, got {type(value).__name__}", path=path, line=line, field=key)
+    if key == "_id" and not value.strip():
+        raise InputError("empty id", path=path, line=line, field=key)
+    return value
+
+
+def read_jsonl_records(path: Path, fields: tuple[str, ...], required: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """Read a BEIR JSONL file keyed by ``_id``; every bad line is an InputError naming it."""
+    records: dict[str, dict[str, str]] = {}
+    first_line: dict[str, int] = {}
+    for number, text in _lines(path):
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"invalid JSON ({exc.msg} at column {exc.colno})", path=path, line=number) from exc
+        if not isinstance(record, dict):
+            raise InputError(f"expected a JSON object, got {type(record).__name__}", path=path, line=number)
+        doc_id = _string_field(record, "_id", path, number, required=True)
+        if doc_id in records:
+            raise InputError(
+                f"duplicate _id '{doc_id}' (first seen on line {first_line[doc_id]})", path=path, line=number
+            )
+        records[doc_id] = {
+            key: _string_field(record, key, path, number, required=key in required) for key in fields
+        }
+        first_line[doc_id] = number
+    return records
+
+
+def read_qrels_tsv(
+    path: Path, queries: Mapping[str, Any], corpus: Mapping[str, Any]
+) -> dict[str, dict[str, int]]:
+    """Read a BEIR qrels TSV (``query-id corpus-id score``, header optional)."""
+    qrels: dict[str, dict[str, int]] = {}
+    for number, text in _lines(path):
+        columns = text.split("\t")
+        if number == 1 and columns[0].strip().lower() in ("query-id", "query_id", "qid"):
+            continue
+        if len(columns) != 3:
+            raise InputError(
+                f"expected 3 tab-separated columns (query-id, corpus-id, score), got {len(columns)}",
+                path=path, line=number,
+            )
+        qid, doc_id, score = (c.strip() for c in columns)
+        qrels.setdefault(qid, {})[doc_id] = _grade(score, path, number)
+        _check_known(qid, doc_id, queries, corpus, path, number)
+    if not qrels:
+        raise InputError("no judgments", path=path)
+    return qrels
+
+
+def _grade(score: str, path: Path, line: int) -> int:
+    try:
+        value = float(score)
+    except ValueError:
+        raise InputError(f"score {score!r} is not a number", path=path, line=line, field="score") from None
+    if not math.isfinite(value) or value != int(value):
+        raise InputError(f"score {score!r} is not an integer grade", path=path, line=line, field="score")
+    return int(value)
+
+
+def _check_known(qid: str, doc_id: str, queries: Mapping[str, Any], corpus: Mapping[str, Any], path: Path, line: int) -> None:
+    if qid not in queries:
+        raise InputError(f"query id '{qid}' is not in the queries", path=path, line=line, field="query-id")
+    if doc_id not in corpus:
+        raise InputError(f"document id '{doc_id}' is not in the corpus", path=path, line=line, field="corpus-id")
+
+
+def read_beir(folder: Path, name: str = "", relevance_level: int = 1) -> Dataset:
+    """Read and validate a BEIR folder; raises InputError on the first bad line."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError("not a folder", path=folder)
+    corpus_path, queries_path = folder / "corpus.jsonl", folder / "queries.jsonl"
+    for required in (corpus_path, queries_path, folder / "qrels"):
+        if not required.exists():
+            raise InputError("missing (a BEIR folder has corpus.jsonl, queries.jsonl and qrels/)", path=required)
+    corpus = read_jsonl_records(corpus_path, ("title", "text"), required=("text",))
+    if not corpus:
+        raise InputError("empty corpus: no documents", path=corpus_path)
+    queries = {
+        qid: rec["text"]
+        for qid, rec in read_jsonl_records(queries_path, ("text",), required=("text",)).items()
+    }
+    if not queries:
+        raise InputError("no queries", path=queries_path)
+    qrels = {
+        path.stem: read_qrels_tsv(path, queries, corpus)
+        for path in sorted((folder / "qrels").glob("*.tsv"))
+    }
+    if not qrels:
+        raise InputError("no qrels/<split>.tsv files", path=folder / "qrels")
+    return Dataset(corpus, queries, qrels, relevance_level=relevance_level, name=name)
+
+
+def read_trec_dl(collection: Path, topics: Path, qrels_path: Path, split: str = "test") -> Dataset:
+    """Read MS MARCO ``collection.tsv`` (pid, passage), a topics TSV (qid, query) and TREC qrels."""
+    corpus: dict[str, dict[str, str]] = {}
+    for number, text in _lines(collection):
+        columns = text.split("\t")
+        if len(columns) != 2:
+            raise InputError(f"expected 2 tab-separated columns (pid, passage), got {len(columns)}", path=collection, line=number)
+        pid = columns[0].strip()
+        if not pid:
+            raise InputError("empty id", path=collection, line=number, field="pid")
+        if pid in corpus:
+            raise InputError(f"duplicate pid '{pid}'", path=collection, line=number)
+        corpus[pid] = {"title": "", "text": columns[1]}
+    if not corpus:
+        raise InputError("empty corpus: no passages", path=collection)
+    queries: dict[str, str] = {}
+    for number, text in _lines(topics):
+        columns = text.split("\t")
+        if len(columns) != 2:
+            raise InputError(f"expected 2 tab-separated columns (qid, query), got {len(columns)}", path=topics, line=number)
+        qid = columns[0].strip()
+        if qid in queries:
+            raise InputError(f"duplicate qid '{qid}'", path=topics, line=number)
+        queries[qid] = columns[1]
+    qrels: dict[str, dict[str, int]] = {}
+    for number, text in _lines(qrels_path):
+        columns = text.split()
+        if len(columns) != 4:
+            raise InputError(f"expected 4 columns (qid iter docid rel), got {len(columns)}", path=qrels_path, line=number)
+        qid, _, doc_id, grade = columns
+        qrels.setdefault(qid, {})[doc_id] = _grade(grade, qrels_path, number)
+        _check_known(qid, doc_id, queries, corpus, qrels_path, number)
+    if not qrels:
+        raise InputError("no judgments", path=qrels_path)
+    return Dataset(corpus, queries, {split: qrels}, relevance_level=2)
+
+
+def write_beir(dataset: Dataset, folder: Path) -> None:
+    """Write a dataset as a normalised BEIR folder (stable order, UTF-8, one record a line)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "corpus.jsonl", "w", encoding="utf-8") as out:
+        for doc_id, doc in dataset.corpus.items():
+            record = {"_id": doc_id, "title": doc.get("title", ""), "text": doc["text"]}
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    with open(folder / "queries.jsonl", "w", encoding="utf-8") as out:
+        for qid, text in dataset.queries.items():
+            out.write(json.dumps({"_id": qid, "text": text}, ensure_ascii=False) + "\n")
+    (folder / "qrels").mkdir(exist_ok=True)
+    for split, judged in dataset.qrels.items():
+        with open(folder / "qrels" / f"{split}.tsv", "w", encoding="utf-8") as out:
+            out.write(QRELS_HEADER + "\n")
+            for qid, docs in judged.items():
+                for doc_id, grade in docs.items():
+                    out.write(f"{qid}\t{doc_id}\t{grade}\n")
+
+
+def load(artifact: Artifact) -> Dataset:
+    """Load a dataset artifact written by this module (trusted: it was validated on import)."""
+    if artifact.kind != "datasets":
+        raise InputError(f"'{artifact.ref}' is a {artifact.kind} artifact, expected datasets")
+    folder = artifact.path
+    corpus = {}
+    with open(folder / "corpus.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            corpus[record["_id"]] = {"title": record["title"], "text": record["text"]}
+    queries = {}
+    with open(folder / "queries.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            queries[record["_id"]] = record["text"]
+    qrels: dict[str, dict[str, dict[str, int]]] = {}
+    for path in sorted((folder / "qrels").glob("*.tsv")):
+        judged: dict[str, dict[str, int]] = {}
+        with open(path, encoding="utf-8") as handle:
+            next(handle)
+            for line in handle:
+                qid, doc_id, grade = line.rstrip("\n").split("\t")
+                judged.setdefault(qid, {})[doc_id] = int(grade)
+        qrels[path.stem] = judged
+    return Dataset(
+        corpus, queries, qrels,
+        relevance_level=int(artifact.config.get("relevance_level", 1)),
+        name=artifact.name,
+        metadata=dict(artifact.config),
+    )
+
+
+def content_hash(paths: list[Path]) -> str:
+    """Hash of source files, so re-importing changed files gives a new version."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode())
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def save(
+    ws: Workspace,
+    dataset: Dataset,
+    name: str,
+    config: Mapping[str, Any],
+    inputs: Mapping[str, Artifact] | None = None,
+    *,
+    force: bool = False,
+) -> BuildResult:
+    """Store an in-memory dataset as a dataset artifact."""
+    full_config = {**config, "relevance_level": dataset.relevance_level}
+
+    def build(folder: Path) -> dict[str, Any]:
+        write_beir(dataset, folder)
+        return dataset.stats()
+
+    return ws.build("datasets", name, full_config, inputs or {}, build, force=force)
+
+
+def import_beir(
+    ws: Workspace,
+    source: Path,
+    name: str,
+    *,
+    relevance_level: int = 1,
+    force: bool = False,
+    progress: Progress = silent,
+) -> BuildResult:
+    """Validate a BEIR folder and copy it into a dataset artifact."""
+    source = Path(source)
+    progress("read BEIR folder", 0, None)
+    dataset = read_beir(source, name=name, relevance_level=relevance_level)
+    files = [source / "corpus.jsonl", source / "queries.jsonl", *sorted((source / "qrels").glob("*.tsv"))]
+    config = {"source": "beir", "path": str(source.resolve()), "content": content_hash(files)}
+    progress("read BEIR folder", 1, 1)
+    return save(ws, dataset, name, config, force=force)
+
+
+def import_trec_dl(
+    ws: Workspace,
+    collection: Path,
+    topics: Path,
+    qrels: Path,
+    name: str,
+    *,
+    split: str = "test",
+    relevance_level: int = 2,
+    force: bool = False,
+    progress: Progress = silent,
+) -> BuildResult:
+    """Convert MS MARCO/TREC-DL files into a dataset artifact (BEIR layout inside)."""
+    progress("read TREC-DL files", 0, None)
+    dataset = read_trec_dl(Path(collection), Path(topics), Path(qrels), split=split)
+    dataset.relevance_level = relevance_level
+    dataset.name = name
+    config = {
+        "source": "trec-dl",
+        "split": split,
+        "content": content_hash([Path(collection), Path(topics), Path(qrels)]),
+    }
+    progress("read TREC-DL files", 1, 1)
+    return save(ws, dataset, name, config, force=force)
+
+
+# ---- public BEIR downloads ----------------------------------------------------------------------
+BEIR_URL = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/{name}.zip"
+BEIR_URL_ENV = "RETRIEVAL_CLI_BEIR_URL"  # a mirror, e.g. file:///data/beir/{name}.zip
+# md5 of each zip as published in the BEIR README.
+BEIR_MD5 = {
+    "msmarco": "444067daf65d982533ea17ebd59501e4",
+    "trec-covid": "ce62140cb23feb9becf6270d0d1fe6d1",
+    "nfcorpus": "a89dba18a62ef92f7d323ec890a0d38d",
+    "nq": "d4d3d2e48787a744b6f6e691ff534307",
+    "hotpotqa": "f412724f78b0d91183a0e86805e16114",
+    "fiqa": "17918ed23cd04fb15047f73e6c3bd9d9",
+    "arguana": "8ad3e3c2a5867cdced806d6503f29b99",
+    "webis-touche2020": "46f650ba5a527fc69e0a6521c5a23563",
+    "quora": "18fb154900ba42a600f84b839c173167",
+    "dbpedia-entity": "c2a39eb420a3164af735795df012ac2c",
+    "scidocs": "38121350fc3a4d2f48850f6aff52e4a9",
+    "fever": "5a818580227bfb4b35bb6fa46d9b6c03",
+    "climate-fever": "8b66f0a9126c521bae2bde127b4dc99d",
+    "scifact": "5f7d1de60b170fc8027bb7898e2efca1",
+}
+
+
+def fetch_beir(
+    ws: Workspace,
+    name: str,
+    *,
+    artifact_name: str | None = None,
+    force: bool = False,
+    progress: Progress = silent,
+) -> BuildResult:
+    """Download a public BEIR zip (md5-checked, cached in the workspace) and import it."""
+    import os
+    import shutil
+    import tempfile
+    import urllib.error
+    import urllib.request
+    import zipfile
+
+    if name not in BEIR_MD5:
+        raise InputError(f"unknown BEIR dataset '{name}'; known: {', '.join(sorted(BEIR_MD5))}")
+    url = os.environ.get(BEIR_URL_ENV, BEIR_URL).format(name=name)
+    cache = ws.root / ".cache" / "downloads"
+    cache.mkdir(parents=True, exist_ok=True)
+    archive = cache / f"{name}.zip"
+    if not archive.is_file() or hashlib.md5(archive.read_bytes()).hexdigest() != BEIR_MD5[name]:
+        partial = cache / f"{name}.zip.part"
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
+                total = int(response.headers.get("Content-Length") or 0) or None
+                done = 0
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    out.write(block)
+                    done += len(block)
+                    progress(f"download {name}", done, total)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            partial.unlink(missing_ok=True)
+            reason = getattr(exc, "reason", exc)
+            raise CliError(
+                f"cannot download {url}: {reason}; offline? download the zip elsewhere, unzip it "
+                f"and run: retrieval-cli data import beir DIR --name {name}"
+            ) from None
+        digest = hashlib.md5(partial.read_bytes()).hexdigest()
+        if digest != BEIR_MD5[name]:
+            partial.unlink(missing_ok=True)
+            raise CliError(f"checksum mismatch for {url}: md5 {digest}, expected {BEIR_MD5[name]}")
+        partial.replace(archive)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        try:
+            with zipfile.ZipFile(archive) as zipped:
+                for member in zipped.namelist():
+                    if member.startswith("/") or ".." in Path(member).parts:
+                        raise CliError(f"{archive}: unsafe path in zip: {member}")
+                zipped.extractall(tmp)
+        except zipfile.BadZipFile as exc:
+            raise CliError(f"{archive}: not a valid zip ({exc})") from None
+        folder = Path(tmp) / name
+        if not folder.is_dir():
+            folder = next((p.parent for p in Path(tmp).rglob("corpus.jsonl")), Path(tmp))
+        result = import_beir(ws, folder, artifact_name or name, force=force, progress=progress)
+        shutil.rmtree(folder, ignore_errors=True)
+    return result
+
+
+# ---- NanoBEIR-style subsets ------------------------------------------------------------------------
+def subset(
+    ws: Workspace,
+    source: Artifact,
+    *,
+    queries: int = 50,
+    split: str = "test",
+    seed: int = 13,
+    distractors: str = "bm25:100",
+    name: str | None = None,
+    force: bool = False,
+    progress: Progress = silent,
+) -> BuildResult:
+    """Sample queries, keep all their judged documents, and add top-ranked BM25 distractors."""
+    import random
+
+    strategy, _, depth_text = distractors.partition(":")
+    if strategy not in ("bm25", "none") or (strategy == "bm25" and not depth_text.isdigit()):
+        raise InputError(f"distractors must be 'bm25:K' or 'none', got {distractors!r}", field="distractors")
+    depth = int(depth_text or 0)
+    if queries < 1:
+        raise InputError("queries must be >= 1", field="queries")
+    config = {"source": "subset", "queries": queries, "split": split, "seed": seed, "distractors": distractors}
+    inputs: dict[str, Artifact] = {"dataset": source}
+    index = None
+    if strategy == "bm25":
+        from retrieval_cli import indexing
+
+        index = indexing.build_bm25(ws, source, indexing.BM25Config(), progress=progress).artifact
+        inputs["index"] = index
+    data = load(source)
+    judged = data.split_qrels(split)
+    chosen = sorted(random.Random(seed).sample(sorted(judged), min(queries, len(judged))))
+    keep_docs = {doc_id for qid in chosen for doc_id in judged[qid]}
+    if index is not None:
+        from retrieval_cli import indexing
+
+        hits = indexing.open_searcher(ws, index).search({q: data.queries[q] for q in chosen}, depth)
+        keep_docs.update(doc_id for ranked in hits.values() for doc_id, _ in ranked)
+    result = Dataset(
+        corpus={d: doc for d, doc in data.corpus.items() if d in keep_docs},
+        queries={q: data.queries[q] for q in chosen},
+        qrels={split: {q: judged[q] for q in chosen}},
+        relevance_level=data.relevance_level,
+        name=name or f"{source.name}-sub{queries}",
+    )
+    return save(ws, result, result.name, config, inputs, force=force)

