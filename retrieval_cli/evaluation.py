@@ -52,7 +52,10 @@ def resolve_measures(names: list[str], relevance_level: int) -> dict[str, Any]:
             measure = ir_measures.parse_measure(name)
         except (ValueError, NameError, TypeError, AttributeError) as exc:
             raise InputError(f"unknown measure {name!r} ({exc}); see ir-measures' measure list", field="measure") from None
-        if "rel" in measure.SUPPORTED_PARAMS and "rel" not in measure.params:
+        # ir-measures drops parameters equal to their default (R(rel=1)@100 prints as R@100),
+        # so an explicit rel= is detected in the text the user wrote.
+        explicit_rel = "rel=" in name.replace(" ", "")
+        if "rel" in measure.SUPPORTED_PARAMS and "rel" not in measure.params and not explicit_rel:
             measure = measure(rel=relevance_level)
         resolved.setdefault(name, measure)
     return resolved

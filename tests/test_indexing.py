@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from retrieval_cli import datasets, evaluation, indexing, models, synthetic
+from retrieval_cli.artifacts import Workspace
+from retrieval_cli.errors import InputError
+
+
+def test_bm25_reuse_and_parameter_change(session_ws: Workspace, tiny) -> None:
+    first = indexing.build_bm25(session_ws, tiny, indexing.BM25Config())
+    again = indexing.build_bm25(session_ws, tiny, indexing.BM25Config())
+    assert again.reused and again.artifact.version == first.artifact.version
+    assert first.artifact.config["k1"] == 0.9 and first.artifact.config["b"] == 0.4
+    assert "java" in first.artifact.manifest["software"]
+    changed = indexing.build_bm25(session_ws, tiny, indexing.BM25Config(k1=1.2))
+    assert not changed.reused and changed.artifact.version != first.artifact.version
+    ev_a = evaluation.evaluate(session_ws, index=first.artifact).artifact
+    ev_b = evaluation.evaluate(session_ws, index=changed.artifact).artifact
+    assert ev_a.version != ev_b.version
+    assert evaluation.evaluate(session_ws, index=first.artifact).reused
+
+
+def test_bm25_ranks_exact_code_queries_first(session_ws: Workspace, tiny) -> None:
+    index = indexing.build_bm25(session_ws, tiny, indexing.BM25Config()).artifact
+    data = datasets.load(tiny)
+    searcher = indexing.open_searcher(session_ws, index)
+    doc_id, doc = next(iter(data.corpus.items()))
+    code = doc["title"].split()[1]  # "<Brand> <CODE> <category>"
+    hits = searcher.search({"probe": code}, 5)["probe"]
+    assert hits[0][0] == doc_id and hits[0][1] > hits[1][1]
+
+
+def test_bm25_config_is_checked() -> None:
+    with pytest.raises(InputError, match="b must be in"):
+        indexing.BM25Config(b=1.5).check()
+    with pytest.raises(InputError, match="stemmer"):
+        indexing.BM25Config(stemmer="snowball").check()
+
+
+@pytest.mark.slow
+def test_dense_index_flat_hnsw_ivfpq(session_ws: Workspace, tiny) -> None:
+    flat = indexing.build_dense(session_ws, tiny, indexing.DenseConfig()).artifact
+    hnsw = indexing.build_dense(session_ws, tiny, indexing.DenseConfig(faiss="hnsw")).artifact
+    assert flat.version != hnsw.version and flat.name == "tiny-dense-minilm"
+    data = datasets.load(tiny)
+    # stored float16 embeddings equal a direct sentence-transformers encode
+    stored = np.load(flat.file("embeddings.f16.npy"))
+    ids = flat.file("docids.txt").read_text().splitlines()
+    model = models.load_sentence_transformer(models.resolve("minilm"))
+    direct = model.encode([data.doc_text(d) for d in ids[:8]], normalize_embeddings=True)
+    assert stored.dtype == np.float16 and stored.shape == (len(data.corpus), 384)
+    assert np.abs(stored[:8].astype(np.float32) - direct).max() < 2e-3
+    queries = data.split_queries("test")
+    a = indexing.open_searcher(session_ws, flat).search(queries, 10)
+    b = indexing.open_searcher(session_ws, hnsw).search(queries, 10)
+    same = sum([d for d, _ in a[q]] == [d for d, _ in b[q]] for q in queries)
+    assert same >= 0.95 * len(queries)
+    ivf = indexing.build_dense(session_ws, tiny, indexing.DenseConfig(faiss="ivfpq", nlist=4, nprobe=4)).artifact
+    assert evaluation.metrics(evaluation.evaluate(session_ws, index=ivf).artifact)["aggregate"]["nDCG@10"] > 0.1
+
+
+@pytest.mark.slow
+def test_synthetic_dataset_separates_bm25_and_dense(session_ws: Workspace) -> None:
+    """The demo dataset must make comparisons meaningful: both in [0.3, 0.9], clearly different."""
+    full = datasets.save(session_ws, synthetic.generate(synthetic.SynthConfig()), "synthetic", {"source": "synth"}).artifact
+    scores = {}
+    for name, result in (
+        ("bm25", indexing.build_bm25(session_ws, full, indexing.BM25Config())),
+        ("dense", indexing.build_dense(session_ws, full, indexing.DenseConfig())),
+    ):
+        scores[name] = evaluation.metrics(evaluation.evaluate(session_ws, index=result.artifact).artifact)["aggregate"]["nDCG@10"]
+    assert 0.3 <= scores["bm25"] <= 0.9 and 0.3 <= scores["dense"] <= 0.9
+    assert abs(scores["bm25"] - scores["dense"]) >= 0.05
+
+
+def test_unknown_model_is_clear() -> None:
+    with pytest.raises(Exception, match="unknown model 'nonsense'"):
+        models.resolve("nonsense")
+    assert models.short_label("sentence-transformers/all-MiniLM-L6-v2") == "all-minilm-l6-v2"
