@@ -33,13 +33,34 @@ class EvaluateConfig:
     rerank: str | None = None
     rerank_depth: int = 100
     rerank_batch_size: int = 32
-    keep_self_hits: bool = False
+    self_hits: str = "auto"  # auto | drop | keep: see drop_self_hits_for
 
     def check(self) -> None:
+        if self.self_hits not in ("auto", "drop", "keep"):
+            raise InputError(f"self-hits must be auto, drop or keep, got {self.self_hits!r}", field="self_hits")
         if self.depth < 1:
             raise InputError(f"depth must be >= 1, got {self.depth}", field="depth")
         if self.rerank and not 1 <= self.rerank_depth:
             raise InputError(f"rerank depth must be >= 1, got {self.rerank_depth}", field="rerank_depth")
+
+
+def drop_self_hits_for(data: datasets.Dataset, policy: str) -> bool:
+    """Whether to drop documents whose id equals the query id.
+
+    ``auto`` follows BEIR's ArguAna/Quora convention only where it applies: query ids are also
+    corpus ids, yet no qrels pair judges a query's own id relevant, so the query *is* a corpus
+    document. Where a collection merely numbers both from 1 (Cranfield judges doc 225 relevant
+    to query 225), nothing is dropped.
+    """
+    if policy != "auto":
+        return policy == "drop"
+    shared = [q for q in data.queries if q in data.corpus]
+    if not shared:
+        return False
+    judged_self = any(
+        docs.get(q, 0) > 0 for judged in data.qrels.values() for q, docs in judged.items()
+    )
+    return not judged_self
 
 
 def resolve_measures(names: list[str], relevance_level: int) -> dict[str, Any]:
@@ -150,12 +171,13 @@ def evaluate(
 
     def build(folder: Path) -> dict[str, Any]:
         data = datasets.load(dataset)
+        drop_self = drop_self_hits_for(data, config.self_hits)
         qrels = data.split_qrels(config.split)
         queries = data.split_queries(config.split)
         if index is not None:
             searcher = indexing.open_searcher(ws, index, progress)
             progress("retrieve", 0, len(queries))
-            run = searcher.search(queries, config.depth + (0 if config.keep_self_hits else 1))
+            run = searcher.search(queries, config.depth + (1 if drop_self else 0))
             progress("retrieve", len(queries), len(queries))
             tag = index.name
         else:
@@ -165,7 +187,7 @@ def evaluate(
                 raise InputError(f"no query id in the run is in dataset '{data.name}' (e.g. '{unknown[0]}')", path=run_file)
             run = {q: hits for q, hits in run.items() if q in queries}
             tag = run_file.stem  # type: ignore[union-attr]
-        if not config.keep_self_hits:
+        if drop_self:
             run = runs.drop_self_hits(run)
         run = runs.truncate(run, config.depth)
         if rerank_spec is not None:
@@ -187,6 +209,7 @@ def evaluate(
             "queries": len(qrels),
             "queries_without_results": len(qrels) - answered,
             "relevance_level": data.relevance_level,
+            "self_hits": "dropped" if drop_self else "kept",
             "measures": {k: str(v) for k, v in measures_probe.items()},
             "aggregate": aggregate,
         }

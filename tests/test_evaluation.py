@@ -65,6 +65,21 @@ def test_self_hits_dropped() -> None:
     assert runs.drop_self_hits({"q1": [("q1", 9.0), ("d1", 1.0)]}) == {"q1": [("d1", 1.0)]}
 
 
+def test_self_hit_policy() -> None:
+    def make(qrels):  # noqa: ANN001, ANN202
+        corpus = {i: {"title": "", "text": i} for i in ("1", "2", "3")}
+        return datasets.Dataset(corpus, {"1": "a", "2": "b"}, {"test": qrels})
+
+    # ArguAna/Quora: queries are corpus documents, never judged relevant to themselves
+    assert evaluation.drop_self_hits_for(make({"1": {"2": 1}, "2": {"3": 1}}), "auto")
+    # Cranfield: ids merely coincide, and query 2 is judged relevant to document 2
+    assert not evaluation.drop_self_hits_for(make({"1": {"3": 1}, "2": {"2": 1}}), "auto")
+    assert evaluation.drop_self_hits_for(make({"2": {"2": 1}}), "drop")
+    assert not evaluation.drop_self_hits_for(make({"1": {"2": 1}}), "keep")
+    disjoint = datasets.Dataset({"d": {"title": "", "text": "x"}}, {"q": "x"}, {"test": {"q": {"d": 1}}})
+    assert not evaluation.drop_self_hits_for(disjoint, "auto")
+
+
 class _FakeCrossEncoder:
     """Scores a pair by the length of the document text: a known, checkable order."""
 
@@ -88,12 +103,12 @@ def test_evaluate_run_file(ws: Workspace, beir_folder: Path, tmp_path: Path) -> 
     dataset = datasets.import_beir(ws, beir_folder, "toy").artifact
     path = tmp_path / "mine.run"
     path.write_text("q1 Q0 d3 1 3 t\nq1 Q0 d2 2 2 t\nq1 Q0 d1 3 1 t\nq2 Q0 q2 1 9 t\nq2 Q0 d2 2 5 t\nqX Q0 d1 1 1 t\n")
-    art = evaluation.evaluate(ws, dataset=dataset, run_file=path).artifact
+    art = evaluation.evaluate(ws, dataset=dataset, run_file=path, config=evaluation.EvaluateConfig(self_hits="drop")).artifact
     metrics = evaluation.metrics(art)
     q1 = 2 / (2 + 1 / math.log2(3))
     assert metrics["aggregate"]["nDCG@10"] == pytest.approx((q1 + 1) / 2, abs=1e-6)  # self hit q2 dropped
     assert "q2 Q0 q2" not in art.file("run.trec").read_text()
-    kept = evaluation.evaluate(ws, dataset=dataset, run_file=path, config=evaluation.EvaluateConfig(keep_self_hits=True)).artifact
+    kept = evaluation.evaluate(ws, dataset=dataset, run_file=path, config=evaluation.EvaluateConfig(self_hits="keep")).artifact
     assert evaluation.metrics(kept)["aggregate"]["nDCG@10"] < metrics["aggregate"]["nDCG@10"]
     assert set(evaluation.per_query(art)["nDCG@10"]) == {"q1", "q2"}
     with pytest.raises(InputError, match="give exactly one"):

@@ -22,7 +22,7 @@ def evaluate_cli(
     depth: Annotated[int, typer.Option(help="Documents retrieved per query.")] = 1000,
     rerank: Annotated[Optional[str], typer.Option(help="Cross-encoder to rerank with (models/NAME, folder or hub id).")] = None,
     rerank_depth: Annotated[int, typer.Option(help="How many top documents the cross-encoder rescores.")] = 100,
-    keep_self_hits: Annotated[bool, typer.Option(help="Keep documents whose id equals the query id (dropped by default, as BEIR does).")] = False,
+    self_hits: Annotated[str, typer.Option(help="Documents whose id equals the query id: drop, keep, or auto (drop when queries are corpus documents, as BEIR does for ArguAna/Quora).")] = "auto",
     name: NameOpt = None,
     workspace_path: WorkspaceOpt = None,
     force: ForceOpt = False,
@@ -35,7 +35,7 @@ def evaluate_cli(
     ws = workspace(workspace_path)
     config = evaluation.EvaluateConfig(
         split=split, measures=list(measure or evaluation.DEFAULT_MEASURES), depth=depth,
-        rerank=rerank, rerank_depth=rerank_depth, keep_self_hits=keep_self_hits,
+        rerank=rerank, rerank_depth=rerank_depth, self_hits=self_hits,
     )
     index_artifact = ws.resolve(index, kind="indexes") if index else None
     dataset_artifact = ws.resolve(dataset, kind="datasets") if dataset else None
