@@ -79,3 +79,21 @@ def test_unknown_model_is_clear() -> None:
     with pytest.raises(Exception, match="unknown model 'nonsense'"):
         models.resolve("nonsense")
     assert models.short_label("sentence-transformers/all-MiniLM-L6-v2") == "all-minilm-l6-v2"
+
+
+@pytest.mark.slow
+def test_rerank_with_a_real_cross_encoder_keeps_the_tail(session_ws: Workspace, tiny) -> None:
+    """MiniLM with a fresh one-logit head is a real (untrained) CrossEncoder: the mechanics hold."""
+    from retrieval_cli import runs
+
+    index = indexing.build_bm25(session_ws, tiny, indexing.BM25Config()).artifact
+    plain = evaluation.evaluate(session_ws, index=index, config=evaluation.EvaluateConfig(depth=20)).artifact
+    config = evaluation.EvaluateConfig(depth=20, rerank="minilm", rerank_depth=5)
+    reranked = evaluation.evaluate(session_ws, index=index, config=config).artifact
+    assert reranked.name.endswith("-rerank-minilm") and reranked.version != plain.version
+    before, after = runs.read_trec(plain.file("run.trec")), runs.read_trec(reranked.file("run.trec"))
+    assert before.keys() == after.keys()
+    for qid in before:
+        head_b, head_a = [d for d, _ in before[qid][:5]], [d for d, _ in after[qid][:5]]
+        assert sorted(head_b) == sorted(head_a)
+        assert [d for d, _ in before[qid][5:]] == [d for d, _ in after[qid][5:]]

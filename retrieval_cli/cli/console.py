@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -52,5 +51,3 @@ def built(result, what: str) -> None:  # noqa: ANN001 - BuildResult, kept import
     err.print(f"{state} {what} {result.artifact.ref}  ({result.artifact.path})", highlight=False)
 
 
-def is_interactive() -> bool:
-    return sys.stdin.isatty()
