@@ -49,7 +49,11 @@ def evaluate_cli(
         console.out.print_json(json.dumps({"artifact": result.artifact.ref, "reused": result.reused, **metrics}))
         return
     console.built(result, "evaluation")
-    table = Table(title=f"{result.artifact.name}: {metrics['dataset']} / {metrics['split']} ({metrics['queries']} queries)")
+    console.out.print(
+        f"[bold]{result.artifact.name}[/]: {metrics['dataset']} / {metrics['split']}, {metrics['queries']} queries",
+        highlight=False,
+    )
+    table = Table()
     table.add_column("measure")
     table.add_column("value", justify="right")
     for label, value in metrics["aggregate"].items():
