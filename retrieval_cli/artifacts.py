@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from retrieval_cli import __version__
 from retrieval_cli.errors import ArtifactError, InputError
@@ -57,12 +57,20 @@ def version_id(kind: str, config: Mapping[str, Any], inputs: Mapping[str, "Artif
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes, streamed (large corpora and zips never sit in memory)."""
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return "sha256:" + digest.hexdigest()
+        return hashlib.file_digest(handle, algorithm).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    return "sha256:" + file_digest(path)
+
+
+def files_fingerprint(named: Iterable[tuple[str, Path]]) -> str:
+    """One hash over (name, content hash) pairs: changes when any file's name or bytes change."""
+    lines = "".join(f"{name}\t{sha256_file(path)}\n" for name, path in named)
+    return hashlib.sha256(lines.encode()).hexdigest()[:16]
 
 
 def _payload_files(root: Path) -> Iterator[Path]:

@@ -7,14 +7,13 @@ A dataset artifact's payload is a normalised BEIR folder (``corpus.jsonl``, ``qu
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from retrieval_cli.artifacts import Artifact, BuildResult, Workspace
+from retrieval_cli.artifacts import Artifact, BuildResult, Workspace, file_digest, files_fingerprint
 from retrieval_cli.errors import CliError, InputError
 from retrieval_cli.progress import Progress, silent
 
@@ -280,13 +279,7 @@ def load(artifact: Artifact) -> Dataset:
 
 def content_hash(paths: list[Path]) -> str:
     """Hash of source files, so re-importing changed files gives a new version."""
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.name.encode())
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()[:16]
+    return files_fingerprint((path.name, path) for path in paths)
 
 
 def save(
@@ -397,7 +390,7 @@ def fetch_beir(
     cache = ws.root / ".cache" / "downloads"
     cache.mkdir(parents=True, exist_ok=True)
     archive = cache / f"{name}.zip"
-    if not archive.is_file() or hashlib.md5(archive.read_bytes()).hexdigest() != BEIR_MD5[name]:
+    if not archive.is_file() or file_digest(archive, "md5") != BEIR_MD5[name]:
         partial = cache / f"{name}.zip.part"
         try:
             with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
@@ -414,7 +407,7 @@ def fetch_beir(
                 f"cannot download {url}: {reason}; offline? download the zip elsewhere, unzip it "
                 f"and run: retrieval-cli data import beir DIR --name {name}"
             ) from None
-        digest = hashlib.md5(partial.read_bytes()).hexdigest()
+        digest = file_digest(partial, "md5")
         if digest != BEIR_MD5[name]:
             partial.unlink(missing_ok=True)
             raise CliError(f"checksum mismatch for {url}: md5 {digest}, expected {BEIR_MD5[name]}")

@@ -7,7 +7,6 @@ local folder works as given where the hub is reachable.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from retrieval_cli.artifacts import Artifact, Workspace
+from retrieval_cli.artifacts import Artifact, Workspace, files_fingerprint
 from retrieval_cli.errors import ArtifactError, CliError, InputError
 
 DEFAULT_MODEL = "minilm"
@@ -48,19 +47,13 @@ class ModelSpec:
 
 @lru_cache(maxsize=32)
 def _weights_fingerprint(folder: str) -> str:
-    digest = hashlib.sha256()
     weights = sorted(
         p for p in Path(folder).rglob("*")
         if p.is_file() and p.suffix in (".safetensors", ".bin", ".pt", ".onnx", ".json", ".txt")
     )
     if not weights:
         raise InputError("no model files found", path=folder)
-    for path in weights:
-        digest.update(path.relative_to(folder).as_posix().encode())
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return "sha256:" + digest.hexdigest()[:16]
+    return "sha256:" + files_fingerprint((p.relative_to(folder).as_posix(), p) for p in weights)
 
 
 def resolve(name: str, ws: Workspace | None = None) -> ModelSpec:
