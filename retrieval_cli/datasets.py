@@ -66,8 +66,12 @@ class Dataset:
 
 
 # ---- strict readers ---------------------------------------------------------------------------
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield (line number, text) for non-blank lines, failing on bytes that are not UTF-8."""
+def read_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield (line number, text) for non-blank lines, failing on bytes that are not UTF-8.
+
+    Every strict reader (JSONL, TSV, qrels, runs) goes through here, so a BOM, CRLF endings and
+    blank lines are handled once, and a bad byte is reported with its line.
+    """
     try:
         handle = open(path, "rb")
     except OSError as exc:
@@ -104,7 +108,7 @@ def read_jsonl_records(path: Path, fields: tuple[str, ...], required: tuple[str,
     """Read a BEIR JSONL file keyed by ``_id``; every bad line is an InputError naming it."""
     records: dict[str, dict[str, str]] = {}
     first_line: dict[str, int] = {}
-    for number, text in _lines(path):
+    for number, text in read_lines(path):
         try:
             record = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -128,7 +132,7 @@ def read_qrels_tsv(
 ) -> dict[str, dict[str, int]]:
     """Read a BEIR qrels TSV (``query-id corpus-id score``, header optional)."""
     qrels: dict[str, dict[str, int]] = {}
-    for number, text in _lines(path):
+    for number, text in read_lines(path):
         columns = text.split("\t")
         if number == 1 and columns[0].strip().lower() in ("query-id", "query_id", "qid"):
             continue
@@ -192,7 +196,7 @@ def read_beir(folder: Path, name: str = "", relevance_level: int = 1) -> Dataset
 def read_trec_dl(collection: Path, topics: Path, qrels_path: Path, split: str = "test") -> Dataset:
     """Read MS MARCO ``collection.tsv`` (pid, passage), a topics TSV (qid, query) and TREC qrels."""
     corpus: dict[str, dict[str, str]] = {}
-    for number, text in _lines(collection):
+    for number, text in read_lines(collection):
         columns = text.split("\t")
         if len(columns) != 2:
             raise InputError(f"expected 2 tab-separated columns (pid, passage), got {len(columns)}", path=collection, line=number)
@@ -205,7 +209,7 @@ def read_trec_dl(collection: Path, topics: Path, qrels_path: Path, split: str = 
     if not corpus:
         raise InputError("empty corpus: no passages", path=collection)
     queries: dict[str, str] = {}
-    for number, text in _lines(topics):
+    for number, text in read_lines(topics):
         columns = text.split("\t")
         if len(columns) != 2:
             raise InputError(f"expected 2 tab-separated columns (qid, query), got {len(columns)}", path=topics, line=number)
@@ -214,7 +218,7 @@ def read_trec_dl(collection: Path, topics: Path, qrels_path: Path, split: str = 
             raise InputError(f"duplicate qid '{qid}'", path=topics, line=number)
         queries[qid] = columns[1]
     qrels: dict[str, dict[str, int]] = {}
-    for number, text in _lines(qrels_path):
+    for number, text in read_lines(qrels_path):
         columns = text.split()
         if len(columns) != 4:
             raise InputError(f"expected 4 columns (qid iter docid rel), got {len(columns)}", path=qrels_path, line=number)

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from retrieval_cli.datasets import read_lines
 from retrieval_cli.errors import InputError
 
 Run = dict[str, list[tuple[str, float]]]  # query id -> [(doc id, score)] best first
@@ -24,38 +25,27 @@ def read_trec(path: Path) -> Run:
     path = Path(path)
     rows: dict[str, list[tuple[float, int, str]]] = {}
     seen: set[tuple[str, str]] = set()
-    try:
-        handle = open(path, "rb")
-    except OSError as exc:
-        raise InputError(f"cannot read run file ({exc.strerror})", path=path) from exc
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                text = raw.decode("utf-8").strip()
-            except UnicodeDecodeError:
-                raise InputError("not valid UTF-8", path=path, line=number) from None
-            if not text:
-                continue
-            columns = text.split()
-            if len(columns) != 6:
-                raise InputError(
-                    f"expected 6 columns (qid Q0 docid rank score tag), got {len(columns)}", path=path, line=number
-                )
-            qid, _, doc_id, rank_text, score_text, _ = columns
-            try:
-                rank = int(rank_text)
-            except ValueError:
-                raise InputError(f"rank {rank_text!r} is not an integer", path=path, line=number, field="rank") from None
-            try:
-                score = float(score_text)
-            except ValueError:
-                raise InputError(f"score {score_text!r} is not a number", path=path, line=number, field="score") from None
-            if not math.isfinite(score):
-                raise InputError(f"score {score_text!r} is not finite", path=path, line=number, field="score")
-            if (qid, doc_id) in seen:
-                raise InputError(f"document '{doc_id}' appears twice for query '{qid}'", path=path, line=number)
-            seen.add((qid, doc_id))
-            rows.setdefault(qid, []).append((score, rank, doc_id))
+    for number, text in read_lines(path):
+        columns = text.split()
+        if len(columns) != 6:
+            raise InputError(
+                f"expected 6 columns (qid Q0 docid rank score tag), got {len(columns)}", path=path, line=number
+            )
+        qid, _, doc_id, rank_text, score_text, _ = columns
+        try:
+            rank = int(rank_text)
+        except ValueError:
+            raise InputError(f"rank {rank_text!r} is not an integer", path=path, line=number, field="rank") from None
+        try:
+            score = float(score_text)
+        except ValueError:
+            raise InputError(f"score {score_text!r} is not a number", path=path, line=number, field="score") from None
+        if not math.isfinite(score):
+            raise InputError(f"score {score_text!r} is not finite", path=path, line=number, field="score")
+        if (qid, doc_id) in seen:
+            raise InputError(f"document '{doc_id}' appears twice for query '{qid}'", path=path, line=number)
+        seen.add((qid, doc_id))
+        rows.setdefault(qid, []).append((score, rank, doc_id))
     if not rows:
         raise InputError("empty run file", path=path)
     return {
