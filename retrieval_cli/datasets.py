@@ -455,7 +455,10 @@ def subset(
     depth = int(depth_text or 0)
     if queries < 1:
         raise InputError("queries must be >= 1", field="queries")
-    config = {"source": "subset", "queries": queries, "split": split, "seed": seed, "distractors": distractors}
+    config = {
+        "source": "subset", "queries": queries, "split": split, "seed": seed, "distractors": distractors,
+        "relevance_level": int(source.config.get("relevance_level", 1)),
+    }
     inputs: dict[str, Artifact] = {"dataset": source}
     index = None
     if strategy == "bm25":
@@ -463,20 +466,25 @@ def subset(
 
         index = indexing.build_bm25(ws, source, indexing.BM25Config(), progress=progress).artifact
         inputs["index"] = index
-    data = load(source)
-    judged = data.split_qrels(split)
-    chosen = sorted(random.Random(seed).sample(sorted(judged), min(queries, len(judged))))
-    keep_docs = {doc_id for qid in chosen for doc_id in judged[qid]}
-    if index is not None:
-        from retrieval_cli import indexing
 
-        hits = indexing.open_searcher(ws, index).search({q: data.queries[q] for q in chosen}, depth)
-        keep_docs.update(doc_id for ranked in hits.values() for doc_id, _ in ranked)
-    result = Dataset(
-        corpus={d: doc for d, doc in data.corpus.items() if d in keep_docs},
-        queries={q: data.queries[q] for q in chosen},
-        qrels={split: {q: judged[q] for q in chosen}},
-        relevance_level=data.relevance_level,
-        name=name or f"{source.name}-sub{queries}",
-    )
-    return save(ws, result, result.name, config, inputs, force=force)
+    # Sampling and the distractor search happen inside the build, so a cache hit costs nothing.
+    def build(folder: Path) -> dict[str, Any]:
+        data = load(source)
+        judged = data.split_qrels(split)
+        chosen = sorted(random.Random(seed).sample(sorted(judged), min(queries, len(judged))))
+        keep_docs = {doc_id for qid in chosen for doc_id in judged[qid]}
+        if index is not None:
+            from retrieval_cli import indexing
+
+            hits = indexing.open_searcher(ws, index).search({q: data.queries[q] for q in chosen}, depth)
+            keep_docs.update(doc_id for ranked in hits.values() for doc_id, _ in ranked)
+        result = Dataset(
+            corpus={d: doc for d, doc in data.corpus.items() if d in keep_docs},
+            queries={q: data.queries[q] for q in chosen},
+            qrels={split: {q: judged[q] for q in chosen}},
+            relevance_level=data.relevance_level,
+        )
+        write_beir(result, folder)
+        return result.stats()
+
+    return ws.build("datasets", name or f"{source.name}-sub{queries}", config, inputs, build, force=force)
