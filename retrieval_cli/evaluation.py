@@ -54,13 +54,9 @@ def drop_self_hits_for(data: datasets.Dataset, policy: str) -> bool:
     """
     if policy != "auto":
         return policy == "drop"
-    shared = [q for q in data.queries if q in data.corpus]
-    if not shared:
+    if not any(q in data.corpus for q in data.queries):
         return False
-    judged_self = any(
-        docs.get(q, 0) > 0 for judged in data.qrels.values() for q, docs in judged.items()
-    )
-    return not judged_self
+    return not any(docs.get(q, 0) > 0 for judged in data.qrels.values() for q, docs in judged.items())
 
 
 def resolve_measures(names: list[str], relevance_level: int) -> dict[str, Any]:
@@ -89,12 +85,20 @@ def score_run(
     import ir_measures
 
     qrel_rows = [ir_measures.Qrel(q, d, g) for q, docs in qrels.items() for d, g in docs.items()]
-    evaluator = ir_measures.evaluator(list(measures.values()), qrel_rows)
+    # Two labels may name one measure (R@100 and R(rel=1)@100): compute each measure once and
+    # give its values to every label that names it.
+    distinct = {str(m): m for m in measures.values()}
+    evaluator = ir_measures.evaluator(list(distinct.values()), qrel_rows)
     scored = runs.to_scored_docs({q: hits for q, hits in run.items() if q in qrels})
-    by_measure = {str(m): label for label, m in measures.items()}
-    aggregate = {by_measure[str(m)]: float(v) for m, v in evaluator.calc_aggregate(scored).items()}
-    per_query = [(m.query_id, by_measure[str(m.measure)], float(m.value)) for m in evaluator.iter_calc(scored)]
-    return {label: aggregate.get(label, 0.0) for label in measures}, sorted(per_query)
+    values = {str(m): float(v) for m, v in evaluator.calc_aggregate(scored).items()}
+    per_measure: dict[str, list[tuple[str, float]]] = {}
+    for m in evaluator.iter_calc(scored):
+        per_measure.setdefault(str(m.measure), []).append((m.query_id, float(m.value)))
+    aggregate = {label: values.get(str(m), 0.0) for label, m in measures.items()}
+    per_query = [
+        (qid, label, value) for label, m in measures.items() for qid, value in per_measure.get(str(m), [])
+    ]
+    return aggregate, sorted(per_query)
 
 
 def rerank(
@@ -151,8 +155,8 @@ def evaluate(
         dataset = own
     if dataset is None:
         raise InputError("a run file needs --dataset")
-    measures_probe = resolve_measures(config.measures, int(dataset.config.get("relevance_level", 1)))
-    resolved_config: dict[str, Any] = {**asdict(config), "measures_resolved": {k: str(v) for k, v in measures_probe.items()}}
+    measures = resolve_measures(config.measures, int(dataset.config.get("relevance_level", 1)))
+    resolved_config: dict[str, Any] = {**asdict(config), "measures_resolved": {k: str(v) for k, v in measures.items()}}
     inputs: dict[str, Artifact] = {"dataset": dataset}
     if index is not None:
         inputs["index"] = index
@@ -196,7 +200,7 @@ def evaluate(
             tag += "+rerank"
         runs.write_trec(run, folder / "run.trec", tag)
         progress("score", 0, None)
-        aggregate, per_query = score_run(run, qrels, measures_probe)
+        aggregate, per_query = score_run(run, qrels, measures)
         progress("score", 1, 1)
         with open(folder / "per_query.tsv", "w", encoding="utf-8", newline="") as out:
             writer = csv.writer(out, delimiter="\t", lineterminator="\n")
@@ -210,7 +214,7 @@ def evaluate(
             "queries_without_results": len(qrels) - answered,
             "relevance_level": data.relevance_level,
             "self_hits": "dropped" if drop_self else "kept",
-            "measures": {k: str(v) for k, v in measures_probe.items()},
+            "measures": {k: str(v) for k, v in measures.items()},
             "aggregate": aggregate,
         }
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")

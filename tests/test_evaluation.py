@@ -113,3 +113,11 @@ def test_evaluate_run_file(ws: Workspace, beir_folder: Path, tmp_path: Path) -> 
     assert set(evaluation.per_query(art)["nDCG@10"]) == {"q1", "q2"}
     with pytest.raises(InputError, match="give exactly one"):
         evaluation.evaluate(ws, dataset=dataset)
+
+
+def test_two_labels_for_one_measure_both_get_its_value() -> None:
+    run = {"q1": [("d3", 3.0), ("d2", 2.0)]}
+    measures = evaluation.resolve_measures(["R@100", "R(rel=1)@100"], relevance_level=1)
+    aggregate, per_query = evaluation.score_run(run, {"q1": QRELS["q1"]}, measures)
+    assert aggregate["R@100"] == aggregate["R(rel=1)@100"] == pytest.approx(0.5)
+    assert ("q1", "R(rel=1)@100", pytest.approx(0.5)) in per_query and ("q1", "R@100", pytest.approx(0.5)) in per_query
