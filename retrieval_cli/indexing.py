@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Protocol
@@ -98,9 +99,7 @@ def build_bm25(
             lucene.index_json_collection(collection, folder / "lucene", stemmer=config.stemmer, threads=_threads())
             progress("Lucene indexing", 1, 1)
         finally:
-            for path in collection.glob("*"):
-                path.unlink()
-            collection.rmdir()
+            shutil.rmtree(collection, ignore_errors=True)
         return {"documents": len(data.corpus)}
 
     return ws.build(

