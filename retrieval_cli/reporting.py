@@ -7,6 +7,7 @@ The table is long-form underneath (one row per system, dataset, measure) so late
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,8 @@ def describe(ws: Workspace, evaluation_artifact: Artifact) -> System:
         retriever, model = f"run:{Path(run).stem}", ""
     elif index.config.get("kind") == "bm25":
         ic = index.config
-        retriever, model = f"BM25 k1={ic['k1']} b={ic['b']}", ""
+        stemmer = "" if ic.get("stemmer", "porter") == "porter" else f" stemmer={ic['stemmer']}"
+        retriever, model = f"BM25 k1={ic['k1']} b={ic['b']}{stemmer}", ""
     else:
         ic = index.config
         retriever, model = f"dense {ic['faiss']}", ic["model"]
@@ -54,7 +56,9 @@ def describe(ws: Workspace, evaluation_artifact: Artifact) -> System:
         neg = ws.inputs_of(model_artifact).get("negatives")
         if neg is not None:
             negatives = str(neg.config.get("strategy", neg.name))
-    label = " ".join(p for p in (retriever if not model else f"{model} ({retriever})", negatives and f"neg={negatives}") if p)
+    label = f"{model} ({retriever})" if model else retriever
+    if negatives:
+        label += f" neg={negatives}"
     if rerank:
         label += f" + rerank {rerank}"
     return System(label=label, retriever=retriever, model=model, negatives=negatives, training=training, rerank=rerank)
@@ -63,12 +67,17 @@ def describe(ws: Workspace, evaluation_artifact: Artifact) -> System:
 def build_table(ws: Workspace, evaluations: list[Artifact]) -> pd.DataFrame:
     """Long table: system, dataset, split, measure, value, plus the lineage columns."""
     rows = []
-    for ev in evaluations:
-        system = describe(ws, ev)
-        m = evaluation.metrics(ev)
+    described = [(ev, describe(ws, ev), evaluation.metrics(ev)) for ev in evaluations]
+    # Two evaluations that describe alike on one dataset would collapse into one cell of the
+    # table; name their artifacts so both stay visible.
+    seen = Counter((system.label, m["dataset"]) for _, system, m in described)
+    for ev, system, m in described:
+        label = system.label
+        if seen[(label, m["dataset"])] > 1:
+            label += f" [{ev.name}@{ev.version[:6]}]"
         for measure, value in m["aggregate"].items():
             rows.append({
-                "system": system.label, "dataset": m["dataset"], "split": m["split"], "measure": measure,
+                "system": label, "dataset": m["dataset"], "split": m["split"], "measure": measure,
                 "value": value, "queries": m["queries"], "evaluation": ev.ref, "retriever": system.retriever,
                 "model": system.model, "negatives": system.negatives, "training": system.training,
                 "rerank": system.rerank,
