@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -29,7 +29,6 @@ class Dataset:
     qrels: dict[str, dict[str, dict[str, int]]]  # split -> query id -> doc id -> grade
     relevance_level: int = 1
     name: str = ""
-    metadata: dict[str, Any] = field(default_factory=dict)
 
     def split_queries(self, split: str) -> dict[str, str]:
         """Queries judged in ``split``, in the order of the queries file."""
@@ -277,7 +276,6 @@ def load(artifact: Artifact) -> Dataset:
         corpus, queries, qrels,
         relevance_level=int(artifact.config.get("relevance_level", 1)),
         name=artifact.name,
-        metadata=dict(artifact.config),
     )
 
 

@@ -122,10 +122,6 @@ class BM25Searcher:
         self._searcher.set_bm25(float(k1), float(b))
         self._array_list = autoclass("java.util.ArrayList")
 
-    @property
-    def num_docs(self) -> int:
-        return int(self._searcher.get_total_num_docs())
-
     def search(self, queries: Mapping[str, str], k: int, threads: int = 1) -> dict[str, list[tuple[str, float]]]:
         """Top-k (doc id, score) for each query id, Lucene's own multi-threaded batch search."""
         texts, qids = self._array_list(), self._array_list()
@@ -137,6 +133,3 @@ class BM25Searcher:
         for entry in hits.entrySet().toArray():
             results[entry.getKey()] = [(hit.docid, float(hit.score)) for hit in entry.getValue()]
         return {qid: results.get(qid, []) for qid in queries}
-
-    def close(self) -> None:
-        self._searcher.close()

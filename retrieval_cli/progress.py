@@ -7,9 +7,7 @@ pass nothing (silent) or their own function.
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Protocol, TypeVar
-
-T = TypeVar("T")
+from typing import Protocol
 
 
 class Progress(Protocol):
@@ -18,13 +16,3 @@ class Progress(Protocol):
 
 def silent(stage: str, done: int, total: int | None) -> None:
     """A progress callback that ignores everything."""
-
-
-def track(items: Iterable[T], stage: str, total: int | None, progress: Progress) -> Iterator[T]:
-    """Yield items, reporting each one to ``progress`` under ``stage``."""
-    progress(stage, 0, total)
-    done = 0
-    for item in items:
-        yield item
-        done += 1
-        progress(stage, done, total)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+if TYPE_CHECKING:
+    from retrieval_cli.artifacts import BuildResult
 
 out = Console()
 err = Console(stderr=True)
@@ -45,7 +48,7 @@ def error(message: str) -> None:
     err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
 
 
-def built(result, what: str) -> None:  # noqa: ANN001 - BuildResult, kept import-free
+def built(result: BuildResult, what: str) -> None:
     """Say which artifact a command produced, and whether it was reused from the cache."""
     state = "reused" if result.reused else "wrote"
     err.print(f"{state} {what} {result.artifact.ref}  ({result.artifact.path})", highlight=False)
