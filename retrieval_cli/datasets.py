@@ -11,7 +11,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from retrieval_cli.artifacts import Artifact, BuildResult, Workspace, file_digest, files_fingerprint
 from retrieval_cli.errors import CliError, InputError
@@ -165,15 +165,23 @@ def _check_known(qid: str, doc_id: str, queries: Mapping[str, Any], corpus: Mapp
         raise InputError(f"document id '{doc_id}' is not in the corpus", path=path, line=line, field="corpus-id")
 
 
-def read_beir(folder: Path, name: str = "", relevance_level: int = 1) -> Dataset:
-    """Read and validate a BEIR folder; raises InputError on the first bad line."""
+def beir_files(folder: Path) -> list[Path]:
+    """The files of a BEIR folder (corpus, queries, then qrels by split); InputError if absent."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError("not a folder", path=folder)
-    corpus_path, queries_path = folder / "corpus.jsonl", folder / "queries.jsonl"
-    for required in (corpus_path, queries_path, folder / "qrels"):
+    for required in (folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels"):
         if not required.exists():
             raise InputError("missing (a BEIR folder has corpus.jsonl, queries.jsonl and qrels/)", path=required)
+    qrels = sorted((folder / "qrels").glob("*.tsv"))
+    if not qrels:
+        raise InputError("no qrels/<split>.tsv files", path=folder / "qrels")
+    return [folder / "corpus.jsonl", folder / "queries.jsonl", *qrels]
+
+
+def read_beir(folder: Path, name: str = "", relevance_level: int = 1) -> Dataset:
+    """Read and validate a BEIR folder; raises InputError on the first bad line."""
+    corpus_path, queries_path, *qrels_paths = beir_files(folder)
     corpus = read_jsonl_records(corpus_path, ("title", "text"), required=("text",))
     if not corpus:
         raise InputError("empty corpus: no documents", path=corpus_path)
@@ -183,16 +191,13 @@ def read_beir(folder: Path, name: str = "", relevance_level: int = 1) -> Dataset
     }
     if not queries:
         raise InputError("no queries", path=queries_path)
-    qrels = {
-        path.stem: read_qrels_tsv(path, queries, corpus)
-        for path in sorted((folder / "qrels").glob("*.tsv"))
-    }
-    if not qrels:
-        raise InputError("no qrels/<split>.tsv files", path=folder / "qrels")
+    qrels = {path.stem: read_qrels_tsv(path, queries, corpus) for path in qrels_paths}
     return Dataset(corpus, queries, qrels, relevance_level=relevance_level, name=name)
 
 
-def read_trec_dl(collection: Path, topics: Path, qrels_path: Path, split: str = "test") -> Dataset:
+def read_trec_dl(
+    collection: Path, topics: Path, qrels_path: Path, split: str = "test", relevance_level: int = 2
+) -> Dataset:
     """Read MS MARCO ``collection.tsv`` (pid, passage), a topics TSV (qid, query) and TREC qrels."""
     corpus: dict[str, dict[str, str]] = {}
     for number, text in read_lines(collection):
@@ -226,7 +231,7 @@ def read_trec_dl(collection: Path, topics: Path, qrels_path: Path, split: str = 
         _check_known(qid, doc_id, queries, corpus, qrels_path, number)
     if not qrels:
         raise InputError("no judgments", path=qrels_path)
-    return Dataset(corpus, queries, {split: qrels}, relevance_level=2)
+    return Dataset(corpus, queries, {split: qrels}, relevance_level=relevance_level)
 
 
 def write_beir(dataset: Dataset, folder: Path) -> None:
@@ -284,6 +289,30 @@ def content_hash(paths: list[Path]) -> str:
     return files_fingerprint((path.name, path) for path in paths)
 
 
+def _store(
+    ws: Workspace,
+    name: str,
+    config: Mapping[str, Any],
+    inputs: Mapping[str, Artifact],
+    make: Callable[[], Dataset],
+    *,
+    origin: str | None = None,
+    force: bool = False,
+) -> BuildResult:
+    """Store the dataset ``make()`` returns; ``make`` runs only when no identical artifact exists.
+
+    ``config`` must hold everything that decides the content (a hash of the source files, the
+    relevance level); ``origin`` (where the files came from) is recorded but does not version.
+    """
+
+    def build(folder: Path) -> dict[str, Any]:
+        dataset = make()
+        write_beir(dataset, folder)
+        return {**dataset.stats(), **({"origin": origin} if origin else {})}
+
+    return ws.build("datasets", name, config, inputs, build, force=force)
+
+
 def save(
     ws: Workspace,
     dataset: Dataset,
@@ -295,12 +324,7 @@ def save(
 ) -> BuildResult:
     """Store an in-memory dataset as a dataset artifact."""
     full_config = {**config, "relevance_level": dataset.relevance_level}
-
-    def build(folder: Path) -> dict[str, Any]:
-        write_beir(dataset, folder)
-        return dataset.stats()
-
-    return ws.build("datasets", name, full_config, inputs or {}, build, force=force)
+    return _store(ws, name, full_config, inputs or {}, lambda: dataset, force=force)
 
 
 def import_beir(
@@ -309,17 +333,21 @@ def import_beir(
     name: str,
     *,
     relevance_level: int = 1,
+    origin: str | None = None,
     force: bool = False,
     progress: Progress = silent,
 ) -> BuildResult:
-    """Validate a BEIR folder and copy it into a dataset artifact."""
+    """Validate a BEIR folder and copy it into a dataset artifact (reused when the files are unchanged)."""
     source = Path(source)
-    progress("read BEIR folder", 0, None)
-    dataset = read_beir(source, name=name, relevance_level=relevance_level)
-    files = [source / "corpus.jsonl", source / "queries.jsonl", *sorted((source / "qrels").glob("*.tsv"))]
-    config = {"source": "beir", "path": str(source.resolve()), "content": content_hash(files)}
-    progress("read BEIR folder", 1, 1)
-    return save(ws, dataset, name, config, force=force)
+    config = {"source": "beir", "content": content_hash(beir_files(source)), "relevance_level": relevance_level}
+
+    def make() -> Dataset:
+        progress("read BEIR folder", 0, None)
+        dataset = read_beir(source, name=name, relevance_level=relevance_level)
+        progress("read BEIR folder", 1, 1)
+        return dataset
+
+    return _store(ws, name, config, {}, make, origin=origin or str(source.resolve()), force=force)
 
 
 def import_trec_dl(
@@ -335,17 +363,20 @@ def import_trec_dl(
     progress: Progress = silent,
 ) -> BuildResult:
     """Convert MS MARCO/TREC-DL files into a dataset artifact (BEIR layout inside)."""
-    progress("read TREC-DL files", 0, None)
-    dataset = read_trec_dl(Path(collection), Path(topics), Path(qrels), split=split)
-    dataset.relevance_level = relevance_level
-    dataset.name = name
-    config = {
-        "source": "trec-dl",
-        "split": split,
-        "content": content_hash([Path(collection), Path(topics), Path(qrels)]),
-    }
-    progress("read TREC-DL files", 1, 1)
-    return save(ws, dataset, name, config, force=force)
+    files = [Path(collection), Path(topics), Path(qrels)]
+    for path in files:
+        if not path.is_file():
+            raise InputError("no such file", path=path)
+    config = {"source": "trec-dl", "split": split, "content": content_hash(files), "relevance_level": relevance_level}
+
+    def make() -> Dataset:
+        progress("read TREC-DL files", 0, None)
+        dataset = read_trec_dl(*files, split=split, relevance_level=relevance_level)
+        progress("read TREC-DL files", 1, 1)
+        return dataset
+
+    origin = ", ".join(str(p.resolve()) for p in files)
+    return _store(ws, name, config, {}, make, origin=origin, force=force)
 
 
 # ---- public BEIR downloads ----------------------------------------------------------------------
@@ -426,7 +457,7 @@ def fetch_beir(
         folder = Path(tmp) / name
         if not folder.is_dir():
             folder = next((p.parent for p in Path(tmp).rglob("corpus.jsonl")), Path(tmp))
-        result = import_beir(ws, folder, artifact_name or name, force=force, progress=progress)
+        result = import_beir(ws, folder, artifact_name or name, origin=url, force=force, progress=progress)
         shutil.rmtree(folder, ignore_errors=True)
     return result
 
@@ -466,7 +497,7 @@ def subset(
         inputs["index"] = index
 
     # Sampling and the distractor search happen inside the build, so a cache hit costs nothing.
-    def build(folder: Path) -> dict[str, Any]:
+    def make() -> Dataset:
         data = load(source)
         judged = data.split_qrels(split)
         chosen = sorted(random.Random(seed).sample(sorted(judged), min(queries, len(judged))))
@@ -476,13 +507,11 @@ def subset(
 
             hits = indexing.open_searcher(ws, index).search({q: data.queries[q] for q in chosen}, depth)
             keep_docs.update(doc_id for ranked in hits.values() for doc_id, _ in ranked)
-        result = Dataset(
+        return Dataset(
             corpus={d: doc for d, doc in data.corpus.items() if d in keep_docs},
             queries={q: data.queries[q] for q in chosen},
             qrels={split: {q: judged[q] for q in chosen}},
             relevance_level=data.relevance_level,
         )
-        write_beir(result, folder)
-        return result.stats()
 
-    return ws.build("datasets", name or f"{source.name}-sub{queries}", config, inputs, build, force=force)
+    return _store(ws, name or f"{source.name}-sub{queries}", config, inputs, make, force=force)

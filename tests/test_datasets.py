@@ -159,3 +159,29 @@ def test_subset_keeps_judged_docs_and_bm25_distractors(session_ws: Workspace, ti
     assert set(none.corpus) == judged
     with pytest.raises(InputError, match="distractors must be"):
         datasets.subset(session_ws, tiny, distractors="dense:5")
+
+
+def test_same_files_from_another_place_reuse_the_dataset(ws: Workspace, beir_folder: Path, tmp_path: Path, monkeypatch) -> None:
+    import shutil
+
+    first = datasets.import_beir(ws, beir_folder, "toy")
+    copy = shutil.copytree(beir_folder, tmp_path / "elsewhere")
+    again = datasets.import_beir(ws, copy, "toy")
+    assert again.reused and again.artifact.version == first.artifact.version
+    assert first.artifact.summary["origin"] == str(beir_folder.resolve())
+    # a download unpacks into a fresh temporary folder each time: the second fetch is a cache hit
+    archive = tmp_path / "mirror" / "scifact.zip"
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in beir_folder.rglob("*"):
+            zipped.write(path, "scifact/" + path.relative_to(beir_folder).as_posix())
+    monkeypatch.setenv(datasets.BEIR_URL_ENV, archive.parent.as_uri() + "/{name}.zip")
+    monkeypatch.setitem(datasets.BEIR_MD5, "scifact", hashlib.md5(archive.read_bytes()).hexdigest())
+    fetched = datasets.fetch_beir(ws, "scifact")
+    assert datasets.fetch_beir(ws, "scifact").reused
+    assert fetched.artifact.summary["origin"] == archive.as_uri()
+
+
+def test_missing_trec_dl_file_is_named(ws: Workspace, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"collection.tsv: no such file"):
+        datasets.import_trec_dl(ws, tmp_path / "collection.tsv", tmp_path / "t.tsv", tmp_path / "q.txt", "dl")
