@@ -7,9 +7,11 @@ index (Flat, HNSW or IVF-PQ) built from the float32 embeddings.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Protocol
@@ -151,6 +153,49 @@ def _faiss_index(vectors: np.ndarray, config: DenseConfig) -> Any:
     return index
 
 
+def corpus_embeddings(
+    ws: Workspace, dataset: Artifact, spec: models.ModelSpec, config: DenseConfig, progress: Progress = silent
+) -> tuple[list[str], np.ndarray, int]:
+    """(doc ids, float32 vectors, max sequence length) of a corpus, from the workspace cache when
+    possible. The cache key is the model's weights hash and the corpus file's hash (plus what
+    changes the vectors: prompt, truncation), never the model's name or the dataset's name, so
+    an alias, a folder path or a dataset with new queries over the same corpus all reuse it."""
+    corpus_hash = dataset.manifest.get("files", {}).get("corpus.jsonl") or dataset.version
+    key = hashlib.sha256(json.dumps({
+        "model": spec.fingerprint, "corpus": corpus_hash,
+        "document_prompt": config.document_prompt, "max_seq_length": config.max_seq_length,
+    }, sort_keys=True).encode()).hexdigest()[:20]
+    cache = ws.root / ".cache" / "embeddings" / key
+    if (cache / "done.json").exists():
+        meta = json.loads((cache / "done.json").read_text(encoding="utf-8"))
+        doc_ids = (cache / "docids.txt").read_text(encoding="utf-8").splitlines()
+        return doc_ids, np.load(cache / "embeddings.npy"), int(meta["max_seq_length"])
+    data = datasets.load(dataset)
+    encoder = models.load_sentence_transformer(spec)
+    if config.max_seq_length:
+        encoder.max_seq_length = config.max_seq_length
+    doc_ids = list(data.corpus)
+    vectors = encode_texts(
+        encoder, [data.doc_text(d) for d in doc_ids], config.batch_size, "encode corpus", progress,
+        prompt=config.document_prompt,
+    )
+    # Written to a private folder and renamed: a crash never leaves a cache entry that looks whole.
+    tmp = cache.parent / f".{key}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    try:
+        np.save(tmp / "embeddings.npy", vectors)
+        (tmp / "docids.txt").write_text("\n".join(doc_ids) + "\n", encoding="utf-8")
+        meta = {"model": spec.name, "fingerprint": spec.fingerprint, "dataset": dataset.ref, "max_seq_length": encoder.max_seq_length}
+        (tmp / "done.json").write_text(json.dumps(meta) + "\n", encoding="utf-8")
+        if cache.exists():  # a concurrent build won the race; keep its copy
+            shutil.rmtree(tmp)
+        else:
+            tmp.rename(cache)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return doc_ids, vectors, int(encoder.max_seq_length)
+
+
 def build_dense(
     ws: Workspace,
     dataset: Artifact,
@@ -170,21 +215,13 @@ def build_dense(
         import faiss
 
         faiss.omp_set_num_threads(_threads())
-        data = datasets.load(dataset)
-        encoder = models.load_sentence_transformer(spec)
-        if config.max_seq_length:
-            encoder.max_seq_length = config.max_seq_length
-        doc_ids = list(data.corpus)
-        vectors = encode_texts(
-            encoder, [data.doc_text(d) for d in doc_ids], config.batch_size, "encode corpus", progress,
-            prompt=config.document_prompt,
-        )
+        doc_ids, vectors, max_seq_length = corpus_embeddings(ws, dataset, spec, config, progress)
         np.save(folder / "embeddings.f16.npy", vectors.astype(np.float16))
         (folder / "docids.txt").write_text("\n".join(doc_ids) + "\n", encoding="utf-8")
         progress("build faiss index", 0, None)
         faiss.write_index(_faiss_index(vectors, config), str(folder / "index.faiss"))
         progress("build faiss index", 1, 1)
-        return {"documents": len(doc_ids), "dimension": int(vectors.shape[1]), "max_seq_length": encoder.max_seq_length}
+        return {"documents": len(doc_ids), "dimension": int(vectors.shape[1]), "max_seq_length": max_seq_length}
 
     return ws.build(
         "indexes", name or f"{dataset.name}-dense-{models.short_label(config.model)}", full, inputs, build,
@@ -210,13 +247,17 @@ class DenseSearcher:
             self.index.nprobe = self.config.nprobe
         self.doc_ids = index.file("docids.txt").read_text(encoding="utf-8").splitlines()
         self.progress = progress
+        self._positions: dict[str, int] | None = None
 
-    def search(self, queries: Mapping[str, str], k: int) -> dict[str, list[tuple[str, float]]]:
-        qids = list(queries)
-        vectors = encode_texts(
-            self.model, [queries[q] for q in qids], self.config.batch_size, "encode queries", self.progress,
+    def encode_queries(self, queries: Mapping[str, str]) -> np.ndarray:
+        """L2-normalised query vectors, in the order of ``queries``."""
+        return encode_texts(
+            self.model, list(queries.values()), self.config.batch_size, "encode queries", self.progress,
             prompt=self.config.query_prompt,
         )
+
+    def search_vectors(self, qids: list[str], vectors: np.ndarray, k: int) -> dict[str, list[tuple[str, float]]]:
+        """Top-k (doc id, inner product) per query vector."""
         k = min(k, len(self.doc_ids))
         results: dict[str, list[tuple[str, float]]] = {}
         chunk = 1024  # bounded memory: scores are chunk x k, never queries x corpus
@@ -230,6 +271,19 @@ class DenseSearcher:
             self.progress("faiss search", min(start + chunk, len(qids)), len(qids))
         return results
 
+    def search(self, queries: Mapping[str, str], k: int) -> dict[str, list[tuple[str, float]]]:
+        return self.search_vectors(list(queries), self.encode_queries(queries), k)
+
+    def score(self, query_vector: np.ndarray, doc_ids: list[str]) -> list[float]:
+        """Inner products with documents by id, from the vectors the index holds, so they match
+        search scores (exact for flat and HNSW, the PQ approximation for IVF-PQ)."""
+        if self._positions is None:
+            self._positions = {d: i for i, d in enumerate(self.doc_ids)}
+            if self.config.faiss == "ivfpq":
+                self.index.make_direct_map()
+        vectors = np.stack([self.index.reconstruct(self._positions[d]) for d in doc_ids]) if doc_ids else np.zeros((0, len(query_vector)), dtype=np.float32)
+        return [float(x) for x in (vectors @ query_vector.astype(np.float32))]
+
 
 class BM25IndexSearcher:
     """BM25 search with the parameters recorded in the index artifact."""
@@ -242,6 +296,10 @@ class BM25IndexSearcher:
 
     def search(self, queries: Mapping[str, str], k: int) -> dict[str, list[tuple[str, float]]]:
         return self._searcher.search(queries, k, threads=_threads())
+
+    def score(self, pairs: list[tuple[str, str]]) -> list[float]:
+        """BM25 scores of (query text, doc id) pairs, equal to what search reports."""
+        return self._searcher.score(pairs)
 
 
 def open_searcher(ws: Workspace, index: Artifact, progress: Progress = silent) -> Searcher:

@@ -17,6 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
+
 from retrieval_cli.errors import CliError
 
 MIN_JAVA = 21
@@ -121,6 +123,25 @@ class BM25Searcher:
         self._searcher.set_analyzer(_analyzer(stemmer))
         self._searcher.set_bm25(float(k1), float(b))
         self._array_list = autoclass("java.util.ArrayList")
+        self._index, self._k1, self._b, self._stemmer = str(index), float(k1), float(b), stemmer
+        self._scorer: tuple[Any, Any, Any, Any] | None = None
+
+    def score(self, pairs: list[tuple[str, str]]) -> list[float]:
+        """BM25 score of each (query text, doc id) pair, as search would report it (0.0 if no match).
+
+        Anserini rounds search scores to 4 decimals (for deterministic tie-breaking), so these are
+        rounded the same way: a positive's score compares exactly with its candidates' scores.
+        """
+        if self._scorer is None:
+            autoclass = jvm()
+            utils = autoclass("io.anserini.index.IndexReaderUtils")
+            similarity = autoclass("org.apache.lucene.search.similarities.BM25Similarity")(self._k1, self._b)
+            self._scorer = (utils, utils.getReader(self._index), similarity, _analyzer(self._stemmer))
+        utils, reader, similarity, analyzer = self._scorer
+        return [
+            float(np.float32(round(utils.computeQueryDocumentScoreWithSimilarityAndAnalyzer(reader, doc_id, text, similarity, analyzer), 4)))
+            for text, doc_id in pairs
+        ]
 
     def search(self, queries: Mapping[str, str], k: int, threads: int = 1) -> dict[str, list[tuple[str, float]]]:
         """Top-k (doc id, score) for each query id, Lucene's own multi-threaded batch search."""

@@ -7,6 +7,7 @@ local folder works as given where the hub is reachable.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -81,15 +82,24 @@ def short_label(name: str) -> str:
     return label or "model"
 
 
-def _offline_if_local(spec: ModelSpec) -> None:
+def quiet_loading(spec: ModelSpec) -> None:
+    """Prepare to load ``spec``: offline when local, no progress bars of transformers' own."""
     # A local folder needs no hub; saying so avoids slow network probes on an offline machine.
     if spec.is_local:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # Library code never draws on the terminal: the CLI owns progress (transformers' own
+    # "Loading weights" bars would interleave with it).
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    # A cross-encoder made from a bi-encoder reports its new head as "MISSING" weights: expected.
+    hf_logging.set_verbosity_error()
+    logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
 
 
 def load_sentence_transformer(spec: ModelSpec, device: str | None = None) -> Any:
     """Load a bi-encoder; failures (e.g. no network for a hub id) become one clear line."""
-    _offline_if_local(spec)
+    quiet_loading(spec)
     from sentence_transformers import SentenceTransformer
 
     try:
@@ -100,7 +110,7 @@ def load_sentence_transformer(spec: ModelSpec, device: str | None = None) -> Any
 
 def load_cross_encoder(spec: ModelSpec, device: str | None = None) -> Any:
     """Load a cross-encoder (a reranker with one output score)."""
-    _offline_if_local(spec)
+    quiet_loading(spec)
     from sentence_transformers import CrossEncoder
 
     try:

@@ -97,3 +97,37 @@ def test_rerank_with_a_real_cross_encoder_keeps_the_tail(session_ws: Workspace, 
         head_b, head_a = [d for d, _ in before[qid][:5]], [d for d, _ in after[qid][:5]]
         assert sorted(head_b) == sorted(head_a)
         assert [d for d, _ in before[qid][5:]] == [d for d, _ in after[qid][5:]]
+
+
+def test_bm25_document_scores_equal_search_scores(session_ws: Workspace, tiny) -> None:
+    # Margins compare a positive's score (computed per pair) with candidates' (from search).
+    index = indexing.build_bm25(session_ws, tiny, indexing.BM25Config()).artifact
+    searcher = indexing.open_searcher(session_ws, index)
+    data = datasets.load(tiny)
+    qid, text = next(iter(data.split_queries("test").items()))
+    hits = searcher.search({qid: text}, 10)[qid]
+    scores = searcher.score([(text, d) for d, _ in hits] + [(text, "no-such-doc")])
+    assert scores[:-1] == pytest.approx([s for _, s in hits], abs=1e-4)
+    assert scores[-1] == 0.0
+
+
+def test_corpus_embeddings_are_cached_by_weights_not_name(ws: Workspace, monkeypatch) -> None:
+    data = synthetic.generate(synthetic.SynthConfig(documents=40, test_queries=4, train_queries=2, seed=5))
+    art = datasets.save(ws, data, "emb", {"source": "test"}).artifact
+    by_alias = indexing.build_dense(ws, art, indexing.DenseConfig(model="minilm")).artifact
+    folder = models.resolve("minilm").location
+
+    def no_encoding(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("the corpus was encoded again")
+
+    monkeypatch.setattr(models, "load_sentence_transformer", no_encoding)
+    by_path = indexing.build_dense(ws, art, indexing.DenseConfig(model=folder), name="emb-by-path").artifact
+    assert by_path.version != by_alias.version  # a different artifact (its config names the model)...
+    np.testing.assert_array_equal(  # ...built from the same cached vectors
+        np.load(by_alias.file("embeddings.f16.npy")), np.load(by_path.file("embeddings.f16.npy"))
+    )
+    # Same corpus under another dataset (new queries only): still no encoding.
+    data.queries["extra"] = "one more query"
+    data.qrels["extra"] = {"extra": {next(iter(data.corpus)): 1}}
+    other = datasets.save(ws, data, "emb-more-queries", {"source": "test"}).artifact
+    indexing.build_dense(ws, other, indexing.DenseConfig(model="minilm"))
