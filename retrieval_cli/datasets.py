@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -18,6 +19,14 @@ from retrieval_cli.errors import CliError, InputError
 from retrieval_cli.progress import Progress, silent
 
 QRELS_HEADER = "query-id\tcorpus-id\tscore"
+_SPLIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def check_split_name(split: str) -> str:
+    """A split names a file (qrels/<split>.tsv), so it must be a plain file name."""
+    if not _SPLIT_NAME.match(split):
+        raise InputError(f"split name must be letters, digits, '_', '.' or '-', got {split!r}", field="split")
+    return split
 
 
 @dataclass
@@ -289,7 +298,7 @@ def content_hash(paths: list[Path]) -> str:
     return files_fingerprint((path.name, path) for path in paths)
 
 
-def _store(
+def store(
     ws: Workspace,
     name: str,
     config: Mapping[str, Any],
@@ -324,7 +333,7 @@ def save(
 ) -> BuildResult:
     """Store an in-memory dataset as a dataset artifact."""
     full_config = {**config, "relevance_level": dataset.relevance_level}
-    return _store(ws, name, full_config, inputs or {}, lambda: dataset, force=force)
+    return store(ws, name, full_config, inputs or {}, lambda: dataset, force=force)
 
 
 def import_beir(
@@ -347,7 +356,7 @@ def import_beir(
         progress("read BEIR folder", 1, 1)
         return dataset
 
-    return _store(ws, name, config, {}, make, origin=origin or str(source.resolve()), force=force)
+    return store(ws, name, config, {}, make, origin=origin or str(source.resolve()), force=force)
 
 
 def import_trec_dl(
@@ -376,7 +385,7 @@ def import_trec_dl(
         return dataset
 
     origin = ", ".join(str(p.resolve()) for p in files)
-    return _store(ws, name, config, {}, make, origin=origin, force=force)
+    return store(ws, name, config, {}, make, origin=origin, force=force)
 
 
 # ---- public BEIR downloads ----------------------------------------------------------------------
@@ -514,4 +523,4 @@ def subset(
             relevance_level=data.relevance_level,
         )
 
-    return _store(ws, name or f"{source.name}-sub{queries}", config, inputs, make, force=force)
+    return store(ws, name or f"{source.name}-sub{queries}", config, inputs, make, force=force)

@@ -1,0 +1,130 @@
+"""Training queries made from the corpus itself, for collections that ship no train split.
+
+Two classic methods, each query's positive being the document it came from:
+
+- ``title``: the document title as the query (title → body). Documents sharing a title give one
+  query with all of them as positives, so no true positive is later mined as a negative.
+- ``ict``: inverse cloze task (Lee et al., 2019, "Latent Retrieval for Weakly Supervised Open
+  Domain QA"): one sentence drawn from the passage is the query. Unlike the original ICT the
+  sentence stays in the positive, because the positive must be a corpus document that mining and
+  evaluation can find by id.
+
+The result is a new dataset artifact: the source corpus, queries and splits unchanged, plus the
+generated queries as one new split (``train`` by default).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import asdict, dataclass
+from retrieval_cli import datasets
+from retrieval_cli.artifacts import Artifact, BuildResult, Workspace
+from retrieval_cli.errors import InputError
+from retrieval_cli.progress import Progress, silent
+
+METHODS = ("title", "ict")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+@dataclass
+class QueryGenConfig:
+    """How pseudo-queries are made; ``max_queries`` samples documents with ``seed``."""
+
+    method: str = "title"
+    split: str = "train"
+    max_queries: int | None = None
+    min_words: int = 3
+    seed: int = 13
+
+    def check(self) -> None:
+        if self.method not in METHODS:
+            raise InputError(f"method must be one of {', '.join(METHODS)} (llm comes with LLM generation), got {self.method!r}", field="method")
+        if self.max_queries is not None and self.max_queries < 1:
+            raise InputError(f"max-queries must be >= 1, got {self.max_queries}", field="max_queries")
+        if self.min_words < 1:
+            raise InputError(f"min-words must be >= 1, got {self.min_words}", field="min_words")
+        datasets.check_split_name(self.split)
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def sentences(text: str) -> list[str]:
+    """Split a passage into sentences at ., ! or ? followed by whitespace."""
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def title_queries(corpus: dict[str, dict[str, str]], min_words: int) -> list[tuple[str, str, list[str]]]:
+    """(query id, text, positive ids) from titles; identical titles (case, spacing) merge."""
+    groups: dict[str, list[str]] = {}
+    texts: dict[str, str] = {}
+    for doc_id, doc in corpus.items():
+        title = " ".join(doc.get("title", "").split())
+        if len(title.split()) < min_words:
+            continue
+        key = _normalise(title)
+        groups.setdefault(key, []).append(doc_id)
+        texts.setdefault(key, title)
+    return [(f"title-{ids[0]}", texts[key], ids) for key, ids in groups.items()]
+
+
+def ict_queries(corpus: dict[str, dict[str, str]], min_words: int, seed: int) -> list[tuple[str, str, list[str]]]:
+    """(query id, sentence, [doc id]) for documents with at least two sentences."""
+    out = []
+    for doc_id, doc in corpus.items():
+        parts = sentences(doc["text"])
+        eligible = [s for s in parts if len(s.split()) >= min_words]
+        if len(parts) < 2 or not eligible:
+            continue
+        # A per-document generator: the choice for one document never depends on the others.
+        sentence = random.Random(f"{seed}/{doc_id}").choice(eligible)
+        out.append((f"ict-{doc_id}", sentence, [doc_id]))
+    return out
+
+
+def generate_queries(
+    ws: Workspace,
+    source: Artifact,
+    config: QueryGenConfig,
+    *,
+    name: str | None = None,
+    force: bool = False,
+    progress: Progress = silent,
+) -> BuildResult:
+    """A new dataset artifact: ``source`` plus pseudo-queries as the ``config.split`` split."""
+    config.check()
+    full = {"source": "generate-queries", **asdict(config), "relevance_level": int(source.config.get("relevance_level", 1))}
+
+    def make() -> datasets.Dataset:
+        data = datasets.load(source)
+        if config.split in data.qrels:
+            raise InputError(
+                f"dataset '{source.ref}' already has a '{config.split}' split; choose another with --split"
+            )
+        progress(f"{config.method} queries", 0, len(data.corpus))
+        if config.method == "title":
+            made = title_queries(data.corpus, config.min_words)
+        else:
+            made = ict_queries(data.corpus, config.min_words, config.seed)
+        progress(f"{config.method} queries", len(data.corpus), len(data.corpus))
+        if not made:
+            raise InputError(
+                f"no {config.method} queries could be made from '{source.ref}' "
+                f"(documents need {'a title' if config.method == 'title' else 'two sentences'} "
+                f"of at least {config.min_words} words)"
+            )
+        if config.max_queries is not None and config.max_queries < len(made):
+            keep = set(random.Random(config.seed).sample(range(len(made)), config.max_queries))
+            made = [m for i, m in enumerate(made) if i in keep]
+        clash = next((qid for qid, _, _ in made if qid in data.queries), None)
+        if clash:
+            raise InputError(f"generated query id '{clash}' already exists in '{source.ref}'")
+        queries = {**data.queries, **{qid: text for qid, text, _ in made}}
+        qrels = {**data.qrels, config.split: {qid: {d: 1 for d in positives} for qid, _, positives in made}}
+        return datasets.Dataset(data.corpus, queries, qrels, relevance_level=data.relevance_level)
+
+    summary_name = name or f"{source.name}-{config.method}"
+    return datasets.store(ws, summary_name, full, {"dataset": source}, make, force=force)
+
