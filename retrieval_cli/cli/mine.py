@@ -1,0 +1,88 @@
+"""``retrieval-cli mine-negatives``: hard negatives for a dataset split, as a negatives artifact."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from retrieval_cli.cli import console
+from retrieval_cli.cli.options import ForceOpt, JsonOpt, NameOpt, QuietOpt, WorkspaceOpt, workspace
+
+
+def mine_negatives_cli(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset reference (datasets/NAME[@VERSION] or NAME).")],
+    strategy: Annotated[str, typer.Option(help="bm25, dense, cross-encoder, random, or a mixture with per-query counts such as bm25:3,random:1 (STAR keeps random negatives beside hard ones).")] = "bm25",
+    split: Annotated[str, typer.Option(help="Split whose queries (and positives) are mined.")] = "train",
+    num_negatives: Annotated[Optional[int], typer.Option(help="Negatives per query [default: 4, or a mixture's total].")] = None,
+    range_min: Annotated[int, typer.Option(help="Skip the top RANGE_MIN ranks, the likeliest unlabeled positives (STAR/ADORE).")] = 0,
+    range_max: Annotated[int, typer.Option(help="Consider ranks up to RANGE_MAX.")] = 100,
+    depth: Annotated[Optional[int], typer.Option(help="First-stage candidates per query [default: RANGE_MAX].")] = None,
+    sampling: Annotated[str, typer.Option(help="top: best-ranked survivors; random: uniform among survivors (with --seed).")] = "top",
+    seed: Annotated[int, typer.Option(help="Seed for random sampling and random negatives; same seed, same bytes.")] = 13,
+    max_score: Annotated[Optional[float], typer.Option(help="Drop candidates scoring above this (RocketQA-style denoising).")] = None,
+    absolute_margin: Annotated[Optional[float], typer.Option(help="Drop candidates scoring >= positive - M (LG-ANNA margin). M >= 0.")] = None,
+    relative_margin: Annotated[Optional[float], typer.Option(help="Drop candidates scoring >= positive - R*|positive| (NV-Embed TopK-PercPos: 0.05 = 95% of the positive). R in [0, 1).")] = None,
+    candidates: Annotated[str, typer.Option(help="First stage the cross-encoder re-scores: bm25 or dense.")] = "bm25",
+    model: Annotated[str, typer.Option(help="Bi-encoder for dense candidates when no dense --index is given.")] = "minilm",
+    cross_encoder: Annotated[Optional[str], typer.Option("--cross-encoder", help="Cross-encoder (models/NAME, folder or hub id): re-scores candidates for the cross-encoder strategy and gives every kept negative a teacher score (RocketQA, TAS-B).")] = None,
+    index: Annotated[Optional[list[str]], typer.Option("--index", help="Index artifact to take candidates from (repeatable: one bm25, one dense) [default: built on demand].")] = None,
+    batch_size: Annotated[int, typer.Option(help="Cross-encoder batch size.")] = 32,
+    chunk_size: Annotated[int, typer.Option(help="Queries searched together; memory grows with chunk size x depth.")] = 256,
+    name: NameOpt = None,
+    workspace_path: WorkspaceOpt = None,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Mine hard negatives for every query of a split that has positives.
+
+    Filters run in this order, each drop counted once: positive, window, max-score,
+    absolute-margin, relative-margin, judged relevant (any split, by id), the query's own id,
+    duplicate of an earlier mixture part. Scores compared are the cross-encoder's when the
+    strategy has one, else the first stage's, against the query's weakest positive.
+    """
+    import json
+
+    from retrieval_cli import mining
+
+    ws = workspace(workspace_path)
+    data = ws.resolve(dataset, kind="datasets")
+    config = mining.MiningConfig(
+        strategy=strategy, split=split, num_negatives=num_negatives, range_min=range_min, range_max=range_max,
+        depth=depth, sampling=sampling, seed=seed, max_score=max_score, absolute_margin=absolute_margin,
+        relative_margin=relative_margin, candidates=candidates, model=model, cross_encoder=cross_encoder,
+        batch_size=batch_size, chunk_size=chunk_size,
+    )
+    given = [ws.resolve(ref, kind="indexes") for ref in index or []]
+    with console.progress(quiet) as bar:
+        result = mining.mine_negatives(ws, data, config, indexes=given, name=name, force=force, progress=bar)
+    console.built(result, "negatives")
+    stats = result.artifact.summary
+    if as_json:
+        console.out.print_json(json.dumps(stats))
+        return
+    console.out.print(stats_table(stats))
+
+
+def stats_table(stats: dict) -> object:
+    """The statistics a researcher reads first, as a two-column table."""
+    from rich.table import Table
+
+    table = Table(show_header=False, box=None, pad_edge=False)
+    fn = stats["false_negative_estimate"]
+    rows = [
+        ("queries", f"{stats['processed']} mined, {stats['skipped_without_positives']} without positives skipped"),
+        ("negatives", f"{stats['negatives']} ({', '.join(f'{k} {v}' for k, v in stats['by_strategy'].items()) or 'none'}), {stats['short_of_negatives']} queries short"),
+        ("dropped", ", ".join(f"{k} {v}" for k, v in stats["dropped"].items() if v) or "none"),
+        ("rank", f"mean {stats['rank']['mean']}, median {stats['rank']['median']}"),
+        ("score", f"mean {stats['score']['mean']}, median {stats['score']['median']}"),
+    ]
+    if stats["ce_score"]["mean"] is not None:
+        rows.append(("cross-encoder", f"mean {stats['ce_score']['mean']}, median {stats['ce_score']['median']}"))
+    rows.append(("judged / unjudged kept", f"{stats['judged_kept']} / {stats['unjudged_kept']}"))
+    rate = "n/a (no query judged beyond its positives)" if fn["rate"] is None else f"{fn['rate']:.2%} ({fn['judged_relevant']} of {fn['eligible']} eligible, {fn['queries']} queries)"
+    rows.append(("est. false negatives", rate))
+    for key, value in rows:
+        table.add_row(f"[bold]{key}[/]", value)
+    return table

@@ -1,0 +1,38 @@
+"""``retrieval-cli negatives``: work with negatives artifacts (export to training columns)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from retrieval_cli.cli import console
+from retrieval_cli.cli.options import WorkspaceOpt, workspace
+
+app = typer.Typer(no_args_is_help=True, help="Export negatives artifacts as sentence-transformers training data.")
+
+
+@app.command("export")
+def export_cli(
+    negatives_ref: Annotated[str, typer.Argument(metavar="NEGATIVES", help="Negatives artifact reference.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write: .jsonl or .parquet.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="triplet | n-tuple | n-tuple-scores | labeled-pair.")] = "triplet",
+    num_negatives: Annotated[Optional[int], typer.Option(help="n-tuple width [default: negatives per query mined].")] = None,
+    workspace_path: WorkspaceOpt = None,
+) -> None:
+    """Write columns sentence-transformers losses take directly.
+
+    triplet (anchor, positive, negative) for MultipleNegativesRankingLoss; n-tuple (anchor,
+    positive, negative_1..n) for CachedMNRL; n-tuple-scores adds label = teacher margins
+    [s(pos) - s(neg_i)] for MarginMSELoss; labeled-pair (anchor, text, label) for a
+    cross-encoder's BinaryCrossEntropyLoss.
+    """
+    from retrieval_cli import negatives
+
+    ws = workspace(workspace_path)
+    artifact = ws.resolve(negatives_ref, kind="negatives")
+    result = negatives.export(ws, artifact, fmt, output, num_negatives)
+    skipped = f", {result.skipped_short} queries short of negatives skipped" if result.skipped_short else ""
+    console.err.print(f"wrote {result.rows} {fmt} rows from {result.queries} queries to {result.path}{skipped}", highlight=False)
+    console.out.print(f"columns: {', '.join(result.columns)}", highlight=False)

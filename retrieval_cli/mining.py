@@ -1,0 +1,535 @@
+"""Hard-negative mining: the step whose variants the whole comparison is about.
+
+For each query of a split that has positives, candidates come from a first stage (Lucene BM25 or
+a dense faiss index), optionally re-scored by a cross-encoder, and pass through filters in a fixed
+order; each dropped candidate is counted once, under the first filter that drops it:
+
+1. ``positive``: a positive of the query itself.
+2. ``window``: rank outside ``(range_min, range_max]``; the top ranks are the likeliest unlabeled
+   positives (STAR/ADORE, "Optimizing Dense Retrieval Model Training with Hard Negatives").
+3. ``max_score``: score above an absolute ceiling (RocketQA-style denoising).
+4. ``absolute_margin``: score >= (positive score - m) (LG-ANNA's margin).
+5. ``relative_margin``: score >= positive score moved toward -inf by r·|positive score|, i.e. above
+   95% of the positive's score for r=0.05 when scores are positive (NV-Embed "TopK-PercPos"); the
+   |·| keeps the threshold below the positive when scores are negative.
+   (The candidates that survive 1-5 are *eligible*; the false-negative estimate is read off them.)
+6. ``judged_relevant``: judged relevant (any positive grade) for this query in any split.
+7. ``self``: the query's own id (ArguAna/Quora-style corpora where queries are documents).
+8. ``duplicate``: already chosen by an earlier strategy of a mixture.
+
+Filters compare the cross-encoder score when the strategy has one, else the first-stage score,
+against the query's *weakest* positive (so a candidate scoring near any judged positive is
+dropped). ``random`` negatives are uniform corpus samples (STAR keeps some for stability) and
+pass only the id filters (6-8). Exclusion is by id, never by text equality.
+
+Queries are processed in chunks, so memory grows with chunk size × depth, never with the corpus.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import statistics
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from retrieval_cli import datasets, indexing, models
+from retrieval_cli.artifacts import Artifact, BuildResult, Workspace
+from retrieval_cli.errors import InputError
+from retrieval_cli.progress import Progress, silent
+
+STRATEGIES = ("bm25", "dense", "cross-encoder", "random")
+FIRST_STAGES = ("bm25", "dense")
+SAMPLINGS = ("top", "random")
+FILTERS = ("positive", "window", "max_score", "absolute_margin", "relative_margin", "judged_relevant", "self", "duplicate")
+DEFAULT_NEGATIVES = 4
+
+
+@dataclass
+class MiningConfig:
+    """Everything that decides which negatives are mined; the artifact's config."""
+
+    strategy: str = "bm25"  # one strategy, or a mixture with counts: "bm25:3,random:1"
+    split: str = "train"
+    num_negatives: int | None = None  # per query; a mixture's counts sum to it
+    range_min: int = 0  # skip candidates ranked 1..range_min
+    range_max: int = 100  # consider candidates ranked up to range_max
+    depth: int | None = None  # first-stage candidates per query [default: range_max]
+    sampling: str = "top"  # top: best-ranked survivors; random: uniform among survivors
+    seed: int = 13
+    max_score: float | None = None
+    absolute_margin: float | None = None
+    relative_margin: float | None = None
+    candidates: str = "bm25"  # first stage the cross-encoder re-scores
+    model: str = models.DEFAULT_MODEL  # bi-encoder for dense candidates (when no dense index is given)
+    cross_encoder: str | None = None
+    batch_size: int = 32  # cross-encoder batch size
+    chunk_size: int = 256  # queries searched and scored together
+    components: list[tuple[str, int]] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        self.components = parse_strategy(self.strategy, self.num_negatives)
+
+    @property
+    def first_stage_depth(self) -> int:
+        return self.depth if self.depth is not None else self.range_max
+
+    @property
+    def label(self) -> str:
+        """A name fragment: ``bm25`` or ``bm25-3-random-1``."""
+        if len(self.components) == 1:
+            return self.components[0][0]
+        return "-".join(f"{s}-{n}" for s, n in self.components)
+
+    def engines(self) -> set[str]:
+        """First-stage engines the strategies need."""
+        needed = {s for s, _ in self.components if s in FIRST_STAGES}
+        if any(s == "cross-encoder" for s, _ in self.components):
+            needed.add(self.candidates)
+        return needed
+
+    def check(self) -> None:
+        """Every option in its range, before any work starts."""
+        if self.candidates not in FIRST_STAGES:
+            raise InputError(f"candidates must be bm25 or dense, got {self.candidates!r}", field="candidates")
+        if self.sampling not in SAMPLINGS:
+            raise InputError(f"sampling must be top or random, got {self.sampling!r}", field="sampling")
+        if self.range_min < 0:
+            raise InputError(f"range-min must be >= 0, got {self.range_min}", field="range_min")
+        if self.range_max <= self.range_min:
+            raise InputError(
+                f"the window (range-min {self.range_min}, range-max {self.range_max}] holds no rank: "
+                "range-max must be greater than range-min", field="range_max",
+            )
+        if self.depth is not None and self.depth < self.range_max:
+            raise InputError(
+                f"depth {self.depth} is below range-max {self.range_max}: ranks past the depth are never retrieved",
+                field="depth",
+            )
+        if self.absolute_margin is not None and self.absolute_margin < 0:
+            raise InputError(f"absolute-margin must be >= 0, got {self.absolute_margin}", field="absolute_margin")
+        if self.relative_margin is not None and not 0 <= self.relative_margin < 1:
+            raise InputError(f"relative-margin must be in [0, 1), got {self.relative_margin}", field="relative_margin")
+        if self.batch_size < 1 or self.chunk_size < 1:
+            raise InputError("batch-size and chunk-size must be >= 1", field="batch_size")
+        if any(s == "cross-encoder" for s, _ in self.components) and not self.cross_encoder:
+            raise InputError(
+                "strategy cross-encoder needs --cross-encoder MODEL (a hub id such as "
+                "cross-encoder/ms-marco-MiniLM-L6-v2, or a model trained with 'retrieval-cli train --kind cross-encoder')",
+                field="cross_encoder",
+            )
+        datasets.check_split_name(self.split)
+
+
+def parse_strategy(text: str, num_negatives: int | None) -> list[tuple[str, int]]:
+    """``bm25`` → [("bm25", n)]; ``bm25:3,random:1`` → [("bm25", 3), ("random", 1)].
+
+    In a mixture the counts are negatives per query; ``num_negatives``, if given, must equal
+    their sum (so a typo cannot silently change the training budget).
+    """
+    if num_negatives is not None and num_negatives < 1:
+        raise InputError(f"num-negatives must be >= 1, got {num_negatives}", field="num_negatives")
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) == 1 and ":" not in parts[0]:
+        if parts[0] not in STRATEGIES:
+            raise InputError(f"unknown strategy {parts[0]!r}: use {', '.join(STRATEGIES)} or a mixture like bm25:3,random:1", field="strategy")
+        return [(parts[0], num_negatives or DEFAULT_NEGATIVES)]
+    components: list[tuple[str, int]] = []
+    for part in parts:
+        match = re.fullmatch(r"([a-z0-9-]+):(\d+)", part)
+        if not match:
+            raise InputError(f"mixture part {part!r} must be STRATEGY:COUNT, e.g. bm25:3", field="strategy")
+        name, count = match.group(1), int(match.group(2))
+        if name not in STRATEGIES:
+            raise InputError(f"unknown strategy {name!r} in mixture: use {', '.join(STRATEGIES)}", field="strategy")
+        if count < 1:
+            raise InputError(f"mixture count for {name} must be >= 1", field="strategy")
+        if name in (s for s, _ in components):
+            raise InputError(f"strategy {name!r} appears twice in the mixture", field="strategy")
+        components.append((name, count))
+    total = sum(n for _, n in components)
+    if num_negatives is not None and num_negatives != total:
+        raise InputError(f"num-negatives {num_negatives} differs from the mixture's total {total}", field="num_negatives")
+    return components
+
+
+@dataclass
+class Candidate:
+    """One candidate of one strategy: its rank in the order the strategy selects by."""
+
+    doc_id: str
+    rank: int | None
+    score: float | None  # the score filters compare (cross-encoder score when there is one)
+    first_stage_score: float | None = None
+    first_stage_rank: int | None = None
+
+
+@dataclass
+class QueryContext:
+    """What the filters need to know about one query."""
+
+    query_id: str
+    positives: set[str]
+    judged_relevant: set[str]  # any positive grade in any split
+    positive_score: float | None  # weakest positive's score in the strategy's scorer
+
+
+@dataclass
+class Selection:
+    kept: list[Candidate]
+    eligible: int  # candidates that passed filters 1-5
+    eligible_judged_relevant: int
+
+
+def relative_threshold(positive: float, margin: float) -> float:
+    """The score at and above which a candidate is dropped: the positive moved down by margin·|positive|.
+
+    ``pos * (1 - r)`` would move a negative positive score *up*, letting through candidates that
+    outscore the positive; subtracting ``r * |pos|`` keeps the threshold below it in both cases.
+    """
+    return positive - margin * abs(positive)
+
+
+def select(
+    candidates: Iterable[Candidate],
+    context: QueryContext,
+    config: MiningConfig,
+    count: int,
+    taken: set[str],
+    rng: random.Random,
+    dropped: Counter,
+) -> Selection:
+    """Apply the filters in the module's order and pick ``count`` negatives (top or random)."""
+    pool: list[Candidate] = []
+    eligible = eligible_relevant = 0
+    pos = context.positive_score
+    for cand in candidates:
+        score = cand.score
+        if cand.doc_id in context.positives:
+            reason = "positive"
+        elif cand.rank is not None and not config.range_min < cand.rank <= config.range_max:
+            reason = "window"
+        elif config.max_score is not None and score is not None and score > config.max_score:
+            reason = "max_score"
+        elif config.absolute_margin is not None and score is not None and pos is not None and score >= pos - config.absolute_margin:
+            reason = "absolute_margin"
+        elif config.relative_margin is not None and score is not None and pos is not None and score >= relative_threshold(pos, config.relative_margin):
+            reason = "relative_margin"
+        else:
+            reason = ""
+        if not reason:
+            eligible += 1
+            if cand.doc_id in context.judged_relevant:
+                eligible_relevant += 1
+                reason = "judged_relevant"
+            elif cand.doc_id == context.query_id:
+                reason = "self"
+            elif cand.doc_id in taken:
+                reason = "duplicate"
+        if reason:
+            dropped[reason] += 1
+        else:
+            pool.append(cand)
+    if config.sampling == "random" and len(pool) > count:
+        picked = sorted(rng.sample(range(len(pool)), count))
+        kept = [pool[i] for i in picked]
+    else:
+        kept = pool[:count]
+    return Selection(kept, eligible, eligible_relevant)
+
+
+def random_candidates(doc_ids: list[str], count: int, avoid: set[str], rng: random.Random) -> Iterator[Candidate]:
+    """Uniform corpus samples without replacement, skipping ``avoid`` (a few draws beyond ``count``)."""
+    wanted = min(len(doc_ids), count + len(avoid))
+    for i in rng.sample(range(len(doc_ids)), wanted):
+        yield Candidate(doc_ids[i], None, None)
+
+
+def _rng(seed: int, strategy: str, query_id: str) -> random.Random:
+    # Seeded per (seed, strategy, query): results never depend on chunking or query order.
+    return random.Random(f"{seed}/{strategy}/{query_id}")
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _summarise(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"mean": None, "median": None}
+    return {"mean": round(statistics.fmean(values), 4), "median": round(statistics.median(values), 4)}
+
+
+class _Scorers:
+    """The engines a mining run uses, opened once: first stages and an optional cross-encoder."""
+
+    def __init__(self, ws: Workspace, indexes: dict[str, Artifact], cross_encoder: models.ModelSpec | None, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self.bm25 = indexing.BM25IndexSearcher(indexes["bm25"]) if "bm25" in indexes else None
+        self.dense = indexing.DenseSearcher(ws, indexes["dense"], silent) if "dense" in indexes else None
+        self.cross = models.load_cross_encoder(cross_encoder) if cross_encoder else None
+
+    def first_stage(self, engine: str, queries: dict[str, str], positives: dict[str, list[str]], depth: int) -> tuple[dict[str, list[tuple[str, float]]], dict[str, dict[str, float]]]:
+        """Top-``depth`` hits and the positives' scores, by the same engine, for a chunk of queries."""
+        if engine == "bm25":
+            assert self.bm25 is not None
+            hits = self.bm25.search(queries, depth)
+            pairs = [(queries[q], d) for q in queries for d in positives[q]]
+            flat = iter(self.bm25.score(pairs))
+            return hits, {q: {d: next(flat) for d in positives[q]} for q in queries}
+        assert self.dense is not None
+        qids = list(queries)
+        vectors = self.dense.encode_queries(queries)
+        hits = self.dense.search_vectors(qids, vectors, depth)
+        return hits, {q: dict(zip(positives[q], self.dense.score(vectors[i], positives[q]))) for i, q in enumerate(qids)}
+
+    def cross_scores(self, pairs: list[tuple[str, str]]) -> list[float]:
+        """Cross-encoder scores of (query text, document text) pairs."""
+        assert self.cross is not None
+        scores: list[float] = []
+        step = self.batch_size * 32
+        for start in range(0, len(pairs), step):
+            batch = pairs[start:start + step]
+            scores.extend(float(s) for s in self.cross.predict(batch, batch_size=self.batch_size, show_progress_bar=False))
+        return scores
+
+
+def _resolve_indexes(
+    ws: Workspace, dataset: Artifact, config: MiningConfig, given: list[Artifact], progress: Progress
+) -> dict[str, Artifact]:
+    """One index per needed engine: the ones given (checked against the dataset), the rest built or reused."""
+    indexes: dict[str, Artifact] = {}
+    for index in given:
+        kind = index.config.get("kind")
+        if kind not in FIRST_STAGES:
+            raise InputError(f"'{index.ref}' is not a bm25 or dense index", field="index")
+        if kind in indexes:
+            raise InputError(f"two {kind} indexes given ({indexes[kind].ref}, {index.ref}); give one", field="index")
+        corpus_of = indexing.index_dataset(ws, index)
+        if corpus_of.manifest["files"].get("corpus.jsonl") != dataset.manifest["files"].get("corpus.jsonl"):
+            raise InputError(f"index '{index.ref}' was built on '{corpus_of.ref}', whose corpus differs from '{dataset.ref}'", field="index")
+        indexes[kind] = index
+    for engine in sorted(config.engines() - set(indexes)):
+        if engine == "bm25":
+            indexes["bm25"] = indexing.build_bm25(ws, dataset, indexing.BM25Config(), progress=progress).artifact
+        else:
+            indexes["dense"] = indexing.build_dense(ws, dataset, indexing.DenseConfig(model=config.model), progress=progress).artifact
+    return {k: v for k, v in indexes.items() if k in config.engines()}
+
+
+def mine_negatives(
+    ws: Workspace,
+    dataset: Artifact,
+    config: MiningConfig,
+    *,
+    indexes: list[Artifact] | None = None,
+    name: str | None = None,
+    force: bool = False,
+    progress: Progress = silent,
+) -> BuildResult:
+    """Mine negatives for every query of ``config.split`` that has positives; a negatives artifact."""
+    config.check()
+    splits = dataset.summary.get("splits", {})
+    if splits and config.split not in splits:
+        raise InputError(f"dataset '{dataset.ref}' has no split '{config.split}' (splits: {', '.join(sorted(splits))})", field="split")
+    cross_spec = models.resolve(config.cross_encoder, ws) if config.cross_encoder else None
+    engines = _resolve_indexes(ws, dataset, config, list(indexes or []), progress)
+    resolved = {k: v for k, v in asdict(config).items() if k != "components"}
+    resolved["components"] = [list(c) for c in config.components]
+    if "dense" in engines:
+        resolved["model"] = engines["dense"].config.get("model")
+    if cross_spec is not None:
+        resolved["cross_encoder_fingerprint"] = cross_spec.fingerprint
+    inputs: dict[str, Artifact] = {"dataset": dataset, **{f"{k}_index": v for k, v in engines.items()}}
+    if cross_spec is not None and cross_spec.artifact is not None:
+        inputs["cross_encoder"] = cross_spec.artifact
+
+    def build(folder: Path) -> dict[str, Any]:
+        return _mine(ws, dataset, config, engines, cross_spec, folder, progress)
+
+    return ws.build("negatives", name or f"{dataset.name}-{config.label}", resolved, inputs, build, force=force)
+
+
+def _mine(
+    ws: Workspace, dataset: Artifact, config: MiningConfig, engines: dict[str, Artifact],
+    cross_spec: models.ModelSpec | None, folder: Path, progress: Progress,
+) -> dict[str, Any]:
+    data = datasets.load(dataset)
+    split_qrels = data.split_qrels(config.split)
+    queries = data.split_queries(config.split)
+    level = data.relevance_level
+    positives = {q: sorted(d for d, g in split_qrels[q].items() if g >= level) for q in queries}
+    with_positives = [q for q in queries if positives[q]]
+    judged: dict[str, dict[str, int]] = {}
+    for split_judgments in data.qrels.values():
+        for q, docs in split_judgments.items():
+            if q in queries:
+                target = judged.setdefault(q, {})
+                for d, g in docs.items():
+                    target[d] = max(g, target.get(d, g))
+    doc_ids = list(data.corpus)
+    scorers = _Scorers(ws, engines, cross_spec, config.batch_size)
+    depth = config.first_stage_depth
+    has_cross = scorers.cross is not None
+
+    dropped: Counter = Counter()
+    kept_by_strategy: Counter = Counter()
+    ranks: list[float] = []
+    scores: list[float] = []
+    ce_scores: list[float] = []
+    short = judged_kept = unjudged_kept = 0
+    eligible = eligible_relevant = estimate_queries = 0
+
+    wanted_per_query = sum(n for _, n in config.components)
+    progress("mine negatives", 0, len(with_positives))
+    done = 0
+    with open(folder / "negatives.jsonl", "w", encoding="utf-8") as out:
+        for chunk in _chunks(with_positives, config.chunk_size):
+            chunk_queries = {q: queries[q] for q in chunk}
+            chunk_positives = {q: positives[q] for q in chunk}
+            hits: dict[str, dict[str, list[tuple[str, float]]]] = {}
+            pos_scores: dict[str, dict[str, dict[str, float]]] = {}
+            for engine in sorted(set(engines)):
+                hits[engine], pos_scores[engine] = scorers.first_stage(engine, chunk_queries, chunk_positives, depth)
+            ce: dict[tuple[str, str], float] = {}
+            if has_cross:
+                # Score every positive and every candidate the cross-encoder strategy sees.
+                wanted = {(q, d) for q in chunk for d in positives[q]}
+                if any(s == "cross-encoder" for s, _ in config.components):
+                    wanted |= {(q, d) for q in chunk for d, _ in hits[config.candidates][q]}
+                ce.update(_cross(scorers, sorted(wanted), queries, data))
+            results = [
+                _mine_query(q, queries[q], positives[q], judged.get(q, {}), hits, pos_scores, ce, config, doc_ids, dropped)
+                for q in chunk
+            ]
+            if has_cross:
+                # Teacher scores for every kept negative and positive (TAS-B style distillation).
+                missing = sorted({(r["query_id"], n["doc_id"]) for r, _ in results for n in r["negatives"]} - set(ce))
+                ce.update(_cross(scorers, missing, queries, data))
+                for record, _ in results:
+                    for n in record["negatives"]:
+                        n["ce_score"] = ce[(record["query_id"], n["doc_id"])]
+                    for p in record["positives"]:
+                        p["scores"]["cross-encoder"] = ce[(record["query_id"], p["doc_id"])]
+            for (record, counts), q in zip(results, chunk):
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                short += len(record["negatives"]) < wanted_per_query
+                if set(judged.get(q, {})) - set(positives[q]):
+                    estimate_queries += 1
+                    eligible += counts["eligible"]
+                    eligible_relevant += counts["eligible_judged_relevant"]
+                for n in record["negatives"]:
+                    kept_by_strategy[n["strategy"]] += 1
+                    if n["rank"] is not None:
+                        ranks.append(n["rank"])
+                    if n["score"] is not None:
+                        scores.append(n["score"])
+                    if n["ce_score"] is not None:
+                        ce_scores.append(n["ce_score"])
+                    if n["doc_id"] in judged.get(q, {}):
+                        judged_kept += 1
+                    else:
+                        unjudged_kept += 1
+            done += len(chunk)
+            progress("mine negatives", done, len(with_positives))
+
+    kept = sum(kept_by_strategy.values())
+    stats = {
+        "queries": len(queries),
+        "processed": len(with_positives),
+        "skipped_without_positives": len(queries) - len(with_positives),
+        "short_of_negatives": short,
+        "negatives": kept,
+        "by_strategy": dict(sorted(kept_by_strategy.items())),
+        "dropped": {f: dropped.get(f, 0) for f in FILTERS},
+        "rank": _summarise(ranks),
+        "score": _summarise(scores),
+        "ce_score": _summarise(ce_scores),
+        "judged_kept": judged_kept,
+        "unjudged_kept": unjudged_kept,
+        "false_negative_estimate": {
+            # Share of eligible candidates (past window and score filters, before exclusion by
+            # id) that the qrels judge relevant, over queries judged beyond their positives.
+            "queries": estimate_queries,
+            "eligible": eligible,
+            "judged_relevant": eligible_relevant,
+            "rate": round(eligible_relevant / eligible, 4) if eligible else None,
+        },
+    }
+    (folder / "stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+    return stats
+
+
+def _cross(scorers: _Scorers, pairs: list[tuple[str, str]], queries: dict[str, str], data: datasets.Dataset) -> dict[tuple[str, str], float]:
+    if not pairs:
+        return {}
+    scores = scorers.cross_scores([(queries[q], data.doc_text(d)) for q, d in pairs])
+    return dict(zip(pairs, scores))
+
+
+def _mine_query(
+    qid: str,
+    text: str,
+    positives: list[str],
+    judged: dict[str, int],
+    hits: dict[str, dict[str, list[tuple[str, float]]]],
+    pos_scores: dict[str, dict[str, dict[str, float]]],
+    ce: dict[tuple[str, str], float],
+    config: MiningConfig,
+    doc_ids: list[str],
+    dropped: Counter,
+) -> tuple[dict[str, Any], Counter]:
+    """One query's negatives record, and its eligible counts for the false-negative estimate."""
+    context = QueryContext(qid, set(positives), {d for d, g in judged.items() if g > 0}, None)
+    taken: set[str] = set()
+    negatives: list[dict[str, Any]] = []
+    counts: Counter = Counter()
+    for strategy, count in config.components:
+        rng = _rng(config.seed, strategy, qid)
+        if strategy == "random":
+            context.positive_score = None
+            avoid = context.positives | context.judged_relevant | taken | {qid}
+            selection = select(random_candidates(doc_ids, count, avoid, rng), context, config, count, taken, rng, Counter())
+        else:
+            engine = config.candidates if strategy == "cross-encoder" else strategy
+            ranked = hits[engine][qid]
+            if strategy == "cross-encoder":
+                rescored = sorted(
+                    ((d, s, r) for r, (d, s) in enumerate(ranked, start=1)),
+                    key=lambda item: (-ce[(qid, item[0])], item[2]),
+                )
+                candidates = [
+                    Candidate(d, rank, ce[(qid, d)], s, first_rank) for rank, (d, s, first_rank) in enumerate(rescored, start=1)
+                ]
+                context.positive_score = min(ce[(qid, p)] for p in positives)
+            else:
+                candidates = [Candidate(d, r, s, s, r) for r, (d, s) in enumerate(ranked, start=1)]
+                context.positive_score = min(pos_scores[engine][qid][p] for p in positives)
+            selection = select(candidates, context, config, count, taken, rng, dropped)
+            counts["eligible"] += selection.eligible
+            counts["eligible_judged_relevant"] += selection.eligible_judged_relevant
+        for cand in selection.kept:
+            taken.add(cand.doc_id)
+            negatives.append({
+                "doc_id": cand.doc_id,
+                "strategy": strategy,
+                "rank": cand.rank,
+                "score": cand.first_stage_score,
+                "ce_score": ce.get((qid, cand.doc_id)) if strategy == "cross-encoder" else None,
+                **({"first_stage_rank": cand.first_stage_rank} if strategy == "cross-encoder" else {}),
+            })
+    record = {
+        "query_id": qid,
+        "query": text,
+        "positives": [
+            {"doc_id": p, "scores": {engine: pos_scores[engine][qid][p] for engine in sorted(pos_scores)}}
+            for p in positives
+        ],
+        "negatives": negatives,
+    }
+    return record, counts
+

@@ -1,0 +1,132 @@
+"""The negatives artifact as data: reading its records and turning them into the columns
+sentence-transformers losses take directly (the export formats of ``util.mine_hard_negatives``).
+
+Formats, one row per (query, positive) unless said otherwise:
+
+- ``triplet``: anchor, positive, negative; one row per negative (MultipleNegativesRankingLoss, TripletLoss).
+- ``n-tuple``: anchor, positive, negative_1..negative_n; queries with fewer than n negatives are
+  skipped and counted (CachedMultipleNegativesRankingLoss).
+- ``n-tuple-scores``: n-tuple plus ``label`` = [teacher(pos) - teacher(neg_i)], the margins
+  MarginMSELoss regresses (TAS-Balanced's teacher margins). The teacher is the cross-encoder when
+  the negatives were mined with one, else the single first-stage engine that scored them all.
+- ``labeled-pair``: anchor, text, label (1 positive, 0 negative); one row per document
+  (CrossEncoder BinaryCrossEntropyLoss).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from retrieval_cli import datasets
+from retrieval_cli.artifacts import Artifact, Workspace
+from retrieval_cli.errors import InputError
+
+FORMATS = ("triplet", "n-tuple", "n-tuple-scores", "labeled-pair")
+SUFFIXES = (".jsonl", ".parquet")
+
+
+def read(artifact: Artifact) -> Iterator[dict[str, Any]]:
+    """The records of a negatives artifact, one per query, in file order."""
+    if artifact.kind != "negatives":
+        raise InputError(f"'{artifact.ref}' is a {artifact.kind} artifact, expected negatives")
+    with open(artifact.file("negatives.jsonl"), encoding="utf-8") as handle:
+        for line in handle:
+            yield json.loads(line)
+
+
+def teacher(artifact: Artifact) -> str:
+    """Which scorer n-tuple-scores margins come from: cross-encoder, bm25 or dense."""
+    config = artifact.config
+    if config.get("cross_encoder"):
+        return "cross-encoder"
+    engines = {config.get("candidates") if s == "cross-encoder" else s for s, _ in config.get("components", [])}
+    if len(engines) == 1 and next(iter(engines)) in ("bm25", "dense"):
+        return next(iter(engines))
+    raise InputError(
+        f"'{artifact.ref}' has no single scorer for every negative ({config.get('strategy')}); "
+        "mine with --cross-encoder to get teacher scores for all of them"
+    )
+
+
+def _score(negative: dict[str, Any], scorer: str) -> float:
+    return negative["ce_score"] if scorer == "cross-encoder" else negative["score"]
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote: the file, its row count, and what it had to leave out."""
+
+    path: Path
+    rows: int
+    queries: int
+    skipped_short: int  # queries with fewer negatives than the n-tuple width
+    columns: list[str]
+
+
+def rows(ws: Workspace, artifact: Artifact, fmt: str, num_negatives: int | None = None) -> tuple[list[dict[str, Any]], int, int]:
+    """(rows, queries, queries skipped as short) for a format; texts come from the mined dataset."""
+    if fmt not in FORMATS:
+        raise InputError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}", field="format")
+    data = datasets.load(ws.inputs_of(artifact)["dataset"])
+    width = num_negatives or sum(n for _, n in artifact.config.get("components", [])) or None
+    scorer = teacher(artifact) if fmt == "n-tuple-scores" else ""
+    out: list[dict[str, Any]] = []
+    queries = skipped = 0
+    for record in read(artifact):
+        queries += 1
+        anchor = record["query"]
+        negs = record["negatives"]
+        if fmt == "labeled-pair":
+            out.extend({"anchor": anchor, "text": data.doc_text(p["doc_id"]), "label": 1} for p in record["positives"])
+            out.extend({"anchor": anchor, "text": data.doc_text(n["doc_id"]), "label": 0} for n in negs)
+            continue
+        if fmt == "triplet":
+            for p in record["positives"]:
+                positive = data.doc_text(p["doc_id"])
+                out.extend({"anchor": anchor, "positive": positive, "negative": data.doc_text(n["doc_id"])} for n in negs)
+            continue
+        assert width is not None
+        if len(negs) < width:
+            skipped += 1
+            continue
+        negs = negs[:width]
+        for p in record["positives"]:
+            row = {"anchor": anchor, "positive": data.doc_text(p["doc_id"])}
+            row.update({f"negative_{i}": data.doc_text(n["doc_id"]) for i, n in enumerate(negs, start=1)})
+            if fmt == "n-tuple-scores":
+                pos_score = p["scores"][scorer]
+                row["label"] = [pos_score - _score(n, scorer) for n in negs]
+            out.append(row)
+    return out, queries, skipped
+
+
+def export(ws: Workspace, artifact: Artifact, fmt: str, output: Path, num_negatives: int | None = None) -> ExportResult:
+    """Write a negatives artifact as training columns to ``output`` (.jsonl or .parquet), atomically."""
+    output = Path(output)
+    if output.suffix not in SUFFIXES:
+        raise InputError(f"output must end in {' or '.join(SUFFIXES)}", path=output)
+    if num_negatives is not None and num_negatives < 1:
+        raise InputError("num-negatives must be >= 1", field="num_negatives")
+    table, queries, skipped = rows(ws, artifact, fmt, num_negatives)
+    if not table:
+        raise InputError(f"'{artifact.ref}' gives no {fmt} rows ({skipped} of {queries} queries short of negatives)")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        if output.suffix == ".jsonl":
+            with open(tmp, "w", encoding="utf-8") as handle:
+                for row in table:
+                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            import pandas as pd
+
+            pd.DataFrame(table).to_parquet(tmp, index=False)
+        os.replace(tmp, output)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ExportResult(output, len(table), queries, skipped, list(table[0]))
