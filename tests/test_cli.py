@@ -68,3 +68,42 @@ def test_bad_option_values_exit_2(runner, tmp_path: Path) -> None:
         result = runner.invoke(app, [*args, "-w", str(tmp_path)])
         assert result.exit_code == 2 and expected in result.output
     assert Workspace(tmp_path).artifacts("indexes") == []
+
+
+@pytest.mark.slow
+def test_mining_to_cross_encoder_to_rerank(runner, tmp_path: Path) -> None:
+    w = ["-w", str(tmp_path)]
+    _ok(runner, ["data", "synth", "--name", "m", "--documents", "150", "--test-queries", "10", "--train-queries", "12", *w])
+    _ok(runner, ["generate-queries", "m", "--method", "ict", "--split", "ict", *w])
+    stats = json.loads(_ok(runner, [
+        "mine-negatives", "-d", "m", "--strategy", "bm25:2,random:1", "--range-min", "1", "--range-max", "30",
+        "--relative-margin", "0.05", "--json", "-q", *w,
+    ], stdout_only=True))
+    assert stats["processed"] == 12 and stats["by_strategy"]["random"] == 12
+    assert "rank" in _ok(runner, ["mine-negatives", "-d", "m-ict", "--split", "ict", "--strategy", "dense", *w])
+    out_file = tmp_path / "train.jsonl"
+    out = _ok(runner, ["negatives", "export", "m-bm25-2-random-1", "-f", "labeled-pair", "-o", str(out_file), *w])
+    assert "anchor, text, label" in out and out_file.exists()
+    assert "examples" in _ok(runner, ["train", "m-bm25-2-random-1", "--kind", "cross-encoder", "--batch-size", "32", "--max-length", "96", "-n", "ce", *w])
+    _ok(runner, ["mine-negatives", "-d", "m", "--strategy", "cross-encoder", "--cross-encoder", "models/ce", "--range-max", "10", *w])
+    _ok(runner, ["index", "m", *w])
+    out = _ok(runner, ["evaluate", "m-bm25", "--rerank", "models/ce", "--rerank-depth", "10", *w])
+    assert "nDCG@10" in out
+
+
+def test_mining_input_errors_exit_2_and_write_nothing(runner, tmp_path: Path) -> None:
+    w = ["-w", str(tmp_path)]
+    _ok(runner, ["data", "synth", "--name", "t", "--documents", "20", "--test-queries", "2", "--train-queries", "2", *w])
+    for args, expected in (
+        (["mine-negatives", "-d", "t", "--strategy", "cross-encoder"], "needs --cross-encoder"),
+        (["mine-negatives", "-d", "t", "--relative-margin", "-0.1"], "relative-margin must be in [0, 1)"),
+        (["mine-negatives", "-d", "t", "--range-min", "50", "--range-max", "20"], "holds no rank"),
+        (["mine-negatives", "-d", "t", "--strategy", "bm25:3,randm:1"], "unknown strategy 'randm'"),
+        (["mine-negatives", "-d", "t", "--split", "dev"], "has no split 'dev'"),
+        (["generate-queries", "t"], "already has a 'train' split"),
+        (["train", "negatives/none"], "not found"),
+    ):
+        result = runner.invoke(app, [*args, *w])
+        assert result.exit_code == 2 and expected in result.output, (args, result.output)
+        assert "Traceback" not in result.output
+    assert Workspace(tmp_path).artifacts("negatives") == [] and len(Workspace(tmp_path).artifacts("datasets")) == 1

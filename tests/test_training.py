@@ -1,0 +1,75 @@
+"""Cross-encoder training from the packaged MiniLM, and its use as reranker and mining teacher."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from retrieval_cli import evaluation, indexing, mining, models, training
+from retrieval_cli.artifacts import Workspace
+from retrieval_cli.errors import InputError
+from retrieval_cli.mining import MiningConfig
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cross_encoder(session_ws: Workspace, tiny):  # noqa: ANN001, ANN201
+    negs = mining.mine_negatives(session_ws, tiny, MiningConfig(strategy="bm25:3,random:1", range_max=30)).artifact
+    steps = []
+    result = training.train_cross_encoder(
+        session_ws, negs, training.CrossEncoderTrainConfig(epochs=1, batch_size=16, max_length=128),
+        progress=lambda stage, done, total: steps.append((done, total)),
+    )
+    return result, negs, steps
+
+
+def test_training_writes_a_loadable_model_artifact(session_ws, cross_encoder) -> None:  # noqa: ANN001
+    result, negs, steps = cross_encoder
+    art = result.artifact
+    pairs = sum(1 for _ in open(negs.file("negatives.jsonl")))  # queries
+    assert art.kind == "models" and art.summary["kind"] == "cross-encoder"
+    assert art.summary["examples"] > pairs  # positives and negatives of every query
+    assert art.summary["steps"] == math.ceil(art.summary["examples"] / 16)
+    assert steps[-1] == (art.summary["steps"], art.summary["steps"])
+    assert session_ws.inputs_of(art)["negatives"].version == negs.version
+    model = models.load_cross_encoder(models.resolve(art.ref, session_ws))
+    scores = model.predict([("query text", "a document"), ("another", "text")])
+    assert all(math.isfinite(float(s)) for s in scores)
+    again = training.train_cross_encoder(session_ws, negs, training.CrossEncoderTrainConfig(epochs=1, batch_size=16, max_length=128))
+    assert again.reused
+
+
+def test_cross_encoder_strategy_orders_by_teacher_and_scores_everything(session_ws, tiny, cross_encoder) -> None:  # noqa: ANN001
+    ref = cross_encoder[0].artifact.ref
+    config = MiningConfig(strategy="cross-encoder", range_max=15, num_negatives=3, cross_encoder=ref)
+    art = mining.mine_negatives(session_ws, tiny, config).artifact
+    assert "cross_encoder" in session_ws.inputs_of(art)
+    for line in art.file("negatives.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        negs = record["negatives"]
+        assert [n["rank"] for n in negs] == sorted(n["rank"] for n in negs)
+        assert [n["ce_score"] for n in negs] == sorted((n["ce_score"] for n in negs), reverse=True)
+        assert all(1 <= n["first_stage_rank"] <= 15 for n in negs)
+        assert all("cross-encoder" in p["scores"] for p in record["positives"])
+    # Teacher scores for a mixture's random negatives too, so n-tuple-scores works.
+    mixed = mining.mine_negatives(session_ws, tiny, MiningConfig(strategy="bm25:1,random:1", range_max=15, cross_encoder=ref)).artifact
+    for line in mixed.file("negatives.jsonl").read_text().splitlines():
+        assert all(n["ce_score"] is not None for n in json.loads(line)["negatives"])
+
+
+def test_reranking_with_the_trained_model(session_ws, tiny, cross_encoder) -> None:  # noqa: ANN001
+    index = indexing.build_bm25(session_ws, tiny, indexing.BM25Config()).artifact
+    config = evaluation.EvaluateConfig(rerank=cross_encoder[0].artifact.ref, rerank_depth=10)
+    result = evaluation.evaluate(session_ws, index=index, config=config).artifact
+    assert "reranker" in session_ws.inputs_of(result)
+    assert 0.0 <= result.summary["metrics"]["nDCG@10"] <= 1.0
+
+
+def test_training_options_are_checked() -> None:
+    with pytest.raises(InputError, match="loss must be one of bce, listnet, lambda"):
+        training.CrossEncoderTrainConfig(loss="mse").check()
+    with pytest.raises(InputError, match="learning rate"):
+        training.CrossEncoderTrainConfig(learning_rate=3).check()
