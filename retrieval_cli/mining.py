@@ -267,8 +267,13 @@ def _summarise(values: list[float]) -> dict[str, float | None]:
 class _Scorers:
     """The engines a mining run uses, opened once: first stages and an optional cross-encoder."""
 
-    def __init__(self, ws: Workspace, indexes: dict[str, Artifact], cross_encoder: models.ModelSpec | None, batch_size: int) -> None:
+    def __init__(
+        self, ws: Workspace, indexes: dict[str, Artifact], cross_encoder: models.ModelSpec | None,
+        batch_size: int, progress: Progress,
+    ) -> None:
         self.batch_size = batch_size
+        self.progress = progress
+        self.scored = 0
         self.bm25 = indexing.BM25IndexSearcher(indexes["bm25"]) if "bm25" in indexes else None
         self.dense = indexing.DenseSearcher(ws, indexes["dense"], silent) if "dense" in indexes else None
         self.cross = models.load_cross_encoder(cross_encoder) if cross_encoder else None
@@ -295,6 +300,8 @@ class _Scorers:
         for start in range(0, len(pairs), step):
             batch = pairs[start:start + step]
             scores.extend(float(s) for s in self.cross.predict(batch, batch_size=self.batch_size, show_progress_bar=False))
+            self.scored += len(batch)
+            self.progress("cross-encoder pairs", self.scored, None)
         return scores
 
 
@@ -340,8 +347,11 @@ def mine_negatives(
     engines = _resolve_indexes(ws, dataset, config, list(indexes or []), progress)
     resolved = {k: v for k, v in asdict(config).items() if k != "components"}
     resolved["components"] = [list(c) for c in config.components]
-    if "dense" in engines:
-        resolved["model"] = engines["dense"].config.get("model")
+    # Options that cannot change the result do not change the version either.
+    resolved["depth"] = config.first_stage_depth
+    resolved["model"] = engines["dense"].config.get("model") if "dense" in engines else None
+    if not any(s == "cross-encoder" for s, _ in config.components):
+        resolved["candidates"] = None
     if cross_spec is not None:
         resolved["cross_encoder_fingerprint"] = cross_spec.fingerprint
     inputs: dict[str, Artifact] = {"dataset": dataset, **{f"{k}_index": v for k, v in engines.items()}}
@@ -372,19 +382,11 @@ def _mine(
                 for d, g in docs.items():
                     target[d] = max(g, target.get(d, g))
     doc_ids = list(data.corpus)
-    scorers = _Scorers(ws, engines, cross_spec, config.batch_size)
+    scorers = _Scorers(ws, engines, cross_spec, config.batch_size, progress)
     depth = config.first_stage_depth
     has_cross = scorers.cross is not None
 
-    dropped: Counter = Counter()
-    kept_by_strategy: Counter = Counter()
-    ranks: list[float] = []
-    scores: list[float] = []
-    ce_scores: list[float] = []
-    short = judged_kept = unjudged_kept = 0
-    eligible = eligible_relevant = estimate_queries = 0
-
-    wanted_per_query = sum(n for _, n in config.components)
+    stats = _Stats(wanted=sum(n for _, n in config.components), queries=len(queries), processed=len(with_positives))
     progress("mine negatives", 0, len(with_positives))
     done = 0
     with open(folder / "negatives.jsonl", "w", encoding="utf-8") as out:
@@ -393,7 +395,7 @@ def _mine(
             chunk_positives = {q: positives[q] for q in chunk}
             hits: dict[str, dict[str, list[tuple[str, float]]]] = {}
             pos_scores: dict[str, dict[str, dict[str, float]]] = {}
-            for engine in sorted(set(engines)):
+            for engine in sorted(engines):
                 hits[engine], pos_scores[engine] = scorers.first_stage(engine, chunk_queries, chunk_positives, depth)
             ce: dict[tuple[str, str], float] = {}
             if has_cross:
@@ -403,7 +405,7 @@ def _mine(
                     wanted |= {(q, d) for q in chunk for d, _ in hits[config.candidates][q]}
                 ce.update(_cross(scorers, sorted(wanted), queries, data))
             results = [
-                _mine_query(q, queries[q], positives[q], judged.get(q, {}), hits, pos_scores, ce, config, doc_ids, dropped)
+                _mine_query(q, queries[q], positives[q], judged.get(q, {}), hits, pos_scores, ce, config, doc_ids, stats.dropped)
                 for q in chunk
             ]
             if has_cross:
@@ -415,53 +417,75 @@ def _mine(
                         n["ce_score"] = ce[(record["query_id"], n["doc_id"])]
                     for p in record["positives"]:
                         p["scores"]["cross-encoder"] = ce[(record["query_id"], p["doc_id"])]
-            for (record, counts), q in zip(results, chunk):
+            for record, counts in results:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                short += len(record["negatives"]) < wanted_per_query
-                if set(judged.get(q, {})) - set(positives[q]):
-                    estimate_queries += 1
-                    eligible += counts["eligible"]
-                    eligible_relevant += counts["eligible_judged_relevant"]
-                for n in record["negatives"]:
-                    kept_by_strategy[n["strategy"]] += 1
-                    if n["rank"] is not None:
-                        ranks.append(n["rank"])
-                    if n["score"] is not None:
-                        scores.append(n["score"])
-                    if n["ce_score"] is not None:
-                        ce_scores.append(n["ce_score"])
-                    if n["doc_id"] in judged.get(q, {}):
-                        judged_kept += 1
-                    else:
-                        unjudged_kept += 1
+                q = record["query_id"]
+                stats.add(record, counts, judged.get(q, {}), positives[q])
             done += len(chunk)
             progress("mine negatives", done, len(with_positives))
+    summary = stats.as_dict()
+    (folder / "stats.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
 
-    kept = sum(kept_by_strategy.values())
-    stats = {
-        "queries": len(queries),
-        "processed": len(with_positives),
-        "skipped_without_positives": len(queries) - len(with_positives),
-        "short_of_negatives": short,
-        "negatives": kept,
-        "by_strategy": dict(sorted(kept_by_strategy.items())),
-        "dropped": {f: dropped.get(f, 0) for f in FILTERS},
-        "rank": _summarise(ranks),
-        "score": _summarise(scores),
-        "ce_score": _summarise(ce_scores),
-        "judged_kept": judged_kept,
-        "unjudged_kept": unjudged_kept,
-        "false_negative_estimate": {
-            # Share of eligible candidates (past window and score filters, before exclusion by
-            # id) that the qrels judge relevant, over queries judged beyond their positives.
-            "queries": estimate_queries,
-            "eligible": eligible,
-            "judged_relevant": eligible_relevant,
-            "rate": round(eligible_relevant / eligible, 4) if eligible else None,
-        },
-    }
-    (folder / "stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
-    return stats
+
+@dataclass
+class _Stats:
+    """What a researcher reads first about a mining run, accumulated query by query."""
+
+    wanted: int
+    queries: int
+    processed: int
+    dropped: Counter = field(default_factory=Counter)
+    by_strategy: Counter = field(default_factory=Counter)
+    ranks: list[float] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    ce_scores: list[float] = field(default_factory=list)
+    short: int = 0
+    judged_kept: int = 0
+    unjudged_kept: int = 0
+    estimate_queries: int = 0
+    eligible: int = 0
+    eligible_relevant: int = 0
+
+    def add(self, record: dict[str, Any], counts: Counter, judged: dict[str, int], positives: list[str]) -> None:
+        self.short += len(record["negatives"]) < self.wanted
+        if set(judged) - set(positives):  # judged beyond its positives: the estimate can see false negatives
+            self.estimate_queries += 1
+            self.eligible += counts["eligible"]
+            self.eligible_relevant += counts["eligible_judged_relevant"]
+        for n in record["negatives"]:
+            self.by_strategy[n["strategy"]] += 1
+            for value, sink in ((n["rank"], self.ranks), (n["score"], self.scores), (n["ce_score"], self.ce_scores)):
+                if value is not None:
+                    sink.append(value)
+            if n["doc_id"] in judged:
+                self.judged_kept += 1
+            else:
+                self.unjudged_kept += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "queries": self.queries,
+            "processed": self.processed,
+            "skipped_without_positives": self.queries - self.processed,
+            "short_of_negatives": self.short,
+            "negatives": sum(self.by_strategy.values()),
+            "by_strategy": dict(sorted(self.by_strategy.items())),
+            "dropped": {f: self.dropped.get(f, 0) for f in FILTERS},
+            "rank": _summarise(self.ranks),
+            "score": _summarise(self.scores),
+            "ce_score": _summarise(self.ce_scores),
+            "judged_kept": self.judged_kept,
+            "unjudged_kept": self.unjudged_kept,
+            "false_negative_estimate": {
+                # Share of eligible candidates (past window and score filters, before exclusion
+                # by id) that the qrels judge relevant, over queries judged beyond their positives.
+                "queries": self.estimate_queries,
+                "eligible": self.eligible,
+                "judged_relevant": self.eligible_relevant,
+                "rate": round(self.eligible_relevant / self.eligible, 4) if self.eligible else None,
+            },
+        }
 
 
 def _cross(scorers: _Scorers, pairs: list[tuple[str, str]], queries: dict[str, str], data: datasets.Dataset) -> dict[tuple[str, str], float]:
