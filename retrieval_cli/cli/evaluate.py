@@ -15,10 +15,10 @@ from retrieval_cli.cli.options import ForceOpt, JsonOpt, NameOpt, QuietOpt, Work
 
 def evaluate_cli(
     index: Annotated[Optional[str], typer.Argument(help="Index reference (indexes/NAME[@VERSION]).")] = None,
-    dataset: Annotated[Optional[str], typer.Option(help="Dataset reference [default: the index's dataset].")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="Dataset reference \\[default: the index's dataset].")] = None,
     run: Annotated[Optional[Path], typer.Option("--run", help="Score this TREC run file instead of retrieving.")] = None,
     split: Annotated[str, typer.Option(help="Qrels split to evaluate on.")] = "test",
-    measure: Annotated[Optional[list[str]], typer.Option("--measure", "-m", help="ir-measures measure; repeatable [default: nDCG@10, R@100].")] = None,
+    measure: Annotated[Optional[list[str]], typer.Option("--measure", "-m", help="ir-measures measure; repeatable \\[default: nDCG@10, R@100].")] = None,
     depth: Annotated[int, typer.Option(help="Documents retrieved per query.")] = 1000,
     rerank: Annotated[Optional[str], typer.Option(help="Cross-encoder to rerank with (models/NAME, folder or hub id).")] = None,
     rerank_depth: Annotated[int, typer.Option(help="How many top documents the cross-encoder rescores.")] = 100,

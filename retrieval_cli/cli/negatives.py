@@ -18,7 +18,7 @@ def export_cli(
     negatives_ref: Annotated[str, typer.Argument(metavar="NEGATIVES", help="Negatives artifact reference.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write: .jsonl or .parquet.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="triplet | n-tuple | n-tuple-scores | labeled-pair.")] = "triplet",
-    num_negatives: Annotated[Optional[int], typer.Option(help="n-tuple width [default: negatives per query mined].")] = None,
+    num_negatives: Annotated[Optional[int], typer.Option(help="n-tuple width \\[default: negatives per query mined].")] = None,
     workspace_path: WorkspaceOpt = None,
 ) -> None:
     """Write columns sentence-transformers losses take directly.

@@ -11,11 +11,11 @@ from retrieval_cli.artifacts import WORKSPACE_ENV, Workspace
 
 WorkspaceOpt = Annotated[
     Optional[Path],
-    typer.Option("--workspace", "-w", envvar=WORKSPACE_ENV, help="Artifact workspace folder [default: ./artifacts]."),
+    typer.Option("--workspace", "-w", envvar=WORKSPACE_ENV, help="Artifact workspace folder \\[default: ./artifacts]."),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Rebuild even if an identical artifact exists.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
-NameOpt = Annotated[Optional[str], typer.Option("--name", "-n", help="Artifact name [default: derived from inputs].")]
+NameOpt = Annotated[Optional[str], typer.Option("--name", "-n", help="Artifact name \\[default: derived from inputs].")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
