@@ -22,6 +22,13 @@ against the query's *weakest* positive (so a candidate scoring near any judged p
 dropped). ``random`` negatives are uniform corpus samples (STAR keeps some for stability) and
 pass only the id filters (6-8). Exclusion is by id, never by text equality.
 
+The false-negative estimate is the share of eligible candidates that the qrels judge relevant,
+over queries judged beyond their positives. On pseudo-queries (one judged document each) it is
+undefined; on judged queries, ``max_positives`` keeps a few positives for training and holds the
+other relevant documents out, simulating sparse labels (MS MARCO's one positive per query) so the
+estimate measures how often a strategy's candidates are unlabeled positives ("Hard Negatives or
+False Negatives", pooling bias).
+
 Queries are processed in chunks, so memory grows with chunk size × depth, never with the corpus.
 """
 
@@ -66,6 +73,7 @@ class MiningConfig:
     candidates: str = "bm25"  # first stage the cross-encoder re-scores
     model: str = models.DEFAULT_MODEL  # bi-encoder for dense candidates (when no dense index is given)
     cross_encoder: str | None = None
+    max_positives: int | None = None  # use at most this many positives per query (sparse labels, as MS MARCO)
     batch_size: int = 32  # cross-encoder batch size
     chunk_size: int = 256  # queries searched and scored together
     components: list[tuple[str, int]] = field(default_factory=list, init=False)
@@ -113,6 +121,8 @@ class MiningConfig:
             raise InputError(f"absolute-margin must be >= 0, got {self.absolute_margin}", field="absolute_margin")
         if self.relative_margin is not None and not 0 <= self.relative_margin < 1:
             raise InputError(f"relative-margin must be in [0, 1), got {self.relative_margin}", field="relative_margin")
+        if self.max_positives is not None and self.max_positives < 1:
+            raise InputError(f"max-positives must be >= 1, got {self.max_positives}", field="max_positives")
         if self.batch_size < 1 or self.chunk_size < 1:
             raise InputError("batch-size and chunk-size must be >= 1", field="batch_size")
         if any(s == "cross-encoder" for s, _ in self.components) and not self.cross_encoder:
@@ -372,7 +382,7 @@ def _mine(
     split_qrels = data.split_qrels(config.split)
     queries = data.split_queries(config.split)
     level = data.relevance_level
-    positives = {q: sorted(d for d, g in split_qrels[q].items() if g >= level) for q in queries}
+    positives = {q: _positives(q, split_qrels[q], level, config) for q in queries}
     with_positives = [q for q in queries if positives[q]]
     judged: dict[str, dict[str, int]] = {}
     for split_judgments in data.qrels.values():
@@ -486,6 +496,19 @@ class _Stats:
                 "rate": round(self.eligible_relevant / self.eligible, 4) if self.eligible else None,
             },
         }
+
+
+def _positives(qid: str, judged: dict[str, int], level: int, config: MiningConfig) -> list[str]:
+    """The query's training positives: every document at or above the relevance level, or, with
+    ``max_positives``, that many drawn (seeded) from the highest grades. The rest stay judged
+    relevant, so they are excluded as negatives and show up in the false-negative estimate."""
+    relevant = sorted(d for d, g in judged.items() if g >= level)
+    if config.max_positives is None or len(relevant) <= config.max_positives:
+        return relevant
+    shuffled = relevant[:]
+    _rng(config.seed, "positives", qid).shuffle(shuffled)
+    shuffled.sort(key=lambda d: -judged[d])  # stable: random order within a grade
+    return sorted(shuffled[:config.max_positives])
 
 
 def _cross(scorers: _Scorers, pairs: list[tuple[str, str]], queries: dict[str, str], data: datasets.Dataset) -> dict[tuple[str, str], float]:

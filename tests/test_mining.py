@@ -234,3 +234,23 @@ def test_queries_without_positives_are_skipped_and_counted(ws: Workspace) -> Non
 def test_unknown_split_is_one_clear_error(session_ws: Workspace, tiny) -> None:  # noqa: ANN001
     with pytest.raises(InputError, match="has no split 'dev'"):
         mining.mine_negatives(session_ws, tiny, MiningConfig(split="dev"))
+
+
+def test_max_positives_holds_out_judged_documents_for_the_estimate(ws: Workspace) -> None:
+    # Eight documents all matching the query; three judged relevant (grades 2, 1, 1).
+    corpus = {f"d{i}": {"title": "", "text": f"rivers report number {i} " + "filler " * i} for i in range(1, 9)}
+    qrels = {"train": {"q1": {"d1": 2, "d2": 1, "d3": 1}}}
+    art = datasets.save(ws, datasets.Dataset(corpus, {"q1": "rivers"}, qrels), "eight", {"source": "test"}).artifact
+    config = MiningConfig(strategy="bm25", range_max=8, num_negatives=4, max_positives=1)
+    result = mining.mine_negatives(ws, art, config).artifact
+    record = _records(result)[0]
+    assert [p["doc_id"] for p in record["positives"]] == ["d1"]  # the highest grade
+    ids = [n["doc_id"] for n in record["negatives"]]
+    assert len(ids) == 4 and not {"d1", "d2", "d3"} & set(ids)
+    fn = result.summary["false_negative_estimate"]
+    # 7 eligible candidates (all but the positive), of which d2 and d3 are held-out positives.
+    assert (fn["queries"], fn["eligible"], fn["judged_relevant"]) == (1, 7, 2)
+    assert fn["rate"] == pytest.approx(2 / 7, abs=1e-4)
+    everything = mining.mine_negatives(ws, art, MiningConfig(strategy="bm25", range_max=8, num_negatives=4)).artifact
+    assert [p["doc_id"] for p in _records(everything)[0]["positives"]] == ["d1", "d2", "d3"]
+    assert everything.summary["false_negative_estimate"]["rate"] is None  # nothing judged beyond the positives

@@ -27,6 +27,7 @@ def mine_negatives_cli(
     model: Annotated[str, typer.Option(help="Bi-encoder for dense candidates when no dense --index is given.")] = "minilm",
     cross_encoder: Annotated[Optional[str], typer.Option("--cross-encoder", help="Cross-encoder (models/NAME, folder or hub id): re-scores candidates for the cross-encoder strategy and gives every kept negative a teacher score (RocketQA, TAS-B).")] = None,
     index: Annotated[Optional[list[str]], typer.Option("--index", help="Index artifact to take candidates from (repeatable: one bm25, one dense) \\[default: built on demand].")] = None,
+    max_positives: Annotated[Optional[int], typer.Option(help="Use at most this many positives per query (highest grades first); the other judged-relevant documents are held out: excluded as negatives and counted in the false-negative estimate, as with MS MARCO's sparse labels.")] = None,
     batch_size: Annotated[int, typer.Option(help="Cross-encoder batch size.")] = 32,
     chunk_size: Annotated[int, typer.Option(help="Queries searched together; memory grows with chunk size x depth.")] = 256,
     name: NameOpt = None,
@@ -52,7 +53,7 @@ def mine_negatives_cli(
         strategy=strategy, split=split, num_negatives=num_negatives, range_min=range_min, range_max=range_max,
         depth=depth, sampling=sampling, seed=seed, max_score=max_score, absolute_margin=absolute_margin,
         relative_margin=relative_margin, candidates=candidates, model=model, cross_encoder=cross_encoder,
-        batch_size=batch_size, chunk_size=chunk_size,
+        max_positives=max_positives, batch_size=batch_size, chunk_size=chunk_size,
     )
     given = [ws.resolve(ref, kind="indexes") for ref in index or []]
     with console.progress(quiet) as bar:
