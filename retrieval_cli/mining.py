@@ -22,8 +22,8 @@ against the query's *weakest* positive (so a candidate scoring near any judged p
 dropped). ``random`` negatives are uniform corpus samples (STAR keeps some for stability) and
 pass only the id filters (6-8). Exclusion is by id, never by text equality.
 
-The false-negative estimate is the share of eligible candidates that the qrels judge relevant,
-over queries judged beyond their positives. On pseudo-queries (one judged document each) it is
+The false-negative estimate is the share of the negatives the same selection would keep without
+exclusion by judgment that the qrels judge relevant, over queries judged beyond their positives. On pseudo-queries (one judged document each) it is
 undefined; on judged queries, ``max_positives`` keeps a few positives for training and holds the
 other relevant documents out, simulating sparse labels (MS MARCO's one positive per query) so the
 estimate measures how often a strategy's candidates are unlabeled positives ("Hard Negatives or
@@ -192,6 +192,10 @@ class Selection:
     kept: list[Candidate]
     eligible: int  # candidates that passed filters 1-5
     eligible_judged_relevant: int
+    # The same sampling without exclusion by judgment: how many it picks, and how many of those
+    # the qrels judge relevant. Their ratio is the false-negative rate the exclusion prevented.
+    unexcluded: int = 0
+    unexcluded_relevant: int = 0
 
 
 def relative_threshold(positive: float, margin: float) -> float:
@@ -214,6 +218,7 @@ def select(
 ) -> Selection:
     """Apply the filters in the module's order and pick ``count`` negatives (top or random)."""
     pool: list[Candidate] = []
+    shadow: list[Candidate] = []  # the pool as it would be without exclusion by judgment
     eligible = eligible_relevant = 0
     pos = context.positive_score
     for cand in candidates:
@@ -232,23 +237,32 @@ def select(
             reason = ""
         if not reason:
             eligible += 1
-            if cand.doc_id in context.judged_relevant:
-                eligible_relevant += 1
-                reason = "judged_relevant"
-            elif cand.doc_id == context.query_id:
+            if cand.doc_id == context.query_id:
                 reason = "self"
             elif cand.doc_id in taken:
                 reason = "duplicate"
+            else:
+                shadow.append(cand)
+                if cand.doc_id in context.judged_relevant:
+                    eligible_relevant += 1
+                    reason = "judged_relevant"
         if reason:
             dropped[reason] += 1
         else:
             pool.append(cand)
-    if config.sampling == "random" and len(pool) > count:
-        picked = sorted(rng.sample(range(len(pool)), count))
-        kept = [pool[i] for i in picked]
-    else:
-        kept = pool[:count]
-    return Selection(kept, eligible, eligible_relevant)
+    shadow_rng = random.Random()
+    shadow_rng.setstate(rng.getstate())  # the same draw the real pool gets, without changing it
+    kept = _sample(pool, count, config.sampling, rng)
+    unexcluded = _sample(shadow, count, config.sampling, shadow_rng)
+    relevant = sum(1 for c in unexcluded if c.doc_id in context.judged_relevant)
+    return Selection(kept, eligible, eligible_relevant, len(unexcluded), relevant)
+
+
+def _sample(pool: list[Candidate], count: int, sampling: str, rng: random.Random) -> list[Candidate]:
+    """``count`` candidates: the first ones (top) or a uniform draw kept in rank order (random)."""
+    if sampling == "random" and len(pool) > count:
+        return [pool[i] for i in sorted(rng.sample(range(len(pool)), count))]
+    return pool[:count]
 
 
 def random_candidates(doc_ids: list[str], count: int, avoid: set[str], rng: random.Random) -> Iterator[Candidate]:
@@ -266,6 +280,10 @@ def _rng(seed: int, strategy: str, query_id: str) -> random.Random:
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
 
 
 def _summarise(values: list[float]) -> dict[str, float | None]:
@@ -456,6 +474,8 @@ class _Stats:
     estimate_queries: int = 0
     eligible: int = 0
     eligible_relevant: int = 0
+    unexcluded: int = 0
+    unexcluded_relevant: int = 0
 
     def add(self, record: dict[str, Any], counts: Counter, judged: dict[str, int], positives: list[str]) -> None:
         self.short += len(record["negatives"]) < self.wanted
@@ -463,6 +483,8 @@ class _Stats:
             self.estimate_queries += 1
             self.eligible += counts["eligible"]
             self.eligible_relevant += counts["eligible_judged_relevant"]
+            self.unexcluded += counts["unexcluded"]
+            self.unexcluded_relevant += counts["unexcluded_relevant"]
         for n in record["negatives"]:
             self.by_strategy[n["strategy"]] += 1
             for value, sink in ((n["rank"], self.ranks), (n["score"], self.scores), (n["ce_score"], self.ce_scores)):
@@ -488,12 +510,17 @@ class _Stats:
             "judged_kept": self.judged_kept,
             "unjudged_kept": self.unjudged_kept,
             "false_negative_estimate": {
-                # Share of eligible candidates (past window and score filters, before exclusion
-                # by id) that the qrels judge relevant, over queries judged beyond their positives.
+                # Over queries judged beyond their positives. rate: share of the negatives the
+                # same selection would keep without exclusion by judgment that the qrels judge
+                # relevant. eligible_rate: the same share over every candidate past the window
+                # and score filters (what random sampling would draw from).
                 "queries": self.estimate_queries,
+                "would_keep": self.unexcluded,
+                "judged_relevant": self.unexcluded_relevant,
+                "rate": _ratio(self.unexcluded_relevant, self.unexcluded),
                 "eligible": self.eligible,
-                "judged_relevant": self.eligible_relevant,
-                "rate": round(self.eligible_relevant / self.eligible, 4) if self.eligible else None,
+                "eligible_judged_relevant": self.eligible_relevant,
+                "eligible_rate": _ratio(self.eligible_relevant, self.eligible),
             },
         }
 
@@ -559,6 +586,8 @@ def _mine_query(
             selection = select(candidates, context, config, count, taken, rng, dropped)
             counts["eligible"] += selection.eligible
             counts["eligible_judged_relevant"] += selection.eligible_judged_relevant
+            counts["unexcluded"] += selection.unexcluded
+            counts["unexcluded_relevant"] += selection.unexcluded_relevant
         for cand in selection.kept:
             taken.add(cand.doc_id)
             negatives.append({

@@ -82,7 +82,13 @@ def stats_table(stats: dict) -> object:
     if stats["ce_score"]["mean"] is not None:
         rows.append(("cross-encoder", f"mean {stats['ce_score']['mean']}, median {stats['ce_score']['median']}"))
     rows.append(("judged / unjudged kept", f"{stats['judged_kept']} / {stats['unjudged_kept']}"))
-    rate = "n/a (no query judged beyond its positives)" if fn["rate"] is None else f"{fn['rate']:.2%} ({fn['judged_relevant']} of {fn['eligible']} eligible, {fn['queries']} queries)"
+    if fn["rate"] is None:
+        rate = "n/a (no query judged beyond its positives)"
+    else:
+        rate = (
+            f"{fn['rate']:.2%} of the negatives kept without exclusion by judgment ({fn['judged_relevant']} of "
+            f"{fn['would_keep']}); {fn['eligible_rate']:.2%} of all eligible candidates; {fn['queries']} queries"
+        )
     rows.append(("est. false negatives", rate))
     for key, value in rows:
         table.add_row(f"[bold]{key}[/]", value)
