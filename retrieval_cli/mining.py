@@ -237,15 +237,16 @@ def select(
             reason = ""
         if not reason:
             eligible += 1
-            if cand.doc_id == context.query_id:
+            relevant = cand.doc_id in context.judged_relevant
+            eligible_relevant += relevant
+            if cand.doc_id != context.query_id and cand.doc_id not in taken:
+                shadow.append(cand)  # what exclusion by judgment alone removes from the pool
+            if relevant:
+                reason = "judged_relevant"
+            elif cand.doc_id == context.query_id:
                 reason = "self"
             elif cand.doc_id in taken:
                 reason = "duplicate"
-            else:
-                shadow.append(cand)
-                if cand.doc_id in context.judged_relevant:
-                    eligible_relevant += 1
-                    reason = "judged_relevant"
         if reason:
             dropped[reason] += 1
         else:
@@ -254,8 +255,8 @@ def select(
     shadow_rng.setstate(rng.getstate())  # the same draw the real pool gets, without changing it
     kept = _sample(pool, count, config.sampling, rng)
     unexcluded = _sample(shadow, count, config.sampling, shadow_rng)
-    relevant = sum(1 for c in unexcluded if c.doc_id in context.judged_relevant)
-    return Selection(kept, eligible, eligible_relevant, len(unexcluded), relevant)
+    unexcluded_relevant = sum(1 for c in unexcluded if c.doc_id in context.judged_relevant)
+    return Selection(kept, eligible, eligible_relevant, len(unexcluded), unexcluded_relevant)
 
 
 def _sample(pool: list[Candidate], count: int, sampling: str, rng: random.Random) -> list[Candidate]:
