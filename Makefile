@@ -4,6 +4,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CLI := $(VENV)/bin/retrieval-cli
 STAMP := $(VENV)/.installed
+# A prebuilt llama-cpp-python wheel for this machine type, when present, makes the optional LLM
+# extra a seconds-long install; without it the extra is skipped here (its tests skip) and
+# `pip install -e '.[llm]'` compiles it from source (about 10 minutes on 2 cores).
+WHEELS ?= ../shared/wheels
 WORKSPACE ?= artifacts
 export RETRIEVAL_CLI_WORKSPACE := $(WORKSPACE)
 
@@ -18,6 +22,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
+	if [ -d $(WHEELS) ]; then $(PY) -m pip install -q --find-links $(WHEELS) -e '.[dev,llm]'; fi
 	touch $(STAMP)
 
 # The main job on the project's synthetic dataset: mine negatives four ways (BM25, dense, a

@@ -306,18 +306,20 @@ def store(
     make: Callable[[], Dataset],
     *,
     origin: str | None = None,
+    extra_summary: Mapping[str, Any] | None = None,
     force: bool = False,
 ) -> BuildResult:
     """Store the dataset ``make()`` returns; ``make`` runs only when no identical artifact exists.
 
     ``config`` must hold everything that decides the content (a hash of the source files, the
     relevance level); ``origin`` (where the files came from) is recorded but does not version.
+    ``extra_summary`` is read after ``make()``, so ``make`` can fill it (e.g. generation counts).
     """
 
     def build(folder: Path) -> dict[str, Any]:
         dataset = make()
         write_beir(dataset, folder)
-        return {**dataset.stats(), **({"origin": origin} if origin else {})}
+        return {**dataset.stats(), **({"origin": origin} if origin else {}), **dict(extra_summary or {})}
 
     return ws.build("datasets", name, config, inputs, build, force=force)
 

@@ -17,13 +17,18 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import asdict, dataclass
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 from retrieval_cli import datasets
+from retrieval_cli import llm as llmlib
 from retrieval_cli.artifacts import Artifact, BuildResult, Workspace
-from retrieval_cli.errors import InputError
+from retrieval_cli.errors import CliError, InputError
 from retrieval_cli.progress import Progress, silent
 
-METHODS = ("title", "ict")
+METHODS = ("title", "ict", "llm")
+PROMPTS = Path(__file__).resolve().parent.parent / "recipes" / "prompts"
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -36,10 +41,23 @@ class QueryGenConfig:
     max_queries: int | None = None
     min_words: int = 3
     seed: int = 13
+    # --method llm only
+    llm: str = llmlib.DEFAULT_LLM
+    api_key_env: str = ""
+    prompt: str = "query.txt"  # a file in recipes/prompts/, or a path
+    passage_words: int = 200  # the passage is cut to this many words in the prompt
+    max_words: int = 32  # longer outputs are rejected
+    sampling: llmlib.SamplingParams = field(default_factory=llmlib.SamplingParams)
+    concurrency: int = 4  # parallel requests for HTTP backends (not part of the version)
+    max_failures: float = 0.05
 
     def check(self) -> None:
         if self.method not in METHODS:
-            raise InputError(f"method must be one of {', '.join(METHODS)} (llm comes with LLM generation), got {self.method!r}", field="method")
+            raise InputError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}", field="method")
+        if self.method == "llm":
+            self.sampling.check()
+            if not 0 <= self.max_failures <= 1:
+                raise InputError(f"max-failures must be in [0, 1], got {self.max_failures}", field="max_failures")
         if self.max_queries is not None and self.max_queries < 1:
             raise InputError(f"max-queries must be >= 1, got {self.max_queries}", field="max_queries")
         if self.min_words < 1:
@@ -95,7 +113,16 @@ def generate_queries(
 ) -> BuildResult:
     """A new dataset artifact: ``source`` plus pseudo-queries as the ``config.split`` split."""
     config.check()
-    full = {"source": "generate-queries", **asdict(config), "relevance_level": int(source.config.get("relevance_level", 1))}
+    full: dict[str, Any] = {"source": "generate-queries", **asdict(config), "relevance_level": int(source.config.get("relevance_level", 1))}
+    extra: dict[str, Any] = {}
+    if config.method == "llm":
+        spec = llmlib.LLMSpec.parse(config.llm, config.api_key_env)
+        template = load_prompt(config.prompt, "{passage}")
+        full.update(llm_spec=spec.describe(), llm_fingerprint=spec.fingerprint, prompt_text=template)
+        del full["concurrency"]  # how fast, not what
+    else:
+        for key in ("llm", "api_key_env", "prompt", "passage_words", "max_words", "sampling", "concurrency", "max_failures"):
+            del full[key]
 
     def make() -> datasets.Dataset:
         data = datasets.load(source)
@@ -106,8 +133,10 @@ def generate_queries(
         progress(f"{config.method} queries", 0, len(data.corpus))
         if config.method == "title":
             made = title_queries(data.corpus, config.min_words)
-        else:
+        elif config.method == "ict":
             made = ict_queries(data.corpus, config.min_words, config.seed)
+        else:
+            made = llm_queries(ws, data, config, spec, template, extra, progress)
         progress(f"{config.method} queries", len(data.corpus), len(data.corpus))
         if not made:
             raise InputError(
@@ -115,7 +144,7 @@ def generate_queries(
                 f"(documents need {'a title' if config.method == 'title' else 'two sentences'} "
                 f"of at least {config.min_words} words)"
             )
-        if config.max_queries is not None and config.max_queries < len(made):
+        if config.method != "llm" and config.max_queries is not None and config.max_queries < len(made):
             keep = set(random.Random(config.seed).sample(range(len(made)), config.max_queries))
             made = [m for i, m in enumerate(made) if i in keep]
         clash = next((qid for qid, _, _ in made if qid in data.queries), None)
@@ -126,5 +155,68 @@ def generate_queries(
         return datasets.Dataset(data.corpus, queries, qrels, relevance_level=data.relevance_level)
 
     summary_name = name or f"{source.name}-{config.method}"
-    return datasets.store(ws, summary_name, full, {"dataset": source}, make, force=force)
+    return datasets.store(ws, summary_name, full, {"dataset": source}, make, extra_summary=extra, force=force)
+
+
+def load_prompt(name: str, placeholder: str) -> str:
+    """A few-shot template from recipes/prompts/ (or a path); it must contain ``placeholder``."""
+    path = PROMPTS / name if (PROMPTS / name).is_file() else Path(name)
+    if not path.is_file():
+        known = ", ".join(sorted(p.name for p in PROMPTS.glob("*.txt"))) if PROMPTS.is_dir() else "none"
+        raise InputError(f"prompt template not found (recipes/prompts has: {known})", path=name)
+    # The completion starts right after the last label ("Query:"): no trailing newline.
+    text = path.read_text(encoding="utf-8").rstrip()
+    if placeholder not in text:
+        raise InputError(f"prompt template has no {placeholder} placeholder", path=path)
+    return text
+
+
+def llm_queries(
+    ws: Workspace, data: datasets.Dataset, config: QueryGenConfig, spec: llmlib.LLMSpec, template: str,
+    stats: dict[str, Any], progress: Progress,
+) -> list[tuple[str, str, list[str]]]:
+    """One LLM-written query per sampled document, cleaned and filtered; counts go to ``stats``."""
+    doc_ids = [d for d in data.corpus if data.doc_text(d)]
+    if config.max_queries is not None and config.max_queries < len(doc_ids):
+        doc_ids = sorted(random.Random(config.seed).sample(doc_ids, config.max_queries), key=doc_ids.index)
+    passages = [" ".join(data.doc_text(d).split()[:config.passage_words]) for d in doc_ids]
+    prompts = [template.replace("{passage}", p) for p in passages]
+    timing: dict[str, float] = {}
+    done = llmlib.generate(
+        lambda: llmlib.open_backend(spec), spec.fingerprint, prompts, config.sampling,
+        llmlib.Cache(ws.root / ".cache" / "llm"), concurrency=config.concurrency, progress=progress, stage="LLM queries",
+        timing=timing,
+    )
+    seconds = timing.get("seconds", 0.0)
+    failed = sum(1 for c in done if c.text is None)
+    if failed > config.max_failures * len(prompts):
+        raise CliError(
+            f"{failed} of {len(prompts)} LLM requests failed (more than max-failures {config.max_failures:.0%}; "
+            f"first error: {next(c.error for c in done if c.text is None)}); finished ones are cached: re-run to resume"
+        )
+    rejected: Counter = Counter()
+    seen: set[str] = set()
+    made = []
+    for doc_id, passage, completion in zip(doc_ids, passages, done):
+        if completion.text is None:
+            continue
+        query = llmlib.clean(completion.text, ("Query", "Search query"))
+        reason = llmlib.rejection(query, passage, seen, config.max_words, config.min_words)
+        if reason:
+            rejected[reason] += 1
+            continue
+        seen.add(llmlib.normalise(query))
+        made.append((f"llm-{doc_id}", query, [doc_id]))
+    tokens = sum(c.tokens for c in done if not c.cached)
+    stats["llm"] = {
+        "requested": len(prompts),
+        "accepted": len(made),
+        "failed": failed,
+        "rejected": dict(sorted(rejected.items())),
+        "cached": sum(1 for c in done if c.cached),
+        "generated_tokens": tokens,
+        "seconds": round(seconds, 2),
+        "tokens_per_second": round(tokens / seconds, 1) if tokens and seconds > 0 else None,
+    }
+    return made
 

@@ -12,11 +12,19 @@ from retrieval_cli.cli.options import ForceOpt, NameOpt, QuietOpt, WorkspaceOpt,
 
 def generate_queries_cli(
     dataset: Annotated[str, typer.Argument(help="Dataset reference (datasets/NAME[@VERSION] or NAME).")],
-    method: Annotated[str, typer.Option(help="title: the title is the query (title → body); ict: one sentence of the passage is the query (inverse cloze, Lee et al. 2019).")] = "title",
+    method: Annotated[str, typer.Option(help="title: the title is the query (title → body); ict: one sentence of the passage is the query (inverse cloze, Lee et al. 2019); llm: an LLM writes a query for the passage (\"Don't Retrieve, Generate\").")] = "title",
     split: Annotated[str, typer.Option(help="Split to put the generated queries in.")] = "train",
     max_queries: Annotated[Optional[int], typer.Option(help="Sample at most this many queries (with --seed).")] = None,
     min_words: Annotated[int, typer.Option(help="Skip titles / sentences shorter than this.")] = 3,
-    seed: Annotated[int, typer.Option(help="Seed for sentence choice and sampling.")] = 13,
+    seed: Annotated[int, typer.Option(help="Seed for sentence choice, sampling and LLM decoding.")] = 13,
+    llm: Annotated[str, typer.Option("--llm", help="For --method llm: default (packaged Gemma 3 270M GGUF), llama-cpp:PATH.gguf, or openai:MODEL@URL.")] = "default",
+    api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API key for openai: (never recorded).")] = "",
+    prompt: Annotated[str, typer.Option(help="Few-shot template in recipes/prompts/ (or a path) with a {passage} placeholder.")] = "query.txt",
+    max_tokens: Annotated[int, typer.Option(help="LLM tokens per query at most.")] = 48,
+    temperature: Annotated[float, typer.Option(help="LLM sampling temperature.")] = 0.7,
+    max_words: Annotated[int, typer.Option(help="Reject generated queries longer than this.")] = 32,
+    concurrency: Annotated[int, typer.Option(help="Parallel requests for openai: backends.")] = 4,
+    max_failures: Annotated[float, typer.Option(help="Fail when more than this share of LLM requests fail.")] = 0.05,
     name: NameOpt = None,
     workspace_path: WorkspaceOpt = None,
     force: ForceOpt = False,
@@ -27,9 +35,23 @@ def generate_queries_cli(
 
     ws = workspace(workspace_path)
     source = ws.resolve(dataset, kind="datasets")
-    config = generation.QueryGenConfig(method=method, split=split, max_queries=max_queries, min_words=min_words, seed=seed)
+    from retrieval_cli.llm import SamplingParams
+
+    config = generation.QueryGenConfig(
+        method=method, split=split, max_queries=max_queries, min_words=min_words, seed=seed, llm=llm,
+        api_key_env=api_key_env, prompt=prompt, max_words=max_words, concurrency=concurrency, max_failures=max_failures,
+        sampling=SamplingParams(max_tokens=max_tokens, temperature=temperature, seed=seed),
+    )
     with console.progress(quiet) as bar:
         result = generation.generate_queries(ws, source, config, name=name, force=force, progress=bar)
     console.built(result, "dataset")
     made = result.artifact.summary.get("splits", {}).get(split, {})
     console.out.print(f"{made.get('queries', 0)} {method} queries with {made.get('relevant', 0)} positives in split '{split}'", highlight=False)
+    gen = result.artifact.summary.get("llm")
+    if gen:
+        rejected = ", ".join(f"{k} {v}" for k, v in gen["rejected"].items()) or "none"
+        console.out.print(
+            f"LLM: {gen['requested']} requested, {gen['accepted']} accepted, {gen['failed']} failed, rejected: {rejected}; "
+            f"{gen['cached']} from cache, {gen['tokens_per_second'] or '-'} tokens/s",
+            highlight=False,
+        )

