@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from retrieval_cli.errors import CliError, InputError
 from retrieval_cli.progress import Progress, silent
@@ -123,6 +123,21 @@ class Backend(Protocol):
     def complete(self, prompt: str, params: SamplingParams) -> Completion: ...
 
 
+_LOG_CALLBACK: Any = None
+
+
+def _quiet_llama_cpp() -> None:
+    """llama.cpp logs from C straight to stderr even with verbose=False; route it to nothing."""
+    global _LOG_CALLBACK
+    if _LOG_CALLBACK is None:
+        import ctypes
+
+        import llama_cpp
+
+        _LOG_CALLBACK = llama_cpp.llama_log_callback(lambda level, text, user_data: None)
+        llama_cpp.llama_log_set(_LOG_CALLBACK, ctypes.c_void_p(0))
+
+
 class LlamaCppBackend:
     """In-process generation with llama-cpp-python (optional extra: ``pip install llama-cpp-python``)."""
 
@@ -136,6 +151,7 @@ class LlamaCppBackend:
                 "the llama-cpp backend needs llama-cpp-python: pip install 'retrieval-cli[llm]' "
                 "(it compiles from source unless a wheel is available)"
             ) from exc
+        _quiet_llama_cpp()
         self._llm = Llama(model_path=spec.model, n_ctx=n_ctx, n_threads=max(1, os.cpu_count() or 1), verbose=False)
 
     def complete(self, prompt: str, params: SamplingParams) -> Completion:

@@ -44,11 +44,12 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from retrieval_cli import datasets, indexing, models
+from retrieval_cli import llm as llmlib
 from retrieval_cli.artifacts import Artifact, BuildResult, Workspace
-from retrieval_cli.errors import InputError
+from retrieval_cli.errors import CliError, InputError
 from retrieval_cli.progress import Progress, silent
 
-STRATEGIES = ("bm25", "dense", "cross-encoder", "random")
+STRATEGIES = ("bm25", "dense", "cross-encoder", "random", "llm")
 FIRST_STAGES = ("bm25", "dense")
 SAMPLINGS = ("top", "random")
 FILTERS = ("positive", "window", "max_score", "absolute_margin", "relative_margin", "judged_relevant", "self", "duplicate")
@@ -74,6 +75,15 @@ class MiningConfig:
     model: str = models.DEFAULT_MODEL  # bi-encoder for dense candidates (when no dense index is given)
     cross_encoder: str | None = None
     max_positives: int | None = None  # use at most this many positives per query (sparse labels, as MS MARCO)
+    # strategy llm: generated passages that look relevant but do not answer ("Don't Retrieve, Generate")
+    llm: str = llmlib.DEFAULT_LLM
+    api_key_env: str = ""
+    llm_prompt: str = "negative.txt"
+    llm_sampling: llmlib.SamplingParams = field(default_factory=lambda: llmlib.SamplingParams(max_tokens=96, temperature=0.8))
+    llm_max_words: int = 120
+    llm_min_words: int = 5
+    concurrency: int = 4  # parallel requests for HTTP LLM backends (not part of the version)
+    max_failures: float = 0.05
     batch_size: int = 32  # cross-encoder batch size
     chunk_size: int = 256  # queries searched and scored together
     components: list[tuple[str, int]] = field(default_factory=list, init=False)
@@ -121,6 +131,10 @@ class MiningConfig:
             raise InputError(f"absolute-margin must be >= 0, got {self.absolute_margin}", field="absolute_margin")
         if self.relative_margin is not None and not 0 <= self.relative_margin < 1:
             raise InputError(f"relative-margin must be in [0, 1), got {self.relative_margin}", field="relative_margin")
+        if any(s == "llm" for s, _ in self.components):
+            self.llm_sampling.check()
+            if not 0 <= self.max_failures <= 1:
+                raise InputError(f"max-failures must be in [0, 1], got {self.max_failures}", field="max_failures")
         if self.max_positives is not None and self.max_positives < 1:
             raise InputError(f"max-positives must be >= 1, got {self.max_positives}", field="max_positives")
         if self.batch_size < 1 or self.chunk_size < 1:
@@ -383,12 +397,25 @@ def mine_negatives(
         resolved["candidates"] = None
     if cross_spec is not None:
         resolved["cross_encoder_fingerprint"] = cross_spec.fingerprint
+    del resolved["concurrency"]  # how fast, not what
+    llm_spec = None
+    if any(s == "llm" for s, _ in config.components):
+        from retrieval_cli.generation import load_prompt
+
+        llm_spec = llmlib.LLMSpec.parse(config.llm, config.api_key_env)
+        resolved.update(llm_spec=llm_spec.describe(), llm_fingerprint=llm_spec.fingerprint, llm_prompt_text=load_prompt(config.llm_prompt, "{query}"))
+    else:
+        for key in ("llm", "api_key_env", "llm_prompt", "llm_sampling", "llm_max_words", "llm_min_words", "max_failures"):
+            del resolved[key]
     inputs: dict[str, Artifact] = {"dataset": dataset, **{f"{k}_index": v for k, v in engines.items()}}
     if cross_spec is not None and cross_spec.artifact is not None:
         inputs["cross_encoder"] = cross_spec.artifact
 
     def build(folder: Path) -> dict[str, Any]:
-        return _mine(ws, dataset, config, engines, cross_spec, folder, progress)
+        generated = None
+        if llm_spec is not None:
+            generated = _generate_negatives(ws, dataset, config, llm_spec, resolved["llm_prompt_text"], progress)
+        return _mine(ws, dataset, config, engines, cross_spec, folder, progress, generated)
 
     return ws.build("negatives", name or f"{dataset.name}-{config.label}", resolved, inputs, build, force=force)
 
@@ -396,6 +423,7 @@ def mine_negatives(
 def _mine(
     ws: Workspace, dataset: Artifact, config: MiningConfig, engines: dict[str, Artifact],
     cross_spec: models.ModelSpec | None, folder: Path, progress: Progress,
+    generated: tuple[dict[str, list[str]], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     data = datasets.load(dataset)
     split_qrels = data.split_qrels(config.split)
@@ -434,16 +462,22 @@ def _mine(
                     wanted |= {(q, d) for q in chunk for d, _ in hits[config.candidates][q]}
                 ce.update(_cross(scorers, sorted(wanted), queries, data))
             results = [
-                _mine_query(q, queries[q], positives[q], judged.get(q, {}), hits, pos_scores, ce, config, doc_ids, stats.dropped)
+                _mine_query(
+                    q, queries[q], positives[q], judged.get(q, {}), hits, pos_scores, ce, config, doc_ids, stats.dropped,
+                    generated[0].get(q, []) if generated else [],
+                )
                 for q in chunk
             ]
             if has_cross:
                 # Teacher scores for every kept negative and positive (TAS-B style distillation).
-                missing = sorted({(r["query_id"], n["doc_id"]) for r, _ in results for n in r["negatives"]} - set(ce))
+                missing = sorted({(r["query_id"], n["doc_id"]) for r, _ in results for n in r["negatives"] if n["doc_id"]} - set(ce))
                 ce.update(_cross(scorers, missing, queries, data))
+                texts = [(r["query_id"], n["text"]) for r, _ in results for n in r["negatives"] if not n["doc_id"]]
+                text_scores = dict(zip(texts, scorers.cross_scores([(queries[q], t) for q, t in texts]) if texts else []))
                 for record, _ in results:
                     for n in record["negatives"]:
-                        n["ce_score"] = ce[(record["query_id"], n["doc_id"])]
+                        key = (record["query_id"], n["doc_id"] or n["text"])
+                        n["ce_score"] = ce[key] if n["doc_id"] else text_scores[key]
                     for p in record["positives"]:
                         p["scores"]["cross-encoder"] = ce[(record["query_id"], p["doc_id"])]
             for record, counts in results:
@@ -453,6 +487,8 @@ def _mine(
             done += len(chunk)
             progress("mine negatives", done, len(with_positives))
     summary = stats.as_dict()
+    if generated:
+        summary["llm"] = generated[1]
     (folder / "stats.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
 
@@ -539,6 +575,80 @@ def _positives(qid: str, judged: dict[str, int], level: int, config: MiningConfi
     return sorted(shuffled[:config.max_positives])
 
 
+def _generate_negatives(
+    ws: Workspace, dataset: Artifact, config: MiningConfig, spec: llmlib.LLMSpec, template: str, progress: Progress,
+) -> tuple[dict[str, list[str]], dict[str, Any]]:
+    """LLM-written negatives per query (a different seed per slot), cleaned and filtered, with counts."""
+    data = datasets.load(dataset)
+    split_qrels = data.split_qrels(config.split)
+    count = dict(config.components)["llm"]
+    jobs: list[tuple[str, str, int]] = []  # (query id, positive text, slot)
+    for qid in data.split_queries(config.split):
+        pos = _positives(qid, split_qrels[qid], data.relevance_level, config)
+        if pos:
+            jobs.extend((qid, data.doc_text(pos[0]), k) for k in range(count))
+    prompts = [
+        template.replace("{query}", data.queries[q]).replace("{positive}", " ".join(p.split()[:200])) for q, p, _ in jobs
+    ]
+    base = config.llm_sampling
+    timing: dict[str, float] = {}
+    cache = llmlib.Cache(ws.root / ".cache" / "llm")
+    done: list[llmlib.Completion] = []
+    opened: list[llmlib.Backend] = []
+
+    def backend() -> llmlib.Backend:  # loaded once, and only if something is not cached
+        if not opened:
+            opened.append(llmlib.open_backend(spec))
+        return opened[0]
+
+    # One generate() call per slot: the same prompt with another seed is another negative.
+    for k in range(count):
+        slot = [i for i, (_, _, s) in enumerate(jobs) if s == k]
+        params = llmlib.SamplingParams(base.max_tokens, base.temperature, base.top_p, base.seed + k, list(base.stop))
+        part: dict[str, float] = {}
+        out = llmlib.generate(
+            backend, spec.fingerprint, [prompts[i] for i in slot], params, cache,
+            concurrency=config.concurrency, progress=progress, stage=f"LLM negatives {k + 1}/{count}", timing=part,
+        )
+        timing["seconds"] = timing.get("seconds", 0.0) + part.get("seconds", 0.0)
+        done.extend(out)
+    order = [i for k in range(count) for i, (_, _, s) in enumerate(jobs) if s == k]
+    failed = sum(1 for c in done if c.text is None)
+    if failed > config.max_failures * max(len(jobs), 1):
+        first = next(c.error for c in done if c.text is None)
+        raise CliError(
+            f"{failed} of {len(jobs)} LLM requests failed (more than max-failures {config.max_failures:.0%}; first error: "
+            f"{first}); finished ones are cached: re-run to resume"
+        )
+    texts: dict[str, list[str]] = {}
+    seen: dict[str, set[str]] = {}
+    rejected: Counter = Counter()
+    for i, completion in sorted(zip(order, done)):
+        qid, positive, _ = jobs[i]
+        if completion.text is None:
+            continue
+        text = llmlib.clean(completion.text, ("Passage that does not answer", "Passage"))
+        reason = llmlib.rejection(text, positive, seen.setdefault(qid, set()), config.llm_max_words, config.llm_min_words)
+        if reason:
+            rejected[reason] += 1
+            continue
+        seen[qid].add(llmlib.normalise(text))
+        texts.setdefault(qid, []).append(text)
+    tokens = sum(c.tokens for c in done if not c.cached)
+    seconds = timing.get("seconds", 0.0)
+    stats = {
+        "requested": len(jobs),
+        "accepted": sum(len(v) for v in texts.values()),
+        "failed": failed,
+        "rejected": dict(sorted(rejected.items())),
+        "cached": sum(1 for c in done if c.cached),
+        "generated_tokens": tokens,
+        "seconds": round(seconds, 2),
+        "tokens_per_second": round(tokens / seconds, 1) if tokens and seconds > 0 else None,
+    }
+    return texts, stats
+
+
 def _cross(scorers: _Scorers, pairs: list[tuple[str, str]], queries: dict[str, str], data: datasets.Dataset) -> dict[tuple[str, str], float]:
     if not pairs:
         return {}
@@ -557,6 +667,7 @@ def _mine_query(
     config: MiningConfig,
     doc_ids: list[str],
     dropped: Counter,
+    generated: list[str],
 ) -> tuple[dict[str, Any], Counter]:
     """One query's negatives record, and its eligible counts for the false-negative estimate."""
     context = QueryContext(qid, set(positives), {d for d, g in judged.items() if g > 0}, None)
@@ -565,6 +676,12 @@ def _mine_query(
     counts: Counter = Counter()
     for strategy, count in config.components:
         rng = _rng(config.seed, strategy, qid)
+        if strategy == "llm":
+            negatives.extend(
+                {"doc_id": None, "text": t, "strategy": "llm", "rank": None, "score": None, "ce_score": None}
+                for t in generated[:count]
+            )
+            continue
         if strategy == "random":
             context.positive_score = None
             avoid = context.positives | context.judged_relevant | taken | {qid}

@@ -53,6 +53,11 @@ def teacher(artifact: Artifact) -> str:
     )
 
 
+def _text(data: datasets.Dataset, negative: dict[str, Any]) -> str:
+    """A mined negative's document text, or a generated negative's own text."""
+    return data.doc_text(negative["doc_id"]) if negative.get("doc_id") else negative["text"]
+
+
 def _score(negative: dict[str, Any], scorer: str) -> float:
     return negative["ce_score"] if scorer == "cross-encoder" else negative["score"]
 
@@ -83,12 +88,12 @@ def rows(ws: Workspace, artifact: Artifact, fmt: str, num_negatives: int | None 
         negs = record["negatives"]
         if fmt == "labeled-pair":
             out.extend({"anchor": anchor, "text": data.doc_text(p["doc_id"]), "label": 1} for p in record["positives"])
-            out.extend({"anchor": anchor, "text": data.doc_text(n["doc_id"]), "label": 0} for n in negs)
+            out.extend({"anchor": anchor, "text": _text(data, n), "label": 0} for n in negs)
             continue
         if fmt == "triplet":
             for p in record["positives"]:
                 positive = data.doc_text(p["doc_id"])
-                out.extend({"anchor": anchor, "positive": positive, "negative": data.doc_text(n["doc_id"])} for n in negs)
+                out.extend({"anchor": anchor, "positive": positive, "negative": _text(data, n)} for n in negs)
             continue
         assert width is not None
         if len(negs) < width:
@@ -97,7 +102,7 @@ def rows(ws: Workspace, artifact: Artifact, fmt: str, num_negatives: int | None 
         negs = negs[:width]
         for p in record["positives"]:
             row = {"anchor": anchor, "positive": data.doc_text(p["doc_id"])}
-            row.update({f"negative_{i}": data.doc_text(n["doc_id"]) for i, n in enumerate(negs, start=1)})
+            row.update({f"negative_{i}": _text(data, n) for i, n in enumerate(negs, start=1)})
             if fmt == "n-tuple-scores":
                 pos_score = p["scores"][scorer]
                 row["label"] = [pos_score - _score(n, scorer) for n in negs]

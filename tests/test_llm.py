@@ -227,3 +227,26 @@ def test_llm_method_options_are_checked(ws: Workspace, tiny, tmp_path: Path) -> 
         generation.generate_queries(ws, tiny, generation.QueryGenConfig(method="llm", llm=url, prompt=str(bad), split="x"))
     with pytest.raises(InputError, match="max-failures"):
         generation.QueryGenConfig(method="llm", max_failures=2).check()
+
+
+@pytest.mark.slow
+def test_llm_negatives_carry_their_text_into_exports(ws: Workspace, tmp_path: Path) -> None:
+    _needs_llama()
+    from retrieval_cli import mining, negatives, synthetic
+
+    data = synthetic.generate(synthetic.SynthConfig(documents=40, test_queries=2, train_queries=3, seed=4))
+    art = datasets.save(ws, data, "three", {"source": "test"}).artifact
+    config = mining.MiningConfig(strategy="bm25:1,llm:2", range_max=20)
+    result = mining.mine_negatives(ws, art, config).artifact
+    stats = result.summary["llm"]
+    assert stats["requested"] == 6 and stats["accepted"] + sum(stats["rejected"].values()) + stats["failed"] == 6
+    records = [json.loads(line) for line in result.file("negatives.jsonl").read_text().splitlines()]
+    generated = [n for r in records for n in r["negatives"] if n["strategy"] == "llm"]
+    assert len(generated) == stats["accepted"] and all(n["doc_id"] is None and n["text"].strip() for n in generated)
+    for record in records:
+        positive = data.doc_text(record["positives"][0]["doc_id"])
+        assert all(n["text"] != positive for n in record["negatives"] if n["doc_id"] is None)
+    assert result.config["llm_prompt_text"].rstrip().endswith("Passage that does not answer:")
+    rows = [json.loads(line) for line in open(negatives.export(ws, result, "labeled-pair", tmp_path / "p.jsonl").path)]
+    assert {n["text"] for n in generated} <= {r["text"] for r in rows if r["label"] == 0}
+    assert mining.mine_negatives(ws, art, config, force=True).artifact.summary["llm"]["cached"] == 6

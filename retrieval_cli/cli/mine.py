@@ -12,7 +12,7 @@ from retrieval_cli.cli.options import ForceOpt, JsonOpt, NameOpt, QuietOpt, Work
 
 def mine_negatives_cli(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset reference (datasets/NAME[@VERSION] or NAME).")],
-    strategy: Annotated[str, typer.Option(help="bm25, dense, cross-encoder, random, or a mixture with per-query counts such as bm25:3,random:1 (STAR keeps random negatives beside hard ones).")] = "bm25",
+    strategy: Annotated[str, typer.Option(help="bm25, dense, cross-encoder, random, llm (generated passages that look relevant but do not answer, \"Don't Retrieve, Generate\"), or a mixture with per-query counts such as bm25:3,random:1 (STAR keeps random negatives beside hard ones).")] = "bm25",
     split: Annotated[str, typer.Option(help="Split whose queries (and positives) are mined.")] = "train",
     num_negatives: Annotated[Optional[int], typer.Option(help="Negatives per query \\[default: 4, or a mixture's total].")] = None,
     range_min: Annotated[int, typer.Option(help="Skip the top RANGE_MIN ranks, the likeliest unlabeled positives (STAR/ADORE).")] = 0,
@@ -28,6 +28,13 @@ def mine_negatives_cli(
     cross_encoder: Annotated[Optional[str], typer.Option("--cross-encoder", help="Cross-encoder (models/NAME, folder or hub id): re-scores candidates for the cross-encoder strategy and gives every kept negative a teacher score (RocketQA, TAS-B).")] = None,
     index: Annotated[Optional[list[str]], typer.Option("--index", help="Index artifact to take candidates from (repeatable: one bm25, one dense) \\[default: built on demand].")] = None,
     max_positives: Annotated[Optional[int], typer.Option(help="Use at most this many positives per query (highest grades first); the other judged-relevant documents are held out: excluded as negatives and counted in the false-negative estimate, as with MS MARCO's sparse labels.")] = None,
+    llm: Annotated[str, typer.Option("--llm", help="For the llm strategy: default (packaged Gemma 3 270M GGUF), llama-cpp:PATH.gguf, or openai:MODEL@URL.")] = "default",
+    api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API key for openai: (never recorded).")] = "",
+    llm_prompt: Annotated[str, typer.Option(help="Few-shot template in recipes/prompts/ (or a path) with a {query} (and optional {positive}) placeholder.")] = "negative.txt",
+    llm_max_tokens: Annotated[int, typer.Option(help="LLM tokens per generated negative at most.")] = 96,
+    llm_temperature: Annotated[float, typer.Option(help="LLM sampling temperature.")] = 0.8,
+    concurrency: Annotated[int, typer.Option(help="Parallel requests for openai: backends.")] = 4,
+    max_failures: Annotated[float, typer.Option(help="Fail when more than this share of LLM requests fail.")] = 0.05,
     batch_size: Annotated[int, typer.Option(help="Cross-encoder batch size.")] = 32,
     chunk_size: Annotated[int, typer.Option(help="Queries searched together; memory grows with chunk size x depth.")] = 256,
     name: NameOpt = None,
@@ -46,6 +53,7 @@ def mine_negatives_cli(
     import json
 
     from retrieval_cli import mining
+    from retrieval_cli.llm import SamplingParams
 
     ws = workspace(workspace_path)
     data = ws.resolve(dataset, kind="datasets")
@@ -54,6 +62,8 @@ def mine_negatives_cli(
         depth=depth, sampling=sampling, seed=seed, max_score=max_score, absolute_margin=absolute_margin,
         relative_margin=relative_margin, candidates=candidates, model=model, cross_encoder=cross_encoder,
         max_positives=max_positives, batch_size=batch_size, chunk_size=chunk_size,
+        llm=llm, api_key_env=api_key_env, llm_prompt=llm_prompt, concurrency=concurrency, max_failures=max_failures,
+        llm_sampling=SamplingParams(max_tokens=llm_max_tokens, temperature=llm_temperature, seed=seed),
     )
     given = [ws.resolve(ref, kind="indexes") for ref in index or []]
     with console.progress(quiet) as bar:
@@ -90,6 +100,10 @@ def stats_table(stats: dict) -> object:
             f"{fn['would_keep']}); {fn['eligible_rate']:.2%} of all eligible candidates; {fn['queries']} queries"
         )
     rows.append(("est. false negatives", rate))
+    if "llm" in stats:
+        gen = stats["llm"]
+        rejected = ", ".join(f"{k} {v}" for k, v in gen["rejected"].items()) or "none"
+        rows.append(("LLM", f"{gen['accepted']} of {gen['requested']} accepted, {gen['failed']} failed, rejected: {rejected}, {gen['cached']} cached, {gen['tokens_per_second'] or '-'} tokens/s"))
     for key, value in rows:
         table.add_row(f"[bold]{key}[/]", value)
     return table
