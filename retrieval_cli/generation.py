@@ -24,7 +24,7 @@ from typing import Any
 from retrieval_cli import datasets
 from retrieval_cli import llm as llmlib
 from retrieval_cli.artifacts import Artifact, BuildResult, Workspace
-from retrieval_cli.errors import CliError, InputError
+from retrieval_cli.errors import InputError
 from retrieval_cli.progress import Progress, silent
 
 METHODS = ("title", "ict", "llm")
@@ -188,12 +188,7 @@ def llm_queries(
         timing=timing,
     )
     seconds = timing.get("seconds", 0.0)
-    failed = sum(1 for c in done if c.text is None)
-    if failed > config.max_failures * len(prompts):
-        raise CliError(
-            f"{failed} of {len(prompts)} LLM requests failed (more than max-failures {config.max_failures:.0%}; "
-            f"first error: {next(c.error for c in done if c.text is None)}); finished ones are cached: re-run to resume"
-        )
+    llmlib.check_failures(done, config.max_failures)
     rejected: Counter = Counter()
     seen: set[str] = set()
     made = []
@@ -207,16 +202,6 @@ def llm_queries(
             continue
         seen.add(llmlib.normalise(query))
         made.append((f"llm-{doc_id}", query, [doc_id]))
-    tokens = sum(c.tokens for c in done if not c.cached)
-    stats["llm"] = {
-        "requested": len(prompts),
-        "accepted": len(made),
-        "failed": failed,
-        "rejected": dict(sorted(rejected.items())),
-        "cached": sum(1 for c in done if c.cached),
-        "generated_tokens": tokens,
-        "seconds": round(seconds, 2),
-        "tokens_per_second": round(tokens / seconds, 1) if tokens and seconds > 0 else None,
-    }
+    stats["llm"] = llmlib.job_summary(done, len(made), rejected, seconds)
     return made
 

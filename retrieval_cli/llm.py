@@ -329,3 +329,29 @@ def rejection(text: str, source: str, seen: set[str], max_words: int, min_words:
     if normalised in seen:
         return "duplicate"
     return ""
+
+
+def check_failures(done: list[Completion], max_failures: float) -> int:
+    """The number of failed requests; a CliError when their share exceeds ``max_failures``."""
+    failed = [c for c in done if c.text is None]
+    if len(failed) > max_failures * max(len(done), 1):
+        raise CliError(
+            f"{len(failed)} of {len(done)} LLM requests failed (more than max-failures {max_failures:.0%}; "
+            f"first error: {failed[0].error}); finished ones are cached: re-run to resume"
+        )
+    return len(failed)
+
+
+def job_summary(done: list[Completion], accepted: int, rejected: dict[str, int], seconds: float) -> dict[str, Any]:
+    """What a generation step reports in its manifest: counts by outcome and generated tokens/s."""
+    tokens = sum(c.tokens for c in done if not c.cached)
+    return {
+        "requested": len(done),
+        "accepted": accepted,
+        "failed": sum(1 for c in done if c.text is None),
+        "rejected": dict(sorted(rejected.items())),
+        "cached": sum(1 for c in done if c.cached),
+        "generated_tokens": tokens,
+        "seconds": round(seconds, 2),
+        "tokens_per_second": round(tokens / seconds, 1) if tokens and seconds > 0 else None,
+    }

@@ -46,7 +46,7 @@ from typing import Any, Iterable, Iterator
 from retrieval_cli import datasets, indexing, models
 from retrieval_cli import llm as llmlib
 from retrieval_cli.artifacts import Artifact, BuildResult, Workspace
-from retrieval_cli.errors import CliError, InputError
+from retrieval_cli.errors import InputError
 from retrieval_cli.progress import Progress, silent
 
 STRATEGIES = ("bm25", "dense", "cross-encoder", "random", "llm")
@@ -593,7 +593,7 @@ def _generate_negatives(
     base = config.llm_sampling
     timing: dict[str, float] = {}
     cache = llmlib.Cache(ws.root / ".cache" / "llm")
-    done: list[llmlib.Completion] = []
+    results: list[llmlib.Completion | None] = [None] * len(jobs)
     opened: list[llmlib.Backend] = []
 
     def backend() -> llmlib.Backend:  # loaded once, and only if something is not cached
@@ -611,20 +611,14 @@ def _generate_negatives(
             concurrency=config.concurrency, progress=progress, stage=f"LLM negatives {k + 1}/{count}", timing=part,
         )
         timing["seconds"] = timing.get("seconds", 0.0) + part.get("seconds", 0.0)
-        done.extend(out)
-    order = [i for k in range(count) for i, (_, _, s) in enumerate(jobs) if s == k]
-    failed = sum(1 for c in done if c.text is None)
-    if failed > config.max_failures * max(len(jobs), 1):
-        first = next(c.error for c in done if c.text is None)
-        raise CliError(
-            f"{failed} of {len(jobs)} LLM requests failed (more than max-failures {config.max_failures:.0%}; first error: "
-            f"{first}); finished ones are cached: re-run to resume"
-        )
+        for i, completion in zip(slot, out):
+            results[i] = completion
+    done = [c for c in results if c is not None]
+    llmlib.check_failures(done, config.max_failures)
     texts: dict[str, list[str]] = {}
     seen: dict[str, set[str]] = {}
     rejected: Counter = Counter()
-    for i, completion in sorted(zip(order, done)):
-        qid, positive, _ = jobs[i]
+    for (qid, positive, _), completion in zip(jobs, done):
         if completion.text is None:
             continue
         text = llmlib.clean(completion.text, ("Passage that does not answer", "Passage"))
@@ -634,18 +628,8 @@ def _generate_negatives(
             continue
         seen[qid].add(llmlib.normalise(text))
         texts.setdefault(qid, []).append(text)
-    tokens = sum(c.tokens for c in done if not c.cached)
-    seconds = timing.get("seconds", 0.0)
-    stats = {
-        "requested": len(jobs),
-        "accepted": sum(len(v) for v in texts.values()),
-        "failed": failed,
-        "rejected": dict(sorted(rejected.items())),
-        "cached": sum(1 for c in done if c.cached),
-        "generated_tokens": tokens,
-        "seconds": round(seconds, 2),
-        "tokens_per_second": round(tokens / seconds, 1) if tokens and seconds > 0 else None,
-    }
+    accepted = sum(len(v) for v in texts.values())
+    stats = llmlib.job_summary(done, accepted, rejected, timing.get("seconds", 0.0))
     return texts, stats
 
 
