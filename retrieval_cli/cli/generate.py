@@ -7,7 +7,17 @@ from typing import Annotated, Optional
 import typer
 
 from retrieval_cli.cli import console
-from retrieval_cli.cli.options import ForceOpt, NameOpt, QuietOpt, WorkspaceOpt, workspace
+from retrieval_cli.cli.options import (
+    ApiKeyEnvOpt,
+    ConcurrencyOpt,
+    ForceOpt,
+    LLMOpt,
+    MaxFailuresOpt,
+    NameOpt,
+    QuietOpt,
+    WorkspaceOpt,
+    workspace,
+)
 
 
 def generate_queries_cli(
@@ -17,14 +27,14 @@ def generate_queries_cli(
     max_queries: Annotated[Optional[int], typer.Option(help="Sample at most this many queries (with --seed).")] = None,
     min_words: Annotated[int, typer.Option(help="Skip titles / sentences shorter than this.")] = 3,
     seed: Annotated[int, typer.Option(help="Seed for sentence choice, sampling and LLM decoding.")] = 13,
-    llm: Annotated[str, typer.Option("--llm", help="For --method llm: default (packaged Gemma 3 270M GGUF), llama-cpp:PATH.gguf, or openai:MODEL@URL.")] = "default",
-    api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API key for openai: (never recorded).")] = "",
+    llm: LLMOpt = "default",
+    api_key_env: ApiKeyEnvOpt = "",
     prompt: Annotated[str, typer.Option(help="Few-shot template in recipes/prompts/ (or a path) with a {passage} placeholder.")] = "query.txt",
     max_tokens: Annotated[int, typer.Option(help="LLM tokens per query at most.")] = 48,
     temperature: Annotated[float, typer.Option(help="LLM sampling temperature.")] = 0.7,
     max_words: Annotated[int, typer.Option(help="Reject generated queries longer than this.")] = 32,
-    concurrency: Annotated[int, typer.Option(help="Parallel requests for openai: backends.")] = 4,
-    max_failures: Annotated[float, typer.Option(help="Fail when more than this share of LLM requests fail.")] = 0.05,
+    concurrency: ConcurrencyOpt = 4,
+    max_failures: MaxFailuresOpt = 0.05,
     name: NameOpt = None,
     workspace_path: WorkspaceOpt = None,
     force: ForceOpt = False,

@@ -7,7 +7,18 @@ from typing import Annotated, Optional
 import typer
 
 from retrieval_cli.cli import console
-from retrieval_cli.cli.options import ForceOpt, JsonOpt, NameOpt, QuietOpt, WorkspaceOpt, workspace
+from retrieval_cli.cli.options import (
+    ApiKeyEnvOpt,
+    ConcurrencyOpt,
+    ForceOpt,
+    JsonOpt,
+    LLMOpt,
+    MaxFailuresOpt,
+    NameOpt,
+    QuietOpt,
+    WorkspaceOpt,
+    workspace,
+)
 
 
 def mine_negatives_cli(
@@ -28,13 +39,13 @@ def mine_negatives_cli(
     cross_encoder: Annotated[Optional[str], typer.Option("--cross-encoder", help="Cross-encoder (models/NAME, folder or hub id): re-scores candidates for the cross-encoder strategy and gives every kept negative a teacher score (RocketQA, TAS-B).")] = None,
     index: Annotated[Optional[list[str]], typer.Option("--index", help="Index artifact to take candidates from (repeatable: one bm25, one dense) \\[default: built on demand].")] = None,
     max_positives: Annotated[Optional[int], typer.Option(help="Use at most this many positives per query (highest grades first); the other judged-relevant documents are held out: excluded as negatives and counted in the false-negative estimate, as with MS MARCO's sparse labels.")] = None,
-    llm: Annotated[str, typer.Option("--llm", help="For the llm strategy: default (packaged Gemma 3 270M GGUF), llama-cpp:PATH.gguf, or openai:MODEL@URL.")] = "default",
-    api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API key for openai: (never recorded).")] = "",
+    llm: LLMOpt = "default",
+    api_key_env: ApiKeyEnvOpt = "",
     llm_prompt: Annotated[str, typer.Option(help="Few-shot template in recipes/prompts/ (or a path) with a {query} (and optional {positive}) placeholder.")] = "negative.txt",
     llm_max_tokens: Annotated[int, typer.Option(help="LLM tokens per generated negative at most.")] = 96,
     llm_temperature: Annotated[float, typer.Option(help="LLM sampling temperature.")] = 0.8,
-    concurrency: Annotated[int, typer.Option(help="Parallel requests for openai: backends.")] = 4,
-    max_failures: Annotated[float, typer.Option(help="Fail when more than this share of LLM requests fail.")] = 0.05,
+    concurrency: ConcurrencyOpt = 4,
+    max_failures: MaxFailuresOpt = 0.05,
     batch_size: Annotated[int, typer.Option(help="Cross-encoder batch size.")] = 32,
     chunk_size: Annotated[int, typer.Option(help="Queries searched together; memory grows with chunk size x depth.")] = 256,
     name: NameOpt = None,

@@ -18,6 +18,12 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.
 NameOpt = Annotated[Optional[str], typer.Option("--name", "-n", help="Artifact name \\[default: derived from inputs].")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
+# LLM generation (generate-queries --method llm, mine-negatives --strategy llm)
+LLMOpt = Annotated[str, typer.Option("--llm", help="LLM: default (packaged Gemma 3 270M GGUF, in-process), llama-cpp:PATH.gguf, or openai:MODEL@URL.")]
+ApiKeyEnvOpt = Annotated[str, typer.Option(help="Environment variable holding the API key for openai: (never recorded).")]
+ConcurrencyOpt = Annotated[int, typer.Option(help="Parallel requests for openai: backends.")]
+MaxFailuresOpt = Annotated[float, typer.Option(help="Fail when more than this share of LLM requests fail (finished ones stay cached).")]
+
 
 def workspace(path: Path | None) -> Workspace:
     return Workspace(path) if path else Workspace()
