@@ -19,8 +19,8 @@ import random
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
+
 from retrieval_cli import datasets
 from retrieval_cli import llm as llmlib
 from retrieval_cli.artifacts import Artifact, BuildResult, Workspace
@@ -28,7 +28,6 @@ from retrieval_cli.errors import InputError
 from retrieval_cli.progress import Progress, silent
 
 METHODS = ("title", "ict", "llm")
-PROMPTS = Path(__file__).resolve().parent.parent / "recipes" / "prompts"
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -117,7 +116,7 @@ def generate_queries(
     extra: dict[str, Any] = {}
     if config.method == "llm":
         spec = llmlib.LLMSpec.parse(config.llm, config.api_key_env)
-        template = load_prompt(config.prompt, "{passage}")
+        template = llmlib.load_prompt(config.prompt, "{passage}")
         full.update(llm_spec=spec.describe(), llm_fingerprint=spec.fingerprint, prompt_text=template)
         del full["concurrency"]  # how fast, not what
     else:
@@ -156,19 +155,6 @@ def generate_queries(
 
     summary_name = name or f"{source.name}-{config.method}"
     return datasets.store(ws, summary_name, full, {"dataset": source}, make, extra_summary=extra, force=force)
-
-
-def load_prompt(name: str, placeholder: str) -> str:
-    """A few-shot template from recipes/prompts/ (or a path); it must contain ``placeholder``."""
-    path = PROMPTS / name if (PROMPTS / name).is_file() else Path(name)
-    if not path.is_file():
-        known = ", ".join(sorted(p.name for p in PROMPTS.glob("*.txt"))) if PROMPTS.is_dir() else "none"
-        raise InputError(f"prompt template not found (recipes/prompts has: {known})", path=name)
-    # The completion starts right after the last label ("Query:"): no trailing newline.
-    text = path.read_text(encoding="utf-8").rstrip()
-    if placeholder not in text:
-        raise InputError(f"prompt template has no {placeholder} placeholder", path=path)
-    return text
 
 
 def llm_queries(

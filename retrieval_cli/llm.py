@@ -35,6 +35,7 @@ from retrieval_cli.errors import CliError, InputError
 from retrieval_cli.progress import Progress, silent
 
 DEFAULT_LLM = "default"
+PROMPTS = Path(__file__).resolve().parent.parent / "recipes" / "prompts"
 
 
 @dataclass(frozen=True)
@@ -355,3 +356,16 @@ def job_summary(done: list[Completion], accepted: int, rejected: dict[str, int],
         "seconds": round(seconds, 2),
         "tokens_per_second": round(tokens / seconds, 1) if tokens and seconds > 0 else None,
     }
+
+
+def load_prompt(name: str, placeholder: str) -> str:
+    """A few-shot template from recipes/prompts/ (or a path); it must contain ``placeholder``."""
+    path = PROMPTS / name if (PROMPTS / name).is_file() else Path(name)
+    if not path.is_file():
+        known = ", ".join(sorted(p.name for p in PROMPTS.glob("*.txt"))) if PROMPTS.is_dir() else "none"
+        raise InputError(f"prompt template not found (recipes/prompts has: {known})", path=name)
+    # The completion starts right after the last label ("Query:"): no trailing newline.
+    text = path.read_text(encoding="utf-8").rstrip()
+    if placeholder not in text:
+        raise InputError(f"prompt template has no {placeholder} placeholder", path=path)
+    return text

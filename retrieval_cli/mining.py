@@ -400,10 +400,11 @@ def mine_negatives(
     del resolved["concurrency"]  # how fast, not what
     llm_spec = None
     if any(s == "llm" for s, _ in config.components):
-        from retrieval_cli.generation import load_prompt
-
         llm_spec = llmlib.LLMSpec.parse(config.llm, config.api_key_env)
-        resolved.update(llm_spec=llm_spec.describe(), llm_fingerprint=llm_spec.fingerprint, llm_prompt_text=load_prompt(config.llm_prompt, "{query}"))
+        resolved.update(
+            llm_spec=llm_spec.describe(), llm_fingerprint=llm_spec.fingerprint,
+            llm_prompt_text=llmlib.load_prompt(config.llm_prompt, "{query}"),
+        )
     else:
         for key in ("llm", "api_key_env", "llm_prompt", "llm_sampling", "llm_max_words", "llm_min_words", "max_failures"):
             del resolved[key]
@@ -412,20 +413,20 @@ def mine_negatives(
         inputs["cross_encoder"] = cross_spec.artifact
 
     def build(folder: Path) -> dict[str, Any]:
+        data = datasets.load(dataset)
         generated = None
         if llm_spec is not None:
-            generated = _generate_negatives(ws, dataset, config, llm_spec, resolved["llm_prompt_text"], progress)
-        return _mine(ws, dataset, config, engines, cross_spec, folder, progress, generated)
+            generated = _generate_negatives(ws, data, config, llm_spec, resolved["llm_prompt_text"], progress)
+        return _mine(ws, data, config, engines, cross_spec, folder, progress, generated)
 
     return ws.build("negatives", name or f"{dataset.name}-{config.label}", resolved, inputs, build, force=force)
 
 
 def _mine(
-    ws: Workspace, dataset: Artifact, config: MiningConfig, engines: dict[str, Artifact],
+    ws: Workspace, data: datasets.Dataset, config: MiningConfig, engines: dict[str, Artifact],
     cross_spec: models.ModelSpec | None, folder: Path, progress: Progress,
     generated: tuple[dict[str, list[str]], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    data = datasets.load(dataset)
     split_qrels = data.split_qrels(config.split)
     queries = data.split_queries(config.split)
     level = data.relevance_level
@@ -576,10 +577,9 @@ def _positives(qid: str, judged: dict[str, int], level: int, config: MiningConfi
 
 
 def _generate_negatives(
-    ws: Workspace, dataset: Artifact, config: MiningConfig, spec: llmlib.LLMSpec, template: str, progress: Progress,
+    ws: Workspace, data: datasets.Dataset, config: MiningConfig, spec: llmlib.LLMSpec, template: str, progress: Progress,
 ) -> tuple[dict[str, list[str]], dict[str, Any]]:
     """LLM-written negatives per query (a different seed per slot), cleaned and filtered, with counts."""
-    data = datasets.load(dataset)
     split_qrels = data.split_qrels(config.split)
     count = dict(config.components)["llm"]
     jobs: list[tuple[str, str, int]] = []  # (query id, positive text, slot)

@@ -11,6 +11,8 @@ Formats, one row per (query, positive) unless said otherwise:
   the negatives were mined with one, else the single first-stage engine that scored them all.
 - ``labeled-pair``: anchor, text, label (1 positive, 0 negative); one row per document
   (CrossEncoder BinaryCrossEntropyLoss).
+- ``labeled-list``: query, docs, labels; one row per query with its positives and negatives
+  (CrossEncoder listwise losses: ListNetLoss, LambdaLoss).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from retrieval_cli import datasets
 from retrieval_cli.artifacts import Artifact, Workspace
 from retrieval_cli.errors import InputError
 
-FORMATS = ("triplet", "n-tuple", "n-tuple-scores", "labeled-pair")
+FORMATS = ("triplet", "n-tuple", "n-tuple-scores", "labeled-pair", "labeled-list")
 SUFFIXES = (".jsonl", ".parquet")
 
 
@@ -86,6 +88,10 @@ def rows(ws: Workspace, artifact: Artifact, fmt: str, num_negatives: int | None 
         queries += 1
         anchor = record["query"]
         negs = record["negatives"]
+        if fmt == "labeled-list":
+            docs = [data.doc_text(p["doc_id"]) for p in record["positives"]] + [_text(data, n) for n in negs]
+            out.append({"query": anchor, "docs": docs, "labels": [1] * len(record["positives"]) + [0] * len(negs)})
+            continue
         if fmt == "labeled-pair":
             out.extend({"anchor": anchor, "text": data.doc_text(p["doc_id"]), "label": 1} for p in record["positives"])
             out.extend({"anchor": anchor, "text": _text(data, n), "label": 0} for n in negs)

@@ -47,16 +47,6 @@ class CrossEncoderTrainConfig:
             raise InputError(f"warmup ratio must be in [0, 1), got {self.warmup_ratio}", field="warmup_ratio")
 
 
-def _listwise_rows(ws: Workspace, source: Artifact) -> list[dict[str, Any]]:
-    """(query, [docs], [labels]) per query: its positives labelled 1, its negatives 0."""
-    grouped: dict[str, dict[str, Any]] = {}
-    for row in negatives.rows(ws, source, "labeled-pair")[0]:
-        entry = grouped.setdefault(row["anchor"], {"query": row["anchor"], "docs": [], "labels": []})
-        entry["docs"].append(row["text"])
-        entry["labels"].append(row["label"])
-    return [e for e in grouped.values() if 0 < sum(e["labels"]) < len(e["labels"])]
-
-
 def _progress_callback(progress: Progress) -> Any:
     from transformers import TrainerCallback
 
@@ -97,7 +87,8 @@ def train_cross_encoder(
             if not positives or positives == len(table):
                 raise InputError(f"'{source.ref}' needs both positives and negatives to train a cross-encoder")
         else:
-            table = _listwise_rows(ws, source)
+            # A listwise loss learns nothing from a list with no positive or no negative.
+            table = [r for r in negatives.rows(ws, source, "labeled-list")[0] if 0 < sum(r["labels"]) < len(r["labels"])]
             if not table:
                 raise InputError(f"'{source.ref}' has no query with both a positive and a negative")
         set_seed(config.seed)  # the new classification head is randomly initialised

@@ -72,3 +72,13 @@ def test_export_errors(session_ws, mined, tmp_path, tiny) -> None:  # noqa: ANN0
     with pytest.raises(InputError, match="no single scorer"):
         negatives.export(session_ws, mixed, "n-tuple-scores", tmp_path / "m.jsonl")
     assert not list(tmp_path.iterdir())  # no half-written file
+
+
+def test_labeled_lists_one_row_per_query(session_ws, mined, tmp_path) -> None:  # noqa: ANN001
+    art, records, data = mined
+    rows = _read(negatives.export(session_ws, art, "labeled-list", tmp_path / "l.jsonl").path)
+    assert len(rows) == len(records)
+    first = records[0]
+    assert rows[0]["query"] == first["query"]
+    assert rows[0]["labels"] == [1] * len(first["positives"]) + [0] * len(first["negatives"])
+    assert rows[0]["docs"][-1] == data.doc_text(first["negatives"][-1]["doc_id"])

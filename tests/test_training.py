@@ -73,3 +73,11 @@ def test_training_options_are_checked() -> None:
         training.CrossEncoderTrainConfig(loss="mse").check()
     with pytest.raises(InputError, match="learning rate"):
         training.CrossEncoderTrainConfig(learning_rate=3).check()
+
+
+def test_listwise_training_takes_one_list_per_query(session_ws, cross_encoder) -> None:  # noqa: ANN001
+    negs = cross_encoder[1]
+    lists = sum(1 for line in open(negs.file("negatives.jsonl")) if json.loads(line)["negatives"])
+    config = training.CrossEncoderTrainConfig(loss="listnet", batch_size=8, max_length=96)
+    art = training.train_cross_encoder(session_ws, negs, config).artifact
+    assert art.summary["examples"] == lists and art.summary["steps"] == math.ceil(lists / 8)

@@ -17,7 +17,7 @@ app = typer.Typer(no_args_is_help=True, help="Export negatives artifacts as sent
 def export_cli(
     negatives_ref: Annotated[str, typer.Argument(metavar="NEGATIVES", help="Negatives artifact reference.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write: .jsonl or .parquet.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="triplet | n-tuple | n-tuple-scores | labeled-pair.")] = "triplet",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="triplet | n-tuple | n-tuple-scores | labeled-pair | labeled-list.")] = "triplet",
     num_negatives: Annotated[Optional[int], typer.Option(help="n-tuple width \\[default: negatives per query mined].")] = None,
     workspace_path: WorkspaceOpt = None,
 ) -> None:
@@ -26,7 +26,8 @@ def export_cli(
     triplet (anchor, positive, negative) for MultipleNegativesRankingLoss; n-tuple (anchor,
     positive, negative_1..n) for CachedMNRL; n-tuple-scores adds label = teacher margins
     [s(pos) - s(neg_i)] for MarginMSELoss; labeled-pair (anchor, text, label) for a
-    cross-encoder's BinaryCrossEntropyLoss.
+    cross-encoder's BinaryCrossEntropyLoss; labeled-list (query, docs, labels) for its listwise
+    losses.
     """
     from retrieval_cli import negatives
 
