@@ -1,0 +1,51 @@
+"""``retrieval-cli cluster-queries``: k-means a split's queries into topics (TAS-Balanced)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from retrieval_cli.cli import console
+from retrieval_cli.cli.options import ForceOpt, NameOpt, QuietOpt, WorkspaceOpt, workspace
+
+
+def cluster_queries_cli(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset reference (datasets/NAME[@VERSION] or NAME).")],
+    split: Annotated[str, typer.Option(help="Split whose queries are clustered.")] = "train",
+    model: Annotated[str, typer.Option(help="Bi-encoder that embeds the queries: alias (minilm), models/NAME, folder or hub id.")] = "minilm",
+    k: Annotated[int, typer.Option("--k", help="Number of clusters.")] = 64,
+    iterations: Annotated[int, typer.Option(help="k-means iterations.")] = 25,
+    restarts: Annotated[int, typer.Option(help="k-means runs from different starts; the tightest is kept.")] = 5,
+    seed: Annotated[int, typer.Option(help="k-means seed; same seed, same clusters.")] = 13,
+    examples: Annotated[int, typer.Option(help="Queries nearest each centroid kept as examples.")] = 5,
+    show: Annotated[int, typer.Option(help="Largest clusters to print with their examples.")] = 5,
+    name: NameOpt = None,
+    workspace_path: WorkspaceOpt = None,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Embed the queries of a split and cluster them with faiss k-means (spherical, seeded)."""
+    from rich.table import Table
+
+    from retrieval_cli import clustering
+
+    ws = workspace(workspace_path)
+    data = ws.resolve(dataset, kind="datasets")
+    config = clustering.ClusterConfig(split=split, model=model, k=k, iterations=iterations, restarts=restarts, seed=seed, examples=examples)
+    with console.progress(quiet) as bar:
+        result = clustering.cluster_queries(ws, data, config, name=name, force=force, progress=bar)
+    console.built(result, "clusters")
+    summary = result.artifact.summary
+    size = summary["size"]
+    console.out.print(
+        f"{summary['queries']} queries in {summary['k']} clusters: size min {size['min']}, median {size['median']}, "
+        f"max {size['max']}; {summary['empty_clusters']} empty",
+        highlight=False,
+    )
+    clusters = clustering.described(result.artifact)
+    table = Table("cluster", "size", "histogram", "nearest queries")
+    largest = max(c["size"] for c in clusters) or 1
+    for c in clusters[:show]:
+        table.add_row(str(c["cluster"]), str(c["size"]), "█" * max(1, round(20 * c["size"] / largest)), " | ".join(c["examples"][:3]))
+    console.out.print(table)
