@@ -38,7 +38,7 @@ demo: venv
 	$(CLI) mine-negatives -d synthetic --strategy bm25 $(MINE)
 	$(CLI) mine-negatives -d synthetic --strategy dense $(MINE)
 	$(CLI) mine-negatives -d synthetic --strategy bm25:3,random:1 --range-max 100 --relative-margin 0.05
-	$(CLI) train negatives/synthetic-dense --kind cross-encoder --epochs 3 --lr 1e-4 --max-length 128 --name synthetic-ce
+	$(CLI) train --negatives negatives/synthetic-dense --kind cross-encoder --epochs 3 --lr 1e-4 --max-length 128 --name synthetic-ce
 	$(CLI) mine-negatives -d synthetic --strategy cross-encoder --cross-encoder models/synthetic-ce --range-max 30 --num-negatives 4 --relative-margin 0.05
 	$(CLI) evaluate indexes/synthetic-bm25
 	$(CLI) evaluate indexes/synthetic-dense-minilm

@@ -267,6 +267,14 @@ class Workspace:
         return problems
 
     # ---- writing -------------------------------------------------------------------------
+    @staticmethod
+    def version_of(kind: str, config: Mapping[str, Any], inputs: Mapping[str, Artifact]) -> str:
+        """The version id ``build`` gives (kind, config, inputs), known before building.
+
+        Steps that keep state across interrupted attempts (training checkpoints) key it by this.
+        """
+        return version_id(kind, json.loads(json.dumps(config, default=str)), inputs)
+
     def build(
         self,
         kind: str,
@@ -288,7 +296,7 @@ class Workspace:
             raise ValueError(f"unknown artifact kind {kind!r}")
         check_name(name)
         config = json.loads(json.dumps(config, default=str))  # what the manifest will hold
-        version = version_id(kind, config, inputs)
+        version = self.version_of(kind, config, inputs)
         existing = self.find(kind, name, version)
         if existing is not None and not force:
             return BuildResult(existing, reused=True)

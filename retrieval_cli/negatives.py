@@ -4,6 +4,8 @@ sentence-transformers losses take directly (the export formats of ``util.mine_ha
 Formats, one row per (query, positive) unless said otherwise:
 
 - ``triplet``: anchor, positive, negative; one row per negative (MultipleNegativesRankingLoss, TripletLoss).
+- ``triplet-scores``: triplet plus ``label`` = teacher(pos) - teacher(neg), the (query, pos, neg,
+  margin) rows of Margin-MSE distillation with one negative per row.
 - ``n-tuple``: anchor, positive, negative_1..negative_n; queries with fewer than n negatives are
   skipped and counted (CachedMultipleNegativesRankingLoss).
 - ``n-tuple-scores``: n-tuple plus ``label`` = [teacher(pos) - teacher(neg_i)], the margins
@@ -28,7 +30,7 @@ from retrieval_cli import datasets
 from retrieval_cli.artifacts import Artifact, Workspace
 from retrieval_cli.errors import InputError
 
-FORMATS = ("triplet", "n-tuple", "n-tuple-scores", "labeled-pair", "labeled-list")
+FORMATS = ("triplet", "triplet-scores", "n-tuple", "n-tuple-scores", "labeled-pair", "labeled-list")
 SUFFIXES = (".jsonl", ".parquet")
 
 
@@ -75,45 +77,64 @@ class ExportResult:
     columns: list[str]
 
 
-def rows(ws: Workspace, artifact: Artifact, fmt: str, num_negatives: int | None = None) -> tuple[list[dict[str, Any]], int, int]:
-    """(rows, queries, queries skipped as short) for a format; texts come from the mined dataset."""
+def rows(
+    ws: Workspace, artifact: Artifact, fmt: str, num_negatives: int | None = None, *, with_ids: bool = False
+) -> tuple[list[dict[str, Any]], int, int]:
+    """(rows, queries, queries skipped as short) for a format; texts come from the mined dataset.
+
+    ``with_ids`` adds ``query_id`` to every row (training groups rows by query; exports do not).
+    """
     if fmt not in FORMATS:
         raise InputError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}", field="format")
     data = datasets.load(ws.inputs_of(artifact)["dataset"])
+    # n-tuples are this wide (shorter queries skipped); triplets use at most this many negatives.
     width = num_negatives or sum(n for _, n in artifact.config.get("components", [])) or None
-    scorer = teacher(artifact) if fmt == "n-tuple-scores" else ""
+    scorer = teacher(artifact) if fmt.endswith("-scores") else ""
     out: list[dict[str, Any]] = []
     queries = skipped = 0
     for record in read(artifact):
         queries += 1
-        anchor = record["query"]
-        negs = record["negatives"]
-        if fmt == "labeled-list":
-            docs = [data.doc_text(p["doc_id"]) for p in record["positives"]] + [_text(data, n) for n in negs]
-            out.append({"query": anchor, "docs": docs, "labels": [1] * len(record["positives"]) + [0] * len(negs)})
-            continue
-        if fmt == "labeled-pair":
-            out.extend({"anchor": anchor, "text": data.doc_text(p["doc_id"]), "label": 1} for p in record["positives"])
-            out.extend({"anchor": anchor, "text": _text(data, n), "label": 0} for n in negs)
-            continue
-        if fmt == "triplet":
-            for p in record["positives"]:
-                positive = data.doc_text(p["doc_id"])
-                out.extend({"anchor": anchor, "positive": positive, "negative": _text(data, n)} for n in negs)
-            continue
+        start = len(out)
+        _append(out, data, record, fmt, width, scorer)
+        if fmt.startswith("n-tuple") and len(record["negatives"]) < (width or 0):
+            skipped += 1
+        if with_ids:
+            for row in out[start:]:
+                row["query_id"] = record["query_id"]
+    return out, queries, skipped
+
+
+def _append(out: list[dict[str, Any]], data: datasets.Dataset, record: dict[str, Any], fmt: str, width: int | None, scorer: str) -> None:
+    """Append one query record's rows in ``fmt`` (none for an n-tuple query short of negatives)."""
+    anchor = record["query"]
+    negs = record["negatives"]
+    positives = record["positives"]
+    if fmt == "labeled-list":
+        docs = [data.doc_text(p["doc_id"]) for p in positives] + [_text(data, n) for n in negs]
+        out.append({"query": anchor, "docs": docs, "labels": [1] * len(positives) + [0] * len(negs)})
+    elif fmt == "labeled-pair":
+        out.extend({"anchor": anchor, "text": data.doc_text(p["doc_id"]), "label": 1} for p in positives)
+        out.extend({"anchor": anchor, "text": _text(data, n), "label": 0} for n in negs)
+    elif fmt.startswith("triplet"):
+        negs = negs[:width] if width else negs
+        for p in positives:
+            positive = data.doc_text(p["doc_id"])
+            for n in negs:
+                row = {"anchor": anchor, "positive": positive, "negative": _text(data, n)}
+                if scorer:
+                    row["label"] = p["scores"][scorer] - _score(n, scorer)
+                out.append(row)
+    else:
         assert width is not None
         if len(negs) < width:
-            skipped += 1
-            continue
+            return
         negs = negs[:width]
-        for p in record["positives"]:
+        for p in positives:
             row = {"anchor": anchor, "positive": data.doc_text(p["doc_id"])}
             row.update({f"negative_{i}": _text(data, n) for i, n in enumerate(negs, start=1)})
-            if fmt == "n-tuple-scores":
-                pos_score = p["scores"][scorer]
-                row["label"] = [pos_score - _score(n, scorer) for n in negs]
+            if scorer:
+                row["label"] = [p["scores"][scorer] - _score(n, scorer) for n in negs]
             out.append(row)
-    return out, queries, skipped
 
 
 def export(ws: Workspace, artifact: Artifact, fmt: str, output: Path, num_negatives: int | None = None) -> ExportResult:

@@ -1,7 +1,8 @@
 """How library code reports progress without printing: a callback the caller owns.
 
 Library functions take ``progress: Progress`` and call ``progress(stage, done, total)``;
-``total`` is None when unknown. The CLI passes a rich-backed implementation, Python callers
+``total`` is None when unknown. Long loops may add ``detail=`` (training: loss and steps/s);
+callbacks accept and may ignore it. The CLI passes a rich-backed implementation, Python callers
 pass nothing (silent) or their own function.
 """
 
@@ -11,8 +12,8 @@ from typing import Protocol
 
 
 class Progress(Protocol):
-    def __call__(self, stage: str, done: int, total: int | None) -> None: ...
+    def __call__(self, stage: str, done: int, total: int | None, *, detail: str = "") -> None: ...
 
 
-def silent(stage: str, done: int, total: int | None) -> None:
+def silent(stage: str, done: int, total: int | None, *, detail: str = "") -> None:
     """A progress callback that ignores everything."""

@@ -84,7 +84,7 @@ def test_mining_to_cross_encoder_to_rerank(runner, tmp_path: Path) -> None:
     out_file = tmp_path / "train.jsonl"
     out = _ok(runner, ["negatives", "export", "m-bm25-2-random-1", "-f", "labeled-pair", "-o", str(out_file), *w])
     assert "anchor, text, label" in out and out_file.exists()
-    assert "examples" in _ok(runner, ["train", "m-bm25-2-random-1", "--kind", "cross-encoder", "--batch-size", "32", "--max-length", "96", "-n", "ce", *w])
+    assert "examples" in _ok(runner, ["train", "--negatives", "m-bm25-2-random-1", "--kind", "cross-encoder", "--batch-size", "32", "--max-length", "96", "-n", "ce", *w])
     _ok(runner, ["mine-negatives", "-d", "m", "--strategy", "cross-encoder", "--cross-encoder", "models/ce", "--range-max", "10", *w])
     _ok(runner, ["index", "m", *w])
     out = _ok(runner, ["evaluate", "m-bm25", "--rerank", "models/ce", "--rerank-depth", "10", *w])
@@ -101,7 +101,7 @@ def test_mining_input_errors_exit_2_and_write_nothing(runner, tmp_path: Path) ->
         (["mine-negatives", "-d", "t", "--strategy", "bm25:3,randm:1"], "unknown strategy 'randm'"),
         (["mine-negatives", "-d", "t", "--split", "dev"], "has no split 'dev'"),
         (["generate-queries", "t"], "already has a 'train' split"),
-        (["train", "negatives/none"], "not found"),
+        (["train", "--negatives", "negatives/none"], "not found"),
     ):
         result = runner.invoke(app, [*args, *w])
         assert result.exit_code == 2 and expected in result.output, (args, result.output)

@@ -22,12 +22,12 @@ class RichProgress:
         self._bars = bars
         self._tasks: dict[str, int] = {}
 
-    def __call__(self, stage: str, done: int, total: int | None) -> None:
+    def __call__(self, stage: str, done: int, total: int | None, *, detail: str = "") -> None:
         if self._bars is None:
             return
         if stage not in self._tasks:
-            self._tasks[stage] = self._bars.add_task(stage, total=total)
-        self._bars.update(self._tasks[stage], completed=done, total=total)
+            self._tasks[stage] = self._bars.add_task(stage, total=total, detail=detail)
+        self._bars.update(self._tasks[stage], completed=done, total=total, detail=detail)
 
 
 @contextmanager
@@ -38,7 +38,7 @@ def progress(quiet: bool) -> Iterator[RichProgress]:
         return
     bars = Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
+        TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[detail]}"), console=err, transient=True,
     )
     with bars:
         yield RichProgress(bars)

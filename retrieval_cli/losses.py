@@ -1,0 +1,152 @@
+"""Bi-encoder losses that sentence-transformers lacks, as ``torch.nn.Module`` losses its trainer takes.
+
+- ``MannWhitneyLoss`` ("Optimizing What Matters: AUC-Driven Learning for Robust Neural
+  Retrieval", Sheikholeslami et al. 2025): the Mann-Whitney U statistic is the AUC, and the loss
+  is binary cross-entropy over ``s(pos) - s(neg)`` for *every* (positive pair, negative pair) of
+  the batch's score matrix, across queries too, so scores separate globally (thresholdable),
+  not only within each query as InfoNCE does.
+- ``TASBalancedLoss`` (TAS-Balanced's dual-teacher supervision, Hofstätter et al. 2021):
+  pairwise Margin-MSE against the mined teacher margins (cross-encoder scores in the negatives
+  artifact) plus, weighted, Margin-MSE over in-batch negatives against a frozen bi-encoder
+  teacher that scores every (query, in-batch passage) pair cheaply (ColBERT's role in the paper).
+
+The score arithmetic lives in plain functions over tensors (``mann_whitney``, ``margin_mse``,
+``in_batch_margins``) so tests check them against hand computations without a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def mann_whitney(scores: Tensor, positive: Tensor) -> Tensor:
+    """Mean of -log σ(p - n) over every positive score p and negative score n of ``scores``.
+
+    ``positive`` is a boolean mask the shape of ``scores``; every other entry is a negative.
+    """
+    pos = scores[positive]
+    neg = scores[~positive]
+    if pos.numel() == 0 or neg.numel() == 0:
+        return scores.sum() * 0.0
+    differences = pos.unsqueeze(1) - neg.unsqueeze(0)
+    # softplus(-x) = -log σ(x) = BCE-with-logits(x, target 1), computed stably.
+    return F.softplus(-differences).mean()
+
+
+def margin_mse(student_margins: Tensor, teacher_margins: Tensor) -> Tensor:
+    """Mean squared error between student and teacher score margins (Margin-MSE)."""
+    return F.mse_loss(student_margins, teacher_margins.to(student_margins.dtype))
+
+
+def in_batch_margins(scores: Tensor) -> tuple[Tensor, Tensor]:
+    """Margins s(q_i, d_i) - s(q_i, d_j) for every in-batch passage d_j, j != i.
+
+    ``scores`` is queries x passages where passage i is query i's positive and passages past the
+    batch size are hard negatives of some query. Returns (margins, mask of the entries used): the
+    row's own hard negatives are left to the pairwise term, as in TAS-B's in-batch teacher.
+    """
+    batch = scores.shape[0]
+    columns = scores.shape[1]
+    own = torch.zeros_like(scores, dtype=torch.bool)
+    own[torch.arange(batch), torch.arange(batch)] = True
+    # Hard-negative columns are laid out negative column by column: index batch*(k+1) + i is
+    # query i's k-th negative.
+    for start in range(batch, columns, batch):
+        width = min(batch, columns - start)
+        own[torch.arange(width), start + torch.arange(width)] = True
+    positives = scores[torch.arange(batch), torch.arange(batch)].unsqueeze(1)
+    return positives - scores, ~own
+
+
+def _embed(model: nn.Module, features: Iterable[dict[str, Tensor]]) -> list[Tensor]:
+    from sentence_transformers.base.losses.merged_forward import embed_columns
+
+    return embed_columns(model, features)
+
+
+class MannWhitneyLoss(nn.Module):
+    """AUC loss over the batch's (anchor x all candidates) similarity matrix.
+
+    Inputs: (anchor, positive) pairs or (anchor, positive, negative_1, ..., negative_n) tuples.
+    Row i's positive is candidate i; every other candidate (other rows' positives, every hard
+    negative) is a negative for anchor i. ``scale`` multiplies cosine similarity, as in
+    MultipleNegativesRankingLoss, so differences are in a range where σ is not flat.
+    """
+
+    def __init__(self, model: nn.Module, scale: float = 20.0) -> None:
+        super().__init__()
+        self.model = model
+        self.scale = scale
+
+    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None) -> Tensor:
+        embeddings = _embed(self.model, sentence_features)
+        return self.compute_loss_from_embeddings(embeddings, labels)
+
+    def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor | None = None) -> Tensor:
+        from sentence_transformers.util import cos_sim
+
+        anchors = embeddings[0]
+        candidates = torch.cat(embeddings[1:])
+        scores = cos_sim(anchors, candidates) * self.scale
+        positive = torch.zeros_like(scores, dtype=torch.bool)
+        rows = torch.arange(anchors.shape[0], device=scores.device)
+        positive[rows, rows] = True
+        return mann_whitney(scores, positive)
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"scale": self.scale}
+
+
+class TASBalancedLoss(nn.Module):
+    """TAS-B dual supervision: pairwise Margin-MSE + ``inbatch_weight`` x in-batch Margin-MSE.
+
+    Inputs: (anchor, positive, negative_1..n) with ``label`` = the n teacher margins
+    teacher(pos) - teacher(neg_k) from the negatives artifact. ``teacher`` is a frozen bi-encoder
+    that scores all in-batch (query, passage) pairs; student and teacher both use dot product
+    (the similarity TAS-B trains with).
+    """
+
+    def __init__(self, model: nn.Module, teacher: nn.Module, inbatch_weight: float = 0.75) -> None:
+        super().__init__()
+        self.model = model
+        self.teacher = teacher
+        self.inbatch_weight = inbatch_weight
+        self.teacher.eval()
+        for parameter in self.teacher.parameters():
+            parameter.requires_grad_(False)
+        self.retokenize = model.tokenizer.get_vocab() != teacher.tokenizer.get_vocab()
+
+    def _teacher_features(self, features: list[dict[str, Tensor]]) -> list[dict[str, Tensor]]:
+        from sentence_transformers.util import batch_to_device
+
+        if not self.retokenize:
+            return [dict(f) for f in features]
+        texts = [self.model.tokenizer.batch_decode(f["input_ids"], skip_special_tokens=True) for f in features]
+        return [batch_to_device(self.teacher.preprocess(t), self.teacher.device) for t in texts]
+
+    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
+        features = list(sentence_features)
+        student = _embed(self.model, features)
+        with torch.no_grad():
+            teacher = _embed(self.teacher, self._teacher_features(features))
+        return self.compute_loss_from_embeddings(student, teacher, labels)
+
+    def compute_loss_from_embeddings(self, student: list[Tensor], teacher: list[Tensor], labels: Tensor) -> Tensor:
+        queries, positives, negatives = student[0], student[1], student[2:]
+        if labels.dim() == 1:
+            labels = labels.unsqueeze(1)
+        pairwise_student = torch.stack([(queries * positives).sum(-1) - (queries * n).sum(-1) for n in negatives], dim=1)
+        loss = margin_mse(pairwise_student, labels.detach())
+        if self.inbatch_weight and queries.shape[0] > 1:
+            student_margins, used = in_batch_margins(queries @ torch.cat(student[1:]).T)
+            teacher_margins, _ = in_batch_margins(teacher[0] @ torch.cat(teacher[1:]).T)
+            loss = loss + self.inbatch_weight * margin_mse(student_margins[used], teacher_margins[used].detach())
+        return loss
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"inbatch_weight": self.inbatch_weight}
