@@ -59,6 +59,9 @@ def describe(ws: Workspace, evaluation_artifact: Artifact) -> System:
     label = f"{model} ({retriever})" if model else retriever
     if negatives:
         label += f" neg={negatives}"
+    if model_artifact is not None:
+        mc = model_artifact.config
+        label += "".join(f" {k}={mc[k]}" for k in ("loss", "sampler") if k in mc)
     if rerank:
         label += f" + rerank {rerank}"
     return System(label=label, retriever=retriever, model=model, negatives=negatives, training=training, rerank=rerank)

@@ -316,7 +316,7 @@ def latest_checkpoint(folder: Path) -> tuple[Path, int] | None:
 def _dev_evaluator(data: datasets.Dataset, config: BiEncoderTrainConfig, progress: Progress) -> Any:
     """An evaluator scoring the model on the dev split with ir-measures (as ``evaluate`` does)."""
     import faiss
-    from sentence_transformers.evaluation import SentenceEvaluator
+    from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
 
     from retrieval_cli import indexing
 
@@ -515,7 +515,9 @@ def train_bi_encoder(
             fp16=precision == "fp16",
             bf16=precision == "bf16",
             dataloader_pin_memory=device == "cuda",
-            ddp_find_unused_parameters=False,
+            # accelerate spreads CPU processes (torchrun without GPUs) only when told it is on CPU.
+            use_cpu=device == "cpu",
+            ddp_backend="gloo" if device == "cpu" and world > 1 else None,
         )
         trainer = Trainer(
             model=model, args=args, train_dataset=Dataset.from_list(rows), loss=_bi_encoder_loss(config, model, guide),
@@ -525,6 +527,7 @@ def train_bi_encoder(
         result = trainer.train(resume_from_checkpoint=str(left[0]) if left else None)
         log = _log_records(trainer.state.log_history)
         evals = [r["eval"] for r in log if "eval" in r]
+        losses = [r["loss"] for r in log if "loss" in r]
         if rank == 0:
             model.save_pretrained(str(folder / "model"))
             with open(folder / "training_log.jsonl", "w", encoding="utf-8") as out:
@@ -536,8 +539,9 @@ def train_bi_encoder(
             "queries_short": examples.short,
             "steps": int(result.global_step),
             "resumed_from_step": left[1] if left else 0,
-            "train_loss": round(float(result.training_loss), 5),
-            "final_loss": next((r["loss"] for r in reversed(log) if "loss" in r), None),
+            # Over the whole log, so a resumed run reports what an uninterrupted one would.
+            "train_loss": round(sum(losses) / len(losses), 5) if losses else None,
+            "final_loss": losses[-1] if losses else None,
             "dev": evals[-1] if evals else None,
             "precision": precision,
             "processes": world,

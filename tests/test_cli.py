@@ -107,3 +107,32 @@ def test_mining_input_errors_exit_2_and_write_nothing(runner, tmp_path: Path) ->
         assert result.exit_code == 2 and expected in result.output, (args, result.output)
         assert "Traceback" not in result.output
     assert Workspace(tmp_path).artifacts("negatives") == [] and len(Workspace(tmp_path).artifacts("datasets")) == 1
+
+
+@pytest.mark.slow
+def test_bi_encoder_training_to_dense_index_to_report(runner, tmp_path: Path) -> None:
+    w = ["-w", str(tmp_path)]
+    _ok(runner, ["data", "synth", "--name", "b", "--documents", "150", "--test-queries", "10", "--train-queries", "16", *w])
+    _ok(runner, ["mine-negatives", "-d", "b", "--num-negatives", "2", "--range-max", "20", "-q", *w])
+    _ok(runner, ["cluster-queries", "-d", "b", "--k", "2", "-q", *w])
+    for args, expected in (
+        (["--sampler", "tas"], "give --clusters"),
+        (["--kind", "cross-encoder", "--sampler", "tas"], "--sampler apply to --kind bi-encoder only"),
+        (["--loss", "bce"], "bi-encoder loss must be one of"),
+        (["--kind", "reranker"], "--kind must be one of bi-encoder, cross-encoder"),
+    ):
+        result = runner.invoke(app, ["train", "--negatives", "b-bm25", *args, *w])
+        assert result.exit_code == 2 and expected in result.output, (args, result.output)
+    out = _ok(runner, [
+        "train", "--negatives", "b-bm25", "--loss", "mw", "--sampler", "tas", "--clusters", "b-train-k2",
+        "--batch-size", "4", "--max-length", "48", "--eval-split", "test", "--name", "bi", "-q", *w,
+    ])
+    assert "steps" in out and "dev: nDCG@10" in out
+    assert "reused" in _ok(runner, [
+        "train", "--negatives", "b-bm25", "--loss", "mw", "--sampler", "tas", "--clusters", "b-train-k2",
+        "--batch-size", "4", "--max-length", "48", "--eval-split", "test", "--name", "bi", "-q", *w,
+    ])
+    _ok(runner, ["index", "b", "--kind", "dense", "--model", "models/bi", "--name", "b-bi", "-q", *w])
+    _ok(runner, ["evaluate", "b-bi", "-q", *w])
+    report = _ok(runner, ["report", "--all", *w])
+    assert "loss=mw" in report and "sampler=tas" in report
