@@ -385,6 +385,56 @@ def training_log(artifact: Artifact) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle]
 
 
+def _bi_encoder_version(
+    ws: Workspace, source: Artifact, config: BiEncoderTrainConfig, clusters: Artifact | None
+) -> tuple[dict[str, Any], dict[str, Artifact], models.ModelSpec, models.ModelSpec | None]:
+    """Check the inputs fit the config; the versioned config, input artifacts, base and guide models."""
+    if source.kind != "negatives":
+        raise InputError(f"'{source.ref}' is a {source.kind} artifact; train from negatives")
+    if config.sampler in TOPIC_SAMPLERS and clusters is None:
+        raise InputError(f"sampler {config.sampler} draws each batch from one query cluster: give --clusters (run cluster-queries first)", field="clusters")
+    if clusters is not None:
+        if config.sampler not in TOPIC_SAMPLERS:
+            raise InputError(f"--clusters is used only by the tas and tas-balanced samplers, not {config.sampler}", field="clusters")
+        if clusters.kind != "clusters":
+            raise InputError(f"'{clusters.ref}' is a {clusters.kind} artifact, expected clusters")
+    if config.loss in TEACHER_LOSSES or config.sampler == "tas-balanced":
+        negatives.teacher(source)  # fails early, with the reason, when no teacher scored every negative
+    spec = models.resolve(config.base, ws)
+    guide_spec = models.resolve(config.guide, ws) if config.loss in GUIDED_LOSSES else None
+    full = {"kind": "bi-encoder", **config.versioned(), "base_fingerprint": spec.fingerprint}
+    full["precision"] = _precision(config)  # auto resolved: a bf16 GPU run is not the CPU fp32 model
+    inputs: dict[str, Artifact] = {"negatives": source}
+    if spec.artifact:
+        inputs["base"] = spec.artifact
+    if guide_spec is not None:
+        full["guide_fingerprint"] = guide_spec.fingerprint
+        if guide_spec.artifact:
+            inputs["guide"] = guide_spec.artifact
+    if clusters is not None:
+        inputs["clusters"] = clusters
+    return full, inputs, spec, guide_spec
+
+
+def _sampler_factory(config: BiEncoderTrainConfig, clusters: Artifact | None, examples: _Examples) -> Any:
+    """A batch-sampler maker for the topic samplers (None: sentence-transformers' own samplers)."""
+    from retrieval_cli import batching
+
+    if config.sampler not in TOPIC_SAMPLERS:
+        return None
+    assert clusters is not None
+    rows = examples.rows
+    row_clusters = _cluster_of_rows(clusters, examples.query_ids)
+    texts = [_row_texts(r) for r in rows]
+    if config.sampler == "tas":
+        return lambda dataset, **kwargs: batching.TopicBatchSampler(dataset, clusters=row_clusters, texts=texts, **kwargs)
+    units = [(q, r["positive"]) for q, r in zip(examples.query_ids, rows)]
+    bins = batching.margin_bins([r["label"] for r in rows], config.margin_bins)
+    return lambda dataset, **kwargs: batching.BalancedTopicBatchSampler(
+        dataset, clusters=row_clusters, texts=texts, units=units, bins=bins, **kwargs
+    )
+
+
 def train_bi_encoder(
     ws: Workspace,
     source: Artifact,
@@ -404,32 +454,10 @@ def train_bi_encoder(
     same version are an error (``force`` discards them) rather than silently thrown away.
     """
     config.check()
-    if source.kind != "negatives":
-        raise InputError(f"'{source.ref}' is a {source.kind} artifact; train from negatives")
     if checkpoint_steps < 0:
         raise InputError(f"checkpoint-steps must be >= 0, got {checkpoint_steps}", field="checkpoint_steps")
-    if config.sampler in TOPIC_SAMPLERS and clusters is None:
-        raise InputError(f"sampler {config.sampler} draws each batch from one query cluster: give --clusters (run cluster-queries first)", field="clusters")
-    if clusters is not None:
-        if config.sampler not in TOPIC_SAMPLERS:
-            raise InputError(f"--clusters is used only by the tas and tas-balanced samplers, not {config.sampler}", field="clusters")
-        if clusters.kind != "clusters":
-            raise InputError(f"'{clusters.ref}' is a {clusters.kind} artifact, expected clusters")
-    if config.loss in TEACHER_LOSSES or config.sampler == "tas-balanced":
-        negatives.teacher(source)  # fails early, with the reason, when no teacher scored every negative
+    full, inputs, spec, guide_spec = _bi_encoder_version(ws, source, config, clusters)
     dataset_artifact = ws.inputs_of(source)["dataset"]
-    spec = models.resolve(config.base, ws)
-    guide_spec = models.resolve(config.guide, ws) if config.loss in GUIDED_LOSSES else None
-    full = {"kind": "bi-encoder", **config.versioned(), "base_fingerprint": spec.fingerprint}
-    inputs: dict[str, Artifact] = {"negatives": source}
-    if spec.artifact:
-        inputs["base"] = spec.artifact
-    if guide_spec is not None:
-        full["guide_fingerprint"] = guide_spec.fingerprint
-        if guide_spec.artifact:
-            inputs["guide"] = guide_spec.artifact
-    if clusters is not None:
-        inputs["clusters"] = clusters
     name = name or f"{source.name}-{config.loss}"
     version = ws.version_of("models", full, inputs)
     existing = ws.find("models", name, version)
@@ -455,25 +483,10 @@ def train_bi_encoder(
         from sentence_transformers.base.sampler import BatchSamplers
         from transformers import PrinterCallback, set_seed
 
-        from retrieval_cli import batching
-
         disable_progress_bars()
         examples = _examples(ws, source, config)
         rows = examples.rows
-        sampler_factory = None
-        if config.sampler in TOPIC_SAMPLERS:
-            assert clusters is not None
-            row_clusters = _cluster_of_rows(clusters, examples.query_ids)
-            texts = [_row_texts(r) for r in rows]
-            if config.sampler == "tas":
-                def sampler_factory(dataset: Any, **kwargs: Any) -> Any:
-                    return batching.TopicBatchSampler(dataset, clusters=row_clusters, texts=texts, **kwargs)
-            else:
-                units = [(q, r["positive"]) for q, r in zip(examples.query_ids, rows)]
-                bins = batching.margin_bins([r["label"] for r in rows], config.margin_bins)
-
-                def sampler_factory(dataset: Any, **kwargs: Any) -> Any:
-                    return batching.BalancedTopicBatchSampler(dataset, clusters=row_clusters, texts=texts, units=units, bins=bins, **kwargs)
+        sampler_factory = _sampler_factory(config, clusters, examples)
         if config.loss not in TEACHER_LOSSES:
             for r in rows:
                 r.pop("label", None)

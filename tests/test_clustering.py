@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from retrieval_cli import clustering, datasets, synthetic
+from retrieval_cli import clustering, datasets
 from retrieval_cli.artifacts import Workspace
 from retrieval_cli.errors import InputError
 
