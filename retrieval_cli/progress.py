@@ -17,3 +17,20 @@ class Progress(Protocol):
 
 def silent(stage: str, done: int, total: int | None, *, detail: str = "") -> None:
     """A progress callback that ignores everything."""
+
+
+def accepting_detail(progress: Progress) -> Progress:
+    """``progress`` itself if it takes ``detail=``, else a wrapper dropping it (three-argument callbacks)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(progress).parameters.values()
+    except (TypeError, ValueError):
+        return progress
+    if any(p.name == "detail" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return progress
+
+    def without_detail(stage: str, done: int, total: int | None, *, detail: str = "") -> None:
+        progress(stage, done, total)  # type: ignore[call-arg]
+
+    return without_detail

@@ -1,23 +1,44 @@
 """Report artifacts: systems x datasets x metrics, each system described by its lineage.
 
-The table is long-form underneath (one row per system, dataset, measure) so later columns
-(deltas, p-values, significance marks) slot in without changing how systems are described.
+The table is long-form underneath (one row per system, dataset, measure). With a baseline, each
+other system's row gains its delta against the baseline, a paired test's p-value over the queries
+both answered (``significance``), the p-value adjusted over the systems compared on that dataset
+and measure, whether it is significant, and how many queries improved or got worse.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from retrieval_cli import evaluation
+from retrieval_cli import evaluation, significance
 from retrieval_cli.artifacts import Artifact, BuildResult, Workspace
 from retrieval_cli.errors import InputError
 from retrieval_cli.progress import Progress, silent
+
+
+@dataclass
+class ReportConfig:
+    """How systems are compared: against which evaluation, by which paired test and correction."""
+
+    baseline: str | None = None  # evaluation reference; None: no comparison columns
+    test: str = "t"  # t | randomization | wilcoxon
+    correction: str = "holm"  # holm | bonferroni | none, over the systems compared per dataset and measure
+    alpha: float = 0.05
+    seed: int = 13  # randomization test
+    resamples: int = 10_000
+
+    def check(self) -> None:
+        significance.check(self.test, self.correction)
+        if not 0 < self.alpha < 1:
+            raise InputError(f"alpha must be in (0, 1), got {self.alpha}", field="alpha")
+        if self.resamples < 100:
+            raise InputError(f"resamples must be >= 100, got {self.resamples}", field="resamples")
 
 
 @dataclass
@@ -88,6 +109,52 @@ def build_table(ws: Workspace, evaluations: list[Artifact]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def compare(table: pd.DataFrame, evaluations: list[Artifact], baseline: Artifact, config: ReportConfig) -> pd.DataFrame:
+    """Add baseline, delta, p, p_adjusted, significant, improved, hurt columns to a long table.
+
+    Pairs are the queries both the system and the baseline were scored on (same dataset and split);
+    Judged@10 and other diagnostics are not tested.
+    """
+    per_query = {ev.ref: evaluation.per_query(ev) for ev in evaluations}
+    base = table[table["evaluation"] == baseline.ref]
+    table = table.assign(baseline=table["evaluation"] == baseline.ref, delta=float("nan"), p=float("nan"),
+                         p_adjusted=float("nan"), significant=False, improved=pd.NA, hurt=pd.NA)
+    table = table.astype({"improved": "Int64", "hurt": "Int64"})
+    for _, b in base.iterrows():
+        if b["measure"] in evaluation.ALWAYS:
+            continue
+        family = table.index[(table["dataset"] == b["dataset"]) & (table["split"] == b["split"])
+                             & (table["measure"] == b["measure"]) & ~table["baseline"]]
+        b_values = per_query[baseline.ref].get(b["measure"], {})
+        pvalues = []
+        for i in family:
+            values = per_query[table.at[i, "evaluation"]].get(b["measure"], {})
+            shared = sorted(set(values) & set(b_values))
+            x = [values[q] for q in shared]
+            y = [b_values[q] for q in shared]
+            table.at[i, "delta"] = table.at[i, "value"] - b["value"]
+            table.at[i, "p"] = significance.paired_p(x, y, config.test, seed=config.seed, resamples=config.resamples)
+            table.at[i, "improved"] = sum(1 for u, v in zip(x, y) if u > v + 1e-12)
+            table.at[i, "hurt"] = sum(1 for u, v in zip(x, y) if u < v - 1e-12)
+            pvalues.append(table.at[i, "p"])
+        for i, adjusted in zip(family, significance.adjust(pvalues, config.correction)):
+            table.at[i, "p_adjusted"] = adjusted
+            table.at[i, "significant"] = bool(adjusted < config.alpha)
+    return table
+
+
+def cell(row: pd.Series) -> str:
+    """One table cell: the value, and against a baseline the delta with * when significant."""
+    if pd.isna(row["value"]):
+        return ""
+    text = f"{row['value']:.4f}"
+    if "delta" in row and not pd.isna(row["delta"]):
+        text += f" ({row['delta']:+.4f}{'*' if row['significant'] else ''})"
+    elif row.get("baseline") is True:
+        text += " (base)"
+    return text
+
+
 def wide(table: pd.DataFrame) -> pd.DataFrame:
     """Systems as rows, (dataset, measure) as columns, in first-seen order."""
     columns = list(dict.fromkeys(zip(table["dataset"], table["measure"])))
@@ -96,45 +163,89 @@ def wide(table: pd.DataFrame) -> pd.DataFrame:
     return pivot.reindex(index=systems, columns=pd.MultiIndex.from_tuples(columns, names=["dataset", "measure"]))
 
 
-def to_markdown(table: pd.DataFrame) -> str:
-    grid = wide(table)
+def cells(table: pd.DataFrame) -> pd.DataFrame:
+    """The wide grid of formatted cells (values, deltas and marks)."""
+    texts = table.assign(value=table.apply(cell, axis=1))
+    columns = list(dict.fromkeys(zip(table["dataset"], table["measure"])))
+    systems = list(dict.fromkeys(table["system"]))
+    pivot = texts.pivot_table(index="system", columns=["dataset", "measure"], values="value", aggfunc="first")
+    return pivot.reindex(index=systems, columns=pd.MultiIndex.from_tuples(columns, names=["dataset", "measure"])).fillna("")
+
+
+def legend(config: ReportConfig, table: pd.DataFrame) -> str:
+    """What the marks in a compared table mean."""
+    if "delta" not in table:
+        return ""
+    names = {"t": "paired t-test", "randomization": f"paired randomization test ({config.resamples} resamples, seed {config.seed})", "wilcoxon": "Wilcoxon signed-rank test"}
+    base = table.loc[table["baseline"], "system"].iloc[0]
+    return (f"Baseline: {base}. (delta) against it; * = p < {config.alpha} by {names[config.test]}, "
+            f"{config.correction} correction over the systems compared per dataset and measure.")
+
+
+def to_markdown(table: pd.DataFrame, config: ReportConfig | None = None) -> str:
+    grid = cells(table)
     headers = ["system"] + [f"{d} {m}" for d, m in grid.columns]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for system, row in grid.iterrows():
-        cells = ["" if pd.isna(v) else f"{v:.4f}" for v in row.tolist()]
-        lines.append("| " + " | ".join([str(system), *cells]) + " |")
+        lines.append("| " + " | ".join([str(system), *row.tolist()]) + " |")
+    note = legend(config or ReportConfig(), table)
+    if note:
+        lines += ["", note]
+        tested = table[table["p"].notna()]
+        if not tested.empty:
+            lines += ["", "| system | dataset | measure | delta | p | p adjusted | improved | hurt |", "|---|---|---|---|---|---|---|---|"]
+            for _, r in tested.iterrows():
+                lines.append(f"| {r['system']} | {r['dataset']} | {r['measure']} | {r['delta']:+.4f} | {r['p']:.4g} | "
+                             f"{r['p_adjusted']:.4g}{'*' if r['significant'] else ''} | {r['improved']} | {r['hurt']} |")
     return "\n".join(lines) + "\n"
 
 
 def report(
     ws: Workspace,
     evaluations: list[Artifact],
+    config: ReportConfig | None = None,
     *,
     name: str = "report",
     force: bool = False,
     progress: Progress = silent,
 ) -> BuildResult:
     """Write a report artifact (Markdown, CSV, JSON) over the given evaluation artifacts."""
+    config = config or ReportConfig()
+    config.check()
+    baseline = ws.resolve(config.baseline, kind="evaluations") if config.baseline else None
     if not evaluations:
         raise InputError("no evaluations to report: give evaluation references or --all")
     for ev in evaluations:
         if ev.kind != "evaluations":
             raise InputError(f"'{ev.ref}' is a {ev.kind} artifact, expected evaluations")
+    if baseline is not None and all(ev.path != baseline.path for ev in evaluations):
+        evaluations = [baseline, *evaluations]
     inputs = {f"evaluation{i}": ev for i, ev in enumerate(evaluations)}
+    resolved = {"evaluations": len(evaluations)}
+    if baseline is not None:
+        resolved.update({**asdict(config), "baseline": baseline.ref})
+        if config.test != "randomization":
+            del resolved["seed"], resolved["resamples"]
 
     def build(folder: Path) -> dict[str, Any]:
         progress("report", 0, None)
         table = build_table(ws, evaluations)
+        if baseline is not None:
+            table = compare(table, evaluations, baseline, config)
         grid = wide(table)
-        (folder / "report.md").write_text(to_markdown(table), encoding="utf-8")
+        (folder / "report.md").write_text(to_markdown(table, config), encoding="utf-8")
         grid.to_csv(folder / "report.csv", float_format="%.6f")
         table.to_csv(folder / "long.csv", index=False, float_format="%.6f")
-        records = table.to_dict(orient="records")
+        records = json.loads(table.to_json(orient="records"))  # NaN/NA become null
         (folder / "table.json").write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
         progress("report", 1, 1)
-        return {"systems": int(table["system"].nunique()), "datasets": int(table["dataset"].nunique())}
+        summary: dict[str, Any] = {"systems": int(table["system"].nunique()), "datasets": int(table["dataset"].nunique())}
+        if baseline is not None:
+            summary["significant"] = int(table["significant"].sum())
+            summary["legend"] = legend(config, table)
+        return summary
 
-    return ws.build("reports", name, {"evaluations": len(evaluations)}, inputs, build, force=force)
+    return ws.build("reports", name, resolved, inputs, build, force=force)
 
 
 def load_table(report_artifact: Artifact) -> pd.DataFrame:

@@ -64,6 +64,10 @@ def _progress_callback(progress: Progress, stage: str = "train cross-encoder") -
     """A trainer callback reporting steps, the latest logged loss and steps/s through ``progress``."""
     from transformers import TrainerCallback
 
+    from retrieval_cli.progress import accepting_detail
+
+    report = accepting_detail(progress)
+
     class _Report(TrainerCallback):
         def __init__(self) -> None:
             self.loss: float | None = None
@@ -83,7 +87,7 @@ def _progress_callback(progress: Progress, stage: str = "train cross-encoder") -
             parts = [f"loss {self.loss:.4f}"] if self.loss is not None else []
             if rate:
                 parts.append(f"{rate:.2f} steps/s")
-            progress(stage, state.global_step, state.max_steps, detail=" · ".join(parts))
+            report(stage, state.global_step, state.max_steps, detail=" · ".join(parts))
 
     return _Report()
 

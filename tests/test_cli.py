@@ -64,6 +64,8 @@ def test_bad_option_values_exit_2(runner, tmp_path: Path) -> None:
     for args, expected in (
         (["index", "t", "--kind", "sparse"], "--kind must be bm25 or dense"),
         (["index", "t", "--b", "2"], "b must be in [0, 1]"),
+        (["report", "--all", "--test", "sign"], "test must be one of t, randomization, wilcoxon"),
+        (["report", "--all", "--baseline", "evaluations/none"], "not found"),
     ):
         result = runner.invoke(app, [*args, "-w", str(tmp_path)])
         assert result.exit_code == 2 and expected in result.output

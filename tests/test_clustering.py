@@ -48,13 +48,14 @@ def test_same_seed_same_clusters(tmp_path, tiny) -> None:  # noqa: ANN001
 
 
 def test_bad_k_and_split_fail_before_any_work(session_ws: Workspace, tiny) -> None:  # noqa: ANN001
+    before = session_ws.artifacts("clusters")
     with pytest.raises(InputError, match="k=21 exceeds the 20 queries"):
         clustering.cluster_queries(session_ws, tiny, clustering.ClusterConfig(k=21))
     with pytest.raises(InputError, match="has no split 'dev'"):
         clustering.cluster_queries(session_ws, tiny, clustering.ClusterConfig(split="dev"))
     with pytest.raises(InputError, match="k must be >= 2"):
         clustering.ClusterConfig(k=1).check()
-    assert session_ws.artifacts("clusters") == []
+    assert session_ws.artifacts("clusters") == before
 
 
 def test_cluster_queries_cli_prints_sizes_and_examples(runner, tmp_path) -> None:  # noqa: ANN001

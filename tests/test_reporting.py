@@ -21,3 +21,34 @@ def test_report_keeps_systems_that_describe_alike(session_ws: Workspace, tiny) -
     recall = evaluation.metrics(shallow)["aggregate"]["R@100"]
     assert grid.loc[f"BM25 k1=0.9 b=0.4 [{shallow.name}@{shallow.version[:6]}]", ("tiny", "R@100")] == pytest.approx(recall)
     assert (art.file("report.md").read_text().count("\n| ")) == 3
+
+
+def test_report_p_values_equal_scipy_on_the_per_query_values(session_ws: Workspace, tiny) -> None:
+    from scipy import stats
+
+    porter = evaluation.evaluate(session_ws, index=indexing.build_bm25(session_ws, tiny, indexing.BM25Config()).artifact).artifact
+    plain = evaluation.evaluate(session_ws, index=indexing.build_bm25(session_ws, tiny, indexing.BM25Config(k1=0.2, b=0.0)).artifact).artifact
+    loose = evaluation.evaluate(session_ws, index=indexing.build_dense(session_ws, tiny, indexing.DenseConfig()).artifact).artifact
+    config = reporting.ReportConfig(baseline=porter.ref)
+    art = reporting.report(session_ws, [plain, loose], config, name="compared").artifact
+    table = reporting.load_table(art)
+    base = evaluation.per_query(porter)["nDCG@10"]
+    rows = table[(table["measure"] == "nDCG@10") & ~table["baseline"]]
+    assert len(rows) == 2 and table["baseline"].sum() == 3  # the baseline joins the report
+    raw = []
+    for _, row in rows.iterrows():
+        ev = session_ws.resolve(row["evaluation"])
+        values = evaluation.per_query(ev)["nDCG@10"]
+        queries = sorted(values)
+        x, y = [values[q] for q in queries], [base[q] for q in queries]
+        expected = stats.ttest_rel(x, y).pvalue
+        assert row["p"] == pytest.approx(expected, rel=1e-9)
+        assert row["improved"] == sum(a > b for a, b in zip(x, y)) and row["hurt"] == sum(a < b for a, b in zip(x, y))
+        assert row["delta"] == pytest.approx(sum(x) / len(x) - sum(y) / len(y), abs=1e-6)
+        raw.append(expected)
+    # Holm over the two systems: the smaller p doubled, the larger kept (never below the first).
+    low, high = sorted(raw)
+    adjusted = sorted(rows["p_adjusted"])
+    assert adjusted == pytest.approx([min(1, 2 * low), max(min(1, 2 * low), high)])
+    assert "* = p < 0.05 by paired t-test, holm correction" in art.file("report.md").read_text()
+    assert table[table["measure"] == "Judged@10"]["p"].isna().all()

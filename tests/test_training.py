@@ -81,3 +81,15 @@ def test_listwise_training_takes_one_list_per_query(session_ws, cross_encoder) -
     config = training.CrossEncoderTrainConfig(loss="listnet", batch_size=8, max_length=96)
     art = training.train_cross_encoder(session_ws, negs, config).artifact
     assert art.summary["examples"] == lists and art.summary["steps"] == math.ceil(lists / 8)
+
+
+def test_three_argument_progress_callbacks_still_work() -> None:
+    from retrieval_cli.progress import accepting_detail
+
+    seen = []
+    old_style = accepting_detail(lambda stage, done, total: seen.append((stage, done, total)))
+    old_style("train", 1, 2, detail="loss 0.1")
+    new_style = lambda stage, done, total, *, detail="": seen.append(detail)  # noqa: E731
+    assert accepting_detail(new_style) is new_style
+    new_style("train", 2, 2, detail="loss 0.05")
+    assert seen == [("train", 1, 2), "loss 0.05"]

@@ -15,6 +15,11 @@ from retrieval_cli.errors import InputError
 def report_cli(
     evaluations: Annotated[Optional[list[str]], typer.Argument(help="Evaluation references.")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Report the latest version of every evaluation.")] = False,
+    baseline: Annotated[Optional[str], typer.Option(help="Evaluation the others are compared with (deltas, paired tests).")] = None,
+    test: Annotated[str, typer.Option(help="Paired test per query: t, randomization (seeded) or wilcoxon.")] = "t",
+    correction: Annotated[str, typer.Option(help="Multiple-comparison correction: holm, bonferroni or none.")] = "holm",
+    alpha: Annotated[float, typer.Option(help="Significance level for the * marks.")] = 0.05,
+    seed: Annotated[int, typer.Option(help="Seed of the randomization test.")] = 13,
     name: Annotated[str, typer.Option("--name", "-n", help="Report artifact name.")] = "report",
     workspace_path: WorkspaceOpt = None,
     force: ForceOpt = False,
@@ -31,15 +36,18 @@ def report_cli(
         chosen = list(latest.values())
     else:
         chosen = [ws.resolve(ref, kind="evaluations") for ref in evaluations or []]
+    config = reporting.ReportConfig(baseline=baseline, test=test, correction=correction, alpha=alpha, seed=seed)
     with console.progress(quiet) as bar:
-        result = reporting.report(ws, chosen, name=name, force=force, progress=bar)
-    grid = reporting.wide(reporting.load_table(result.artifact))
+        result = reporting.report(ws, chosen, config, name=name, force=force, progress=bar)
+    grid = reporting.cells(reporting.load_table(result.artifact))
     table = Table(title=f"report {result.artifact.ref}")
     table.add_column("system")
     for dataset, measure in grid.columns:
         table.add_column(f"{dataset}\n{measure}", justify="right")
     for system, row in grid.iterrows():
-        table.add_row(str(system), *("" if v != v else f"{v:.4f}" for v in row.tolist()))
+        table.add_row(str(system), *row.tolist())
     console.out.print(table)
+    if result.artifact.summary.get("legend"):
+        console.out.print(result.artifact.summary["legend"], highlight=False)
     console.built(result, "report")
     console.out.print(f"Markdown: {result.artifact.file('report.md')}", highlight=False)
