@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from retrieval_cli import evaluation, significance
+from retrieval_cli import evaluation, plots, significance
 from retrieval_cli.artifacts import Artifact, BuildResult, Workspace
 from retrieval_cli.errors import InputError
 from retrieval_cli.progress import Progress, silent
@@ -200,6 +200,49 @@ def to_markdown(table: pd.DataFrame, config: ReportConfig | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def figures(ws: Workspace, table: pd.DataFrame, evaluations: list[Artifact], baseline: Artifact | None, folder: Path) -> dict[str, Path]:
+    """Draw the report's PNG plots into ``folder``; name -> file for those with something to show."""
+    by_ref = {ev.ref: ev for ev in evaluations}
+    drawn = {
+        "metrics": plots.metric_bars(table, by_ref, folder / "metrics.png"),
+        "recall": plots.recall_curves(ws, table, by_ref, folder / "recall-at-k.png"),
+        "loss": plots.loss_curves(ws, table, by_ref, folder / "training-loss.png"),
+        "mining": plots.mining_stats(ws, table, by_ref, folder / "mining.png"),
+    }
+    if baseline is not None:
+        first = next((m for m in table["measure"] if m not in evaluation.ALWAYS), None)
+        if first:
+            drawn["deltas"] = plots.query_deltas(table, by_ref, baseline, first, folder / "query-deltas.png")
+    return {k: v for k, v in drawn.items() if v is not None}
+
+
+def to_html(table: pd.DataFrame, config: ReportConfig, pictures: dict[str, Path]) -> str:
+    """A self-contained page: the table, the legend, the tests, and every plot inlined as PNG data."""
+    import base64
+    import html
+
+    grid = cells(table)
+    grid.columns = [f"{d} {m}" for d, m in grid.columns]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>retrieval-cli report</title>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}</style>",
+        "</head><body><h1>retrieval-cli report</h1>",
+        grid.to_html(escape=True),
+    ]
+    note = legend(config, table)
+    if note:
+        parts.append(f"<p>{html.escape(note)}</p>")
+        tested = table[table["p"].notna()][["system", "dataset", "measure", "delta", "p", "p_adjusted", "significant", "improved", "hurt"]]
+        if not tested.empty:
+            parts.append(tested.to_html(index=False, float_format=lambda v: f"{v:.4g}", escape=True))
+    for name, path in pictures.items():
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        parts.append(f"<h2>{html.escape(name)}</h2><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
 def report(
     ws: Workspace,
     evaluations: list[Artifact],
@@ -233,7 +276,13 @@ def report(
         if baseline is not None:
             table = compare(table, evaluations, baseline, config)
         grid = wide(table)
-        (folder / "report.md").write_text(to_markdown(table, config), encoding="utf-8")
+        markdown = to_markdown(table, config)
+        progress("plots", 0, None)
+        pictures = figures(ws, table, evaluations, baseline, folder / "plots")
+        progress("plots", 1, 1)
+        markdown += "".join(f"\n![{name}](plots/{path.name})\n" for name, path in pictures.items())
+        (folder / "report.md").write_text(markdown, encoding="utf-8")
+        (folder / "report.html").write_text(to_html(table, config, pictures), encoding="utf-8")
         grid.to_csv(folder / "report.csv", float_format="%.6f")
         table.to_csv(folder / "long.csv", index=False, float_format="%.6f")
         records = json.loads(table.to_json(orient="records"))  # NaN/NA become null

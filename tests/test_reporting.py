@@ -52,3 +52,21 @@ def test_report_p_values_equal_scipy_on_the_per_query_values(session_ws: Workspa
     assert adjusted == pytest.approx([min(1, 2 * low), max(min(1, 2 * low), high)])
     assert "* = p < 0.05 by paired t-test, holm correction" in art.file("report.md").read_text()
     assert table[table["measure"] == "Judged@10"]["p"].isna().all()
+
+
+def test_report_plots_are_written_embedded_and_agree_with_the_metrics(session_ws: Workspace, tiny) -> None:
+    from retrieval_cli import plots
+
+    bm25 = evaluation.evaluate(session_ws, index=indexing.build_bm25(session_ws, tiny, indexing.BM25Config()).artifact).artifact
+    dense = evaluation.evaluate(session_ws, index=indexing.build_dense(session_ws, tiny, indexing.DenseConfig()).artifact).artifact
+    art = reporting.report(session_ws, [dense], reporting.ReportConfig(baseline=bm25.ref), name="plotted").artifact
+    pngs = sorted(p.name for p in (art.path / "plots").glob("*.png"))
+    assert pngs == ["metrics.png", "query-deltas.png", "recall-at-k.png"]  # no trained model: no loss or mining plot
+    assert all((art.path / "plots" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    page = art.file("report.html").read_text()
+    assert page.count("<img") == 3 and "data:image/png;base64," in page and "paired t-test" in page
+    assert "![metrics](plots/metrics.png)" in art.file("report.md").read_text()
+    # The recall curve is ir-measures on the stored run: at k=100 it is the evaluation's R@100.
+    assert plots.recall_at(session_ws, dense)[100] == pytest.approx(evaluation.metrics(dense)["aggregate"]["R@100"], abs=1e-9)
+    # n = 2, sd = 1/sqrt(2): t(0.975, 1) * sd / sqrt(2) = 12.7062 * 0.5.
+    assert plots.confidence_interval([0.0, 1.0]) == pytest.approx(12.706204736 * 0.5, rel=1e-6)
