@@ -32,11 +32,12 @@ app = typer.Typer(
     help="Experiment runner for retrieval benchmarks: mine negatives, train, index, evaluate, report.",
 )
 
-from retrieval_cli.cli import artifacts, cluster, data, evaluate, generate, index, mine, negatives, report, train  # noqa: E402  (registers commands)
+from retrieval_cli.cli import artifacts, cluster, data, evaluate, generate, index, mine, negatives, pipeline, report, train  # noqa: E402  (registers commands)
 
 app.add_typer(data.app, name="data")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(negatives.app, name="negatives")
+app.add_typer(pipeline.app, name="pipeline")
 app.command("generate-queries")(generate.generate_queries_cli)
 app.command("mine-negatives")(mine.mine_negatives_cli)
 app.command("cluster-queries")(cluster.cluster_queries_cli)

@@ -1,0 +1,74 @@
+"""``retrieval-cli pipeline``: run a recipe's comparison DAG, or show which steps are done."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from retrieval_cli.cli import console
+from retrieval_cli.cli.options import QuietOpt, WorkspaceOpt, workspace
+
+app = typer.Typer(no_args_is_help=True, help="Run recipes: dataset -> negatives -> models -> evaluations -> report.")
+
+RecipeArg = Annotated[Path, typer.Argument(metavar="RECIPE", help="Recipe file (recipes/*.yaml).")]
+
+
+def _status_table(rows: list[tuple[str, str, str, str]], title: str) -> Table:
+    table = Table("step", "kind", "state", "artifact", title=title)
+    colours = {"done": "green", "reused": "green", "built": "cyan", "missing": "yellow", "changed": "yellow"}
+    for step, kind, state, ref in rows:
+        table.add_row(step, kind, f"[{colours.get(state, 'white')}]{state}[/]", ref)
+    return table
+
+
+@app.command("status")
+def status_cli(recipe_path: RecipeArg, workspace_path: WorkspaceOpt = None) -> None:
+    """Each step's state from the recipe's lock: done, changed (would rerun) or missing."""
+    from retrieval_cli import pipeline
+
+    ws = workspace(workspace_path)
+    recipe = pipeline.load(recipe_path)
+    rows = [(step.name, step.kind, state, ref) for step, state, ref in pipeline.status(ws, recipe)]
+    console.out.print(_status_table(rows, f"recipe {recipe.name}"))
+    todo = sum(1 for r in rows if r[2] != "done")
+    console.out.print(f"{len(rows) - todo} of {len(rows)} steps done", highlight=False)
+
+
+@app.command("run")
+def run_cli(
+    recipe_path: RecipeArg,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the steps and which are done; run nothing.")] = False,
+    workspace_path: WorkspaceOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run every step of a recipe; unchanged steps reuse their artifacts, so edits rerun only their branch."""
+    from retrieval_cli import pipeline, reporting
+
+    ws = workspace(workspace_path)
+    recipe = pipeline.load(recipe_path)
+    if dry_run:
+        status_cli(recipe_path, workspace_path)
+        return
+    rows: list[tuple[str, str, str, str]] = []
+
+    def on_step(step: pipeline.Step, state: str, artifact) -> None:  # noqa: ANN001
+        if state == "start":
+            console.err.print(f"[dim]step {step.name}[/]", highlight=False)
+        else:
+            rows.append((step.name, step.kind, state, artifact.ref))
+
+    with console.progress(quiet) as bar:
+        made = pipeline.run(ws, recipe, progress=bar, on_step=on_step)
+    console.out.print(_status_table(rows, f"recipe {recipe.name}"))
+    report = made["report"]
+    grid = reporting.cells(reporting.load_table(report))
+    table = Table("system", *[f"{d}\n{m}" for d, m in grid.columns], title="comparison")
+    for system, row in grid.iterrows():
+        table.add_row(str(system), *row.tolist())
+    console.out.print(table)
+    if report.summary.get("legend"):
+        console.out.print(report.summary["legend"], highlight=False)
+    console.out.print(f"report: {report.file('report.md')} and report.html beside it", highlight=False)
