@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from retrieval_cli import clustering, datasets, evaluation, generation, indexing, mining, reporting, synthetic, training
-from retrieval_cli.artifacts import Artifact, Workspace
+from retrieval_cli.artifacts import Artifact, BuildResult, Workspace
 from retrieval_cli.errors import InputError
 from retrieval_cli.progress import Progress, silent
 
@@ -41,7 +41,7 @@ class Step:
     kind: str
     spec: dict[str, Any]
     deps: list[str]
-    make: Callable[[dict[str, Artifact]], Artifact]
+    make: Callable[[dict[str, Artifact]], BuildResult]
     hash: str = ""
 
 
@@ -127,18 +127,18 @@ def plan(ws: Workspace, recipe: Recipe) -> list[Step]:
     base = Path(path).parent
     if how == "synth":
         synth = _fields(path, "dataset.synth", args, synthetic.SynthConfig)
-        make_data = lambda _: datasets.save(ws, synthetic.generate(synth), name, {"source": "synth", **dataclasses.asdict(synth)}).artifact  # noqa: E731
+        make_data = lambda _: datasets.save(ws, synthetic.generate(synth), name, {"source": "synth", **dataclasses.asdict(synth)})  # noqa: E731
     elif how == "beir":
         folder = (base / str(args if not isinstance(args, dict) else args.get("path", ""))).resolve()
         level = int(args.get("relevance_level", 1)) if isinstance(args, dict) else 1
-        make_data = lambda _: datasets.import_beir(ws, folder, name, relevance_level=level).artifact  # noqa: E731
+        make_data = lambda _: datasets.import_beir(ws, folder, name, relevance_level=level)  # noqa: E731
     elif how == "trec-dl":
         if not isinstance(args, dict) or not {"collection", "topics", "qrels"} <= set(args):
             raise InputError(f"{path}: dataset.trec-dl: needs collection, topics and qrels")
         files = {k: (base / str(args[k])).resolve() for k in ("collection", "topics", "qrels")}
-        make_data = lambda _: datasets.import_trec_dl(ws, files["collection"], files["topics"], files["qrels"], name).artifact  # noqa: E731
+        make_data = lambda _: datasets.import_trec_dl(ws, files["collection"], files["topics"], files["qrels"], name)  # noqa: E731
     elif how == "ref":
-        make_data = lambda _: ws.resolve(str(args), kind="datasets")  # noqa: E731
+        make_data = lambda _: BuildResult(ws.resolve(str(args), kind="datasets"), reused=True)  # noqa: E731
     else:
         raise InputError(f"{path}: dataset: unknown source '{how}' (synth, beir, trec-dl, ref)")
     add(Step("dataset", "datasets", {how: args if not isinstance(args, Path) else str(args)}, [], make_data))
@@ -149,12 +149,12 @@ def plan(ws: Workspace, recipe: Recipe) -> list[Step]:
     train_data = "dataset"
     if "method" in queries:
         gen = _fields(path, "train_queries", queries, generation.QueryGenConfig)
-        add(Step("queries", "datasets", queries, ["dataset"], lambda a: generation.generate_queries(ws, a["dataset"], gen).artifact))
+        add(Step("queries", "datasets", queries, ["dataset"], lambda a: generation.generate_queries(ws, a["dataset"], gen)))
         train_data, split = "queries", gen.split
     elif set(queries) - {"split"}:
         raise InputError(f"{path}: train_queries: give split (the dataset's own) or method (title, ict, llm)")
 
-    add(Step("index:bm25", "indexes", {}, [train_data], lambda a: indexing.build_bm25(ws, a[train_data], indexing.BM25Config()).artifact))
+    add(Step("index:bm25", "indexes", {}, [train_data], lambda a: indexing.build_bm25(ws, a[train_data], indexing.BM25Config())))
 
     train_fragment = dict(s.get("train") or {})
     trainer = _fields(path, "train", train_fragment, training.BiEncoderTrainConfig)
@@ -162,7 +162,7 @@ def plan(ws: Workspace, recipe: Recipe) -> list[Step]:
     if needs_clusters:
         clusters_cfg = _fields(path, "clusters", {"split": split, **(s.get("clusters") or {})}, clustering.ClusterConfig)
         add(Step("clusters", "clusters", dataclasses.asdict(clusters_cfg), [train_data],
-                 lambda a: clustering.cluster_queries(ws, a[train_data], clusters_cfg).artifact))
+                 lambda a: clustering.cluster_queries(ws, a[train_data], clusters_cfg)))
 
     # An optional cross-encoder, trained on one strategy's negatives, for strategies that need a teacher.
     ce_fragment = s.get("cross_encoder")
@@ -180,16 +180,16 @@ def plan(ws: Workspace, recipe: Recipe) -> list[Step]:
     def evaluate_step(label: str, index_step: str, dep_extra: list[str] | None = None) -> None:
         step = f"evaluate:{label}"
         add(Step(step, "evaluations", dataclasses.asdict(evaluate_cfg), [index_step, *(dep_extra or [])],
-                 lambda a: evaluation.evaluate(ws, index=a[index_step], config=evaluate_cfg, name=f"{name}-{label}").artifact))
+                 lambda a: evaluation.evaluate(ws, index=a[index_step], config=evaluate_cfg, name=f"{name}-{label}")))
         evaluated.append(step)
 
     add(Step("index:untrained", "indexes", {"model": trainer.base}, ["dataset"],
-             lambda a: indexing.build_dense(ws, a["dataset"], indexing.DenseConfig(model=trainer.base), name=f"{name}-untrained").artifact))
+             lambda a: indexing.build_dense(ws, a["dataset"], indexing.DenseConfig(model=trainer.base), name=f"{name}-untrained")))
     evaluate_step("untrained", "index:untrained")
     retrieval_index = "index:bm25"
     if train_data != "dataset":  # generated queries live in their own dataset artifact
         retrieval_index = "index:bm25-retrieval"
-        add(Step(retrieval_index, "indexes", {}, ["dataset"], lambda a: indexing.build_bm25(ws, a["dataset"], indexing.BM25Config()).artifact))
+        add(Step(retrieval_index, "indexes", {}, ["dataset"], lambda a: indexing.build_bm25(ws, a["dataset"], indexing.BM25Config())))
     evaluate_step("bm25-retrieval", retrieval_index)
 
     ce_model_step = None
@@ -206,22 +206,22 @@ def plan(ws: Workspace, recipe: Recipe) -> list[Step]:
         mine_cfg = _fields(path, f"strategies.{label}", {"split": split, **fragment}, mining.MiningConfig)
         deps = [train_data, "index:bm25"] + (["model:cross-encoder"] if uses_ce else [])
 
-        def mine(a: dict[str, Artifact], cfg: mining.MiningConfig = mine_cfg, label: str = label, uses_ce: bool = uses_ce) -> Artifact:
+        def mine(a: dict[str, Artifact], cfg: mining.MiningConfig = mine_cfg, label: str = label, uses_ce: bool = uses_ce) -> BuildResult:
             if uses_ce:
                 cfg = dataclasses.replace(cfg, cross_encoder=a["model:cross-encoder"].ref)
-            return mining.mine_negatives(ws, a[train_data], cfg, indexes=[a["index:bm25"]], name=f"{name}-{label}").artifact
+            return mining.mine_negatives(ws, a[train_data], cfg, indexes=[a["index:bm25"]], name=f"{name}-{label}")
 
         add(Step(f"mine:{label}", "negatives", {"split": split, **{k: v for k, v in fragment.items() if k != "cross_encoder"}, "teacher": uses_ce}, deps, mine))
         if ce_fragment is not None and label == ce_source and ce_model_step is None:
             if uses_ce:
                 raise InputError(f"{path}: cross_encoder.negatives: '{label}' itself needs the cross-encoder")
             ce_model_step = add(Step("model:cross-encoder", "models", dataclasses.asdict(ce_cfg), [f"mine:{label}"],
-                                     lambda a, src=f"mine:{label}": training.train_cross_encoder(ws, a[src], ce_cfg, name=f"{name}-teacher-ce").artifact))
+                                     lambda a, src=f"mine:{label}": training.train_cross_encoder(ws, a[src], ce_cfg, name=f"{name}-teacher-ce")))
         train_deps = [f"mine:{label}"] + (["clusters"] if needs_clusters else [])
         add(Step(f"train:{label}", "models", train_fragment, train_deps,
-                 lambda a, label=label: training.train_bi_encoder(ws, a[f"mine:{label}"], trainer, clusters=a.get("clusters"), name=f"{name}-{label}").artifact))
+                 lambda a, label=label: training.train_bi_encoder(ws, a[f"mine:{label}"], trainer, clusters=a.get("clusters"), name=f"{name}-{label}")))
         add(Step(f"index:model-{label}", "indexes", {}, ["dataset", f"train:{label}"],
-                 lambda a, label=label: indexing.build_dense(ws, a["dataset"], indexing.DenseConfig(model=a[f"train:{label}"].ref), name=f"{name}-{label}-dense").artifact))
+                 lambda a, label=label: indexing.build_dense(ws, a["dataset"], indexing.DenseConfig(model=a[f"train:{label}"].ref), name=f"{name}-{label}-dense")))
         evaluate_step(label, f"index:model-{label}")
 
     # A strategy mined with the trained cross-encoder depends on a step added after it: order them.
@@ -232,9 +232,9 @@ def plan(ws: Workspace, recipe: Recipe) -> list[Step]:
         raise InputError(f"{path}: report.baseline: name untrained, bm25-retrieval or a strategy, got '{baseline}'")
     report_cfg = _fields(path, "report", report_fragment, reporting.ReportConfig, drop=("baseline",))
 
-    def make_report(a: dict[str, Artifact]) -> Artifact:
+    def make_report(a: dict[str, Artifact]) -> BuildResult:
         cfg = dataclasses.replace(report_cfg, baseline=a[f"evaluate:{baseline}"].ref)
-        return reporting.report(ws, [a[e] for e in evaluated], cfg, name=name).artifact
+        return reporting.report(ws, [a[e] for e in evaluated], cfg, name=name)
 
     steps.append(Step("report", "reports", {"baseline": baseline, **report_fragment}, evaluated, make_report))
     hashes: dict[str, str] = {}
@@ -316,12 +316,11 @@ def run(
     for index, step in enumerate(plan(ws, recipe)):
         if on_step:
             on_step(step, "start", None)
-        known = {a.path for a in ws.artifacts(step.kind)}
-        artifact = step.make({d: made[d] for d in step.deps})
-        made[step.name] = artifact
+        result = step.make({d: made[d] for d in step.deps})
+        artifact = made[step.name] = result.artifact
         lock[step.name] = {"hash": step.hash, "artifact": artifact.ref}
         _write_lock(ws, recipe, lock)
         if on_step:
-            on_step(step, "reused" if artifact.path in known else "built", artifact)
+            on_step(step, "reused" if result.reused else "built", artifact)
         progress("pipeline", index + 1, None)
     return made

@@ -77,6 +77,8 @@ def describe(ws: Workspace, evaluation_artifact: Artifact) -> System:
         neg = ws.inputs_of(model_artifact).get("negatives")
         if neg is not None:
             negatives = str(neg.config.get("strategy", neg.name))
+    if model_artifact is not None:  # the artifact's name reads better than a pinned ref; versions differ by evaluation name
+        model = f"models/{model_artifact.name}"
     label = f"{model} ({retriever})" if model else retriever
     if negatives:
         label += f" neg={negatives}"
