@@ -12,14 +12,13 @@ there is nothing to draw (no baseline, no trained model, no judged negatives).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from retrieval_cli import datasets, evaluation, runs
+from retrieval_cli import datasets, evaluation, runs, training
 from retrieval_cli.artifacts import Artifact, Workspace
 
 RECALL_CUTOFFS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 700, 1000)
@@ -150,8 +149,7 @@ def loss_curves(ws: Workspace, table: pd.DataFrame, evaluations: dict[str, Artif
         model = _model_of(ws, evaluations[row["evaluation"]])
         if model is None or not (model.path / "training_log.jsonl").is_file():
             continue
-        log = [json.loads(line) for line in model.file("training_log.jsonl").read_text(encoding="utf-8").splitlines()]
-        points = [(r["step"], r["loss"]) for r in log if "loss" in r]
+        points = [(r["step"], r["loss"]) for r in training.training_log(model) if "loss" in r]
         if points:
             curves[row["system"]] = points
     if not curves:
