@@ -60,6 +60,20 @@ class CrossEncoderTrainConfig:
             raise InputError(f"warmup ratio must be in [0, 1), got {self.warmup_ratio}", field="warmup_ratio")
 
 
+def _schedule(epochs: int, batch_size: int, learning_rate: float, warmup_ratio: float, seed: int) -> dict[str, Any]:
+    """Trainer arguments both trainers share: the schedule, seeds, and no printing or reporting."""
+    return {
+        "num_train_epochs": epochs,
+        "per_device_train_batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "warmup_steps": warmup_ratio,  # transformers 5: a float below 1 is a ratio
+        "seed": seed,
+        "data_seed": seed,
+        "report_to": "none",
+        "disable_tqdm": True,  # library code never prints; progress goes through the callback
+    }
+
+
 def _progress_callback(progress: Progress, stage: str = "train cross-encoder") -> Any:
     """A trainer callback reporting steps, the latest logged loss and steps/s through ``progress``."""
     from transformers import TrainerCallback
@@ -138,15 +152,8 @@ def train_cross_encoder(
         scratch = folder.parent / (folder.name + "-trainer")
         args = CrossEncoderTrainingArguments(
             output_dir=str(scratch),
-            num_train_epochs=config.epochs,
-            per_device_train_batch_size=config.batch_size,
-            learning_rate=config.learning_rate,
-            warmup_steps=config.warmup_ratio,  # transformers 5: a float below 1 is a ratio
-            seed=config.seed,
-            data_seed=config.seed,
+            **_schedule(config.epochs, config.batch_size, config.learning_rate, config.warmup_ratio, config.seed),
             save_strategy="no",
-            report_to="none",
-            disable_tqdm=True,
             logging_strategy="no",
             dataloader_pin_memory=torch.cuda.is_available(),
         )
@@ -514,12 +521,7 @@ def train_bi_encoder(
         precision = _precision(config)
         args = SentenceTransformerTrainingArguments(
             output_dir=str(checkpoints),
-            num_train_epochs=config.epochs,
-            per_device_train_batch_size=config.batch_size,
-            learning_rate=config.learning_rate,
-            warmup_steps=config.warmup_ratio,  # transformers 5: a float below 1 is a ratio
-            seed=config.seed,
-            data_seed=config.seed,
+            **_schedule(config.epochs, config.batch_size, config.learning_rate, config.warmup_ratio, config.seed),
             batch_sampler=BatchSamplers.NO_DUPLICATES if config.sampler == "no-duplicates" else BatchSamplers.BATCH_SAMPLER,
             save_strategy="steps" if checkpoint_steps else "no",
             save_steps=checkpoint_steps or 500,
@@ -527,8 +529,6 @@ def train_bi_encoder(
             eval_strategy="epoch" if evaluator is not None else "no",
             logging_strategy="steps",
             logging_steps=1,
-            report_to="none",
-            disable_tqdm=True,
             fp16=precision == "fp16",
             bf16=precision == "bf16",
             dataloader_pin_memory=device == "cuda",
