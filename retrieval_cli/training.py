@@ -54,10 +54,15 @@ class CrossEncoderTrainConfig:
             raise InputError(f"cross-encoder loss must be one of {', '.join(CROSS_ENCODER_LOSSES)}, got {self.loss!r}", field="loss")
         if self.epochs < 1 or self.batch_size < 1 or self.max_length < 8:
             raise InputError("epochs and batch-size must be >= 1, max-length >= 8", field="epochs")
-        if not 0 < self.learning_rate < 1:
-            raise InputError(f"learning rate must be in (0, 1), got {self.learning_rate}", field="learning_rate")
-        if not 0 <= self.warmup_ratio < 1:
-            raise InputError(f"warmup ratio must be in [0, 1), got {self.warmup_ratio}", field="warmup_ratio")
+        _check_schedule(self.learning_rate, self.warmup_ratio)
+
+
+def _check_schedule(learning_rate: float, warmup_ratio: float) -> None:
+    """The range checks both trainers' configs share."""
+    if not 0 < learning_rate < 1:
+        raise InputError(f"learning rate must be in (0, 1), got {learning_rate}", field="learning_rate")
+    if not 0 <= warmup_ratio < 1:
+        raise InputError(f"warmup ratio must be in [0, 1), got {warmup_ratio}", field="warmup_ratio")
 
 
 def _schedule(epochs: int, batch_size: int, learning_rate: float, warmup_ratio: float, seed: int) -> dict[str, Any]:
@@ -223,10 +228,7 @@ class BiEncoderTrainConfig:
             raise InputError(f"max-seq-length must be >= 8, got {self.max_seq_length}", field="max_seq_length")
         if self.num_negatives is not None and self.num_negatives < 1:
             raise InputError(f"num-negatives must be >= 1, got {self.num_negatives}", field="num_negatives")
-        if not 0 < self.learning_rate < 1:
-            raise InputError(f"learning rate must be in (0, 1), got {self.learning_rate}", field="learning_rate")
-        if not 0 <= self.warmup_ratio < 1:
-            raise InputError(f"warmup ratio must be in [0, 1), got {self.warmup_ratio}", field="warmup_ratio")
+        _check_schedule(self.learning_rate, self.warmup_ratio)
         if self.scale <= 0 or self.inbatch_weight < 0:
             raise InputError("scale must be > 0 and inbatch-weight >= 0", field="scale")
         if self.margin_bins < 1:
