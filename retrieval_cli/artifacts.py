@@ -73,6 +73,19 @@ def files_fingerprint(named: Iterable[tuple[str, Path]]) -> str:
     return hashlib.sha256(lines.encode()).hexdigest()[:16]
 
 
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a file outside any artifact (a lock, a cache entry, an export) so readers see the old
+    or the new content, never half of one: a temporary file beside it, renamed into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _payload_files(root: Path) -> Iterator[Path]:
     for path in sorted(root.rglob("*")):
         if path.is_file() and path.name != MANIFEST:

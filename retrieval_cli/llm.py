@@ -24,13 +24,13 @@ import re
 import time
 import urllib.error
 import urllib.request
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from retrieval_cli.artifacts import atomic_write_text
 from retrieval_cli.errors import CliError, InputError
 from retrieval_cli.progress import Progress, silent
 
@@ -237,11 +237,7 @@ class Cache:
         return Completion(entry["text"], int(entry.get("tokens", 0)), cached=True)
 
     def put(self, key: str, completion: Completion) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-        tmp.write_text(json.dumps({"text": completion.text, "tokens": completion.tokens}), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(self._path(key), json.dumps({"text": completion.text, "tokens": completion.tokens}))
 
 
 def generate(

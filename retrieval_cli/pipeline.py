@@ -6,11 +6,16 @@ into steps (dataset, indexes, one mine -> train -> index -> evaluate branch per 
 untrained and BM25 baselines, the report), each calling the same function its command calls.
 
 Reruns follow weasel's idea: each step's *spec hash* covers its recipe fragment and its inputs'
-hashes, and ``<workspace>/pipelines/<recipe>.lock.json`` records the hash and artifact each step
-last produced. A step whose hash matches the lock and whose artifact still exists is done;
-``status`` and ``--dry-run`` read only that. Running a step calls the library anyway, whose
-artifact versions make it a cache hit when nothing changed, so the lock decides what is *shown*,
-never what is correct.
+hashes, and ``<workspace>/pipelines/<recipe>/<step>.json`` (one lock file per step, so parallel
+``make -j`` steps never write the same file) records the hash and artifact the step last produced.
+A step whose hash matches its lock and whose artifact still exists is done; ``status`` and
+``--dry-run`` read only that. A full run calls the library for every step anyway, whose artifact
+versions make it a cache hit when nothing changed, so the lock decides what is *shown*, never
+what is correct.
+
+``makefile`` writes the same DAG for make: one target per step (its lock file), depending on its
+inputs' lock files and on a ``<step>.spec`` file holding its hash, rewritten only when the hash
+changes, so make reruns exactly the steps ``status`` calls changed.
 """
 
 from __future__ import annotations
@@ -19,13 +24,13 @@ import dataclasses
 import hashlib
 import json
 import os
-import uuid
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from retrieval_cli import clustering, datasets, evaluation, generation, indexing, mining, reporting, synthetic, training
-from retrieval_cli.artifacts import Artifact, BuildResult, Workspace
+from retrieval_cli.artifacts import Artifact, BuildResult, Workspace, atomic_write_text
 from retrieval_cli.errors import InputError
 from retrieval_cli.progress import Progress, silent
 
@@ -264,63 +269,148 @@ def _ordered(steps: list[Step], path: Path) -> list[Step]:
     return done
 
 
-def lock_path(ws: Workspace, recipe: Recipe) -> Path:
-    return ws.root / "pipelines" / f"{recipe.name}.lock.json"
+def lock_dir(ws: Workspace, recipe: Recipe) -> Path:
+    """Where the recipe's per-step lock and spec files live."""
+    return ws.root / "pipelines" / recipe.name
 
 
-def _read_lock(ws: Workspace, recipe: Recipe) -> dict[str, dict[str, str]]:
-    path = lock_path(ws, recipe)
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+def step_file(step: str) -> str:
+    """A step's file stem: its name with ':' (awkward in make targets) as '.'."""
+    return step.replace(":", ".")
 
 
-def _write_lock(ws: Workspace, recipe: Recipe, lock: dict[str, dict[str, str]]) -> None:
-    path = lock_path(ws, recipe)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    tmp.write_text(json.dumps(lock, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+def _read_entry(ws: Workspace, recipe: Recipe, step: str) -> dict[str, str] | None:
+    path = lock_dir(ws, recipe) / f"{step_file(step)}.json"
+    if not path.is_file():
+        return None
+    try:
+        entry = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # a damaged lock only means the step is shown as missing; the library decides reuse
+    return entry if isinstance(entry, dict) and {"hash", "artifact"} <= set(entry) else None
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Atomic write that leaves the file (and its mtime, which make reads) alone when unchanged."""
+    if not (path.is_file() and path.read_text(encoding="utf-8") == text):
+        atomic_write_text(path, text)
+
+
+def _write_entry(ws: Workspace, recipe: Recipe, step: Step, artifact: Artifact, touch: bool = False) -> None:
+    path = lock_dir(ws, recipe) / f"{step_file(step.name)}.json"
+    _write_if_changed(path, json.dumps({"hash": step.hash, "artifact": artifact.ref}, sort_keys=True) + "\n")
+    if touch:  # make ran this step: its target must now be newer than what it depends on
+        os.utime(path)
+
+
+def _done(ws: Workspace, recipe: Recipe, step: Step) -> tuple[str, str, Artifact | None]:
+    """(state, ref, artifact): done when the lock's hash matches and its artifact resolves."""
+    entry = _read_entry(ws, recipe, step.name)
+    if entry is None:
+        return "missing", "", None
+    if entry["hash"] != step.hash:
+        return "changed", entry["artifact"], None
+    try:
+        artifact = ws.resolve(entry["artifact"])
+    except Exception:  # noqa: BLE001 - any failure to resolve means the artifact is gone
+        return "missing", entry["artifact"], None
+    return "done", entry["artifact"], artifact
 
 
 def status(ws: Workspace, recipe: Recipe) -> list[tuple[Step, str, str]]:
     """Per step: (step, state, artifact ref). State: done (hash matches the lock and the artifact
     exists), changed (its spec or an input changed since the lock), missing (never run or gone)."""
-    lock = _read_lock(ws, recipe)
-    out = []
-    for step in plan(ws, recipe):
-        entry = lock.get(step.name)
-        if entry is None:
-            out.append((step, "missing", ""))
-            continue
-        exists = True
-        try:
-            ws.resolve(entry["artifact"])
-        except Exception:  # noqa: BLE001 - any failure to resolve means the artifact is gone
-            exists = False
-        state = "changed" if entry["hash"] != step.hash else ("done" if exists else "missing")
-        out.append((step, state, entry["artifact"]))
-    return out
+    return [(step, *_done(ws, recipe, step)[:2]) for step in plan(ws, recipe)]
 
 
 def run(
     ws: Workspace,
     recipe: Recipe,
     *,
+    steps: list[str] | None = None,
     progress: Progress = silent,
     on_step: Callable[[Step, str, Artifact | None], None] | None = None,
 ) -> dict[str, Artifact]:
-    """Run every step in order; returns step name -> artifact. ``on_step(step, state, artifact)``
-    hears ``start`` and then ``reused`` or ``built`` for each step; the lock is updated per step,
-    so an interrupted run keeps what finished."""
-    lock = _read_lock(ws, recipe)
+    """Run the recipe; returns step name -> artifact. ``on_step(step, state, artifact)`` hears
+    ``start`` and then ``reused`` or ``built`` for each step it runs; each step's lock is written
+    when it finishes, so an interrupted run keeps what finished.
+
+    ``steps`` runs only those steps (make's targets): their inputs come from the locks when done,
+    and are run first otherwise."""
+    planned = plan(ws, recipe)
+    by_name = {s.name: s for s in planned}
+    wanted = set(by_name)
+    if steps is not None:
+        unknown = [s for s in steps if s not in by_name]
+        if unknown:
+            raise InputError(f"{recipe.path}: no step '{unknown[0]}' (steps: {', '.join(by_name)})")
+        wanted = set()
+        todo = list(steps)
+        while todo:  # the named steps and, for inputs not done, what they need
+            name = todo.pop()
+            if name in wanted:
+                continue
+            wanted.add(name)
+            for dep in by_name[name].deps:
+                if dep not in wanted and _done(ws, recipe, by_name[dep])[0] != "done":
+                    todo.append(dep)
     made: dict[str, Artifact] = {}
-    for index, step in enumerate(plan(ws, recipe)):
+    ordered = [s for s in planned if s.name in wanted]
+    for index, step in enumerate(ordered):
+        for dep in step.deps:
+            if dep not in made:
+                state, _, artifact = _done(ws, recipe, by_name[dep])
+                if artifact is None:  # it was done when planned; something removed it since
+                    raise InputError(f"{recipe.path}: step {step.name} needs {dep}, which is {state}: run it first")
+                made[dep] = artifact
         if on_step:
             on_step(step, "start", None)
         result = step.make({d: made[d] for d in step.deps})
         artifact = made[step.name] = result.artifact
-        lock[step.name] = {"hash": step.hash, "artifact": artifact.ref}
-        _write_lock(ws, recipe, lock)
+        _write_entry(ws, recipe, step, artifact, touch=steps is not None)
         if on_step:
             on_step(step, "reused" if result.reused else "built", artifact)
-        progress("pipeline", index + 1, None)
+        progress("pipeline", index + 1, len(ordered))
     return made
+
+
+def makefile(ws: Workspace, recipe: Recipe, *, cli: str = "retrieval-cli", output: Path | None = None) -> str:
+    """The recipe as a Makefile: one target per step (its lock file), so ``make -j`` runs
+    independent branches in parallel and reruns only steps whose spec or inputs changed.
+    Writes each step's ``.spec`` file (only when its hash changed) and returns the Makefile text;
+    given the ``output`` path, the Makefile also remakes itself when the recipe changes."""
+    folder = lock_dir(ws, recipe)
+    recipe_arg = shlex.quote(str(recipe.path))
+    ws_arg = shlex.quote(str(ws.root))
+    var = f"{recipe.name.upper().replace('-', '_')}_DIR"
+    lines = [
+        f"# Generated by `retrieval-cli pipeline makefile {recipe.path}`: recipe {recipe.name}, one target per",
+        f"# step; a target is the step's lock file under {folder}.",
+        "#   make -f THIS -j2                 the whole DAG, independent branches in parallel",
+        f"#   make -f THIS {recipe.name}/mine.NAME   one step and whatever it needs",
+        "RETRIEVAL_CLI ?= " + cli,
+        f"{var} := {folder}",
+        "",
+        f".PHONY: {recipe.name}",
+        f"{recipe.name}: $({var})/report.json",
+        "",
+    ]
+    if output is not None:  # make remakes an out-of-date makefile it read, then starts again with it
+        out_arg = shlex.quote(str(output))
+        lines += [
+            f"{output}: {recipe.path}",
+            f"\t$(RETRIEVAL_CLI) pipeline makefile {recipe_arg} --workspace {ws_arg} --cli '$(RETRIEVAL_CLI)' --output {out_arg}",
+            "",
+        ]
+    for step in plan(ws, recipe):
+        stem = step_file(step.name)
+        _write_if_changed(folder / f"{stem}.spec", step.hash + "\n")
+        deps = " ".join([f"$({var})/{stem}.spec", *(f"$({var})/{step_file(d)}.json" for d in step.deps)])
+        lines += [
+            f".PHONY: {recipe.name}/{stem}",
+            f"{recipe.name}/{stem}: $({var})/{stem}.json",
+            f"$({var})/{stem}.json: {deps}",
+            f"\t$(RETRIEVAL_CLI) pipeline run {recipe_arg} --step {step.name} --workspace {ws_arg} --quiet",
+            "",
+        ]
+    return "\n".join(lines)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -55,9 +59,14 @@ def test_recipe_runs_reuses_and_reruns_only_the_edited_branch(tmp_path: Path) ->
     states = {step.name: state for step, state, _ in pipeline.status(ws, edited)}
     branch = {"mine:random", "train:random", "index:model-random", "evaluate:random", "report"}
     assert {name for name, state in states.items() if state == "changed"} == branch
+    # One step, as make runs it: inputs that are done come from their locks, changed ones run first.
+    events.clear()
+    pipeline.run(ws, edited, steps=["train:random"], on_step=lambda step, state, art: events.append((step.name, state)))
+    assert [name for name, state in events if state != "start"] == ["mine:random", "train:random"]
+    assert {step.name for step, state, _ in pipeline.status(ws, edited) if state == "changed"} == branch - {"mine:random", "train:random"}
     events.clear()
     pipeline.run(ws, edited, on_step=lambda step, state, art: events.append((step.name, state)))
-    assert {name for name, state in events if state == "built"} == branch
+    assert {name for name, state in events if state == "built"} == branch - {"mine:random", "train:random"}
     assert evaluation.metrics(made["evaluate:bm25"]) == evaluation.metrics(ws.resolve(made["evaluate:bm25"].ref))
 
 
@@ -89,3 +98,44 @@ def test_shipped_recipes_parse() -> None:
     for path in sorted((Path(__file__).parents[1] / "recipes").glob("*.yaml")):
         recipe = pipeline.load(path)
         assert pipeline.plan(Workspace(Path("unused")), recipe)[-1].name == "report"
+
+
+def _make_dry_run(makefile: Path, cwd: Path) -> list[str]:
+    """The steps make would run (``make -n``), in its order."""
+    out = subprocess.run(["make", "-n", "-f", str(makefile)], cwd=cwd, capture_output=True, text=True, check=True).stdout
+    return [line.split("--step ")[1].split()[0] for line in out.splitlines() if "--step " in line]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
+def test_makefile_targets_are_step_locks_and_edits_rerun_only_their_branch(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws")
+    recipe = _recipe(tmp_path)
+    mk = tmp_path / "tp.mk"
+    mk.write_text(pipeline.makefile(ws, recipe, cli="retrieval-cli", output=mk), encoding="utf-8")
+    order = _make_dry_run(mk, tmp_path)
+    steps = pipeline.plan(ws, recipe)
+    assert sorted(order) == sorted(s.name for s in steps)  # every step once
+    for step in steps:  # and after everything it needs
+        assert all(order.index(dep) < order.index(step.name) for dep in step.deps)
+
+    # Lock files newer than the specs: make has nothing to do (it reads only times, set here
+    # explicitly so a coarse file-system clock cannot decide the test).
+    folder, now = pipeline.lock_dir(ws, recipe), time.time()
+    for step in steps:
+        os.utime(folder / f"{pipeline.step_file(step.name)}.spec", (now - 100, now - 100))
+        lock = folder / f"{pipeline.step_file(step.name)}.json"
+        lock.write_text("{}", encoding="utf-8")
+        os.utime(lock, (now - 50, now - 50))
+    assert _make_dry_run(mk, tmp_path) == []
+
+    # Regenerating an unchanged recipe rewrites no spec; an edit rewrites only its branch's specs.
+    pipeline.makefile(ws, recipe, output=mk)
+    assert _make_dry_run(mk, tmp_path) == []
+    edited = _recipe(tmp_path, RECIPE.replace("random: {strategy: random, num_negatives: 2}", "random: {strategy: random, num_negatives: 1}"))
+    mk.write_text(pipeline.makefile(ws, edited, output=mk), encoding="utf-8")
+    assert _make_dry_run(mk, tmp_path) == ["mine:random", "train:random", "index:model-random", "evaluate:random", "report"]
+
+
+def test_unknown_step_names_the_steps(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no step 'mine:dense' \\(steps: dataset, index:bm25"):
+        pipeline.run(Workspace(tmp_path / "ws"), _recipe(tmp_path), steps=["mine:dense"])

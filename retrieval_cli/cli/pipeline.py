@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
@@ -41,6 +41,7 @@ def status_cli(recipe_path: RecipeArg, workspace_path: WorkspaceOpt = None) -> N
 def run_cli(
     recipe_path: RecipeArg,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the steps and which are done; run nothing.")] = False,
+    step: Annotated[Optional[list[str]], typer.Option("--step", help="Run only this step (repeatable), e.g. mine:bm25; inputs not done run first.")] = None,
     workspace_path: WorkspaceOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -61,8 +62,10 @@ def run_cli(
             rows.append((step.name, step.kind, state, artifact.ref))
 
     with console.progress(quiet) as bar:
-        made = pipeline.run(ws, recipe, progress=bar, on_step=on_step)
+        made = pipeline.run(ws, recipe, steps=step, progress=bar, on_step=on_step)
     console.out.print(_status_table(rows, f"recipe {recipe.name}"))
+    if "report" not in made:
+        return
     report = made["report"]
     grid = reporting.cells(reporting.load_table(report))
     table = Table("system", *[f"{d}\n{m}" for d, m in grid.columns], title="comparison")
@@ -72,3 +75,24 @@ def run_cli(
     if report.summary.get("legend"):
         console.out.print(report.summary["legend"], highlight=False)
     console.out.print(f"report: {report.file('report.md')} and report.html beside it", highlight=False)
+
+
+@app.command("makefile")
+def makefile_cli(
+    recipe_path: RecipeArg,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the Makefile here \\[default: stdout].")] = None,
+    cli: Annotated[str, typer.Option(help="Command the Makefile runs steps with (make variable RETRIEVAL_CLI).")] = "retrieval-cli",
+    workspace_path: WorkspaceOpt = None,
+) -> None:
+    """Write the recipe as a Makefile whose targets are the steps' lock files: `make -j` runs
+    independent steps in parallel and reruns only the steps an edit changed."""
+    from retrieval_cli import pipeline
+    from retrieval_cli.artifacts import atomic_write_text
+
+    ws = workspace(workspace_path)
+    text = pipeline.makefile(ws, pipeline.load(recipe_path), cli=cli, output=output)
+    if output is None:
+        console.out.print(text, highlight=False, markup=False, soft_wrap=True)
+    else:
+        atomic_write_text(output, text)
+        console.err.print(f"wrote {output}", highlight=False)
