@@ -162,3 +162,21 @@ def export(ws: Workspace, artifact: Artifact, fmt: str, output: Path, num_negati
     finally:
         tmp.unlink(missing_ok=True)
     return ExportResult(output, len(table), queries, skipped, list(table[0]))
+
+
+def label(config: dict[str, Any]) -> str:
+    """A negatives artifact's strategy and the filters that shape it, briefly: ``bm25 (5,100]
+    rel 0.05``, ``cross-encoder/bm25@30``, ``bm25:3,random:1``."""
+    strategy = str(config.get("strategy", "?"))
+    if strategy == "cross-encoder" and config.get("candidates"):
+        strategy += f"/{config['candidates']}@{config.get('depth')}"
+    parts = [strategy]
+    low, high = config.get("range_min") or 0, config.get("range_max")
+    if low or high:
+        parts.append(f"({low},{high if high is not None else ''}]")
+    for key, short in (("max_score", "max"), ("absolute_margin", "abs"), ("relative_margin", "rel")):
+        if config.get(key) is not None:
+            parts.append(f"{short} {config[key]}")
+    if config.get("sampling") == "random":
+        parts.append("sampled")
+    return " ".join(parts)

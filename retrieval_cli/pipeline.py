@@ -57,6 +57,7 @@ class Recipe:
     name: str
     path: Path
     sections: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)  # --set values applied to the file's
 
 
 def _fields(path: Path, where: str, fragment: Any, cls: type, drop: tuple[str, ...] = ()) -> Any:
@@ -81,8 +82,43 @@ def _fields(path: Path, where: str, fragment: Any, cls: type, drop: tuple[str, .
     return config
 
 
-def load(path: Path) -> Recipe:
-    """Read and check a recipe file; errors name the file and the section."""
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``KEY.PATH=VALUE`` strings (values read as YAML) into {dotted key: value}. A value naming an
+    existing file or folder is taken relative to the current directory, not the recipe's."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--set {item!r}: expected SECTION.FIELD=VALUE, e.g. train.epochs=2")
+        try:
+            value = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError:
+            value = text
+        if isinstance(value, str) and value and Path(value).exists():
+            value = str(Path(value).resolve())
+        out[key.strip()] = value
+    return out
+
+
+def _override(raw: dict[str, Any], overrides: dict[str, Any], path: Path) -> None:
+    for key, value in overrides.items():
+        node = raw
+        *parents, leaf = key.split(".")
+        for part in parents:
+            child = node.setdefault(part, {})
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise InputError(f"{path}: --set {key}: '{part}' is not a section")
+            node = child
+        node[leaf] = value
+
+
+def load(path: Path, overrides: dict[str, Any] | None = None) -> Recipe:
+    """Read and check a recipe file, with ``overrides`` ({"train.epochs": 2}) applied; errors name
+    the file and the section."""
     import yaml
 
     path = Path(path)
@@ -96,6 +132,7 @@ def load(path: Path) -> Recipe:
         raise InputError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
     if not isinstance(raw, dict):
         raise InputError(f"{path}: a recipe is a mapping of sections ({', '.join(SECTIONS)})")
+    _override(raw, overrides or {}, path)
     unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
         raise InputError(f"{path}: unknown section '{unknown[0]}' (known: {', '.join(SECTIONS)})")
@@ -104,7 +141,7 @@ def load(path: Path) -> Recipe:
             raise InputError(f"{path}: missing section '{required}'")
     if not isinstance(raw["strategies"], dict) or not raw["strategies"]:
         raise InputError(f"{path}: strategies: give at least one named strategy")
-    recipe = Recipe(name=str(raw["name"]), path=path, sections=raw)
+    recipe = Recipe(name=str(raw["name"]), path=path, sections=raw, overrides=dict(overrides or {}))
     plan(Workspace(Path(os.devnull)), recipe)  # builds every config (touching no files): errors surface before any work
     return recipe
 
@@ -380,7 +417,9 @@ def makefile(ws: Workspace, recipe: Recipe, *, cli: str = "retrieval-cli", outpu
     Writes each step's ``.spec`` file (only when its hash changed) and returns the Makefile text;
     given the ``output`` path, the Makefile also remakes itself when the recipe changes."""
     folder = lock_dir(ws, recipe)
-    recipe_arg = shlex.quote(str(recipe.path))
+    recipe_arg = " ".join([shlex.quote(str(recipe.path)), *(
+        f"--set {shlex.quote(f'{key}={json.dumps(value)}')}" for key, value in recipe.overrides.items()
+    )])
     ws_arg = shlex.quote(str(ws.root))
     var = f"{recipe.name.upper().replace('-', '_')}_DIR"
     lines = [

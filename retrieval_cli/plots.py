@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from retrieval_cli import datasets, evaluation, runs, training
+from retrieval_cli import negatives as negatives_io
 from retrieval_cli.artifacts import Artifact, Workspace
 
 RECALL_CUTOFFS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 700, 1000)
@@ -179,7 +180,7 @@ def mining_stats(ws: Workspace, table: pd.DataFrame, evaluations: dict[str, Arti
         summary = negatives.summary
         estimate = (summary.get("false_negative_estimate") or {}).get("rate")
         rank = (summary.get("rank") or {}).get("mean")
-        bars[str(negatives.config.get("strategy", negatives.name))] = (estimate, rank)
+        bars[_short(f"{negatives.name}: {negatives_io.label(negatives.config)}")] = (estimate, rank)
     if not bars:
         return None
     labels = list(bars)

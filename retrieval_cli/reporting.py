@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from retrieval_cli import evaluation, plots, significance
+from retrieval_cli import negatives as negatives_io
 from retrieval_cli.artifacts import Artifact, BuildResult, Workspace
 from retrieval_cli.errors import InputError
 from retrieval_cli.progress import Progress, silent
@@ -73,18 +74,18 @@ def describe(ws: Workspace, evaluation_artifact: Artifact) -> System:
     model_artifact = ws.inputs_of(index).get("model") if index is not None else None
     if model_artifact is not None:
         mc = model_artifact.config
-        training = ", ".join(f"{k}={mc[k]}" for k in ("loss", "sampler", "epochs") if k in mc)
+        training = " · ".join(str(mc[k]) for k in ("loss", "sampler") if k in mc)
         neg = ws.inputs_of(model_artifact).get("negatives")
         if neg is not None:
-            negatives = str(neg.config.get("strategy", neg.name))
-    if model_artifact is not None:  # the artifact's name reads better than a pinned ref; versions differ by evaluation name
-        model = f"models/{model_artifact.name}"
-    label = f"{model} ({retriever})" if model else retriever
-    if negatives:
-        label += f" neg={negatives}"
-    if model_artifact is not None:
-        mc = model_artifact.config
-        label += "".join(f" {k}={mc[k]}" for k in ("loss", "sampler") if k in mc)
+            negatives = negatives_io.label(neg.config)
+        # Trained: "NAME: base + negatives · loss · sampler", the lineage a reader compares by.
+        model = model_artifact.name
+        label = f"{model}: {mc.get('base', '?')}" + (f" + {negatives}" if negatives else "")
+        label += f" · {training}" if training else ""
+        if not retriever.startswith("dense flat"):
+            label += f" ({retriever})"
+    else:
+        label = f"{model} ({retriever})" if model else retriever
     if rerank:
         label += f" + rerank {rerank}"
     return System(label=label, retriever=retriever, model=model, negatives=negatives, training=training, rerank=rerank)

@@ -136,5 +136,6 @@ def test_bi_encoder_training_to_dense_index_to_report(runner, tmp_path: Path) ->
     ])
     _ok(runner, ["index", "b", "--kind", "dense", "--model", "models/bi", "--name", "b-bi", "-q", *w])
     _ok(runner, ["evaluate", "b-bi", "-q", *w])
-    report = _ok(runner, ["report", "--all", *w])
-    assert "loss=mw" in report and "sampler=tas" in report
+    _ok(runner, ["report", "--all", *w])
+    markdown = Workspace(tmp_path).artifacts("reports")[-1].file("report.md").read_text(encoding="utf-8")
+    assert "| bi: minilm + bm25 (0,20] · mw · tas |" in markdown  # model, base, negatives, loss, sampler

@@ -139,3 +139,24 @@ def test_makefile_targets_are_step_locks_and_edits_rerun_only_their_branch(tmp_p
 def test_unknown_step_names_the_steps(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no step 'mine:dense' \\(steps: dataset, index:bm25"):
         pipeline.run(Workspace(tmp_path / "ws"), _recipe(tmp_path), steps=["mine:dense"])
+
+
+def test_set_overrides_fields_and_travels_into_the_makefile(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    path = tmp_path / "recipe.yaml"
+    path.write_text(RECIPE, encoding="utf-8")
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    monkeypatch.chdir(tmp_path)
+    overrides = pipeline.parse_overrides(["name=tp2", "train.epochs=3", "train.loss=mw", "report.alpha=0.01", "dataset=elsewhere"])
+    assert overrides == {"name": "tp2", "train.epochs": 3, "train.loss": "mw", "report.alpha": 0.01, "dataset": str(folder.resolve())}
+    del overrides["dataset"]
+    recipe = pipeline.load(path, overrides)
+    steps = {s.name: s for s in pipeline.plan(Workspace(tmp_path / "ws"), recipe)}
+    assert recipe.name == "tp2" and steps["train:bm25"].spec["epochs"] == 3 and steps["train:bm25"].spec["loss"] == "mw"
+    assert steps["train:bm25"].hash != {s.name: s for s in pipeline.plan(Workspace(tmp_path / "ws"), pipeline.load(path))}["train:bm25"].hash
+    text = pipeline.makefile(Workspace(tmp_path / "ws"), recipe)
+    assert "--set train.epochs=3 --set 'train.loss=\"mw\"'" in text
+    with pytest.raises(InputError, match="--set train.loss.kind: 'loss' is not a section"):
+        pipeline.load(path, {"train.loss.kind": 1})
+    with pytest.raises(InputError, match="expected SECTION.FIELD=VALUE"):
+        pipeline.parse_overrides(["train.epochs"])

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval_cli import evaluation, indexing, reporting
+from retrieval_cli import evaluation, indexing, negatives, reporting
 from retrieval_cli.artifacts import Workspace
 
 
@@ -70,3 +70,13 @@ def test_report_plots_are_written_embedded_and_agree_with_the_metrics(session_ws
     assert plots.recall_at(session_ws, dense)[100] == pytest.approx(evaluation.metrics(dense)["aggregate"]["R@100"], abs=1e-9)
     # n = 2, sd = 1/sqrt(2): t(0.975, 1) * sd / sqrt(2) = 12.7062 * 0.5.
     assert plots.confidence_interval([0.0, 1.0]) == pytest.approx(12.706204736 * 0.5, rel=1e-6)
+
+
+@pytest.mark.parametrize("config, expected", [
+    ({"strategy": "bm25", "range_min": 0, "range_max": None}, "bm25"),
+    ({"strategy": "bm25", "range_min": 5, "range_max": 100, "relative_margin": 0.05}, "bm25 (5,100] rel 0.05"),
+    ({"strategy": "cross-encoder", "candidates": "bm25", "depth": 30, "range_max": 30, "absolute_margin": 0.1}, "cross-encoder/bm25@30 (0,30] abs 0.1"),
+    ({"strategy": "bm25:3,random:1", "range_max": 100, "sampling": "random", "max_score": 9.5}, "bm25:3,random:1 (0,100] max 9.5 sampled"),
+])
+def test_negatives_label_names_strategy_and_filters(config: dict, expected: str) -> None:
+    assert negatives.label(config) == expected

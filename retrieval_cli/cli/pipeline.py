@@ -14,6 +14,13 @@ from retrieval_cli.cli.options import QuietOpt, WorkspaceOpt, workspace
 app = typer.Typer(no_args_is_help=True, help="Run recipes: dataset -> negatives -> models -> evaluations -> report.")
 
 RecipeArg = Annotated[Path, typer.Argument(metavar="RECIPE", help="Recipe file (recipes/*.yaml).")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a recipe field: SECTION.FIELD=VALUE (YAML), e.g. dataset.beir=data/beir/nfcorpus; repeatable.")]
+
+
+def _load(recipe_path: Path, overrides: list[str] | None):  # noqa: ANN202
+    from retrieval_cli import pipeline
+
+    return pipeline.load(recipe_path, pipeline.parse_overrides(overrides or []))
 
 
 def _status_table(rows: list[tuple[str, str, str, str]], title: str) -> Table:
@@ -25,12 +32,12 @@ def _status_table(rows: list[tuple[str, str, str, str]], title: str) -> Table:
 
 
 @app.command("status")
-def status_cli(recipe_path: RecipeArg, workspace_path: WorkspaceOpt = None) -> None:
+def status_cli(recipe_path: RecipeArg, overrides: SetOpt = None, workspace_path: WorkspaceOpt = None) -> None:
     """Each step's state from the recipe's lock: done, changed (would rerun) or missing."""
     from retrieval_cli import pipeline
 
     ws = workspace(workspace_path)
-    recipe = pipeline.load(recipe_path)
+    recipe = _load(recipe_path, overrides)
     rows = [(step.name, step.kind, state, ref) for step, state, ref in pipeline.status(ws, recipe)]
     console.out.print(_status_table(rows, f"recipe {recipe.name}"))
     todo = sum(1 for r in rows if r[2] != "done")
@@ -40,6 +47,7 @@ def status_cli(recipe_path: RecipeArg, workspace_path: WorkspaceOpt = None) -> N
 @app.command("run")
 def run_cli(
     recipe_path: RecipeArg,
+    overrides: SetOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the steps and which are done; run nothing.")] = False,
     step: Annotated[Optional[list[str]], typer.Option("--step", help="Run only this step (repeatable), e.g. mine:bm25; inputs not done run first.")] = None,
     workspace_path: WorkspaceOpt = None,
@@ -49,9 +57,9 @@ def run_cli(
     from retrieval_cli import pipeline, reporting
 
     ws = workspace(workspace_path)
-    recipe = pipeline.load(recipe_path)
+    recipe = _load(recipe_path, overrides)
     if dry_run:
-        status_cli(recipe_path, workspace_path)
+        status_cli(recipe_path, overrides, workspace_path)
         return
     rows: list[tuple[str, str, str, str]] = []
 
@@ -80,6 +88,7 @@ def run_cli(
 @app.command("makefile")
 def makefile_cli(
     recipe_path: RecipeArg,
+    overrides: SetOpt = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the Makefile here \\[default: stdout].")] = None,
     cli: Annotated[str, typer.Option(help="Command the Makefile runs steps with (make variable RETRIEVAL_CLI).")] = "retrieval-cli",
     workspace_path: WorkspaceOpt = None,
@@ -90,7 +99,7 @@ def makefile_cli(
     from retrieval_cli.artifacts import atomic_write_text
 
     ws = workspace(workspace_path)
-    text = pipeline.makefile(ws, pipeline.load(recipe_path), cli=cli, output=output)
+    text = pipeline.makefile(ws, _load(recipe_path, overrides), cli=cli, output=output)
     if output is None:
         console.out.print(text, highlight=False, markup=False, soft_wrap=True)
     else:
