@@ -13,9 +13,11 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -24,13 +26,17 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from retrieval_cli import __version__
-from retrieval_cli.errors import ArtifactError, InputError
+from retrieval_cli.errors import ArtifactError, CliError, InputError
 
 SCHEMA_VERSION = 1
 KINDS = ("datasets", "negatives", "clusters", "models", "indexes", "runs", "evaluations", "reports")
 WORKSPACE_ENV = "RETRIEVAL_CLI_WORKSPACE"
 DEFAULT_WORKSPACE = Path("artifacts")
 MANIFEST = "manifest.json"
+TMP = ".tmp"  # builds in progress (or left by a crash: `artifacts gc` removes those)
+LOCKS = ".locks"  # one flock per version id being built
+VERIFY_FULL_BYTES = 256 << 20
+VERIFY_MODES = ("auto", "all", "none")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _SOFTWARE = ("torch", "sentence-transformers", "transformers", "pyserini", "faiss-cpu", "ir-measures")
 
@@ -170,6 +176,34 @@ class Artifact:
 
 
 @dataclass
+class GcResult:
+    """What ``Workspace.gc`` removed (or, with ``dry_run``, would remove)."""
+
+    dry_run: bool
+    versions: list[str] = field(default_factory=list)
+    temporary: list[str] = field(default_factory=list)
+    bytes: int = 0
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def _remove_tree(path: Path, tmp_root: Path) -> None:
+    """Move into the workspace's temporary folder, then delete: a crash midway leaves a stale
+    temporary folder (the next gc removes it), never half an artifact."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+        return
+    tmp_root.mkdir(parents=True, exist_ok=True)
+    trash = tmp_root / f"gc-{path.name}-{uuid.uuid4().hex[:8]}"
+    path.rename(trash)
+    shutil.rmtree(trash)
+
+
+@dataclass
 class BuildResult:
     """What a producing command returns: the artifact and whether it was reused from cache."""
 
@@ -182,6 +216,13 @@ class Workspace:
     """A folder of artifacts; the only place commands read inputs from and write outputs to."""
 
     root: Path = field(default_factory=lambda: Path(os.environ.get(WORKSPACE_ENV) or DEFAULT_WORKSPACE))
+    # Told (one line) when a build waits for another process building the same version.
+    on_wait: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
+    # Checks on artifacts read (resolved references, cache hits): "auto" recomputes checksums of
+    # payloads up to VERIFY_FULL_BYTES and checks file sizes beyond, "all" always checksums,
+    # "none" trusts the disk (--no-verify).
+    verify_reads: str = "auto"
+    _verified: set = field(default_factory=set, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -196,10 +237,16 @@ class Workspace:
             if not kind_dir.is_dir():
                 continue
             for manifest in kind_dir.glob(f"*/*/{MANIFEST}"):
+                folder = manifest.parent
+                if folder.is_symlink() or folder.parent.is_symlink():
+                    continue  # an artifact is a folder of this workspace, never a link to elsewhere
                 try:
-                    found.append(Artifact.load(manifest.parent))
+                    artifact = Artifact.load(folder)
                 except ArtifactError:
                     continue
+                # A folder copied or renamed by hand is not the artifact its manifest names.
+                if (artifact.kind, artifact.name, artifact.version) == (k, folder.parent.name, folder.name):
+                    found.append(artifact)
         return sorted(found, key=lambda a: (a.manifest.get("created", ""), a.kind, a.name))
 
     def find(self, kind: str, name: str, version: str) -> Artifact | None:
@@ -212,9 +259,10 @@ class Workspace:
             return ref
         as_path = Path(ref)
         if (as_path / MANIFEST).is_file():
+            self._inside(as_path, ref)
             artifact = Artifact.load(as_path)
             self._check_kind(artifact, kind, ref)
-            return artifact
+            return self.checked(artifact)
         text, _, prefix = ref.partition("@")
         parts = text.split("/")
         if len(parts) == 2 and parts[0] in KINDS:
@@ -234,8 +282,15 @@ class Workspace:
             versions = ", ".join(a.version for a in candidates)
             raise ArtifactError(f"artifact reference '{ref}' is ambiguous: {versions}")
         artifact = candidates[-1]
+        self._inside(artifact.path, ref)
         self._check_kind(artifact, kind, ref)
-        return artifact
+        return self.checked(artifact)
+
+    def _inside(self, path: Path, ref: str) -> None:
+        """References never leave the workspace: not by a path, '..', nor a symlink pointing out."""
+        real, root = Path(path).resolve(), self.root.resolve()
+        if not real.is_relative_to(root):
+            raise ArtifactError(f"artifact reference '{ref}' leads to {real}, outside the workspace {root}")
 
     @staticmethod
     def _check_kind(artifact: Artifact, kind: str | None, ref: str) -> None:
@@ -263,21 +318,43 @@ class Workspace:
             resolved[role] = found
         return resolved
 
-    def verify(self, artifact: Artifact) -> list[str]:
-        """Recompute payload checksums; returns the problems found (empty when intact)."""
+    def verify(self, artifact: Artifact, sizes_only: bool = False) -> list[str]:
+        """Recompute payload checksums (or, with ``sizes_only``, compare sizes where the manifest
+        has them); returns the problems found (empty when intact)."""
         problems = []
         listed = artifact.manifest["files"]
+        sizes = artifact.manifest.get("sizes", {})
         for relative, expected in sorted(listed.items()):
             path = artifact.path / relative
             if not path.is_file():
                 problems.append(f"{relative}: missing")
-            elif sha256_file(path) != expected:
+            elif relative in sizes and path.stat().st_size != sizes[relative]:
+                problems.append(f"{relative}: size changed ({path.stat().st_size} bytes, written with {sizes[relative]})")
+            elif not (sizes_only and relative in sizes) and sha256_file(path) != expected:
                 problems.append(f"{relative}: checksum mismatch")
         for path in _payload_files(artifact.path):
             relative = path.relative_to(artifact.path).as_posix()
             if relative not in listed:
                 problems.append(f"{relative}: not listed in the manifest")
         return problems
+
+    def checked(self, artifact: Artifact) -> Artifact:
+        """The artifact, once its payload matches its manifest (per ``verify_reads``, once per
+        process); a changed, truncated or missing file refuses with the files named."""
+        if self.verify_reads == "none" or artifact.path in self._verified:
+            return artifact
+        if self.verify_reads not in VERIFY_MODES:
+            raise ValueError(f"verify_reads must be one of {VERIFY_MODES}")
+        total = sum(artifact.manifest.get("sizes", {}).values())
+        sizes_only = self.verify_reads == "auto" and total > VERIFY_FULL_BYTES
+        problems = self.verify(artifact, sizes_only=sizes_only)
+        if problems:
+            raise ArtifactError(
+                f"{artifact.ref} ({artifact.path}) failed verification: {'; '.join(problems)}. "
+                "Rebuild it with --force, or read it anyway with --no-verify"
+            )
+        self._verified.add(artifact.path)
+        return artifact
 
     # ---- writing -------------------------------------------------------------------------
     @staticmethod
@@ -312,15 +389,75 @@ class Workspace:
         version = self.version_of(kind, config, inputs)
         existing = self.find(kind, name, version)
         if existing is not None and not force:
-            return BuildResult(existing, reused=True)
+            return BuildResult(self.checked(existing), reused=True)
+        # One builder per version id: a second identical command waits here, then reuses.
+        with self._build_lock(f"{kind}-{name}-{version}"):
+            existing = self.find(kind, name, version)
+            if existing is not None and not force:
+                return BuildResult(self.checked(existing), reused=True)
+            return self._build(kind, name, version, config, inputs, builder, software)
 
-        tmp_root = self.root / ".tmp"
+    @contextmanager
+    def _build_lock(self, key: str) -> Iterator[None]:
+        """An exclusive lock on ``<ws>/.locks/KEY.lock``. The kernel drops an flock when its holder
+        dies, even by kill -9, so a crashed build never leaves a lock that blocks the next one."""
+        import fcntl
+
+        folder = self.root / LOCKS
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / f"{key}.lock", "a+", encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                if self.on_wait is not None:
+                    self.on_wait(f"waiting for {holder}, which is building {key}")
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+            handle.flush()
+            try:
+                yield
+            finally:
+                handle.seek(0)
+                handle.truncate()
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def is_locked(self, key: str) -> bool:
+        """Whether a live process holds the build lock for KEY (kind-name-version)."""
+        import fcntl
+
+        path = self.root / LOCKS / f"{key}.lock"
+        if not path.is_file():
+            return False
+        with open(path, "a+", encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return False
+
+    def _build(
+        self,
+        kind: str,
+        name: str,
+        version: str,
+        config: dict[str, Any],
+        inputs: Mapping[str, Artifact],
+        builder: Callable[[Path], Mapping[str, Any] | None],
+        software: Mapping[str, str] | None,
+    ) -> BuildResult:
+        tmp_root = self.root / TMP
         tmp_root.mkdir(parents=True, exist_ok=True)
         tmp = tmp_root / f"{kind}-{name}-{version}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         started = time.perf_counter()
         try:
             summary = dict(builder(tmp) or {})
+            payload = [(p.relative_to(tmp).as_posix(), p) for p in _payload_files(tmp)]
             manifest = {
                 "kind": kind,
                 "name": name,
@@ -330,9 +467,8 @@ class Workspace:
                 "seconds": round(time.perf_counter() - started, 3),
                 "config": config,
                 "inputs": {role: art.ref for role, art in sorted(inputs.items())},
-                "files": {
-                    p.relative_to(tmp).as_posix(): sha256_file(p) for p in _payload_files(tmp)
-                },
+                "files": {rel: sha256_file(p) for rel, p in payload},
+                "sizes": {rel: p.stat().st_size for rel, p in payload},
                 "software": software_versions(software),
                 "summary": summary,
             }
@@ -340,7 +476,7 @@ class Workspace:
             final = self.root / kind / name / version
             final.parent.mkdir(parents=True, exist_ok=True)
             if final.exists():  # --force: move the old one aside, then swap
-                trash = tmp_root / f"old-{version}-{uuid.uuid4().hex[:8]}"
+                trash = tmp_root / f"old-{kind}-{name}-{version}-{uuid.uuid4().hex[:8]}"
                 final.rename(trash)
                 shutil.rmtree(trash, ignore_errors=True)
             tmp.rename(final)
@@ -348,6 +484,53 @@ class Workspace:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return BuildResult(Artifact.load(final), reused=False)
+
+    def gc(self, dry_run: bool = False) -> GcResult:
+        """Remove artifact versions nothing refers to, and temporary folders no live build owns.
+
+        Kept: the latest version of every kind/name, every version a pipeline lock names, and
+        everything those were made from. A temporary folder is stale when no process holds its
+        build lock (a crash, kill -9); one being built is left alone."""
+        everything = self.artifacts()
+        latest: dict[tuple[str, str], Artifact] = {}
+        for artifact in everything:  # oldest first, so the last one seen is the latest
+            latest[(artifact.kind, artifact.name)] = artifact
+        roots = list(latest.values())
+        for lock in sorted((self.root / "pipelines").glob("*/*.json")):
+            try:
+                roots.append(self.resolve(json.loads(lock.read_text(encoding="utf-8"))["artifact"]))
+            except (ValueError, KeyError, TypeError, OSError, CliError):
+                continue  # a lock naming a removed artifact protects nothing
+        keep: set[Path] = set()
+        todo = roots
+        while todo:
+            artifact = todo.pop()
+            if artifact.path in keep:
+                continue
+            keep.add(artifact.path)
+            for ref in artifact.manifest.get("inputs", {}).values():
+                kind_name, _, version = ref.partition("@")
+                kind, _, name = kind_name.partition("/")
+                found = self.find(kind, name, version)
+                if found is not None:
+                    todo.append(found)
+        result = GcResult(dry_run=dry_run)
+        for artifact in everything:
+            if artifact.path not in keep:
+                result.versions.append(artifact.ref)
+                result.bytes += _size(artifact.path)
+                if not dry_run:
+                    _remove_tree(artifact.path, self.root / TMP)
+        tmp_root = self.root / TMP
+        for tmp in sorted(tmp_root.iterdir()) if tmp_root.is_dir() else []:
+            key = tmp.name.rsplit("-", 1)[0].removeprefix("old-").removeprefix("gc-")
+            if self.is_locked(key):
+                continue
+            result.temporary.append(tmp.name)
+            result.bytes += _size(tmp)
+            if not dry_run:
+                shutil.rmtree(tmp) if tmp.is_dir() and not tmp.is_symlink() else tmp.unlink()
+        return result
 
     def lineage(self, artifact: Artifact) -> dict[str, Any]:
         """The tree of inputs behind an artifact: {ref, config, inputs: {role: subtree}}."""

@@ -53,10 +53,15 @@ def test_unknown_reference_lists_close_matches(runner, tmp_path: Path) -> None:
 def test_verify_reports_tampering(runner, tmp_path: Path) -> None:
     _ok(runner, ["data", "synth", "--name", "t", "--documents", "20", "--test-queries", "2", "--train-queries", "0", "-w", str(tmp_path)])
     art = Workspace(tmp_path).resolve("datasets/t")
-    with open(art.file("corpus.jsonl"), "a") as out:
-        out.write("\n")
+    corpus = art.file("corpus.jsonl")
+    data = bytearray(corpus.read_bytes())
+    data[10] ^= 1  # same size, one bit changed
+    corpus.write_bytes(bytes(data))
     result = runner.invoke(app, ["artifacts", "verify", "datasets/t", "-w", str(tmp_path)])
     assert result.exit_code == 2 and "corpus.jsonl: checksum mismatch" in result.output
+    corpus.write_bytes(bytes(data[:-5]))  # truncated
+    result = runner.invoke(app, ["artifacts", "verify", "datasets/t", "-w", str(tmp_path)])
+    assert result.exit_code == 2 and f"corpus.jsonl: size changed ({len(data) - 5} bytes, written with {len(data)})" in result.output
 
 
 def test_bad_option_values_exit_2(runner, tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 import typer
 from typer.core import TyperGroup
@@ -19,6 +21,12 @@ class _Group(TyperGroup):
         except CliError as exc:
             console.error(str(exc))
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:  # disk full, permission denied, ...: the build already removed its temporary folder
+            if os.environ.get("RETRIEVAL_CLI_DEBUG"):
+                raise
+            where = f"{exc.filename}: " if exc.filename else ""
+            console.error(f"{where}{exc.strerror or exc} (no artifact was written; set RETRIEVAL_CLI_DEBUG=1 for a traceback)")
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             console.error("interrupted; no artifact was written for the step in progress")
             raise typer.Exit(130) from None
@@ -31,6 +39,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Experiment runner for retrieval benchmarks: mine negatives, train, index, evaluate, report.",
 )
+
+@app.callback()
+def _root(
+    no_verify: bool = typer.Option(
+        False, "--no-verify", envvar="RETRIEVAL_CLI_NO_VERIFY",
+        help="Skip checksum checks of the artifacts a command reads (on by default: checksums up to 256 MiB, sizes beyond).",
+    ),
+) -> None:
+    """Experiment runner for retrieval benchmarks: mine negatives, train, index, evaluate, report."""
+    from retrieval_cli.cli import options
+
+    options.VERIFY_READS[0] = "none" if no_verify else "auto"
+
 
 from retrieval_cli.cli import artifacts, cluster, data, evaluate, generate, index, mine, negatives, pipeline, report, train  # noqa: E402  (registers commands)
 

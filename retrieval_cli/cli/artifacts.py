@@ -68,8 +68,28 @@ def lineage_cli(
 def verify_cli(ref: Annotated[str, typer.Argument(help="Artifact reference or path.")], workspace_path: WorkspaceOpt = None) -> None:
     """Recompute payload checksums; exit 2 when any file is missing or changed."""
     ws = workspace(workspace_path)
+    ws.verify_reads = "none"  # resolve it as it is; verify below reports every problem
     artifact = ws.resolve(ref)
     problems = ws.verify(artifact)
     if problems:
         raise ArtifactError(f"{artifact.ref} failed verification: " + "; ".join(problems))
     console.out.print(f"{artifact.ref}: {len(artifact.manifest['files'])} files verified", highlight=False)
+
+
+@app.command("gc")
+def gc_cli(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would go; remove nothing.")] = False,
+    workspace_path: WorkspaceOpt = None,
+) -> None:
+    """Remove versions nothing refers to (kept: the latest of each name, what pipeline locks name,
+    and their inputs) and temporary folders left by crashed builds."""
+    result = workspace(workspace_path).gc(dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for ref in result.versions:
+        console.out.print(f"{verb} {ref}", highlight=False)
+    for name in result.temporary:
+        console.out.print(f"{verb} temporary {name}", highlight=False)
+    console.out.print(
+        f"{verb} {len(result.versions)} versions and {len(result.temporary)} temporary folders, "
+        f"{result.bytes / 1e6:.1f} MB", highlight=False,
+    )

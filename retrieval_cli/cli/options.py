@@ -25,5 +25,15 @@ ConcurrencyOpt = Annotated[int, typer.Option(help="Parallel requests for openai:
 MaxFailuresOpt = Annotated[float, typer.Option(help="Fail when more than this share of LLM requests fail (finished ones stay cached).")]
 
 
+# Set once by the root command's --no-verify (cli/__init__.py); every workspace a command opens uses it.
+VERIFY_READS = ["auto"]
+
+
 def workspace(path: Path | None) -> Workspace:
-    return Workspace(path) if path else Workspace()
+    """The workspace a command works in; it says on stderr when it waits for another build."""
+    from retrieval_cli.cli import console
+
+    ws = Workspace(path) if path else Workspace()
+    ws.verify_reads = VERIFY_READS[0]
+    ws.on_wait = lambda message: console.err.print(f"[dim]{message}[/]", highlight=False)
+    return ws
