@@ -112,8 +112,12 @@ def _string_field(record: Mapping[str, Any], key: str, path: Path, line: int, re
     return value
 
 
-def read_jsonl_records(path: Path, fields: tuple[str, ...], required: tuple[str, ...]) -> dict[str, dict[str, str]]:
-    """Read a BEIR JSONL file keyed by ``_id``; every bad line is an InputError naming it."""
+def read_jsonl_records(
+    path: Path, fields: tuple[str, ...], required: tuple[str, ...], nonempty: str = ""
+) -> dict[str, dict[str, str]]:
+    """Read a BEIR JSONL file keyed by ``_id``; every bad line is an InputError naming it.
+    With ``nonempty`` (what a record is: "query"), a blank ``text`` is an error too: an empty
+    query cannot be searched, and scoring it 0 would pass silently."""
     records: dict[str, dict[str, str]] = {}
     first_line: dict[str, int] = {}
     for number, text in read_lines(path):
@@ -121,6 +125,8 @@ def read_jsonl_records(path: Path, fields: tuple[str, ...], required: tuple[str,
             record = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InputError(f"invalid JSON ({exc.msg} at column {exc.colno})", path=path, line=number) from exc
+        except RecursionError:
+            raise InputError("invalid JSON (nested too deeply)", path=path, line=number) from None
         if not isinstance(record, dict):
             raise InputError(f"expected a JSON object, got {type(record).__name__}", path=path, line=number)
         doc_id = _string_field(record, "_id", path, number, required=True)
@@ -131,6 +137,8 @@ def read_jsonl_records(path: Path, fields: tuple[str, ...], required: tuple[str,
         records[doc_id] = {
             key: _string_field(record, key, path, number, required=key in required) for key in fields
         }
+        if nonempty and not records[doc_id]["text"].strip():
+            raise InputError(f"empty {nonempty} '{doc_id}'", path=path, line=number, field="text")
         first_line[doc_id] = number
     return records
 
@@ -196,7 +204,7 @@ def read_beir(folder: Path, name: str = "", relevance_level: int = 1) -> Dataset
         raise InputError("empty corpus: no documents", path=corpus_path)
     queries = {
         qid: rec["text"]
-        for qid, rec in read_jsonl_records(queries_path, ("text",), required=("text",)).items()
+        for qid, rec in read_jsonl_records(queries_path, ("text",), required=("text",), nonempty="query").items()
     }
     if not queries:
         raise InputError("no queries", path=queries_path)
@@ -227,8 +235,12 @@ def read_trec_dl(
         if len(columns) != 2:
             raise InputError(f"expected 2 tab-separated columns (qid, query), got {len(columns)}", path=topics, line=number)
         qid = columns[0].strip()
+        if not qid:
+            raise InputError("empty id", path=topics, line=number, field="qid")
         if qid in queries:
             raise InputError(f"duplicate qid '{qid}'", path=topics, line=number)
+        if not columns[1].strip():
+            raise InputError(f"empty query '{qid}'", path=topics, line=number, field="query")
         queries[qid] = columns[1]
     qrels: dict[str, dict[str, int]] = {}
     for number, text in read_lines(qrels_path):
