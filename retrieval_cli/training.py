@@ -5,7 +5,7 @@ library's losses where it has them (MultipleNegativesRankingLoss, its GradCache 
 GISTEmbedLoss, MarginMSELoss) and ``retrieval_cli.losses`` where it does not (Mann-Whitney/AUC,
 TAS-B dual teacher); batches from sentence-transformers' samplers or the topic-aware ones in
 ``retrieval_cli.batching``. Checkpoints live in the workspace cache keyed by the model's version
-id, so ``resume=True`` continues an interrupted run at its saved step (optimizer, scheduler, RNG
+id, so re-running continues an interrupted run at its saved step (optimizer, scheduler, RNG
 and the sampler's epoch order restored: the loss curve continues without a jump). Under
 ``torchrun`` every process trains and rank 0 alone writes the artifact.
 
@@ -456,15 +456,16 @@ def train_bi_encoder(
     clusters: Artifact | None = None,
     name: str | None = None,
     force: bool = False,
-    resume: bool = False,
+    resume: bool = True,
     checkpoint_steps: int = 500,
     progress: Progress = silent,
 ) -> BuildResult:
     """Fine-tune a bi-encoder on a negatives artifact; a ``models`` artifact with ``model/`` and a training log.
 
     ``checkpoint_steps`` (0: none) and ``resume`` say how to survive an interruption, not what is
-    trained, so they are not part of the version. Without ``resume``, leftover checkpoints of the
-    same version are an error (``force`` discards them) rather than silently thrown away.
+    trained, so they are not part of the version. Leftover checkpoints of the same version (an
+    interrupted run) are resumed by default, so re-running the command finishes the work; with
+    ``resume=False`` they are an error (``force`` discards them) rather than silently thrown away.
     """
     config.check()
     if checkpoint_steps < 0:
@@ -483,7 +484,7 @@ def train_bi_encoder(
         if not force:
             raise InputError(
                 f"training of models/{name}@{version} stopped at step {left[1]} (checkpoint in {left[0]}); "
-                "--resume continues it, --force starts over"
+                "without --no-resume it continues, --force starts over"
             )
         if rank == 0:
             shutil.rmtree(checkpoints, ignore_errors=True)

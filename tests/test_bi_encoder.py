@@ -108,9 +108,9 @@ def test_resume_continues_at_the_saved_step_with_the_same_losses(session_ws, neg
     with pytest.raises(_Stop):
         training.train_bi_encoder(session_ws, negs, config, clusters=clusters, name="cut", checkpoint_steps=3, progress=stop_after_step_5)
     assert not session_ws.artifacts("models") or all(a.name != "cut" for a in session_ws.artifacts("models"))
-    with pytest.raises(InputError, match=r"stopped at step 3 .*--resume continues it, --force starts over"):
-        training.train_bi_encoder(session_ws, negs, config, clusters=clusters, name="cut", checkpoint_steps=3)
-    resumed = training.train_bi_encoder(session_ws, negs, config, clusters=clusters, name="cut", checkpoint_steps=3, resume=True).artifact
+    with pytest.raises(InputError, match=r"stopped at step 3 .*without --no-resume it continues, --force starts over"):
+        training.train_bi_encoder(session_ws, negs, config, clusters=clusters, name="cut", checkpoint_steps=3, resume=False)
+    resumed = training.train_bi_encoder(session_ws, negs, config, clusters=clusters, name="cut", checkpoint_steps=3).artifact
     assert resumed.summary["resumed_from_step"] == 3
     assert resumed.summary["steps"] == whole.summary["steps"]
     a = [r["loss"] for r in training.training_log(whole) if "loss" in r]

@@ -187,8 +187,11 @@ def test_openai_backend_against_llama_cpp_server_resumes_after_a_crash(ws: Works
     url = f"openai:gemma@http://127.0.0.1:{port}"
     monkeypatch.setattr(llm.OpenAIBackend, "__init__", _fast_retries(llm.OpenAIBackend.__init__))
 
+    secret = "sk-planted-9f8e7d6c5b4a3210"  # sent as the bearer token; must land in no file
+    monkeypatch.setenv("RC_PLANTED_KEY", secret)
+
     def config(n: int) -> generation.QueryGenConfig:
-        return generation.QueryGenConfig(method="llm", llm=url, split="llm", max_queries=n, min_words=2, concurrency=2)
+        return generation.QueryGenConfig(method="llm", llm=url, api_key_env="RC_PLANTED_KEY", split="llm", max_queries=n, min_words=2, concurrency=2)
 
     cache = ws.root / ".cache" / "llm"
     server = _start_server(port)
@@ -221,6 +224,9 @@ def test_openai_backend_against_llama_cpp_server_resumes_after_a_crash(ws: Works
         server.kill()
         server.wait()
     assert resumed["requested"] == 8 and resumed["failed"] == 0 and resumed["cached"] >= finished
+    written = [f for f in ws.root.rglob("*") if f.is_file()]
+    assert len(written) > 10 and not [f for f in written if secret.encode() in f.read_bytes()]
+    assert outcome[0] is None or secret not in str(outcome[0])
 
 
 def _fast_retries(init):  # noqa: ANN001, ANN202

@@ -4,6 +4,7 @@ that stay inside the workspace, resource errors, gc. Each test fails without its
 from __future__ import annotations
 
 import errno
+import importlib.util
 import json
 import os
 import signal
@@ -174,3 +175,69 @@ def test_gc_keeps_latest_locked_and_inputs_and_removes_the_rest(tmp_path: Path, 
     assert gone.versions == [old.ref] and gone.temporary == ["runs-r-abc-1234abcd"]
     assert not old.path.exists() and all(a.path.is_dir() for a in (parent, child, pinned, new))
     assert ws.gc().versions == []
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "retrieval_cli", *args]
+
+
+def _kill_when(args: list[str], ready, timeout: float = 240) -> int | None:  # noqa: ANN001
+    """Start a CLI command, SIGKILL it once ``ready()`` holds; its return code (None: killed)."""
+    proc = subprocess.Popen(_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while proc.poll() is None and not ready() and time.time() < deadline:
+        time.sleep(0.02)
+    if proc.poll() is not None:
+        return proc.returncode  # finished before the point was reached
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return None
+
+
+def _tmp_of(root: Path, kind: str):  # noqa: ANN202
+    return lambda: any(p.name.startswith(f"{kind}-") for p in (root / TMP).glob("*"))
+
+
+def _all_listed_verify(ws: Workspace) -> None:
+    for artifact in ws.artifacts():
+        assert ws.verify(artifact) == [], artifact.ref
+
+
+@pytest.mark.slow
+def test_kill_9_at_any_step_leaves_no_finished_looking_artifact_and_a_rerun_finishes(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    w = ["-w", str(tmp_path), "-q"]
+    subprocess.run(_cli("data", "synth", "--name", "k", "--documents", "200", "--test-queries", "10", "--train-queries", "24", "-w", str(tmp_path)), check=True)
+    faults = {}
+    # (command, kind it writes, the point to kill at)
+    plan = [
+        (["index", "k", "--kind", "dense", "--name", "k-dense"], "indexes", _tmp_of(tmp_path, "indexes")),
+        (["mine-negatives", "-d", "k", "--num-negatives", "2", "--range-max", "20", "--name", "k-neg"], "negatives", _tmp_of(tmp_path, "negatives")),
+        (["train", "--negatives", "k-neg", "--batch-size", "4", "--max-length", "32", "--checkpoint-steps", "2", "--epochs", "2",
+          "--eval-split", "", "--name", "k-model"], "models", lambda: any((tmp_path / ".cache" / "checkpoints").glob("*/checkpoint-*/trainer_state.json"))),
+        (["evaluate", "k-dense", "--name", "k-eval"], "evaluations", _tmp_of(tmp_path, "evaluations")),
+    ]
+    llm_cache = tmp_path / ".cache" / "llm"
+    if importlib.util.find_spec("llama_cpp") is not None:  # the packaged Gemma, in-process
+        plan.append((["generate-queries", "k", "--method", "llm", "--max-queries", "6", "--min-words", "2", "--split", "gen", "--name", "k-gen"],
+                     "datasets", lambda: len(list(llm_cache.rglob("*.json"))) >= 2))
+    for args, kind, ready in plan:
+        before = {a.ref for a in ws.artifacts(kind)}
+        faults[args[0]] = _kill_when([*args, *w], ready)
+        _all_listed_verify(ws)
+        name = args[args.index("--name") + 1]
+        if faults[args[0]] is None:  # killed mid-build: nothing of that name looks finished
+            assert not [a for a in ws.artifacts(kind) if a.name == name and a.ref not in before], args
+        done = subprocess.run(_cli(*args, *w), capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert [a for a in ws.artifacts(kind) if a.name == name]
+        _all_listed_verify(ws)
+    assert faults["train"] is None  # killed after a checkpoint, before the end ...
+    model = ws.resolve("models/k-model")
+    assert model.summary["resumed_from_step"] >= 2  # ... and the rerun continued from it
+    assert not list((tmp_path / ".cache" / "checkpoints").glob("*"))
+    if "generate-queries" in faults:
+        assert faults["generate-queries"] is None
+        assert ws.resolve("datasets/k-gen").summary["llm"]["cached"] >= 2  # finished generations were kept
+    ws.gc()
+    assert not list((tmp_path / TMP).iterdir())

@@ -41,7 +41,7 @@ def train_cli(
     measure: Annotated[Optional[list[str]], typer.Option("--measure", "-m", help="Dev measures (ir-measures names) \\[default: nDCG@10, R@100].")] = None,
     precision: Annotated[str, typer.Option(help="auto (bf16/fp16 on a GPU, fp32 on CPU), fp32, fp16 or bf16.")] = "auto",
     checkpoint_steps: Annotated[int, typer.Option(help="Save a resumable checkpoint every N steps; 0 never.")] = 500,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")] = False,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue an interrupted run of the same version from its last checkpoint; --no-resume refuses to, --force starts over.")] = True,
     name: NameOpt = None,
     workspace_path: WorkspaceOpt = None,
     force: ForceOpt = False,
@@ -62,8 +62,8 @@ def train_cli(
             "--margin-bins": margin_bins, "--measure": measure,
         }
         unused = [flag for flag, value in given.items() if value is not None]
-        if unused or resume:
-            raise InputError(f"{', '.join(unused or ['--resume'])} apply to --kind bi-encoder only")
+        if unused:
+            raise InputError(f"{', '.join(unused)} apply to --kind bi-encoder only")
         ce_config = training.CrossEncoderTrainConfig(
             base=base, loss=loss or "bce", epochs=epochs, batch_size=batch_size or 16, learning_rate=learning_rate,
             warmup_ratio=warmup_ratio, max_length=max_length, seed=seed,
