@@ -447,6 +447,7 @@ def fetch_beir(
     import tempfile
     import urllib.error
     import urllib.request
+    import uuid
     import zipfile
 
     if name not in BEIR_MD5:
@@ -456,7 +457,7 @@ def fetch_beir(
     cache.mkdir(parents=True, exist_ok=True)
     archive = cache / f"{name}.zip"
     if not archive.is_file() or file_digest(archive, "md5") != BEIR_MD5[name]:
-        partial = cache / f"{name}.zip.part"
+        partial = cache / f"{name}.zip.{uuid.uuid4().hex[:8]}.part"  # two fetches at once never share one
         try:
             with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
                 total = int(response.headers.get("Content-Length") or 0) or None

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Protocol
 import numpy as np
 
 from retrieval_cli import datasets, lucene, models
-from retrieval_cli.artifacts import Artifact, BuildResult, Workspace
+from retrieval_cli.artifacts import VERIFY_FULL_BYTES, Artifact, BuildResult, Workspace, sha256_file
 from retrieval_cli.errors import InputError
 from retrieval_cli.progress import Progress, silent
 
@@ -153,6 +153,17 @@ def _faiss_index(vectors: np.ndarray, config: DenseConfig) -> Any:
     return index
 
 
+def _cache_intact(folder: Path, meta: dict) -> bool:
+    """Sizes always, checksums up to the workspace's full-verification limit (as for artifacts)."""
+    for name, expected in meta.get("files", {}).items():
+        path = folder / name
+        if not path.is_file() or path.stat().st_size != expected["bytes"]:
+            return False
+        if expected["bytes"] <= VERIFY_FULL_BYTES and sha256_file(path) != expected["sha256"]:
+            return False
+    return "files" in meta
+
+
 def corpus_embeddings(
     ws: Workspace, dataset: Artifact, spec: models.ModelSpec, config: DenseConfig, progress: Progress = silent
 ) -> tuple[list[str], np.ndarray, int]:
@@ -168,8 +179,10 @@ def corpus_embeddings(
     cache = ws.root / ".cache" / "embeddings" / key
     if (cache / "done.json").exists():
         meta = json.loads((cache / "done.json").read_text(encoding="utf-8"))
-        doc_ids = (cache / "docids.txt").read_text(encoding="utf-8").splitlines()
-        return doc_ids, np.load(cache / "embeddings.npy"), int(meta["max_seq_length"])
+        if _cache_intact(cache, meta):
+            doc_ids = (cache / "docids.txt").read_text(encoding="utf-8").splitlines()
+            return doc_ids, np.load(cache / "embeddings.npy"), int(meta["max_seq_length"])
+        shutil.rmtree(cache, ignore_errors=True)  # damaged: a cache entry is only ever recomputed, never trusted
     data = datasets.load(dataset)
     encoder = models.load_sentence_transformer(spec)
     if config.max_seq_length:
@@ -185,7 +198,10 @@ def corpus_embeddings(
     try:
         np.save(tmp / "embeddings.npy", vectors)
         (tmp / "docids.txt").write_text("\n".join(doc_ids) + "\n", encoding="utf-8")
-        meta = {"model": spec.name, "fingerprint": spec.fingerprint, "dataset": dataset.ref, "max_seq_length": encoder.max_seq_length}
+        meta = {
+            "model": spec.name, "fingerprint": spec.fingerprint, "dataset": dataset.ref, "max_seq_length": encoder.max_seq_length,
+            "files": {f: {"bytes": (tmp / f).stat().st_size, "sha256": sha256_file(tmp / f)} for f in ("embeddings.npy", "docids.txt")},
+        }
         (tmp / "done.json").write_text(json.dumps(meta) + "\n", encoding="utf-8")
         if cache.exists():  # a concurrent build won the race; keep its copy
             shutil.rmtree(tmp)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -131,3 +133,19 @@ def test_corpus_embeddings_are_cached_by_weights_not_name(ws: Workspace, monkeyp
     data.qrels["extra"] = {"extra": {next(iter(data.corpus)): 1}}
     other = datasets.save(ws, data, "emb-more-queries", {"source": "test"}).artifact
     indexing.build_dense(ws, other, indexing.DenseConfig(model="minilm"))
+
+
+def test_damaged_embedding_cache_is_recomputed_not_trusted(ws: Workspace) -> None:
+    data = synthetic.generate(synthetic.SynthConfig(documents=30, test_queries=3, train_queries=0, seed=9))
+    art = datasets.save(ws, data, "emb-damaged", {"source": "test"}).artifact
+    spec = models.resolve("minilm")
+    config = indexing.DenseConfig(model="minilm")
+    ids, good, _ = indexing.corpus_embeddings(ws, art, spec, config)
+    (entry,) = (ws.root / ".cache" / "embeddings").iterdir()
+    damaged = np.load(entry / "embeddings.npy")
+    damaged[0] = 0.0  # same size, different vectors: only the checksum can tell
+    np.save(entry / "embeddings.npy", damaged)
+    again_ids, again, _ = indexing.corpus_embeddings(ws, art, spec, config)
+    assert again_ids == ids
+    np.testing.assert_allclose(again, good, atol=1e-5)
+    assert indexing._cache_intact(entry, json.loads((entry / "done.json").read_text(encoding="utf-8")))
