@@ -110,25 +110,42 @@ def build_bm25(
     )
 
 
-def encode_texts(model: Any, texts: list[str], batch_size: int, stage: str, progress: Progress, prompt: str = "") -> np.ndarray:
-    """Encode texts to L2-normalised float32 vectors in batches, reporting progress."""
+def encoding_chunks(texts: list[str], batch_size: int) -> list[np.ndarray]:
+    """The texts' indices in encoding chunks of ``batch_size * 8``, longest texts first (so batches
+    pad little). A chunk is the unit a shard takes: the same chunk is encoded in the same batches
+    whether the corpus is encoded whole or in shards, so both give the same vectors."""
+    order = np.argsort([-len(t) for t in texts], kind="stable")
+    size = batch_size * 8
+    return [order[start:start + size] for start in range(0, len(texts), size)]
+
+
+def _encode_chunk(model: Any, texts: list[str], idx: np.ndarray, batch_size: int, prompt: str) -> np.ndarray:
+    return model.encode(
+        [texts[i] for i in idx], batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+        show_progress_bar=False, prompt=prompt or None,
+    ).astype(np.float32)
+
+
+def encode_texts(
+    model: Any, texts: list[str], batch_size: int, stage: str, progress: Progress, prompt: str = "",
+    done: dict[int, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Encode texts to L2-normalised float32 vectors chunk by chunk, reporting progress; chunks in
+    ``done`` (chunk number -> vectors, from shards) are taken as they are."""
     if not texts:
         return np.zeros((0, model.get_embedding_dimension()), dtype=np.float32)
-    # Sort by length so batches pad little (what SentenceTransformer.encode does inside a call).
-    order = np.argsort([-len(t) for t in texts], kind="stable")
-    chunk = batch_size * 8
-    parts = []
+    done = done or {}
+    chunks = encoding_chunks(texts, batch_size)
+    vectors: np.ndarray | None = None
     progress(stage, 0, len(texts))
-    for start in range(0, len(texts), chunk):
-        idx = order[start:start + chunk]
-        batch = [texts[i] for i in idx]
-        parts.append(model.encode(
-            batch, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
-            show_progress_bar=False, prompt=prompt or None,
-        ).astype(np.float32))
-        progress(stage, min(start + chunk, len(texts)), len(texts))
-    vectors = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
-    vectors[order] = np.concatenate(parts)
+    finished = 0
+    for number, idx in enumerate(chunks):
+        part = done[number] if number in done else _encode_chunk(model, texts, idx, batch_size, prompt)
+        if vectors is None:
+            vectors = np.empty((len(texts), part.shape[1]), dtype=np.float32)
+        vectors[idx] = part
+        finished += len(idx)
+        progress(stage, finished, len(texts))
     return vectors
 
 
@@ -164,19 +181,138 @@ def _cache_intact(folder: Path, meta: dict) -> bool:
     return "files" in meta
 
 
-def corpus_embeddings(
-    ws: Workspace, dataset: Artifact, spec: models.ModelSpec, config: DenseConfig, progress: Progress = silent
-) -> tuple[list[str], np.ndarray, int]:
-    """(doc ids, float32 vectors, max sequence length) of a corpus, from the workspace cache when
-    possible. The cache key is the model's weights hash and the corpus file's hash (plus what
-    changes the vectors: prompt, truncation), never the model's name or the dataset's name, so
-    an alias, a folder path or a dataset with new queries over the same corpus all reuse it."""
+def embedding_cache(ws: Workspace, dataset: Artifact, spec: models.ModelSpec, config: DenseConfig) -> Path:
+    """The cache folder of a corpus's embeddings. The key is the model's weights hash and the
+    corpus file's hash (plus what changes the vectors: prompt, truncation), never the model's or
+    the dataset's name, so an alias, a folder path or a dataset with new queries over the same
+    corpus all reuse it."""
     corpus_hash = dataset.manifest.get("files", {}).get("corpus.jsonl") or dataset.version
     key = hashlib.sha256(json.dumps({
         "model": spec.fingerprint, "corpus": corpus_hash,
         "document_prompt": config.document_prompt, "max_seq_length": config.max_seq_length,
     }, sort_keys=True).encode()).hexdigest()[:20]
-    cache = ws.root / ".cache" / "embeddings" / key
+    return ws.root / ".cache" / "embeddings" / key
+
+
+def store_embeddings(cache: Path, doc_ids: list[str], vectors: np.ndarray, meta: dict[str, Any]) -> None:
+    """Write a cache entry into a private folder and rename it: a crash never leaves an entry that
+    looks whole, and sizes and checksums let a reader refuse a damaged one."""
+    tmp = cache.parent / f".{cache.name}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    try:
+        np.save(tmp / "embeddings.npy", vectors)
+        (tmp / "docids.txt").write_text("\n".join(doc_ids) + "\n", encoding="utf-8")
+        files = {f: {"bytes": (tmp / f).stat().st_size, "sha256": sha256_file(tmp / f)} for f in ("embeddings.npy", "docids.txt")}
+        (tmp / "done.json").write_text(json.dumps({**meta, "files": files}) + "\n", encoding="utf-8")
+        if cache.exists():  # a concurrent build won the race; keep its copy
+            shutil.rmtree(tmp)
+        else:
+            tmp.rename(cache)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``i/n`` (0 <= i < n) into (i, n)."""
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise InputError(f"--shard must be I/N, e.g. 0/4, got {text!r}", field="shard") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise InputError(f"--shard {text}: need 0 <= I < N", field="shard")
+    return i, n
+
+
+@dataclass
+class ShardResult:
+    """What one shard of a corpus encode did; the unsharded command assembles the parts."""
+
+    shard: tuple[int, int]
+    chunks: int
+    texts: int
+    path: Path
+    reused: bool
+
+
+def _parts_dir(cache: Path) -> Path:
+    return cache.parent / f"{cache.name}.parts"
+
+
+def _plan_hash(chunks: list[np.ndarray], batch_size: int) -> str:
+    digest = hashlib.sha256(str(batch_size).encode())
+    for idx in chunks:
+        digest.update(np.ascontiguousarray(idx, dtype=np.int64).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def encode_shard(
+    ws: Workspace, dataset: Artifact, config: DenseConfig, shard: tuple[int, int], progress: Progress = silent
+) -> ShardResult:
+    """Encode shard ``i`` of ``n`` of the corpus (every n-th encoding chunk) into the embedding
+    cache's parts. Shards can run anywhere that sees the workspace (a shell loop, a Slurm array);
+    ``build_dense`` without a shard then assembles the parts (encoding any chunk still missing)
+    into the artifact an unsharded run makes, with the same version id and the same bytes."""
+    config.check()
+    i, n = shard
+    spec = models.resolve(config.model, ws)
+    cache = embedding_cache(ws, dataset, spec, config)
+    path = _parts_dir(cache) / f"part-{i}-of-{n}.npz"
+    data = datasets.load(dataset)
+    texts = [data.doc_text(d) for d in data.corpus]
+    chunks = encoding_chunks(texts, config.batch_size)
+    mine = [c for c in range(len(chunks)) if c % n == i]
+    plan = _plan_hash(chunks, config.batch_size)
+    if path.is_file() or (cache / "done.json").is_file():
+        return ShardResult(shard, len(mine), sum(len(chunks[c]) for c in mine), path, reused=True)
+    encoder = models.load_sentence_transformer(spec)
+    if config.max_seq_length:
+        encoder.max_seq_length = config.max_seq_length
+    total = sum(len(chunks[c]) for c in mine)
+    progress(f"encode shard {i}/{n}", 0, total)
+    parts, finished = [], 0
+    for c in mine:
+        parts.append(_encode_chunk(encoder, texts, chunks[c], config.batch_size, config.document_prompt))
+        finished += len(chunks[c])
+        progress(f"encode shard {i}/{n}", finished, total)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.npz")
+    try:
+        np.savez(tmp, chunks=np.array(mine, dtype=np.int64), plan=np.array(plan),
+                 max_seq_length=np.array(encoder.max_seq_length), vectors=np.concatenate(parts) if parts else np.zeros((0, 0), np.float32))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ShardResult(shard, len(mine), total, path, reused=False)
+
+
+def _shard_parts(cache: Path, chunks: list[np.ndarray], batch_size: int) -> dict[int, np.ndarray]:
+    """Chunk number -> vectors from every readable part made with this chunk plan."""
+    folder = _parts_dir(cache)
+    if not folder.is_dir():
+        return {}
+    plan = _plan_hash(chunks, batch_size)
+    done: dict[int, np.ndarray] = {}
+    for path in sorted(folder.glob("part-*.npz")):
+        try:
+            with np.load(path) as part:
+                if str(part["plan"]) != plan:
+                    continue  # another batch size, another chunk plan: not these chunks
+                rows = 0
+                for c in part["chunks"].tolist():
+                    size = len(chunks[c])
+                    done[c] = part["vectors"][rows:rows + size]
+                    rows += size
+        except (OSError, ValueError, KeyError, IndexError):
+            continue  # a damaged part is encoded again, never trusted
+    return done
+
+
+def corpus_embeddings(
+    ws: Workspace, dataset: Artifact, spec: models.ModelSpec, config: DenseConfig, progress: Progress = silent
+) -> tuple[list[str], np.ndarray, int]:
+    """(doc ids, float32 vectors, max sequence length) of a corpus, from the workspace cache
+    (``embedding_cache``) when possible, else encoded, taking chunks that shards already did."""
+    cache = embedding_cache(ws, dataset, spec, config)
     if (cache / "done.json").exists():
         meta = json.loads((cache / "done.json").read_text(encoding="utf-8"))
         if _cache_intact(cache, meta):
@@ -188,27 +324,12 @@ def corpus_embeddings(
     if config.max_seq_length:
         encoder.max_seq_length = config.max_seq_length
     doc_ids = list(data.corpus)
-    vectors = encode_texts(
-        encoder, [data.doc_text(d) for d in doc_ids], config.batch_size, "encode corpus", progress,
-        prompt=config.document_prompt,
-    )
-    # Written to a private folder and renamed: a crash never leaves a cache entry that looks whole.
-    tmp = cache.parent / f".{key}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    try:
-        np.save(tmp / "embeddings.npy", vectors)
-        (tmp / "docids.txt").write_text("\n".join(doc_ids) + "\n", encoding="utf-8")
-        meta = {
-            "model": spec.name, "fingerprint": spec.fingerprint, "dataset": dataset.ref, "max_seq_length": encoder.max_seq_length,
-            "files": {f: {"bytes": (tmp / f).stat().st_size, "sha256": sha256_file(tmp / f)} for f in ("embeddings.npy", "docids.txt")},
-        }
-        (tmp / "done.json").write_text(json.dumps(meta) + "\n", encoding="utf-8")
-        if cache.exists():  # a concurrent build won the race; keep its copy
-            shutil.rmtree(tmp)
-        else:
-            tmp.rename(cache)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    texts = [data.doc_text(d) for d in doc_ids]
+    done = _shard_parts(cache, encoding_chunks(texts, config.batch_size), config.batch_size)
+    vectors = encode_texts(encoder, texts, config.batch_size, "encode corpus", progress, prompt=config.document_prompt, done=done)
+    meta = {"model": spec.name, "fingerprint": spec.fingerprint, "dataset": dataset.ref, "max_seq_length": encoder.max_seq_length}
+    store_embeddings(cache, doc_ids, vectors, meta)
+    shutil.rmtree(_parts_dir(cache), ignore_errors=True)  # the whole entry supersedes its parts
     return doc_ids, vectors, int(encoder.max_seq_length)
 
 

@@ -149,3 +149,27 @@ def test_damaged_embedding_cache_is_recomputed_not_trusted(ws: Workspace) -> Non
     assert again_ids == ids
     np.testing.assert_allclose(again, good, atol=1e-5)
     assert indexing._cache_intact(entry, json.loads((entry / "done.json").read_text(encoding="utf-8")))
+
+
+def test_sharded_dense_index_equals_unsharded_byte_for_byte(tmp_path, runner, monkeypatch) -> None:  # noqa: ANN001
+    from retrieval_cli.cli import app
+
+    data = synthetic.generate(synthetic.SynthConfig(documents=70, test_queries=3, train_queries=0, seed=11))
+    results = {}
+    for how in ("whole", "sharded"):
+        ws = Workspace(tmp_path / how)
+        art = datasets.save(ws, data, "sh", {"source": "test"}).artifact
+        config = indexing.DenseConfig(batch_size=4)  # 32-text chunks: 70 passages make 3 chunks
+        if how == "sharded":
+            parts = [indexing.encode_shard(ws, art, config, (i, 2)) for i in range(2)]
+            assert [p.chunks for p in parts] == [2, 1] and sum(p.texts for p in parts) == 70
+            assert indexing.encode_shard(ws, art, config, (0, 2)).reused
+            monkeypatch.setattr(indexing, "_encode_chunk", lambda *a, **k: pytest.fail("assembling encoded a chunk again"))
+        results[how] = indexing.build_dense(ws, art, config).artifact
+    whole, sharded = results["whole"], results["sharded"]
+    assert whole.version == sharded.version
+    for name in ("embeddings.f16.npy", "docids.txt", "index.faiss"):
+        assert whole.file(name).read_bytes() == sharded.file(name).read_bytes(), name
+    assert not list((tmp_path / "sharded" / ".cache" / "embeddings").glob("*.parts"))  # assembled, parts removed
+    out = runner.invoke(app, ["index", "sh", "--kind", "dense", "--shard", "2/2", "-w", str(tmp_path / "whole")])
+    assert out.exit_code == 2 and "--shard 2/2: need 0 <= I < N" in out.output

@@ -23,6 +23,7 @@ def index_cli(
     max_seq_length: Annotated[Optional[int], typer.Option(help="Truncate texts to this many tokens.")] = None,
     query_prompt: Annotated[str, typer.Option(help="Prefix for queries (e.g. 'query: ' for E5).")] = "",
     document_prompt: Annotated[str, typer.Option(help="Prefix for documents (e.g. 'passage: ').")] = "",
+    shard: Annotated[Optional[str], typer.Option(help="Dense only: encode shard I/N of the corpus into the workspace cache and stop; the command without --shard assembles the shards into the index (same version, same bytes).")] = None,
     name: NameOpt = None,
     workspace_path: WorkspaceOpt = None,
     force: ForceOpt = False,
@@ -33,6 +34,8 @@ def index_cli(
 
     ws = workspace(workspace_path)
     data = ws.resolve(dataset, kind="datasets")
+    if shard is not None and kind != "dense":
+        raise InputError("--shard applies to --kind dense (BM25 indexing is one Lucene job)")
     with console.progress(quiet) as bar:
         if kind == "bm25":
             result = indexing.build_bm25(
@@ -43,6 +46,14 @@ def index_cli(
                 model=model, faiss=faiss, batch_size=batch_size, max_seq_length=max_seq_length,
                 query_prompt=query_prompt, document_prompt=document_prompt,
             )
+            if shard is not None:
+                part = indexing.encode_shard(ws, data, config, indexing.parse_shard(shard), progress=bar)
+                state = "reused" if part.reused else "wrote"
+                console.err.print(
+                    f"{state} shard {part.shard[0]}/{part.shard[1]}: {part.texts} passages in {part.chunks} chunks ({part.path}); "
+                    "run the command without --shard to assemble the index", highlight=False,
+                )
+                return
             result = indexing.build_dense(ws, data, config, name=name, force=force, progress=bar)
         else:
             raise InputError(f"--kind must be bm25 or dense, got {kind!r}")
