@@ -212,17 +212,6 @@ def store_embeddings(cache: Path, doc_ids: list[str], vectors: np.ndarray, meta:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """``i/n`` (0 <= i < n) into (i, n)."""
-    try:
-        i, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise InputError(f"--shard must be I/N, e.g. 0/4, got {text!r}", field="shard") from None
-    if not (n >= 1 and 0 <= i < n):
-        raise InputError(f"--shard {text}: need 0 <= I < N", field="shard")
-    return i, n
-
-
 @dataclass
 class ShardResult:
     """What one shard of a corpus encode did; the unsharded command assembles the parts."""

@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import shutil
 import statistics
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -45,7 +46,7 @@ from typing import Any, Iterable, Iterator
 
 from retrieval_cli import datasets, indexing, models
 from retrieval_cli import llm as llmlib
-from retrieval_cli.artifacts import Artifact, BuildResult, Workspace
+from retrieval_cli.artifacts import Artifact, BuildResult, Workspace, atomic_write_text
 from retrieval_cli.errors import InputError
 from retrieval_cli.progress import Progress, silent
 
@@ -317,6 +318,7 @@ class _Scorers:
         self.batch_size = batch_size
         self.progress = progress
         self.scored = 0
+        self.engines = sorted(indexes)
         self.bm25 = indexing.BM25IndexSearcher(indexes["bm25"]) if "bm25" in indexes else None
         self.dense = indexing.DenseSearcher(ws, indexes["dense"], silent) if "dense" in indexes else None
         self.cross = models.load_cross_encoder(cross_encoder) if cross_encoder else None
@@ -381,7 +383,51 @@ def mine_negatives(
     force: bool = False,
     progress: Progress = silent,
 ) -> BuildResult:
-    """Mine negatives for every query of ``config.split`` that has positives; a negatives artifact."""
+    """Mine negatives for every query of ``config.split`` that has positives; a negatives artifact.
+    Chunks that an interrupted run or ``mine_shard`` finished are taken as they are."""
+    job = _prepare(ws, dataset, config, indexes, name, progress)
+    if force:
+        shutil.rmtree(job.parts, ignore_errors=True)
+    result = ws.build("negatives", job.name, job.resolved, job.inputs, job.run, force=force)
+    shutil.rmtree(job.parts, ignore_errors=True)  # the artifact supersedes its chunks
+    return result
+
+
+def mine_shard(
+    ws: Workspace,
+    dataset: Artifact,
+    config: MiningConfig,
+    shard: tuple[int, int],
+    *,
+    indexes: list[Artifact] | None = None,
+    name: str | None = None,
+    progress: Progress = silent,
+) -> ShardResult:
+    """Mine shard i of n (query chunks c with c % n == i) into the workspace cache. Shards run
+    anywhere that sees the workspace; ``mine_negatives`` with the same arguments then assembles
+    the artifact, with the version id and the bytes of a run that was never split."""
+    job = _prepare(ws, dataset, config, indexes, name, progress)
+    existing = ws.find("negatives", job.name, job.version)
+    if existing is None:
+        job.run(None, shard)
+    return ShardResult(shard, job.parts, reused=existing is not None)
+
+
+@dataclass
+class _Job:
+    """A mining run, resolved: its artifact's name, config and inputs, and how to mine it."""
+
+    name: str
+    version: str
+    resolved: dict[str, Any]
+    inputs: dict[str, Artifact]
+    parts: Path  # finished chunks of this exact version (an interrupted run, or shards)
+    run: Any  # (folder | None, shard | None) -> summary
+
+
+def _prepare(
+    ws: Workspace, dataset: Artifact, config: MiningConfig, indexes: list[Artifact] | None, name: str | None, progress: Progress,
+) -> _Job:
     config.check()
     datasets.split_counts(dataset, config.split)
     cross_spec = models.resolve(config.cross_encoder, ws) if config.cross_encoder else None
@@ -410,21 +456,40 @@ def mine_negatives(
     if cross_spec is not None and cross_spec.artifact is not None:
         inputs["cross_encoder"] = cross_spec.artifact
 
-    def build(folder: Path) -> dict[str, Any]:
+    name = name or f"{dataset.name}-{config.label}"
+    version = ws.version_of("negatives", resolved, inputs)
+    parts = ws.root / ".cache" / "mining" / f"{name}@{version}"
+
+    def run(folder: Path | None, shard: tuple[int, int] | None = None) -> dict[str, Any]:
         data = datasets.load(dataset)
         generated = None
         if llm_spec is not None:
             generated = _generate_negatives(ws, data, config, llm_spec, resolved["llm_prompt_text"], progress)
-        return _mine(ws, data, config, engines, cross_spec, folder, progress, generated)
+        return _mine(ws, data, config, engines, cross_spec, folder, progress, generated, parts=parts, shard=shard)
 
-    return ws.build("negatives", name or f"{dataset.name}-{config.label}", resolved, inputs, build, force=force)
+    return _Job(name, version, resolved, inputs, parts, run)
+
+
+@dataclass
+class ShardResult:
+    """One shard of a mining run: where its chunks are, and whether the artifact already existed."""
+
+    shard: tuple[int, int]
+    parts: Path
+    reused: bool
 
 
 def _mine(
     ws: Workspace, data: datasets.Dataset, config: MiningConfig, engines: dict[str, Artifact],
-    cross_spec: models.ModelSpec | None, folder: Path, progress: Progress,
+    cross_spec: models.ModelSpec | None, folder: Path | None, progress: Progress,
     generated: tuple[dict[str, list[str]], dict[str, Any]] | None = None,
+    *, parts: Path | None = None, shard: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
+    """Mine chunk by chunk (``config.chunk_size`` queries). Each finished chunk is kept in
+    ``parts`` (one file per chunk), so an interrupted run, or shards run elsewhere, leave work the
+    next run takes as it is; a chunk's lines and statistics do not depend on the other chunks, so
+    any split gives the same bytes. With ``shard`` (i, n), only chunks c with c % n == i are mined
+    and nothing is written to ``folder``."""
     split_qrels = data.split_qrels(config.split)
     queries = data.split_queries(config.split)
     level = data.relevance_level
@@ -439,57 +504,102 @@ def _mine(
                     target[d] = max(g, target.get(d, g))
     doc_ids = list(data.corpus)
     scorers = _Scorers(ws, engines, cross_spec, config.batch_size, progress)
-    depth = config.first_stage_depth
-    has_cross = scorers.cross is not None
-
-    stats = _Stats(wanted=sum(n for _, n in config.components), queries=len(queries), processed=len(with_positives))
-    progress("mine negatives", 0, len(with_positives))
+    wanted = sum(n for _, n in config.components)
+    stats = _Stats(wanted=wanted, queries=len(queries), processed=len(with_positives))
+    chunks = list(_chunks(with_positives, config.chunk_size))
+    mine = [c for c in range(len(chunks)) if shard is None or c % shard[1] == shard[0]]
+    total = sum(len(chunks[c]) for c in mine)
+    progress("mine negatives", 0, total)
     done = 0
-    with open(folder / "negatives.jsonl", "w", encoding="utf-8") as out:
-        for chunk in _chunks(with_positives, config.chunk_size):
-            chunk_queries = {q: queries[q] for q in chunk}
-            chunk_positives = {q: positives[q] for q in chunk}
-            hits: dict[str, dict[str, list[tuple[str, float]]]] = {}
-            pos_scores: dict[str, dict[str, dict[str, float]]] = {}
-            for engine in sorted(engines):
-                hits[engine], pos_scores[engine] = scorers.first_stage(engine, chunk_queries, chunk_positives, depth)
-            ce: dict[tuple[str, str], float] = {}
-            if has_cross:
-                # Score every positive and every candidate the cross-encoder strategy sees.
-                wanted = {(q, d) for q in chunk for d in positives[q]}
-                if any(s == "cross-encoder" for s, _ in config.components):
-                    wanted |= {(q, d) for q in chunk for d, _ in hits[config.candidates][q]}
-                ce.update(_cross(scorers, sorted(wanted), queries, data))
-            results = [
-                _mine_query(
-                    q, queries[q], positives[q], judged.get(q, {}), hits, pos_scores, ce, config, doc_ids, stats.dropped,
-                    generated[0].get(q, []) if generated else [],
+    out = open(folder / "negatives.jsonl", "w", encoding="utf-8") if folder is not None else None
+    try:
+        for c in mine:
+            chunk = chunks[c]
+            part = parts / f"chunk-{c}.json" if parts is not None else None
+            kept = _read_part(part, chunk) if part is not None else None
+            if kept is None:
+                kept = _mine_chunk(
+                    chunk, queries, positives, judged, data, config, scorers, doc_ids, _Stats(wanted=wanted, queries=0, processed=0), generated,
                 )
-                for q in chunk
-            ]
-            if has_cross:
-                # Teacher scores for every kept negative and positive (TAS-B style distillation).
-                missing = sorted({(r["query_id"], n["doc_id"]) for r, _ in results for n in r["negatives"] if n["doc_id"]} - set(ce))
-                ce.update(_cross(scorers, missing, queries, data))
-                texts = [(r["query_id"], n["text"]) for r, _ in results for n in r["negatives"] if not n["doc_id"]]
-                text_scores = dict(zip(texts, scorers.cross_scores([(queries[q], t) for q, t in texts]) if texts else []))
-                for record, _ in results:
-                    for n in record["negatives"]:
-                        key = (record["query_id"], n["doc_id"] or n["text"])
-                        n["ce_score"] = ce[key] if n["doc_id"] else text_scores[key]
-                    for p in record["positives"]:
-                        p["scores"]["cross-encoder"] = ce[(record["query_id"], p["doc_id"])]
-            for record, counts in results:
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                q = record["query_id"]
-                stats.add(record, counts, judged.get(q, {}), positives[q])
+                if part is not None:
+                    atomic_write_text(part, json.dumps({"queries": chunk, "lines": kept[0], "stats": kept[1].state()}))
+            lines, chunk_stats = kept
+            stats.merge(chunk_stats)
+            if out is not None:
+                out.writelines(line + "\n" for line in lines)
             done += len(chunk)
-            progress("mine negatives", done, len(with_positives))
+            progress("mine negatives", done, total)
+    finally:
+        if out is not None:
+            out.close()
     summary = stats.as_dict()
     if generated:
         summary["llm"] = generated[1]
-    (folder / "stats.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if folder is not None:
+        (folder / "stats.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
+
+
+def _read_part(path: Path, chunk: list[str]) -> tuple[list[str], _Stats] | None:
+    """A finished chunk from an earlier run or a shard, if it is whole and for these queries."""
+    if not path.is_file():
+        return None
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if saved["queries"] != chunk:
+            return None
+        return list(saved["lines"]), _Stats.from_state(saved["stats"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # damaged: mined again, never trusted
+
+
+def _mine_chunk(
+    chunk: list[str], queries: dict[str, str], positives: dict[str, list[str]], judged: dict[str, dict[str, int]],
+    data: datasets.Dataset, config: MiningConfig, scorers: _Scorers, doc_ids: list[str], stats: _Stats,
+    generated: tuple[dict[str, list[str]], dict[str, Any]] | None,
+) -> tuple[list[str], _Stats]:
+    """One chunk of queries: first stages, cross-encoder scores, selection; (JSON lines, statistics)."""
+    has_cross = scorers.cross is not None
+    depth = config.first_stage_depth
+    engines = sorted(scorers.engines)
+    chunk_queries = {q: queries[q] for q in chunk}
+    chunk_positives = {q: positives[q] for q in chunk}
+    hits: dict[str, dict[str, list[tuple[str, float]]]] = {}
+    pos_scores: dict[str, dict[str, dict[str, float]]] = {}
+    for engine in engines:
+        hits[engine], pos_scores[engine] = scorers.first_stage(engine, chunk_queries, chunk_positives, depth)
+    ce: dict[tuple[str, str], float] = {}
+    if has_cross:
+        # Score every positive and every candidate the cross-encoder strategy sees.
+        wanted = {(q, d) for q in chunk for d in positives[q]}
+        if any(s == "cross-encoder" for s, _ in config.components):
+            wanted |= {(q, d) for q in chunk for d, _ in hits[config.candidates][q]}
+        ce.update(_cross(scorers, sorted(wanted), queries, data))
+    results = [
+        _mine_query(
+            q, queries[q], positives[q], judged.get(q, {}), hits, pos_scores, ce, config, doc_ids, stats.dropped,
+            generated[0].get(q, []) if generated else [],
+        )
+        for q in chunk
+    ]
+    if has_cross:
+        # Teacher scores for every kept negative and positive (TAS-B style distillation).
+        missing = sorted({(r["query_id"], n["doc_id"]) for r, _ in results for n in r["negatives"] if n["doc_id"]} - set(ce))
+        ce.update(_cross(scorers, missing, queries, data))
+        texts = [(r["query_id"], n["text"]) for r, _ in results for n in r["negatives"] if not n["doc_id"]]
+        text_scores = dict(zip(texts, scorers.cross_scores([(queries[q], t) for q, t in texts]) if texts else []))
+        for record, _ in results:
+            for n in record["negatives"]:
+                key = (record["query_id"], n["doc_id"] or n["text"])
+                n["ce_score"] = ce[key] if n["doc_id"] else text_scores[key]
+            for p in record["positives"]:
+                p["scores"]["cross-encoder"] = ce[(record["query_id"], p["doc_id"])]
+    lines = []
+    for record, counts in results:
+        lines.append(json.dumps(record, ensure_ascii=False))
+        q = record["query_id"]
+        stats.add(record, counts, judged.get(q, {}), positives[q])
+    return lines, stats
 
 
 @dataclass
@@ -530,6 +640,35 @@ class _Stats:
                 self.judged_kept += 1
             else:
                 self.unjudged_kept += 1
+
+    _COUNTS = ("short", "judged_kept", "unjudged_kept", "estimate_queries", "eligible", "eligible_relevant", "unexcluded", "unexcluded_relevant")
+    _LISTS = ("ranks", "scores", "ce_scores")
+
+    def state(self) -> dict[str, Any]:
+        """The accumulated values (not the summary), so chunks mined apart merge exactly."""
+        return {
+            **{k: getattr(self, k) for k in self._COUNTS + self._LISTS},
+            "dropped": dict(self.dropped), "by_strategy": dict(self.by_strategy),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> _Stats:
+        stats = cls(wanted=0, queries=0, processed=0)
+        for key in cls._COUNTS:
+            setattr(stats, key, int(state[key]))
+        for key in cls._LISTS:
+            setattr(stats, key, [float(v) for v in state[key]])
+        stats.dropped, stats.by_strategy = Counter(state["dropped"]), Counter(state["by_strategy"])
+        return stats
+
+    def merge(self, other: _Stats) -> None:
+        """Add a later chunk's values: lists keep chunk order, so summaries equal a single pass's."""
+        for key in self._COUNTS:
+            setattr(self, key, getattr(self, key) + getattr(other, key))
+        for key in self._LISTS:
+            getattr(self, key).extend(getattr(other, key))
+        self.dropped.update(other.dropped)
+        self.by_strategy.update(other.by_strategy)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -260,3 +260,45 @@ def test_max_positives_holds_out_judged_documents_for_the_estimate(ws: Workspace
     everything = mining.mine_negatives(ws, art, MiningConfig(strategy="bm25", range_max=8, num_negatives=4)).artifact
     assert [p["doc_id"] for p in _records(everything)[0]["positives"]] == ["d1", "d2", "d3"]
     assert everything.summary["false_negative_estimate"]["rate"] is None  # nothing judged beyond the positives
+
+
+def test_sharded_mining_equals_unsharded_byte_for_byte_and_interrupted_runs_keep_chunks(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    data = synthetic.generate(synthetic.SynthConfig(documents=150, test_queries=4, train_queries=23, seed=21))
+    # bm25 + random: chunk-independent randomness; 23 queries in chunks of 5 make 5 chunks
+    config = MiningConfig(strategy="bm25:2,random:1", range_max=30, sampling="random", chunk_size=5)
+    made = {}
+    for how in ("whole", "sharded"):
+        ws = Workspace(tmp_path / how)
+        art = datasets.save(ws, data, "m", {"source": "test"}).artifact
+        if how == "sharded":
+            shards = [mining.mine_shard(ws, art, config, (i, 3)) for i in range(3)]
+            assert sorted(p.name for p in shards[0].parts.iterdir()) == [f"chunk-{c}.json" for c in range(5)]
+            calls = []
+            monkeypatch.setattr(mining, "_mine_chunk", lambda *a, **k: calls.append(1))  # assembling mines nothing
+        made[how] = mining.mine_negatives(ws, art, config).artifact
+    whole, sharded = made["whole"], made["sharded"]
+    assert whole.version == sharded.version and not calls
+    for name in ("negatives.jsonl", "stats.json"):
+        assert whole.file(name).read_bytes() == sharded.file(name).read_bytes(), name
+    assert not shards[0].parts.exists()  # the artifact supersedes its chunks
+    monkeypatch.undo()
+
+    # Interrupted after two chunks: the re-run mines only the other three.
+    ws = Workspace(tmp_path / "cut")
+    art = datasets.save(ws, data, "m", {"source": "test"}).artifact
+    real, mined = mining._mine_chunk, []
+
+    def stop_after_two(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if len(mined) == 2:
+            raise KeyboardInterrupt
+        mined.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mining, "_mine_chunk", stop_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        mining.mine_negatives(ws, art, config)
+    assert ws.artifacts("negatives") == []
+    mined.clear()
+    monkeypatch.setattr(mining, "_mine_chunk", lambda *a, **k: (mined.append(1), real(*a, **k))[1])
+    again = mining.mine_negatives(ws, art, config).artifact
+    assert len(mined) == 3 and again.file("negatives.jsonl").read_bytes() == whole.file("negatives.jsonl").read_bytes()

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from retrieval_cli.cli import console
-from retrieval_cli.cli.options import ForceOpt, NameOpt, QuietOpt, WorkspaceOpt, workspace
+from retrieval_cli.cli.options import ForceOpt, NameOpt, QuietOpt, ShardOpt, WorkspaceOpt, shard_arg, workspace
 from retrieval_cli.errors import InputError
 
 
@@ -23,7 +23,7 @@ def index_cli(
     max_seq_length: Annotated[Optional[int], typer.Option(help="Truncate texts to this many tokens.")] = None,
     query_prompt: Annotated[str, typer.Option(help="Prefix for queries (e.g. 'query: ' for E5).")] = "",
     document_prompt: Annotated[str, typer.Option(help="Prefix for documents (e.g. 'passage: ').")] = "",
-    shard: Annotated[Optional[str], typer.Option(help="Dense only: encode shard I/N of the corpus into the workspace cache and stop; the command without --shard assembles the shards into the index (same version, same bytes).")] = None,
+    shard: ShardOpt = None,
     name: NameOpt = None,
     workspace_path: WorkspaceOpt = None,
     force: ForceOpt = False,
@@ -47,7 +47,7 @@ def index_cli(
                 query_prompt=query_prompt, document_prompt=document_prompt,
             )
             if shard is not None:
-                part = indexing.encode_shard(ws, data, config, indexing.parse_shard(shard), progress=bar)
+                part = indexing.encode_shard(ws, data, config, shard_arg(shard), progress=bar)
                 state = "reused" if part.reused else "wrote"
                 console.err.print(
                     f"{state} shard {part.shard[0]}/{part.shard[1]}: {part.texts} passages in {part.chunks} chunks ({part.path}); "

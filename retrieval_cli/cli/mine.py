@@ -16,7 +16,9 @@ from retrieval_cli.cli.options import (
     MaxFailuresOpt,
     NameOpt,
     QuietOpt,
+    ShardOpt,
     WorkspaceOpt,
+    shard_arg,
     workspace,
 )
 
@@ -48,6 +50,7 @@ def mine_negatives_cli(
     max_failures: MaxFailuresOpt = 0.05,
     batch_size: Annotated[int, typer.Option(help="Cross-encoder batch size.")] = 32,
     chunk_size: Annotated[int, typer.Option(help="Queries searched together; memory grows with chunk size x depth.")] = 256,
+    shard: ShardOpt = None,
     name: NameOpt = None,
     workspace_path: WorkspaceOpt = None,
     force: ForceOpt = False,
@@ -78,6 +81,11 @@ def mine_negatives_cli(
     )
     given = [ws.resolve(ref, kind="indexes") for ref in index or []]
     with console.progress(quiet) as bar:
+        if shard is not None:
+            part = mining.mine_shard(ws, data, config, shard_arg(shard), indexes=given, name=name, progress=bar)
+            state = "artifact exists" if part.reused else f"wrote its chunks to {part.parts}"
+            console.err.print(f"shard {part.shard[0]}/{part.shard[1]}: {state}; run the command without --shard to assemble", highlight=False)
+            return
         result = mining.mine_negatives(ws, data, config, indexes=given, name=name, force=force, progress=bar)
     console.built(result, "negatives")
     stats = result.artifact.summary

@@ -17,6 +17,10 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Rebuild even if an iden
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 NameOpt = Annotated[Optional[str], typer.Option("--name", "-n", help="Artifact name \\[default: derived from inputs].")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+ShardOpt = Annotated[Optional[str], typer.Option(
+    "--shard", help="Do shard I/N of the work (0 <= I < N) into the workspace cache and stop; the same command "
+    "without --shard assembles the shards into the artifact an unsplit run makes (same version, same bytes).",
+)]
 
 # LLM generation (generate-queries --method llm, mine-negatives --strategy llm)
 LLMOpt = Annotated[str, typer.Option("--llm", help="LLM: default (packaged Gemma 3 270M GGUF, in-process), llama-cpp:PATH.gguf, or openai:MODEL@URL.")]
@@ -37,3 +41,16 @@ def workspace(path: Path | None) -> Workspace:
     ws.verify_reads = VERIFY_READS[0]
     ws.on_wait = lambda message: console.err.print(f"[dim]{message}[/]", highlight=False)
     return ws
+
+
+def shard_arg(text: str) -> tuple[int, int]:
+    """``--shard I/N`` (0 <= I < N) as (I, N)."""
+    from retrieval_cli.errors import InputError
+
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise InputError(f"--shard must be I/N, e.g. 0/4, got {text!r}", field="shard") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise InputError(f"--shard {text}: need 0 <= I < N", field="shard")
+    return i, n
