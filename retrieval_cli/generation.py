@@ -156,17 +156,49 @@ def generate_queries(
     return datasets.store(ws, summary_name, full, {"dataset": source}, make, extra_summary=extra, force=force)
 
 
-def llm_queries(
-    ws: Workspace, data: datasets.Dataset, config: QueryGenConfig, spec: llmlib.LLMSpec, template: str,
-    stats: dict[str, Any], progress: Progress,
-) -> list[tuple[str, str, list[str]]]:
-    """One LLM-written query per sampled document, cleaned and filtered; counts go to ``stats``."""
+def _llm_prompts(data: datasets.Dataset, config: QueryGenConfig, template: str) -> tuple[list[str], list[str], list[str]]:
+    """(document ids, passages, prompts) of the documents sampled for LLM queries, in corpus order."""
     doc_ids = [d for d in data.corpus if data.doc_text(d)]
     if config.max_queries is not None and config.max_queries < len(doc_ids):
         picked = sorted(random.Random(config.seed).sample(range(len(doc_ids)), config.max_queries))
         doc_ids = [doc_ids[i] for i in picked]  # corpus order, without a quadratic index lookup
     passages = [" ".join(data.doc_text(d).split()[:config.passage_words]) for d in doc_ids]
-    prompts = [template.replace("{passage}", p) for p in passages]
+    return doc_ids, passages, [template.replace("{passage}", p) for p in passages]
+
+
+@dataclass
+class ShardResult:
+    """One shard of LLM query generation: how many prompts it completed (into the LLM cache)."""
+
+    shard: tuple[int, int]
+    prompts: int
+    failed: int
+
+
+def generate_shard(ws: Workspace, source: Artifact, config: QueryGenConfig, shard: tuple[int, int], progress: Progress = silent) -> ShardResult:
+    """Complete every n-th prompt (shard i of n) into the workspace's LLM cache. Shards run
+    anywhere that sees the workspace; ``generate_queries`` with the same config then finds every
+    completion cached and writes the dataset an unsplit run writes (same version, same files)."""
+    config.check()
+    if config.method != "llm":
+        raise InputError(f"--shard applies to --method llm ({config.method} queries take seconds)", field="shard")
+    spec = llmlib.LLMSpec.parse(config.llm, config.api_key_env)
+    template = llmlib.load_prompt(config.prompt, "{passage}")
+    _, _, prompts = _llm_prompts(datasets.load(source), config, template)
+    i, n = shard
+    done = llmlib.generate(
+        lambda: llmlib.open_backend(spec), spec.fingerprint, prompts[i::n], config.sampling,
+        llmlib.Cache(ws.root / ".cache" / "llm"), concurrency=config.concurrency, progress=progress, stage=f"LLM queries {i}/{n}",
+    )
+    return ShardResult(shard, len(done), sum(1 for c in done if c.text is None))
+
+
+def llm_queries(
+    ws: Workspace, data: datasets.Dataset, config: QueryGenConfig, spec: llmlib.LLMSpec, template: str,
+    stats: dict[str, Any], progress: Progress,
+) -> list[tuple[str, str, list[str]]]:
+    """One LLM-written query per sampled document, cleaned and filtered; counts go to ``stats``."""
+    doc_ids, passages, prompts = _llm_prompts(data, config, template)
     timing: dict[str, float] = {}
     done = llmlib.generate(
         lambda: llmlib.open_backend(spec), spec.fingerprint, prompts, config.sampling,

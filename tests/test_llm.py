@@ -269,3 +269,29 @@ def test_llm_negatives_carry_their_text_into_exports(ws: Workspace, tmp_path: Pa
     rows = [json.loads(line) for line in open(negatives.export(ws, result, "labeled-pair", tmp_path / "p.jsonl").path)]
     assert {n["text"] for n in generated} <= {r["text"] for r in rows if r["label"] == 0}
     assert mining.mine_negatives(ws, art, config, force=True).artifact.summary["llm"]["cached"] == 6
+
+
+class _Short(_Fake):
+    def complete(self, prompt: str, params: llm.SamplingParams) -> llm.Completion:
+        self.calls.append(prompt)
+        return llm.Completion(f"which widget fits case {len(prompt) % 97}", tokens=5)
+
+
+def test_sharded_llm_queries_equal_unsharded(tmp_path: Path, tiny, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(llm, "open_backend", lambda spec: _Short())
+    config = generation.QueryGenConfig(method="llm", split="llm", max_queries=9, min_words=1)
+    made = {}
+    for how in ("whole", "sharded"):
+        ws = Workspace(tmp_path / how)
+        source = datasets.save(ws, datasets.load(tiny), "tiny", {"source": "copy"}).artifact
+        if how == "sharded":
+            parts = [generation.generate_shard(ws, source, config, (i, 4)) for i in range(4)]
+            assert [p.prompts for p in parts] == [3, 2, 2, 2]
+            monkeypatch.setattr(llm, "open_backend", lambda spec: pytest.fail("assembling asked the LLM again"))
+        made[how] = generation.generate_queries(ws, source, config).artifact
+    assert made["whole"].version == made["sharded"].version
+    for name in ("queries.jsonl", "qrels/llm.tsv", "corpus.jsonl"):
+        assert made["whole"].file(name).read_bytes() == made["sharded"].file(name).read_bytes()
+    assert made["sharded"].summary["llm"]["cached"] == 9
+    with pytest.raises(InputError, match="--shard applies to --method llm"):
+        generation.generate_shard(Workspace(tmp_path / "whole"), source, generation.QueryGenConfig(method="title"), (0, 2))

@@ -15,7 +15,9 @@ from retrieval_cli.cli.options import (
     MaxFailuresOpt,
     NameOpt,
     QuietOpt,
+    ShardOpt,
     WorkspaceOpt,
+    shard_arg,
     workspace,
 )
 
@@ -35,6 +37,7 @@ def generate_queries_cli(
     max_words: Annotated[int, typer.Option(help="Reject generated queries longer than this.")] = 32,
     concurrency: ConcurrencyOpt = 4,
     max_failures: MaxFailuresOpt = 0.05,
+    shard: ShardOpt = None,
     name: NameOpt = None,
     workspace_path: WorkspaceOpt = None,
     force: ForceOpt = False,
@@ -53,6 +56,13 @@ def generate_queries_cli(
         sampling=SamplingParams(max_tokens=max_tokens, temperature=temperature, seed=seed),
     )
     with console.progress(quiet) as bar:
+        if shard is not None:
+            part = generation.generate_shard(ws, source, config, shard_arg(shard), progress=bar)
+            console.err.print(
+                f"shard {part.shard[0]}/{part.shard[1]}: {part.prompts - part.failed} of {part.prompts} completions cached "
+                f"({part.failed} failed); run the command without --shard to write the dataset", highlight=False,
+            )
+            return
         result = generation.generate_queries(ws, source, config, name=name, force=force, progress=bar)
     console.built(result, "dataset")
     made = result.artifact.summary.get("splits", {}).get(split, {})
