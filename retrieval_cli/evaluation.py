@@ -90,9 +90,11 @@ def score_run(
     distinct = {str(m): m for m in measures.values()}
     evaluator = ir_measures.evaluator(list(distinct.values()), qrel_rows)
     scored = runs.to_scored_docs({q: hits for q, hits in run.items() if q in qrels})
-    values = {str(m): float(v) for m, v in evaluator.calc_aggregate(scored).items()}
+    # One pass gives both the aggregates (ir-measures' own aggregators) and the per-query values.
+    aggregated, metrics = evaluator.calc(scored)
+    values = {str(m): float(v) for m, v in aggregated.items()}
     per_measure: dict[str, list[tuple[str, float]]] = {}
-    for m in evaluator.iter_calc(scored):
+    for m in metrics:
         per_measure.setdefault(str(m.measure), []).append((m.query_id, float(m.value)))
     aggregate = {label: values.get(str(m), 0.0) for label, m in measures.items()}
     per_query = [
