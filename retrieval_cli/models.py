@@ -7,12 +7,13 @@ local folder works as given where the hub is reachable.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from retrieval_cli.artifacts import Artifact, Workspace, files_fingerprint
@@ -46,15 +47,30 @@ class ModelSpec:
         return Path(self.location).is_dir()
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".onnx", ".json", ".txt")
+
+
 @lru_cache(maxsize=32)
 def _weights_fingerprint(folder: str) -> str:
-    weights = sorted(
-        p for p in Path(folder).rglob("*")
-        if p.is_file() and p.suffix in (".safetensors", ".bin", ".pt", ".onnx", ".json", ".txt")
-    )
+    weights = sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
     if not weights:
         raise InputError("no model files found", path=folder)
     return "sha256:" + files_fingerprint((p.relative_to(folder).as_posix(), p) for p in weights)
+
+
+def _artifact_fingerprint(artifact: Artifact) -> str:
+    """``_weights_fingerprint`` of a models artifact's ``model/`` folder, from the checksums its
+    manifest holds (and reading it verified), so the weights are not hashed a second time."""
+    listed = artifact.manifest["files"]
+    weights = sorted(
+        (PurePosixPath(rel).relative_to("model") for rel in listed
+         if rel.startswith("model/") and PurePosixPath(rel).suffix in WEIGHT_SUFFIXES),
+        key=lambda rel: rel.parts,
+    )
+    if not weights:
+        raise InputError("no model files found", path=artifact.path / "model")
+    lines = "".join(f"{rel.as_posix()}\t{listed['model/' + rel.as_posix()]}\n" for rel in weights)
+    return "sha256:" + hashlib.sha256(lines.encode()).hexdigest()[:16]
 
 
 def resolve(name: str, ws: Workspace | None = None) -> ModelSpec:
@@ -65,7 +81,7 @@ def resolve(name: str, ws: Workspace | None = None) -> ModelSpec:
     if name.startswith("models/") and ws is not None:
         artifact = ws.resolve(name, kind="models")
         folder = artifact.path / "model"
-        return ModelSpec(name, str(folder), _weights_fingerprint(str(folder)), artifact)
+        return ModelSpec(name, str(folder), _artifact_fingerprint(artifact), artifact)
     if Path(name).is_dir():
         return ModelSpec(name, str(Path(name).resolve()), _weights_fingerprint(str(Path(name).resolve())))
     if Path(name).exists():

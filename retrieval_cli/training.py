@@ -253,11 +253,19 @@ class BiEncoderTrainConfig:
         return out
 
 
-def _precision(config: BiEncoderTrainConfig) -> str:
-    import torch
+def _gpu_device_files() -> bool:
+    """Whether this machine could have a CUDA/ROCm device at all (its device files exist). Checking
+    this first spares importing torch (over a second) when a re-run only needs the version id."""
+    return any(Path("/dev").glob("nvidia[0-9]*")) or Path("/dev/kfd").exists()
 
+
+def _precision(config: BiEncoderTrainConfig) -> str:
     if config.precision != "auto":
         return config.precision
+    if not _gpu_device_files():
+        return "fp32"
+    import torch
+
     if not torch.cuda.is_available():
         return "fp32"
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"

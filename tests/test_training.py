@@ -93,3 +93,18 @@ def test_three_argument_progress_callbacks_still_work() -> None:
     assert accepting_detail(new_style) is new_style
     new_style("train", 2, 2, detail="loss 0.05")
     assert seen == [("train", 1, 2), "loss 0.05"]
+
+
+def test_model_artifact_fingerprint_from_its_manifest_equals_hashing_the_weights(tmp_path) -> None:  # noqa: ANN001
+    from retrieval_cli import models
+    from retrieval_cli.artifacts import Workspace
+
+    def builder(folder):  # noqa: ANN001, ANN202
+        for rel, text in (("model/config.json", "{}"), ("model/a.b/x.txt", "x"), ("model/a/y.json", "y"),
+                          ("model/model.safetensors", "w" * 1000), ("model/notes.md", "not a weight"), ("training_log.jsonl", "")):
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_text(text, encoding="utf-8")
+
+    ws = Workspace(tmp_path)
+    art = ws.build("models", "fp", {"kind": "bi-encoder"}, {}, builder).artifact
+    assert models.resolve("models/fp", ws).fingerprint == models._weights_fingerprint(str(art.path / "model"))
