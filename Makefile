@@ -11,7 +11,7 @@ WHEELS ?= ../shared/wheels
 WORKSPACE ?= artifacts
 export RETRIEVAL_CLI_WORKSPACE := $(WORKSPACE)
 
-.PHONY: venv venv-llm demo compare status steps test test-fast clean
+.PHONY: venv venv-llm demo compare status steps test test-fast bench clean
 
 venv: $(STAMP)
 
@@ -59,6 +59,13 @@ $(VENV)/.installed-llm: $(STAMP)
 
 test: venv
 	$(PY) -m pytest -q -rs
+
+# retrieval-cli against the libraries it wraps (Pyserini, sentence-transformers, ir-measures) and
+# the scaling of mining; writes BENCHMARKS.md (and .json). Needs ../shared/data. About 15 minutes
+# on 2 cores; BENCH_ARGS="--sizes 10000,100000,1000000 --queries 1000,10000" for the full curve.
+BENCH_ARGS ?=
+bench: venv
+	$(PY) -m retrieval_cli.benchmarks --out BENCHMARKS.md $(BENCH_ARGS)
 
 # Skips the model-heavy and shared-data tests.
 test-fast: venv
