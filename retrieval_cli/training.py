@@ -484,7 +484,7 @@ def train_bi_encoder(
     version = ws.version_of("models", full, inputs)
     existing = ws.find("models", name, version)
     if existing is not None and not force:
-        return BuildResult(existing, reused=True)
+        return BuildResult(ws.checked(existing), reused=True)  # a cache hit is verified like any other
     checkpoints = checkpoint_dir(ws, name, version)
     rank, world = _distributed()
     left = latest_checkpoint(checkpoints)
