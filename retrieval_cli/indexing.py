@@ -366,7 +366,10 @@ class DenseSearcher:
         if self.config.max_seq_length:
             self.model.max_seq_length = self.config.max_seq_length
         faiss.omp_set_num_threads(_threads())
-        self.index = faiss.read_index(str(index.file("index.faiss")))
+        # A flat index is memory-mapped, not copied: its pages are the OS's file cache, shared by
+        # every process searching it (parallel shards, a pipeline's steps) and read on demand.
+        flags = faiss.IO_FLAG_MMAP_IFC if self.config.faiss == "flat" else 0
+        self.index = faiss.read_index(str(index.file("index.faiss")), flags)
         if self.config.faiss == "hnsw":
             self.index.hnsw.efSearch = self.config.ef_search
         elif self.config.faiss == "ivfpq":
