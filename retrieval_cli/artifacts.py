@@ -36,7 +36,7 @@ MANIFEST = "manifest.json"
 TMP = ".tmp"  # builds in progress (or left by a crash: `artifacts gc` removes those)
 LOCKS = ".locks"  # one flock per version id being built
 VERIFY_FULL_BYTES = 256 << 20
-VERIFY_MODES = ("auto", "all", "none")
+VERIFY_MODES = ("auto", "none")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _SOFTWARE = ("torch", "sentence-transformers", "transformers", "pyserini", "faiss-cpu", "ir-measures")
 
@@ -219,8 +219,8 @@ class Workspace:
     # Told (one line) when a build waits for another process building the same version.
     on_wait: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
     # Checks on artifacts read (resolved references, cache hits): "auto" recomputes checksums of
-    # payloads up to VERIFY_FULL_BYTES and checks file sizes beyond, "all" always checksums,
-    # "none" trusts the disk (--no-verify).
+    # payloads up to VERIFY_FULL_BYTES and checks file sizes beyond; "none" trusts the disk
+    # (--no-verify). `artifacts verify` always checksums everything.
     verify_reads: str = "auto"
     _verified: set = field(default_factory=set, repr=False, compare=False)
 
@@ -346,8 +346,7 @@ class Workspace:
         if self.verify_reads not in VERIFY_MODES:
             raise ValueError(f"verify_reads must be one of {VERIFY_MODES}")
         total = sum(artifact.manifest.get("sizes", {}).values())
-        sizes_only = self.verify_reads == "auto" and total > VERIFY_FULL_BYTES
-        problems = self.verify(artifact, sizes_only=sizes_only)
+        problems = self.verify(artifact, sizes_only=total > VERIFY_FULL_BYTES)
         if problems:
             raise ArtifactError(
                 f"{artifact.ref} ({artifact.path}) failed verification: {'; '.join(problems)}. "

@@ -165,7 +165,8 @@ def encode_direct(args: dict) -> dict:
 
 
 def _pairs(folder: Path) -> tuple[dict[str, str], dict[str, str], list[tuple[str, str]]]:
-    queries = {str(json.loads(l)["_id"]): json.loads(l)["text"] for l in open(folder / "queries.jsonl", encoding="utf-8")}
+    records = [json.loads(line) for line in open(folder / "queries.jsonl", encoding="utf-8")]
+    queries = {str(r["_id"]): r["text"] for r in records}
     docs = {}
     for line in open(folder / "corpus.jsonl", encoding="utf-8"):
         doc = json.loads(line)

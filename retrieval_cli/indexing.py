@@ -267,7 +267,7 @@ def encode_shard(
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.npz")
     try:
         np.savez(tmp, chunks=np.array(mine, dtype=np.int64), plan=np.array(plan),
-                 max_seq_length=np.array(encoder.max_seq_length), vectors=np.concatenate(parts) if parts else np.zeros((0, 0), np.float32))
+                 vectors=np.concatenate(parts) if parts else np.zeros((0, 0), np.float32))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

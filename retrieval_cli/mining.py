@@ -42,7 +42,7 @@ import statistics
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from retrieval_cli import datasets, indexing, models
 from retrieval_cli import llm as llmlib
@@ -422,7 +422,7 @@ class _Job:
     resolved: dict[str, Any]
     inputs: dict[str, Artifact]
     parts: Path  # finished chunks of this exact version (an interrupted run, or shards)
-    run: Any  # (folder | None, shard | None) -> summary
+    run: Callable[..., dict[str, Any]]  # (folder | None, shard | None) -> summary
 
 
 def _prepare(
