@@ -42,7 +42,7 @@ import statistics
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from retrieval_cli import datasets, indexing, models
 from retrieval_cli import llm as llmlib
@@ -281,7 +281,7 @@ def _sample(pool: list[Candidate], count: int, sampling: str, rng: random.Random
     return pool[:count]
 
 
-def random_candidates(doc_ids: list[str], count: int, avoid: set[str], rng: random.Random) -> Iterator[Candidate]:
+def random_candidates(doc_ids: Sequence[str], count: int, avoid: set[str], rng: random.Random) -> Iterator[Candidate]:
     """Uniform corpus samples without replacement, skipping ``avoid`` (a few draws beyond ``count``)."""
     wanted = min(len(doc_ids), count + len(avoid))
     for i in rng.sample(range(len(doc_ids)), wanted):
@@ -461,7 +461,7 @@ def _prepare(
     parts = ws.root / ".cache" / "mining" / f"{name}@{version}"
 
     def run(folder: Path | None, shard: tuple[int, int] | None = None) -> dict[str, Any]:
-        data = datasets.load(dataset)
+        data = datasets.load(dataset, lazy_corpus=True)  # texts read on demand: flat in corpus size
         generated = None
         if llm_spec is not None:
             generated = _generate_negatives(ws, data, config, llm_spec, resolved["llm_prompt_text"], progress)
@@ -502,7 +502,7 @@ def _mine(
                 target = judged.setdefault(q, {})
                 for d, g in docs.items():
                     target[d] = max(g, target.get(d, g))
-    doc_ids = list(data.corpus)
+    doc_ids = data.doc_ids()
     scorers = _Scorers(ws, engines, cross_spec, config.batch_size, progress)
     wanted = sum(n for _, n in config.components)
     stats = _Stats(wanted=wanted, queries=len(queries), processed=len(with_positives))
@@ -555,7 +555,7 @@ def _read_part(path: Path, chunk: list[str]) -> tuple[list[str], _Stats] | None:
 
 def _mine_chunk(
     chunk: list[str], queries: dict[str, str], positives: dict[str, list[str]], judged: dict[str, dict[str, int]],
-    data: datasets.Dataset, config: MiningConfig, scorers: _Scorers, doc_ids: list[str], stats: _Stats,
+    data: datasets.Dataset, config: MiningConfig, scorers: _Scorers, doc_ids: Sequence[str], stats: _Stats,
     generated: tuple[dict[str, list[str]], dict[str, Any]] | None,
 ) -> tuple[list[str], _Stats]:
     """One chunk of queries: first stages, cross-encoder scores, selection; (JSON lines, statistics)."""
@@ -781,7 +781,7 @@ def _mine_query(
     pos_scores: dict[str, dict[str, dict[str, float]]],
     ce: dict[tuple[str, str], float],
     config: MiningConfig,
-    doc_ids: list[str],
+    doc_ids: Sequence[str],
     dropped: Counter,
     generated: list[str],
 ) -> tuple[dict[str, Any], Counter]:

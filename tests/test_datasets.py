@@ -185,3 +185,49 @@ def test_same_files_from_another_place_reuse_the_dataset(ws: Workspace, beir_fol
 def test_missing_trec_dl_file_is_named(ws: Workspace, tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"collection.tsv: no such file"):
         datasets.import_trec_dl(ws, tmp_path / "collection.tsv", tmp_path / "t.tsv", tmp_path / "q.txt", "dl")
+
+
+def _corpus_lines(tmp_path: Path) -> Path:
+    """A corpus.jsonl as write_beir writes it, plus a line in another key order and odd ids."""
+    data = datasets.Dataset(
+        {"d1": {"title": "T", "text": "one"}, "ünï \"q\"\n": {"title": "", "text": "two ✓"}, "3": {"title": "x", "text": "three"}},
+        {}, {},
+    )
+    datasets.write_beir(data, tmp_path / "c")
+    path = tmp_path / "c" / "corpus.jsonl"
+    with open(path, "a", encoding="utf-8") as out:
+        out.write('{"text": "four", "title": "", "_id": "d4"}\n')  # not write_beir's order: the slow path
+    return path
+
+
+def test_corpus_file_reads_what_the_eager_loader_reads(tmp_path: Path) -> None:
+    path = _corpus_lines(tmp_path)
+    corpus = datasets.CorpusFile(path)
+    assert list(corpus) == ["d1", "ünï \"q\"\n", "3", "d4"]
+    assert len(corpus) == 4 and corpus.ids[-1] == "d4" and corpus.ids[1:3] == ["ünï \"q\"\n", "3"]
+    assert corpus["ünï \"q\"\n"] == {"title": "", "text": "two ✓"}
+    assert corpus["d4"] == {"title": "", "text": "four"} and corpus["3"]["title"] == "x"
+    assert "d1" in corpus and "d5" not in corpus and 3 not in corpus
+    with pytest.raises(KeyError):
+        corpus["d5"]
+    with pytest.raises(IndexError):
+        corpus.ids[4]
+    corpus.close()
+
+
+def test_corpus_file_resolves_hash_collisions(tmp_path: Path) -> None:
+    class Colliding(datasets.CorpusFile):
+        _hash = staticmethod(lambda doc_id: 7)  # every id in one bucket: found by comparing ids
+
+    corpus = Colliding(_corpus_lines(tmp_path))
+    assert [corpus[d]["text"] for d in ("3", "d4", "d1")] == ["three", "four", "one"]
+    assert "d5" not in corpus
+
+
+def test_lazy_load_matches_eager_load(ws: Workspace, beir_folder: Path) -> None:
+    art = datasets.import_beir(ws, beir_folder, "toy").artifact
+    eager, lazy = datasets.load(art), datasets.load(art, lazy_corpus=True)
+    assert isinstance(lazy.corpus, datasets.CorpusFile)
+    assert list(lazy.doc_ids()) == eager.doc_ids() == list(eager.corpus)
+    assert {d: lazy.doc_text(d) for d in lazy.doc_ids()} == {d: eager.doc_text(d) for d in eager.corpus}
+    assert (lazy.queries, lazy.qrels) == (eager.queries, eager.qrels)
