@@ -306,7 +306,9 @@ def corpus_embeddings(
         meta = json.loads((cache / "done.json").read_text(encoding="utf-8"))
         if _cache_intact(cache, meta):
             doc_ids = (cache / "docids.txt").read_text(encoding="utf-8").splitlines()
-            return doc_ids, np.load(cache / "embeddings.npy"), int(meta["max_seq_length"])
+            # Memory-mapped: building an index reads the vectors once, so they stay in the OS's
+            # file cache rather than in a private copy beside the index faiss builds from them.
+            return doc_ids, np.load(cache / "embeddings.npy", mmap_mode="r"), int(meta["max_seq_length"])
         shutil.rmtree(cache, ignore_errors=True)  # damaged: a cache entry is only ever recomputed, never trusted
     data = datasets.load(dataset)
     encoder = models.load_sentence_transformer(spec)
@@ -320,6 +322,15 @@ def corpus_embeddings(
     store_embeddings(cache, doc_ids, vectors, meta)
     shutil.rmtree(_parts_dir(cache), ignore_errors=True)  # the whole entry supersedes its parts
     return doc_ids, vectors, int(encoder.max_seq_length)
+
+
+def _save_float16(path: Path, vectors: np.ndarray, chunk: int = 65536) -> None:
+    """``np.save(path, vectors.astype(float16))`` byte for byte, without a whole float16 copy in memory."""
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=vectors.shape)
+    for start in range(0, len(vectors), chunk):
+        out[start:start + chunk] = vectors[start:start + chunk]
+    out.flush()
+    del out
 
 
 def build_dense(
@@ -342,7 +353,7 @@ def build_dense(
 
         faiss.omp_set_num_threads(_threads())
         doc_ids, vectors, max_seq_length = corpus_embeddings(ws, dataset, spec, config, progress)
-        np.save(folder / "embeddings.f16.npy", vectors.astype(np.float16))
+        _save_float16(folder / "embeddings.f16.npy", vectors)
         (folder / "docids.txt").write_text("\n".join(doc_ids) + "\n", encoding="utf-8")
         progress("build faiss index", 0, None)
         faiss.write_index(_faiss_index(vectors, config), str(folder / "index.faiss"))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -135,6 +136,13 @@ def test_corpus_embeddings_are_cached_by_weights_not_name(ws: Workspace, monkeyp
     indexing.build_dense(ws, other, indexing.DenseConfig(model="minilm"))
 
 
+def test_float16_vectors_are_written_in_chunks_as_np_save_writes_them(tmp_path: Path) -> None:
+    vectors = np.random.default_rng(0).standard_normal((1001, 8)).astype(np.float32)
+    indexing._save_float16(tmp_path / "chunked.npy", vectors, chunk=100)
+    np.save(tmp_path / "whole.npy", vectors.astype(np.float16))
+    assert (tmp_path / "chunked.npy").read_bytes() == (tmp_path / "whole.npy").read_bytes()
+
+
 def test_damaged_embedding_cache_is_recomputed_not_trusted(ws: Workspace) -> None:
     data = synthetic.generate(synthetic.SynthConfig(documents=30, test_queries=3, train_queries=0, seed=9))
     art = datasets.save(ws, data, "emb-damaged", {"source": "test"}).artifact
@@ -147,6 +155,9 @@ def test_damaged_embedding_cache_is_recomputed_not_trusted(ws: Workspace) -> Non
     np.save(entry / "embeddings.npy", damaged)
     again_ids, again, _ = indexing.corpus_embeddings(ws, art, spec, config)
     assert again_ids == ids
+    cached_ids, cached, _ = indexing.corpus_embeddings(ws, art, spec, config)
+    assert isinstance(cached, np.memmap) and cached_ids == ids  # a cache hit maps the file, no copy
+    np.testing.assert_array_equal(cached, again)
     np.testing.assert_allclose(again, good, atol=1e-5)
     assert indexing._cache_intact(entry, json.loads((entry / "done.json").read_text(encoding="utf-8")))
 
