@@ -408,8 +408,14 @@ class Workspace:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                handle.seek(0)
-                holder = handle.read().strip() or "another process"
+                holder = ""
+                for _ in range(20):  # the holder writes its pid just after it takes the lock
+                    handle.seek(0)
+                    holder = handle.read().strip()
+                    if holder:
+                        break
+                    time.sleep(0.01)
+                holder = holder or "another process"
                 if self.on_wait is not None:
                     self.on_wait(f"waiting for {holder}, which is building {key}")
                 fcntl.flock(handle, fcntl.LOCK_EX)
