@@ -110,32 +110,58 @@ def build_bm25(
     )
 
 
-def encoding_chunks(texts: list[str], batch_size: int) -> list[np.ndarray]:
-    """The texts' indices in encoding chunks of ``batch_size * 8``, longest texts first (so batches
-    pad little). A chunk is the unit a shard takes: the same chunk is encoded in the same batches
-    whether the corpus is encoded whole or in shards, so both give the same vectors."""
-    order = np.argsort([-len(t) for t in texts], kind="stable")
+def token_lengths(model: Any, texts: list[str], prompt: str = "", step: int = 4096) -> np.ndarray:
+    """Tokens per text as the model will see it (prompt, special tokens, truncation); character
+    counts for a model without a tokenizer. Tokenized in steps, keeping only the lengths."""
+    tokenizer = getattr(model, "tokenizer", None)
+    lengths = np.empty(len(texts), dtype=np.int64)
+    if tokenizer is None or not callable(tokenizer):
+        lengths[:] = [len(prompt) + len(t) for t in texts]
+        return lengths
+    limit = getattr(model, "max_seq_length", None)
+    for start in range(0, len(texts), step):
+        batch = [prompt + t for t in texts[start:start + step]] if prompt else texts[start:start + step]
+        encoded = tokenizer(
+            batch, truncation=limit is not None, max_length=limit, return_attention_mask=False, return_token_type_ids=False,
+        )
+        lengths[start:start + len(batch)] = [len(ids) for ids in encoded["input_ids"]]
+    return lengths
+
+
+def encoding_chunks(model: Any, texts: list[str], batch_size: int, prompt: str = "") -> list[np.ndarray]:
+    """The texts' indices in encoding chunks of ``batch_size * 8``, most tokens first, so each
+    batch holds texts of nearly one length and pads little. sentence-transformers sorts a call's
+    texts by characters, which pads 44% over the real tokens on the TREC-DL pool and 12% on
+    Cranfield; by tokens, 0.7% and 2.4% (3,000 pool passages encoded 31% faster). A chunk is the
+    unit a shard takes: the same chunk is encoded in the same batches whole or in shards."""
+    order = np.argsort(-token_lengths(model, texts, prompt), kind="stable")
     size = batch_size * 8
     return [order[start:start + size] for start in range(0, len(texts), size)]
 
 
 def _encode_chunk(model: Any, texts: list[str], idx: np.ndarray, batch_size: int, prompt: str) -> np.ndarray:
-    return model.encode(
-        [texts[i] for i in idx], batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
-        show_progress_bar=False, prompt=prompt or None,
-    ).astype(np.float32)
+    # One encode call per batch: a call re-sorts its texts by characters, which would undo ours.
+    parts = [
+        model.encode(
+            [texts[i] for i in idx[start:start + batch_size]], batch_size=batch_size, normalize_embeddings=True,
+            convert_to_numpy=True, show_progress_bar=False, prompt=prompt or None,
+        )
+        for start in range(0, len(idx), batch_size)
+    ]
+    return np.concatenate(parts).astype(np.float32)
 
 
 def encode_texts(
     model: Any, texts: list[str], batch_size: int, stage: str, progress: Progress, prompt: str = "",
-    done: dict[int, np.ndarray] | None = None,
+    done: dict[int, np.ndarray] | None = None, chunks: list[np.ndarray] | None = None,
 ) -> np.ndarray:
     """Encode texts to L2-normalised float32 vectors chunk by chunk, reporting progress; chunks in
-    ``done`` (chunk number -> vectors, from shards) are taken as they are."""
+    ``done`` (chunk number -> vectors, from shards) are taken as they are. ``chunks`` is the plan
+    from ``encoding_chunks`` when the caller already made it."""
     if not texts:
         return np.zeros((0, model.get_embedding_dimension()), dtype=np.float32)
     done = done or {}
-    chunks = encoding_chunks(texts, batch_size)
+    chunks = chunks if chunks is not None else encoding_chunks(model, texts, batch_size, prompt)
     vectors: np.ndarray | None = None
     progress(stage, 0, len(texts))
     finished = 0
@@ -248,14 +274,14 @@ def encode_shard(
     path = _parts_dir(cache) / f"part-{i}-of-{n}.npz"
     data = datasets.load(dataset)
     texts = [data.doc_text(d) for d in data.corpus]
-    chunks = encoding_chunks(texts, config.batch_size)
+    encoder = models.load_sentence_transformer(spec)
+    if config.max_seq_length:
+        encoder.max_seq_length = config.max_seq_length
+    chunks = encoding_chunks(encoder, texts, config.batch_size, config.document_prompt)
     mine = [c for c in range(len(chunks)) if c % n == i]
     plan = _plan_hash(chunks, config.batch_size)
     if path.is_file() or (cache / "done.json").is_file():
         return ShardResult(shard, len(mine), sum(len(chunks[c]) for c in mine), path, reused=True)
-    encoder = models.load_sentence_transformer(spec)
-    if config.max_seq_length:
-        encoder.max_seq_length = config.max_seq_length
     total = sum(len(chunks[c]) for c in mine)
     progress(f"encode shard {i}/{n}", 0, total)
     parts, finished = [], 0
@@ -316,8 +342,11 @@ def corpus_embeddings(
         encoder.max_seq_length = config.max_seq_length
     doc_ids = list(data.corpus)
     texts = [data.doc_text(d) for d in doc_ids]
-    done = _shard_parts(cache, encoding_chunks(texts, config.batch_size), config.batch_size)
-    vectors = encode_texts(encoder, texts, config.batch_size, "encode corpus", progress, prompt=config.document_prompt, done=done)
+    chunks = encoding_chunks(encoder, texts, config.batch_size, config.document_prompt)
+    done = _shard_parts(cache, chunks, config.batch_size)
+    vectors = encode_texts(
+        encoder, texts, config.batch_size, "encode corpus", progress, prompt=config.document_prompt, done=done, chunks=chunks,
+    )
     meta = {"model": spec.name, "fingerprint": spec.fingerprint, "dataset": dataset.ref, "max_seq_length": encoder.max_seq_length}
     store_embeddings(cache, doc_ids, vectors, meta)
     shutil.rmtree(_parts_dir(cache), ignore_errors=True)  # the whole entry supersedes its parts

@@ -136,6 +136,39 @@ def test_corpus_embeddings_are_cached_by_weights_not_name(ws: Workspace, monkeyp
     indexing.build_dense(ws, other, indexing.DenseConfig(model="minilm"))
 
 
+class _WordModel:
+    """A stand-in encoder whose tokens are words: lengths and batches are easy to count by hand."""
+
+    max_seq_length = 4
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def tokenizer(self, texts, truncation, max_length, **_):  # noqa: ANN001, ANN003, ANN201
+        ids = [[0, *range(len(t.split())), 0] for t in texts]  # [CLS] words [SEP]
+        return {"input_ids": [i[:max_length] if truncation else i for i in ids]}
+
+    def encode(self, texts, batch_size, **_):  # noqa: ANN001, ANN003, ANN201
+        self.calls.append(list(texts))
+        return np.array([[len(t.split()), 1.0] for t in texts], dtype=np.float32)
+
+
+def test_encoding_batches_group_texts_by_tokens_not_characters() -> None:
+    model = _WordModel()
+    texts = ["a b", "internationalisation", "x y z w v", "c d e", "longwordinglyish words"]
+    assert indexing.token_lengths(model, texts).tolist() == [4, 3, 4, 4, 4]  # 2+2, 1+2, truncated at 4
+    assert indexing.token_lengths(model, texts, prompt="query: ").tolist() == [4, 4, 4, 4, 4]
+    model.max_seq_length = None
+    assert indexing.token_lengths(model, texts).tolist() == [4, 3, 7, 5, 4]
+    chunks = indexing.encoding_chunks(model, texts, batch_size=2)
+    assert [c.tolist() for c in chunks] == [[2, 3, 0, 4, 1]]  # one chunk of 2 * 8, most tokens first, ties stable
+    vectors = indexing.encode_texts(model, texts, 2, "encode", lambda *a: None)
+    # one encode call per batch of 2, in token order; vectors land back in the texts' order
+    assert model.calls == [["x y z w v", "c d e"], ["a b", "longwordinglyish words"], ["internationalisation"]]
+    assert vectors[:, 0].tolist() == [2, 1, 5, 3, 2]
+    assert indexing.token_lengths(object(), ["abc", "a"], prompt="p").tolist() == [4, 2]  # no tokenizer: characters
+
+
 def test_float16_vectors_are_written_in_chunks_as_np_save_writes_them(tmp_path: Path) -> None:
     vectors = np.random.default_rng(0).standard_normal((1001, 8)).astype(np.float32)
     indexing._save_float16(tmp_path / "chunked.npy", vectors, chunk=100)
