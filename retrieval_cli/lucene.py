@@ -67,6 +67,9 @@ def anserini_jar() -> Path:
     return Path(jars[-1])
 
 
+HEAP_LIMIT_MB = 256  # searchers collect beyond this much heap in use (see BM25Searcher.bound_heap)
+
+
 def java_options() -> list[str]:
     """The JVM's options: ours, then RETRIEVAL_CLI_JAVA_OPTS (later options win, e.g. ``-Xmx8g``)."""
     extra = shlex.split(os.environ.get("RETRIEVAL_CLI_JAVA_OPTS", ""))
@@ -143,6 +146,20 @@ class BM25Searcher:
         self._array_list = autoclass("java.util.ArrayList")
         self._index, self._k1, self._b, self._stemmer = str(index), float(k1), float(b), stemmer
         self._scorer: tuple[Any, Any, Any, Any] | None = None
+        self._runtime = autoclass("java.lang.Runtime").getRuntime()
+        self._system = autoclass("java.lang.System")
+        self.collections = 0
+
+    def bound_heap(self, limit_mb: int | None = None) -> None:
+        """Collect when the JVM heap holds more than ``limit_mb``. Each batch's hits live while
+        Python reads them, so young collections promote them, and the serial collector grows the
+        old generation rather than collect it until the heap's maximum (a quarter of RAM): BM25
+        mining of 10,000 queries reached 0.78 GB of heap with 43 MB live. A full collection here
+        costs ~0.1 s per ~800 young ones, and keeps memory flat in the number of queries."""
+        limit = HEAP_LIMIT_MB if limit_mb is None else limit_mb
+        if self._runtime.totalMemory() - self._runtime.freeMemory() > limit * 1_000_000:
+            self._system.gc()
+            self.collections += 1
 
     def score(self, pairs: list[tuple[str, str]]) -> list[float]:
         """BM25 score of each (query text, doc id) pair, as search would report it (0.0 if no match).
@@ -156,10 +173,12 @@ class BM25Searcher:
             similarity = autoclass("org.apache.lucene.search.similarities.BM25Similarity")(self._k1, self._b)
             self._scorer = (utils, utils.getReader(self._index), similarity, _analyzer(self._stemmer))
         utils, reader, similarity, analyzer = self._scorer
-        return [
+        scores = [
             float(np.float32(round(utils.computeQueryDocumentScoreWithSimilarityAndAnalyzer(reader, doc_id, text, similarity, analyzer), 4)))
             for text, doc_id in pairs
         ]
+        self.bound_heap()
+        return scores
 
     def search(self, queries: Mapping[str, str], k: int, threads: int = 1) -> dict[str, list[tuple[str, float]]]:
         """Top-k (doc id, score) for each query id, Lucene's own multi-threaded batch search."""
@@ -171,4 +190,6 @@ class BM25Searcher:
         results: dict[str, list[tuple[str, float]]] = {}
         for entry in hits.entrySet().toArray():
             results[entry.getKey()] = [(hit.docid, float(hit.score)) for hit in entry.getValue()]
+        del hits
+        self.bound_heap()
         return {qid: results.get(qid, []) for qid in queries}

@@ -217,3 +217,18 @@ def test_sharded_dense_index_equals_unsharded_byte_for_byte(tmp_path, runner, mo
     assert not list((tmp_path / "sharded" / ".cache" / "embeddings").glob("*.parts"))  # assembled, parts removed
     out = runner.invoke(app, ["index", "sh", "--kind", "dense", "--shard", "2/2", "-w", str(tmp_path / "whole")])
     assert out.exit_code == 2 and "--shard 2/2: need 0 <= I < N" in out.output
+
+
+def test_bm25_searcher_collects_the_jvm_heap_beyond_its_limit(session_ws: Workspace, tiny, monkeypatch) -> None:
+    from retrieval_cli import lucene
+
+    index = indexing.build_bm25(session_ws, tiny, indexing.BM25Config()).artifact
+    searcher = lucene.BM25Searcher(index.file("lucene"), k1=0.9, b=0.4, stemmer="porter")
+    queries = dict(list(datasets.load(tiny).split_queries("test").items())[:3])
+    searcher.search(queries, 10)
+    assert searcher.collections == 0  # a small search stays far under 256 MB
+    monkeypatch.setattr(lucene, "HEAP_LIMIT_MB", 0)  # any heap in use is over the limit
+    first = searcher.search(queries, 10)
+    searcher.score([(next(iter(queries.values())), "no-such-doc")])
+    assert searcher.collections == 2  # once after the search, once after scoring
+    assert first == searcher.search(queries, 10)  # collecting changes no result
