@@ -323,7 +323,7 @@ class CorpusFile(Mapping[str, dict[str, str]]):
         lines.append(offset)
         self._lines = np.frombuffer(lines, dtype=np.int64)
         self._id_ends = np.frombuffer(id_ends, dtype=np.int64)
-        self._blob = bytes(blob)
+        self._blob = blob  # kept as built: a bytes() copy would double it for a moment
         unsorted = np.frombuffer(hashes, dtype=np.int64)
         self._order = np.argsort(unsorted, kind="stable").astype(np.int64 if len(unsorted) >= 2**31 else np.int32)
         self._hashes = unsorted[self._order]
