@@ -272,6 +272,11 @@ def encode_shard(
     spec = models.resolve(config.model, ws)
     cache = embedding_cache(ws, dataset, spec, config)
     path = _parts_dir(cache) / f"part-{i}-of-{n}.npz"
+    try:  # this shard already ran: its part says what it holds, no model or tokenizer needed
+        with np.load(path) as part:
+            return ShardResult(shard, len(part["chunks"]), len(part["vectors"]), path, reused=True)
+    except (OSError, ValueError, KeyError):
+        pass  # missing or damaged: (re)computed below
     data = datasets.load(dataset)
     texts = [data.doc_text(d) for d in data.corpus]
     encoder = models.load_sentence_transformer(spec)
@@ -280,7 +285,7 @@ def encode_shard(
     chunks = encoding_chunks(encoder, texts, config.batch_size, config.document_prompt)
     mine = [c for c in range(len(chunks)) if c % n == i]
     plan = _plan_hash(chunks, config.batch_size)
-    if path.is_file() or (cache / "done.json").is_file():
+    if (cache / "done.json").is_file():
         return ShardResult(shard, len(mine), sum(len(chunks[c]) for c in mine), path, reused=True)
     total = sum(len(chunks[c]) for c in mine)
     progress(f"encode shard {i}/{n}", 0, total)
