@@ -65,7 +65,7 @@ test: venv
 # on 2 cores; BENCH_ARGS="--sizes 10000,100000,1000000 --queries 1000,10000" for the full curve.
 BENCH_ARGS ?=
 bench: venv
-	$(PY) -m retrieval_cli.benchmarks --out BENCHMARKS.md $(BENCH_ARGS)
+	$(PY) -m bench --out BENCHMARKS.md $(BENCH_ARGS)
 
 # Skips the model-heavy and shared-data tests.
 test-fast: venv

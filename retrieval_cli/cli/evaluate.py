@@ -30,7 +30,7 @@ def evaluate_cli(
     as_json: JsonOpt = False,
 ) -> None:
     """Evaluate an index (or a run file) on a dataset split and write an evaluation artifact."""
-    from retrieval_cli import evaluation
+    from retrieval_cli import evaluate as evaluation
 
     ws = workspace(workspace_path)
     config = evaluation.EvaluateConfig(

@@ -17,7 +17,6 @@ from retrieval_cli.cli.options import (
     QuietOpt,
     ShardOpt,
     WorkspaceOpt,
-    shard_arg,
     workspace,
 )
 
@@ -31,7 +30,7 @@ def generate_queries_cli(
     seed: Annotated[int, typer.Option(help="Seed for sentence choice, sampling and LLM decoding.")] = 13,
     llm: LLMOpt = "default",
     api_key_env: ApiKeyEnvOpt = "",
-    prompt: Annotated[str, typer.Option(help="Few-shot template in recipes/prompts/ (or a path) with a {passage} placeholder.")] = "query.txt",
+    prompt: Annotated[str, typer.Option(help="Packaged few-shot template (query.txt, negative.txt) or a path with a {passage} placeholder.")] = "query.txt",
     max_tokens: Annotated[int, typer.Option(help="LLM tokens per query at most.")] = 48,
     temperature: Annotated[float, typer.Option(help="LLM sampling temperature.")] = 0.7,
     max_words: Annotated[int, typer.Option(help="Reject generated queries longer than this.")] = 32,
@@ -44,11 +43,12 @@ def generate_queries_cli(
     quiet: QuietOpt = False,
 ) -> None:
     """Make a new dataset whose SPLIT holds pseudo-queries, each with its source document as positive."""
-    from retrieval_cli import generation
+    from retrieval_cli.derive import pseudo_queries as generation
 
     ws = workspace(workspace_path)
     source = ws.resolve(dataset, kind="datasets")
     from retrieval_cli.llm import SamplingParams
+    from retrieval_cli.store import Shard
 
     config = generation.QueryGenConfig(
         method=method, split=split, max_queries=max_queries, min_words=min_words, seed=seed, llm=llm,
@@ -57,10 +57,10 @@ def generate_queries_cli(
     )
     with console.progress(quiet) as bar:
         if shard is not None:
-            part = generation.generate_shard(ws, source, config, shard_arg(shard), progress=bar)
+            part = generation.generate_shard(ws, source, config, Shard.parse(shard), progress=bar)
             console.err.print(
-                f"shard {part.shard[0]}/{part.shard[1]}: {part.prompts - part.failed} of {part.prompts} completions cached "
-                f"({part.failed} failed); run the command without --shard to write the dataset", highlight=False,
+                f"shard {part.shard}: {part.units} prompts, {part.computed} completed now, the rest from the cache "
+                f"({part.where}); run the command without --shard to write the dataset", highlight=False,
             )
             return
         result = generation.generate_queries(ws, source, config, name=name, force=force, progress=bar)

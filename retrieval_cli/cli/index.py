@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from retrieval_cli.cli import console
-from retrieval_cli.cli.options import ForceOpt, NameOpt, QuietOpt, ShardOpt, WorkspaceOpt, shard_arg, workspace
+from retrieval_cli.cli.options import ForceOpt, NameOpt, QuietOpt, ShardOpt, WorkspaceOpt, workspace
 from retrieval_cli.errors import InputError
 
 
@@ -30,7 +30,8 @@ def index_cli(
     quiet: QuietOpt = False,
 ) -> None:
     """Index a dataset's corpus (title + text)."""
-    from retrieval_cli import indexing
+    from retrieval_cli import index as indexing
+    from retrieval_cli.store import Shard
 
     ws = workspace(workspace_path)
     data = ws.resolve(dataset, kind="datasets")
@@ -47,12 +48,8 @@ def index_cli(
                 query_prompt=query_prompt, document_prompt=document_prompt,
             )
             if shard is not None:
-                part = indexing.encode_shard(ws, data, config, shard_arg(shard), progress=bar)
-                state = "reused" if part.reused else "wrote"
-                console.err.print(
-                    f"{state} shard {part.shard[0]}/{part.shard[1]}: {part.texts} passages in {part.chunks} chunks ({part.path}); "
-                    "run the command without --shard to assemble the index", highlight=False,
-                )
+                part = indexing.encode_shard(ws, data, config, Shard.parse(shard), progress=bar)
+                console.shard_done(part, "passages", "assemble the index")
                 return
             result = indexing.build_dense(ws, data, config, name=name, force=force, progress=bar)
         else:

@@ -18,7 +18,6 @@ from retrieval_cli.cli.options import (
     QuietOpt,
     ShardOpt,
     WorkspaceOpt,
-    shard_arg,
     workspace,
 )
 
@@ -43,7 +42,7 @@ def mine_negatives_cli(
     max_positives: Annotated[Optional[int], typer.Option(help="Use at most this many positives per query (highest grades first); the other judged-relevant documents are held out: excluded as negatives and counted in the false-negative estimate, as with MS MARCO's sparse labels.")] = None,
     llm: LLMOpt = "default",
     api_key_env: ApiKeyEnvOpt = "",
-    llm_prompt: Annotated[str, typer.Option(help="Few-shot template in recipes/prompts/ (or a path) with a {query} (and optional {positive}) placeholder.")] = "negative.txt",
+    llm_prompt: Annotated[str, typer.Option(help="Packaged few-shot template (query.txt, negative.txt) or a path with a {query} (and optional {positive}) placeholder.")] = "negative.txt",
     llm_max_tokens: Annotated[int, typer.Option(help="LLM tokens per generated negative at most.")] = 96,
     llm_temperature: Annotated[float, typer.Option(help="LLM sampling temperature.")] = 0.8,
     concurrency: ConcurrencyOpt = 4,
@@ -67,7 +66,9 @@ def mine_negatives_cli(
     import json
 
     from retrieval_cli import mining
+    from retrieval_cli.index import ensure
     from retrieval_cli.llm import SamplingParams
+    from retrieval_cli.store import Shard
 
     ws = workspace(workspace_path)
     data = ws.resolve(dataset, kind="datasets")
@@ -79,14 +80,14 @@ def mine_negatives_cli(
         llm=llm, api_key_env=api_key_env, llm_prompt=llm_prompt, concurrency=concurrency, max_failures=max_failures,
         llm_sampling=SamplingParams(max_tokens=llm_max_tokens, temperature=llm_temperature, seed=seed),
     )
-    given = [ws.resolve(ref, kind="indexes") for ref in index or []]
     with console.progress(quiet) as bar:
+        given = [ws.resolve(ref, kind="indexes") for ref in index or []]
+        indexes = ensure(ws, data, config.engines(), given=given, model=config.model, progress=bar)
         if shard is not None:
-            part = mining.mine_shard(ws, data, config, shard_arg(shard), indexes=given, name=name, progress=bar)
-            state = "artifact exists" if part.reused else f"wrote its chunks to {part.parts}"
-            console.err.print(f"shard {part.shard[0]}/{part.shard[1]}: {state}; run the command without --shard to assemble", highlight=False)
+            part = mining.mine_shard(ws, data, config, Shard.parse(shard), indexes=indexes, name=name, progress=bar)
+            console.shard_done(part, "queries", "assemble the negatives")
             return
-        result = mining.mine_negatives(ws, data, config, indexes=given, name=name, force=force, progress=bar)
+        result = mining.mine_negatives(ws, data, config, indexes=indexes, name=name, force=force, progress=bar)
     console.built(result, "negatives")
     stats = result.artifact.summary
     if as_json:

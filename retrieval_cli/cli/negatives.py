@@ -29,7 +29,7 @@ def export_cli(
     cross-encoder's BinaryCrossEntropyLoss; labeled-list (query, docs, labels) for its listwise
     losses.
     """
-    from retrieval_cli import negatives
+    from retrieval_cli.mining import records as negatives
 
     ws = workspace(workspace_path)
     artifact = ws.resolve(negatives_ref, kind="negatives")

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
+import click
 import typer
 
-from retrieval_cli.artifacts import WORKSPACE_ENV, Workspace
+from retrieval_cli.store import WORKSPACE_ENV, Workspace
+
+def _open_workspace(ctx: click.Context, _param: click.Parameter, path: Path | None) -> "Workspace":
+    """--workspace's callback: the command gets the Workspace itself, opened with the root
+    command's State (found in the Typer context)."""
+    return workspace(path, ctx)
+
 
 WorkspaceOpt = Annotated[
     Optional[Path],
-    typer.Option("--workspace", "-w", envvar=WORKSPACE_ENV, help="Artifact workspace folder \\[default: ./artifacts]."),
+    typer.Option(
+        "--workspace", "-w", envvar=WORKSPACE_ENV, callback=_open_workspace,
+        help="Artifact workspace folder \\[default: ./artifacts].",
+    ),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Rebuild even if an identical artifact exists.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
@@ -29,28 +41,30 @@ ConcurrencyOpt = Annotated[int, typer.Option(help="Parallel requests for openai:
 MaxFailuresOpt = Annotated[float, typer.Option(help="Fail when more than this share of LLM requests fail (finished ones stay cached).")]
 
 
-# Set once by the root command's --no-verify (cli/__init__.py); every workspace a command opens uses it.
-VERIFY_READS = ["auto"]
+@dataclass
+class State:
+    """What the root command's options set for every subcommand (kept in the Typer context)."""
+
+    verify_reads: str = "auto"  # --no-verify: "none"
 
 
-def workspace(path: Path | None) -> Workspace:
-    """The workspace a command works in; it says on stderr when it waits for another build."""
+def workspace(path: "Path | Workspace | None", ctx: click.Context | None = None) -> Workspace:
+    """The workspace a command works in (``--workspace`` already made it one); it says on stderr
+    when it waits for another build."""
     from retrieval_cli.cli import console
 
-    ws = Workspace(path) if path else Workspace()
-    ws.verify_reads = VERIFY_READS[0]
-    ws.on_wait = lambda message: console.err.print(f"[dim]{message}[/]", highlight=False)
-    return ws
+    if isinstance(path, Workspace):
+        return path
+    found = ctx.find_object(State) if ctx is not None else None
+    return Workspace(
+        path or Workspace().root, verify_reads=(found or State()).verify_reads,
+        on_wait=lambda message: console.err.print(f"[dim]{message}[/]", highlight=False),
+    )
 
 
-def shard_arg(text: str) -> tuple[int, int]:
-    """``--shard I/N`` (0 <= I < N) as (I, N)."""
-    from retrieval_cli.errors import InputError
-
-    try:
-        i, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise InputError(f"--shard must be I/N, e.g. 0/4, got {text!r}", field="shard") from None
-    if not (n >= 1 and 0 <= i < n):
-        raise InputError(f"--shard {text}: need 0 <= I < N", field="shard")
-    return i, n
+def config_from(cls: type, values: dict[str, Any], **fixed: Any) -> Any:
+    """A library config dataclass from a command's option values: options left unset (None) take
+    the dataclass's own default, so the library alone says what the defaults are."""
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    given = {k: v for k, v in values.items() if k in names and v is not None}
+    return cls(**{**given, **fixed})

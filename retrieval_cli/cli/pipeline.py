@@ -54,7 +54,7 @@ def run_cli(
     quiet: QuietOpt = False,
 ) -> None:
     """Run every step of a recipe; unchanged steps reuse their artifacts, so edits rerun only their branch."""
-    from retrieval_cli import pipeline, reporting
+    from retrieval_cli import pipeline
 
     ws = workspace(workspace_path)
     recipe = _load(recipe_path, overrides)
@@ -75,13 +75,7 @@ def run_cli(
     if "report" not in made:
         return
     report = made["report"]
-    grid = reporting.cells(reporting.load_table(report))
-    table = Table("system", *[f"{d}\n{m}" for d, m in grid.columns], title="comparison")
-    for system, row in grid.iterrows():
-        table.add_row(str(system), *row.tolist())
-    console.out.print(table)
-    if report.summary.get("legend"):
-        console.out.print(report.summary["legend"], highlight=False)
+    console.comparison(report, "comparison")
     console.out.print(f"report: {report.file('report.md')} and report.html beside it", highlight=False)
 
 
@@ -96,7 +90,7 @@ def makefile_cli(
     """Write the recipe as a Makefile whose targets are the steps' lock files: `make -j` runs
     independent steps in parallel and reruns only the steps an edit changed."""
     from retrieval_cli import pipeline
-    from retrieval_cli.artifacts import atomic_write_text
+    from retrieval_cli.store import atomic_write_text
 
     ws = workspace(workspace_path)
     text = pipeline.makefile(ws, _load(recipe_path, overrides), cli=cli, output=output)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from retrieval_cli.cli import console
 from retrieval_cli.cli.options import ForceOpt, QuietOpt, WorkspaceOpt, workspace
@@ -26,7 +25,7 @@ def report_cli(
     quiet: QuietOpt = False,
 ) -> None:
     """Write a report artifact (Markdown, CSV) and print its table."""
-    from retrieval_cli import reporting
+    from retrieval_cli.report import reporting
 
     ws = workspace(workspace_path)
     if all_ and evaluations:
@@ -39,15 +38,6 @@ def report_cli(
     config = reporting.ReportConfig(baseline=baseline, test=test, correction=correction, alpha=alpha, seed=seed)
     with console.progress(quiet) as bar:
         result = reporting.report(ws, chosen, config, name=name, force=force, progress=bar)
-    grid = reporting.cells(reporting.load_table(result.artifact))
-    table = Table(title=f"report {result.artifact.ref}")
-    table.add_column("system")
-    for dataset, measure in grid.columns:
-        table.add_column(f"{dataset}\n{measure}", justify="right")
-    for system, row in grid.iterrows():
-        table.add_row(str(system), *row.tolist())
-    console.out.print(table)
-    if result.artifact.summary.get("legend"):
-        console.out.print(result.artifact.summary["legend"], highlight=False)
+    console.comparison(result.artifact, f"report {result.artifact.ref}")
     console.built(result, "report")
     console.out.print(f"Markdown: {result.artifact.file('report.md')}", highlight=False)

@@ -1,0 +1,118 @@
+"""Dataset artifacts: a normalised BEIR folder (``corpus.jsonl``, ``queries.jsonl``,
+``qrels/<split>.tsv``) whose config records the relevance level, written once and loaded by
+every later step."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from retrieval_cli.data.corpus_file import CorpusFile
+from retrieval_cli.data.dataset import Dataset
+from retrieval_cli.errors import InputError
+from retrieval_cli.store import Artifact, BuildResult, Versioned, Workspace, files_fingerprint
+
+
+QRELS_HEADER = "query-id\tcorpus-id\tscore"
+
+
+def write_beir(dataset: Dataset, folder: Path) -> None:
+    """Write a dataset as a normalised BEIR folder (stable order, UTF-8, one record a line)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "corpus.jsonl", "w", encoding="utf-8") as out:
+        for doc_id, doc in dataset.corpus.items():
+            record = {"_id": doc_id, "title": doc.get("title", ""), "text": doc["text"]}
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    with open(folder / "queries.jsonl", "w", encoding="utf-8") as out:
+        for qid, text in dataset.queries.items():
+            out.write(json.dumps({"_id": qid, "text": text}, ensure_ascii=False) + "\n")
+    (folder / "qrels").mkdir(exist_ok=True)
+    for split, judged in dataset.qrels.items():
+        with open(folder / "qrels" / f"{split}.tsv", "w", encoding="utf-8") as out:
+            out.write(QRELS_HEADER + "\n")
+            for qid, docs in judged.items():
+                for doc_id, grade in docs.items():
+                    out.write(f"{qid}\t{doc_id}\t{grade}\n")
+
+
+def load(artifact: Artifact, *, lazy_corpus: bool = False) -> Dataset:
+    """Load a dataset artifact written by this module (trusted: it was validated on import).
+    ``lazy_corpus`` keeps the corpus on disk (a CorpusFile) for commands that read few texts."""
+    if artifact.kind != "datasets":
+        raise InputError(f"'{artifact.ref}' is a {artifact.kind} artifact, expected datasets")
+    folder = artifact.path
+    corpus: Mapping[str, dict[str, str]]
+    if lazy_corpus:
+        corpus = CorpusFile(folder / "corpus.jsonl")
+    else:
+        corpus = {}
+        with open(folder / "corpus.jsonl", encoding="utf-8") as handle:
+            for line in handle:
+                record = json.loads(line)
+                corpus[record["_id"]] = {"title": record["title"], "text": record["text"]}
+    queries = {}
+    with open(folder / "queries.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            queries[record["_id"]] = record["text"]
+    qrels: dict[str, dict[str, dict[str, int]]] = {}
+    for path in sorted((folder / "qrels").glob("*.tsv")):
+        judged: dict[str, dict[str, int]] = {}
+        with open(path, encoding="utf-8") as handle:
+            next(handle)
+            for line in handle:
+                qid, doc_id, grade = line.rstrip("\n").split("\t")
+                judged.setdefault(qid, {})[doc_id] = int(grade)
+        qrels[path.stem] = judged
+    return Dataset(
+        corpus, queries, qrels,
+        relevance_level=int(artifact.config.get("relevance_level", 1)),
+        name=artifact.name,
+    )
+
+
+def content_hash(paths: list[Path]) -> str:
+    """Hash of source files, so re-importing changed files gives a new version."""
+    return files_fingerprint((path.name, path) for path in paths)
+
+
+def store(
+    ws: Workspace,
+    name: str,
+    config: Versioned | Mapping[str, Any],
+    inputs: Mapping[str, Artifact],
+    make: Callable[[], Dataset],
+    *,
+    resolved: Mapping[str, Any] | None = None,
+    origin: str | None = None,
+    extra_summary: Mapping[str, Any] | None = None,
+    force: bool = False,
+) -> BuildResult:
+    """Store the dataset ``make()`` returns; ``make`` runs only when no identical artifact exists.
+
+    ``config`` (with ``resolved``) must hold everything that decides the content (a hash of the
+    source files, the relevance level); ``origin`` (where the files came from) is recorded but does not version.
+    ``extra_summary`` is read after ``make()``, so ``make`` can fill it (e.g. generation counts).
+    """
+
+    def build(folder: Path) -> dict[str, Any]:
+        dataset = make()
+        write_beir(dataset, folder)
+        return {**dataset.stats(), **({"origin": origin} if origin else {}), **dict(extra_summary or {})}
+
+    return ws.build("datasets", name, config, inputs, build, resolved=resolved, force=force)
+
+
+def save(
+    ws: Workspace,
+    dataset: Dataset,
+    name: str,
+    config: Mapping[str, Any],
+    inputs: Mapping[str, Artifact] | None = None,
+    *,
+    force: bool = False,
+) -> BuildResult:
+    """Store an in-memory dataset as a dataset artifact."""
+    full_config = {**config, "relevance_level": dataset.relevance_level}
+    return store(ws, name, full_config, inputs or {}, lambda: dataset, force=force)

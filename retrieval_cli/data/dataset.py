@@ -1,0 +1,79 @@
+"""The Dataset model: a corpus, queries, and graded judgments per split, with the relevance level
+that binary measures use (BEIR: score >= 1; TREC-DL: grade >= 2, as ``trec_eval -l 2``)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from retrieval_cli.data.corpus_file import CorpusFile
+from retrieval_cli.errors import InputError
+from retrieval_cli.store import Artifact
+
+
+_SPLIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+
+
+def check_split_name(split: str) -> str:
+    """A split names a file (qrels/<split>.tsv), so it must be a plain file name."""
+    if not _SPLIT_NAME.match(split):
+        raise InputError(f"split name must be letters, digits, '_', '.' or '-', got {split!r}", field="split")
+    return split
+
+
+@dataclass
+class Dataset:
+    """A retrieval collection in memory: corpus, queries, and graded judgments per split."""
+
+    corpus: Mapping[str, dict[str, str]]  # doc id -> {"title", "text"}; a dict, or a CorpusFile
+    queries: dict[str, str]  # query id -> text
+    qrels: dict[str, dict[str, dict[str, int]]]  # split -> query id -> doc id -> grade
+    relevance_level: int = 1
+    name: str = ""
+
+    def split_queries(self, split: str) -> dict[str, str]:
+        """Queries judged in ``split``, in the order of the queries file."""
+        judged = self.split_qrels(split)
+        return {qid: text for qid, text in self.queries.items() if qid in judged}
+
+    def split_qrels(self, split: str) -> dict[str, dict[str, int]]:
+        if split not in self.qrels:
+            known = ", ".join(sorted(self.qrels)) or "none"
+            raise InputError(f"dataset '{self.name}' has no split '{split}' (splits: {known})")
+        return self.qrels[split]
+
+    def doc_ids(self) -> Sequence[str]:
+        """Document ids in corpus order, without building a list when the corpus is on disk."""
+        return self.corpus.ids if isinstance(self.corpus, CorpusFile) else list(self.corpus)
+
+    def doc_text(self, doc_id: str, sep: str = " ") -> str:
+        """Title and body joined, the text every engine indexes."""
+        doc = self.corpus[doc_id]
+        return f"{doc.get('title', '')}{sep}{doc['text']}".strip()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "documents": len(self.corpus),
+            "queries": len(self.queries),
+            "splits": {
+                split: {
+                    "queries": len(judged),
+                    "judgments": sum(len(d) for d in judged.values()),
+                    "relevant": sum(
+                        1 for d in judged.values() for g in d.values() if g >= self.relevance_level
+                    ),
+                }
+                for split, judged in sorted(self.qrels.items())
+            },
+            "relevance_level": self.relevance_level,
+        }
+
+
+def split_counts(artifact: Artifact, split: str) -> dict[str, Any]:
+    """A split's counts from a dataset artifact's manifest, checked without loading the files:
+    an InputError naming the splits there are when it is missing."""
+    splits = artifact.summary.get("splits", {})
+    if splits and split not in splits:
+        raise InputError(f"dataset '{artifact.ref}' has no split '{split}' (splits: {', '.join(sorted(splits))})", field="split")
+    return splits.get(split, {})

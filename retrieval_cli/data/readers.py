@@ -1,0 +1,195 @@
+"""Strict readers of the formats collections come in: BEIR folders (JSONL + qrels TSV) and MS MARCO /
+TREC-DL files (collection and topics TSV, TREC qrels). Every bad line is an InputError naming the
+file, the line and the field."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from retrieval_cli.data.dataset import Dataset
+from retrieval_cli.errors import InputError
+
+
+# ---- strict readers ---------------------------------------------------------------------------
+def read_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield (line number, text) for non-blank lines, failing on bytes that are not UTF-8.
+
+    Every strict reader (JSONL, TSV, qrels, runs) goes through here, so a BOM, CRLF endings and
+    blank lines are handled once, and a bad byte is reported with its line.
+    """
+    try:
+        handle = open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"cannot read file ({exc.strerror})", path=path) from exc
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(f"not valid UTF-8 (byte {exc.start + 1})", path=path, line=number) from exc
+            text = text.rstrip("\r\n")
+            if text.strip():
+                yield number, text
+
+
+def _string_field(record: Mapping[str, Any], key: str, path: Path, line: int, required: bool) -> str:
+    if key not in record or record[key] is None:
+        if required:
+            raise InputError("missing", path=path, line=line, field=key)
+        return ""
+    value = record[key]
+    if key == "_id" and isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise InputError(f"expected a string, got {type(value).__name__}", path=path, line=line, field=key)
+    if key == "_id" and not value.strip():
+        raise InputError("empty id", path=path, line=line, field=key)
+    return value
+
+
+def read_jsonl_records(
+    path: Path, fields: tuple[str, ...], required: tuple[str, ...], nonempty: str = ""
+) -> dict[str, dict[str, str]]:
+    """Read a BEIR JSONL file keyed by ``_id``; every bad line is an InputError naming it.
+    With ``nonempty`` (what a record is: "query"), a blank ``text`` is an error too: an empty
+    query cannot be searched, and scoring it 0 would pass silently."""
+    records: dict[str, dict[str, str]] = {}
+    first_line: dict[str, int] = {}
+    for number, text in read_lines(path):
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"invalid JSON ({exc.msg} at column {exc.colno})", path=path, line=number) from exc
+        except RecursionError:
+            raise InputError("invalid JSON (nested too deeply)", path=path, line=number) from None
+        if not isinstance(record, dict):
+            raise InputError(f"expected a JSON object, got {type(record).__name__}", path=path, line=number)
+        doc_id = _string_field(record, "_id", path, number, required=True)
+        if doc_id in records:
+            raise InputError(
+                f"duplicate _id '{doc_id}' (first seen on line {first_line[doc_id]})", path=path, line=number
+            )
+        records[doc_id] = {
+            key: _string_field(record, key, path, number, required=key in required) for key in fields
+        }
+        if nonempty and not records[doc_id]["text"].strip():
+            raise InputError(f"empty {nonempty} '{doc_id}'", path=path, line=number, field="text")
+        first_line[doc_id] = number
+    return records
+
+
+def read_qrels_tsv(
+    path: Path, queries: Mapping[str, Any], corpus: Mapping[str, Any]
+) -> dict[str, dict[str, int]]:
+    """Read a BEIR qrels TSV (``query-id corpus-id score``, header optional)."""
+    qrels: dict[str, dict[str, int]] = {}
+    for number, text in read_lines(path):
+        columns = text.split("\t")
+        if number == 1 and columns[0].strip().lower() in ("query-id", "query_id", "qid"):
+            continue
+        if len(columns) != 3:
+            raise InputError(
+                f"expected 3 tab-separated columns (query-id, corpus-id, score), got {len(columns)}",
+                path=path, line=number,
+            )
+        qid, doc_id, score = (c.strip() for c in columns)
+        qrels.setdefault(qid, {})[doc_id] = _grade(score, path, number)
+        _check_known(qid, doc_id, queries, corpus, path, number)
+    if not qrels:
+        raise InputError("no judgments", path=path)
+    return qrels
+
+
+def _grade(score: str, path: Path, line: int) -> int:
+    try:
+        value = float(score)
+    except ValueError:
+        raise InputError(f"score {score!r} is not a number", path=path, line=line, field="score") from None
+    if not math.isfinite(value) or value != int(value):
+        raise InputError(f"score {score!r} is not an integer grade", path=path, line=line, field="score")
+    return int(value)
+
+
+def _check_known(qid: str, doc_id: str, queries: Mapping[str, Any], corpus: Mapping[str, Any], path: Path, line: int) -> None:
+    if qid not in queries:
+        raise InputError(f"query id '{qid}' is not in the queries", path=path, line=line, field="query-id")
+    if doc_id not in corpus:
+        raise InputError(f"document id '{doc_id}' is not in the corpus", path=path, line=line, field="corpus-id")
+
+
+def beir_files(folder: Path) -> list[Path]:
+    """The files of a BEIR folder (corpus, queries, then qrels by split); InputError if absent."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError("not a folder", path=folder)
+    for required in (folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels"):
+        if not required.exists():
+            raise InputError("missing (a BEIR folder has corpus.jsonl, queries.jsonl and qrels/)", path=required)
+    qrels = sorted((folder / "qrels").glob("*.tsv"))
+    if not qrels:
+        raise InputError("no qrels/<split>.tsv files", path=folder / "qrels")
+    return [folder / "corpus.jsonl", folder / "queries.jsonl", *qrels]
+
+
+def read_beir(folder: Path, name: str = "", relevance_level: int = 1) -> Dataset:
+    """Read and validate a BEIR folder; raises InputError on the first bad line."""
+    corpus_path, queries_path, *qrels_paths = beir_files(folder)
+    corpus = read_jsonl_records(corpus_path, ("title", "text"), required=("text",))
+    if not corpus:
+        raise InputError("empty corpus: no documents", path=corpus_path)
+    queries = {
+        qid: rec["text"]
+        for qid, rec in read_jsonl_records(queries_path, ("text",), required=("text",), nonempty="query").items()
+    }
+    if not queries:
+        raise InputError("no queries", path=queries_path)
+    qrels = {path.stem: read_qrels_tsv(path, queries, corpus) for path in qrels_paths}
+    return Dataset(corpus, queries, qrels, relevance_level=relevance_level, name=name)
+
+
+def read_trec_dl(
+    collection: Path, topics: Path, qrels_path: Path, split: str = "test", relevance_level: int = 2
+) -> Dataset:
+    """Read MS MARCO ``collection.tsv`` (pid, passage), a topics TSV (qid, query) and TREC qrels."""
+    corpus: dict[str, dict[str, str]] = {}
+    for number, text in read_lines(collection):
+        columns = text.split("\t")
+        if len(columns) != 2:
+            raise InputError(f"expected 2 tab-separated columns (pid, passage), got {len(columns)}", path=collection, line=number)
+        pid = columns[0].strip()
+        if not pid:
+            raise InputError("empty id", path=collection, line=number, field="pid")
+        if pid in corpus:
+            raise InputError(f"duplicate pid '{pid}'", path=collection, line=number)
+        corpus[pid] = {"title": "", "text": columns[1]}
+    if not corpus:
+        raise InputError("empty corpus: no passages", path=collection)
+    queries: dict[str, str] = {}
+    for number, text in read_lines(topics):
+        columns = text.split("\t")
+        if len(columns) != 2:
+            raise InputError(f"expected 2 tab-separated columns (qid, query), got {len(columns)}", path=topics, line=number)
+        qid = columns[0].strip()
+        if not qid:
+            raise InputError("empty id", path=topics, line=number, field="qid")
+        if qid in queries:
+            raise InputError(f"duplicate qid '{qid}'", path=topics, line=number)
+        if not columns[1].strip():
+            raise InputError(f"empty query '{qid}'", path=topics, line=number, field="query")
+        queries[qid] = columns[1]
+    qrels: dict[str, dict[str, int]] = {}
+    for number, text in read_lines(qrels_path):
+        columns = text.split()
+        if len(columns) != 4:
+            raise InputError(f"expected 4 columns (qid iter docid rel), got {len(columns)}", path=qrels_path, line=number)
+        qid, _, doc_id, grade = columns
+        qrels.setdefault(qid, {})[doc_id] = _grade(grade, qrels_path, number)
+        _check_known(qid, doc_id, queries, corpus, qrels_path, number)
+    if not qrels:
+        raise InputError("no judgments", path=qrels_path)
+    return Dataset(corpus, queries, {split: qrels}, relevance_level=relevance_level)

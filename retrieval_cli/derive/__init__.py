@@ -1,0 +1,2 @@
+"""Datasets derived from other datasets: pseudo training queries made from a corpus (title, ICT,
+LLM) and NanoBEIR-style subsets."""

@@ -1,0 +1,212 @@
+"""Training queries made from the corpus itself, for collections that ship no train split.
+
+Two classic methods, each query's positive being the document it came from:
+
+- ``title``: the document title as the query (title → body). Documents sharing a title give one
+  query with all of them as positives, so no true positive is later mined as a negative.
+- ``ict``: inverse cloze task (Lee et al., 2019, "Latent Retrieval for Weakly Supervised Open
+  Domain QA"): one sentence drawn from the passage is the query. Unlike the original ICT the
+  sentence stays in the positive, because the positive must be a corpus document that mining and
+  evaluation can find by id.
+
+The result is a new dataset artifact: the source corpus, queries and splits unchanged, plus the
+generated queries as one new split (``train`` by default).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from retrieval_cli import data as datasets
+from retrieval_cli import llm as llmlib
+from retrieval_cli.errors import InputError
+from retrieval_cli.progress import Progress, silent
+from retrieval_cli.store import Artifact, BuildResult, Shard, ShardResult, Versioned, Workspace, unversioned
+
+METHODS = ("title", "ict", "llm")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+_LLM_FIELDS = ("llm", "api_key_env", "prompt", "passage_words", "max_words", "sampling", "max_failures")
+
+
+@dataclass
+class QueryGenConfig(Versioned):
+    """How pseudo-queries are made; ``max_queries`` samples documents with ``seed``."""
+
+    method: str = "title"
+    split: str = "train"
+    max_queries: int | None = None
+    min_words: int = 3
+    seed: int = 13
+    # --method llm only
+    llm: str = llmlib.DEFAULT_LLM
+    api_key_env: str = ""
+    prompt: str = "query.txt"  # a packaged template (retrieval_cli/prompts), or a path
+    passage_words: int = 200  # the passage is cut to this many words in the prompt
+    max_words: int = 32  # longer outputs are rejected
+    sampling: llmlib.SamplingParams = field(default_factory=llmlib.SamplingParams)
+    concurrency: int = unversioned(4)  # parallel requests for HTTP backends: how fast, not what
+    max_failures: float = 0.05
+
+    def irrelevant(self) -> set[str]:
+        return set() if self.method == "llm" else set(_LLM_FIELDS)
+
+    def check(self) -> None:
+        if self.method not in METHODS:
+            raise InputError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}", field="method")
+        if self.method == "llm":
+            self.sampling.check()
+            if not 0 <= self.max_failures <= 1:
+                raise InputError(f"max-failures must be in [0, 1], got {self.max_failures}", field="max_failures")
+        if self.max_queries is not None and self.max_queries < 1:
+            raise InputError(f"max-queries must be >= 1, got {self.max_queries}", field="max_queries")
+        if self.min_words < 1:
+            raise InputError(f"min-words must be >= 1, got {self.min_words}", field="min_words")
+        datasets.check_split_name(self.split)
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def sentences(text: str) -> list[str]:
+    """Split a passage into sentences at ., ! or ? followed by whitespace."""
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def title_queries(corpus: dict[str, dict[str, str]], min_words: int) -> list[tuple[str, str, list[str]]]:
+    """(query id, text, positive ids) from titles; identical titles (case, spacing) merge."""
+    groups: dict[str, list[str]] = {}
+    texts: dict[str, str] = {}
+    for doc_id, doc in corpus.items():
+        title = " ".join(doc.get("title", "").split())
+        if len(title.split()) < min_words:
+            continue
+        key = _normalise(title)
+        groups.setdefault(key, []).append(doc_id)
+        texts.setdefault(key, title)
+    return [(f"title-{ids[0]}", texts[key], ids) for key, ids in groups.items()]
+
+
+def ict_queries(corpus: dict[str, dict[str, str]], min_words: int, seed: int) -> list[tuple[str, str, list[str]]]:
+    """(query id, sentence, [doc id]) for documents with at least two sentences."""
+    out = []
+    for doc_id, doc in corpus.items():
+        parts = sentences(doc["text"])
+        eligible = [s for s in parts if len(s.split()) >= min_words]
+        if len(parts) < 2 or not eligible:
+            continue
+        # A per-document generator: the choice for one document never depends on the others.
+        sentence = random.Random(f"{seed}/{doc_id}").choice(eligible)
+        out.append((f"ict-{doc_id}", sentence, [doc_id]))
+    return out
+
+
+def generate_queries(
+    ws: Workspace,
+    source: Artifact,
+    config: QueryGenConfig,
+    *,
+    name: str | None = None,
+    force: bool = False,
+    progress: Progress = silent,
+) -> BuildResult:
+    """A new dataset artifact: ``source`` plus pseudo-queries as the ``config.split`` split."""
+    config.check()
+    resolved: dict[str, Any] = {"source": "generate-queries", "relevance_level": int(source.config.get("relevance_level", 1))}
+    extra: dict[str, Any] = {}
+    if config.method == "llm":
+        spec = llmlib.LLMSpec.parse(config.llm, config.api_key_env)
+        template = llmlib.load_prompt(config.prompt, "{passage}")
+        resolved.update(llm_spec=spec.describe(), llm_fingerprint=spec.fingerprint, prompt_text=template)
+
+    def make() -> datasets.Dataset:
+        data = datasets.load(source)
+        if config.split in data.qrels:
+            raise InputError(
+                f"dataset '{source.ref}' already has a '{config.split}' split; choose another with --split"
+            )
+        progress(f"{config.method} queries", 0, len(data.corpus))
+        if config.method == "title":
+            made = title_queries(data.corpus, config.min_words)
+        elif config.method == "ict":
+            made = ict_queries(data.corpus, config.min_words, config.seed)
+        else:
+            made = llm_queries(ws, data, config, spec, template, extra, progress)
+        progress(f"{config.method} queries", len(data.corpus), len(data.corpus))
+        if not made:
+            raise InputError(
+                f"no {config.method} queries could be made from '{source.ref}' "
+                f"(documents need {'a title' if config.method == 'title' else 'two sentences'} "
+                f"of at least {config.min_words} words)"
+            )
+        if config.method != "llm" and config.max_queries is not None and config.max_queries < len(made):
+            keep = set(random.Random(config.seed).sample(range(len(made)), config.max_queries))
+            made = [m for i, m in enumerate(made) if i in keep]
+        clash = next((qid for qid, _, _ in made if qid in data.queries), None)
+        if clash:
+            raise InputError(f"generated query id '{clash}' already exists in '{source.ref}'")
+        queries = {**data.queries, **{qid: text for qid, text, _ in made}}
+        qrels = {**data.qrels, config.split: {qid: {d: 1 for d in positives} for qid, _, positives in made}}
+        return datasets.Dataset(data.corpus, queries, qrels, relevance_level=data.relevance_level)
+
+    summary_name = name or f"{source.name}-{config.method}"
+    return datasets.store(ws, summary_name, config, {"dataset": source}, make, resolved=resolved, extra_summary=extra, force=force)
+
+
+def _llm_prompts(data: datasets.Dataset, config: QueryGenConfig, template: str) -> tuple[list[str], list[str], list[str]]:
+    """(document ids, passages, prompts) of the documents sampled for LLM queries, in corpus order."""
+    doc_ids = [d for d in data.corpus if data.doc_text(d)]
+    if config.max_queries is not None and config.max_queries < len(doc_ids):
+        picked = sorted(random.Random(config.seed).sample(range(len(doc_ids)), config.max_queries))
+        doc_ids = [doc_ids[i] for i in picked]  # corpus order, without a quadratic index lookup
+    passages = [" ".join(data.doc_text(d).split()[:config.passage_words]) for d in doc_ids]
+    return doc_ids, passages, [template.replace("{passage}", p) for p in passages]
+
+
+def generate_shard(
+    ws: Workspace, source: Artifact, config: QueryGenConfig, shard: Shard | tuple[int, int], progress: Progress = silent,
+) -> ShardResult:
+    """Complete every n-th prompt (shard i of n) into the workspace's LLM cache. Shards run
+    anywhere that sees the workspace; ``generate_queries`` with the same config then finds every
+    completion cached and writes the dataset an unsplit run writes (same version, same files)."""
+    config.check()
+    if config.method != "llm":
+        raise InputError(f"--shard applies to --method llm ({config.method} queries take seconds)", field="shard")
+    shard = Shard.of(shard)
+    spec = llmlib.LLMSpec.parse(config.llm, config.api_key_env)
+    template = llmlib.load_prompt(config.prompt, "{passage}")
+    _, _, prompts = _llm_prompts(datasets.load(source), config, template)
+    cache = llmlib.Cache(ws.cache("llm"))
+    done = llmlib.generate(
+        lambda: llmlib.open_backend(spec), spec.fingerprint, [prompts[u] for u in shard.units(len(prompts))], config.sampling,
+        cache, concurrency=config.concurrency, progress=progress, stage=f"LLM queries {shard}",
+    )
+    return ShardResult(shard, len(done), sum(1 for c in done if not c.cached), len(done), cache.root)
+
+
+def llm_queries(
+    ws: Workspace, data: datasets.Dataset, config: QueryGenConfig, spec: llmlib.LLMSpec, template: str,
+    stats: dict[str, Any], progress: Progress,
+) -> list[tuple[str, str, list[str]]]:
+    """One LLM-written query per sampled document, cleaned and filtered; counts go to ``stats``."""
+    doc_ids, passages, prompts = _llm_prompts(data, config, template)
+    timing: dict[str, float] = {}
+    done = llmlib.generate(
+        lambda: llmlib.open_backend(spec), spec.fingerprint, prompts, config.sampling,
+        llmlib.Cache(ws.cache("llm")), concurrency=config.concurrency, progress=progress, stage="LLM queries",
+        timing=timing,
+    )
+    seconds = timing.get("seconds", 0.0)
+    llmlib.check_failures(done, config.max_failures)
+    queries, rejected = llmlib.accept(
+        done, passages, [""] * len(done), ("Query", "Search query"), config.max_words, config.min_words
+    )
+    made = [(f"llm-{d}", q, [d]) for d, q in zip(doc_ids, queries) if q is not None]
+    stats["llm"] = llmlib.job_summary(done, len(made), rejected, seconds)
+    return made
+

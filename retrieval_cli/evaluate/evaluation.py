@@ -1,0 +1,167 @@
+"""Evaluation artifacts: retrieve with an index (or read a TREC run), optionally rerank, and score
+with ir-measures (``evaluate.measures``); the run, per-query values and metrics are kept."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from retrieval_cli import data as datasets
+from retrieval_cli import models
+from retrieval_cli.errors import InputError
+from retrieval_cli.evaluate import runs
+from retrieval_cli.evaluate.measures import DEFAULT_MEASURES, resolve_measures, score_run
+from retrieval_cli.evaluate.rerank import rerank
+from retrieval_cli.index import index_dataset, open_searcher
+from retrieval_cli.progress import Progress, silent
+from retrieval_cli.store import Artifact, BuildResult, Versioned, Workspace
+
+
+@dataclass
+class EvaluateConfig(Versioned):
+    """What to evaluate on and how deep; the resolved form is the artifact's config. (The rerank
+    batch size versions it too, for the ids evaluations already have: schema 1.)"""
+
+    split: str = "test"
+    measures: list[str] = field(default_factory=lambda: list(DEFAULT_MEASURES))
+    depth: int = 1000
+    rerank: str | None = None
+    rerank_depth: int = 100
+    rerank_batch_size: int = 32
+    self_hits: str = "auto"  # auto | drop | keep: see drop_self_hits_for
+
+    def check(self) -> None:
+        if self.self_hits not in ("auto", "drop", "keep"):
+            raise InputError(f"self-hits must be auto, drop or keep, got {self.self_hits!r}", field="self_hits")
+        if self.depth < 1:
+            raise InputError(f"depth must be >= 1, got {self.depth}", field="depth")
+        if self.rerank and not 1 <= self.rerank_depth:
+            raise InputError(f"rerank depth must be >= 1, got {self.rerank_depth}", field="rerank_depth")
+
+
+def drop_self_hits_for(data: datasets.Dataset, policy: str) -> bool:
+    """Whether to drop documents whose id equals the query id.
+
+    ``auto`` follows BEIR's ArguAna/Quora convention only where it applies: query ids are also
+    corpus ids, yet no qrels pair judges a query's own id relevant, so the query *is* a corpus
+    document. Where a collection merely numbers both from 1 (Cranfield judges doc 225 relevant
+    to query 225), nothing is dropped.
+    """
+    if policy != "auto":
+        return policy == "drop"
+    if not any(q in data.corpus for q in data.queries):
+        return False
+    return not any(docs.get(q, 0) > 0 for judged in data.qrels.values() for q, docs in judged.items())
+
+
+def evaluate(
+    ws: Workspace,
+    *,
+    index: Artifact | None = None,
+    dataset: Artifact | None = None,
+    run_file: Path | None = None,
+    config: EvaluateConfig | None = None,
+    name: str | None = None,
+    force: bool = False,
+    progress: Progress = silent,
+) -> BuildResult:
+    """Retrieve with ``index`` (or read ``run_file``) for a dataset split and score it."""
+    config = config or EvaluateConfig()
+    config.check()
+    if (index is None) == (run_file is None):
+        raise InputError("give exactly one of an index or a run file")
+    if index is not None:
+        own = index_dataset(ws, index)
+        if dataset is not None and dataset.version != own.version:
+            raise InputError(
+                f"index '{index.ref}' was built on '{own.ref}', not on '{dataset.ref}': "
+                "evaluate an index on the dataset it indexes"
+            )
+        dataset = own
+    if dataset is None:
+        raise InputError("a run file needs --dataset")
+    measures = resolve_measures(config.measures, int(dataset.config.get("relevance_level", 1)))
+    resolved: dict[str, Any] = {"measures_resolved": {k: str(v) for k, v in measures.items()}}
+    inputs: dict[str, Artifact] = {"dataset": dataset}
+    if index is not None:
+        inputs["index"] = index
+        default_name = f"{index.name}-{config.split}"
+    else:
+        run_file = Path(run_file)  # type: ignore[arg-type]
+        resolved["run_file"] = {"path": str(run_file.resolve()), "content": datasets.content_hash([run_file])}
+        default_name = f"{run_file.stem}-{config.split}"
+    rerank_spec = None
+    if config.rerank:
+        rerank_spec = models.resolve(config.rerank, ws)
+        resolved["rerank_fingerprint"] = rerank_spec.fingerprint
+        if rerank_spec.artifact:
+            inputs["reranker"] = rerank_spec.artifact
+        default_name += f"-rerank-{models.short_label(config.rerank)}"
+
+    def build(folder: Path) -> dict[str, Any]:
+        data = datasets.load(dataset)
+        drop_self = drop_self_hits_for(data, config.self_hits)
+        qrels = data.split_qrels(config.split)
+        queries = data.split_queries(config.split)
+        if index is not None:
+            searcher = open_searcher(ws, index, progress)
+            progress("retrieve", 0, len(queries))
+            run = searcher.search(queries, config.depth + (1 if drop_self else 0))
+            progress("retrieve", len(queries), len(queries))
+            tag = index.name
+        else:
+            run = runs.read_trec(run_file)  # type: ignore[arg-type]
+            unknown = sorted(set(run) - set(data.queries))
+            if len(unknown) == len(run):
+                raise InputError(f"no query id in the run is in dataset '{data.name}' (e.g. '{unknown[0]}')", path=run_file)
+            run = {q: hits for q, hits in run.items() if q in queries}
+            tag = run_file.stem  # type: ignore[union-attr]
+        if drop_self:
+            run = runs.drop_self_hits(run)
+        run = runs.truncate(run, config.depth)
+        if rerank_spec is not None:
+            model = models.load_cross_encoder(rerank_spec)
+            run = rerank(run, queries, data, model, config.rerank_depth, config.rerank_batch_size, progress)
+            tag += "+rerank"
+        runs.write_trec(run, folder / "run.trec", tag)
+        progress("score", 0, None)
+        aggregate, per_query = score_run(run, qrels, measures)
+        progress("score", 1, 1)
+        with open(folder / "per_query.tsv", "w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out, delimiter="\t", lineterminator="\n")
+            writer.writerow(["query_id", "measure", "value"])
+            writer.writerows((q, m, f"{v:.6f}") for q, m, v in per_query)
+        answered = sum(1 for q in qrels if run.get(q))
+        metrics = {
+            "dataset": data.name,
+            "split": config.split,
+            "queries": len(qrels),
+            "queries_without_results": len(qrels) - answered,
+            "relevance_level": data.relevance_level,
+            "self_hits": "dropped" if drop_self else "kept",
+            "measures": {k: str(v) for k, v in measures.items()},
+            "aggregate": aggregate,
+        }
+        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        return {"queries": len(qrels), "metrics": aggregate}
+
+    return ws.build("evaluations", name or default_name, config, inputs, build, resolved=resolved, force=force)
+
+
+def metrics(evaluation: Artifact) -> dict[str, Any]:
+    """The metrics.json of an evaluation artifact."""
+    return json.loads(evaluation.file("metrics.json").read_text(encoding="utf-8"))
+
+
+def per_query(evaluation: Artifact) -> dict[str, dict[str, float]]:
+    """measure label -> query id -> value."""
+    values: dict[str, dict[str, float]] = {}
+    with open(evaluation.file("per_query.tsv"), encoding="utf-8") as handle:
+        next(handle)
+        for line in handle:
+            qid, measure, value = line.rstrip("\n").split("\t")
+            values.setdefault(measure, {})[qid] = float(value)
+    return values

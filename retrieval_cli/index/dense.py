@@ -1,0 +1,137 @@
+"""Dense index artifacts: the corpus embeddings (float16, for reuse by mining), the doc ids, and a
+faiss index (Flat, HNSW or IVF-PQ) built from the float32 embeddings, searched by inner product."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from retrieval_cli import models
+from retrieval_cli.errors import InputError
+from retrieval_cli.index.config import DenseConfig, threads
+from retrieval_cli.index.encoding import corpus_embeddings, encode_texts
+from retrieval_cli.progress import Progress, silent
+from retrieval_cli.store import Artifact, BuildResult, Workspace
+
+
+def _faiss_index(vectors: np.ndarray, config: DenseConfig) -> Any:
+    import faiss
+
+    n, dim = vectors.shape
+    if config.faiss == "flat":
+        index = faiss.IndexFlatIP(dim)
+    elif config.faiss == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+    else:
+        if dim % config.pq_m:
+            raise InputError(f"pq_m={config.pq_m} must divide the embedding dimension {dim}", field="pq_m")
+        nlist = config.nlist or max(1, min(int(4 * np.sqrt(n)), n // 39))
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFPQ(quantizer, dim, nlist, config.pq_m, 8, faiss.METRIC_INNER_PRODUCT)
+        if n < 256:
+            raise InputError(f"ivfpq needs at least 256 documents to train its codebooks, corpus has {n}", field="faiss")
+        index.train(vectors)
+    index.add(vectors)
+    return index
+
+
+def _save_float16(path: Path, vectors: np.ndarray, chunk: int = 65536) -> None:
+    """``np.save(path, vectors.astype(float16))`` byte for byte, without a whole float16 copy in memory."""
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=vectors.shape)
+    for start in range(0, len(vectors), chunk):
+        out[start:start + chunk] = vectors[start:start + chunk]
+    out.flush()
+    del out
+
+
+def build_dense(
+    ws: Workspace,
+    dataset: Artifact,
+    config: DenseConfig,
+    *,
+    name: str | None = None,
+    force: bool = False,
+    progress: Progress = silent,
+) -> BuildResult:
+    """Encode the corpus with a sentence-transformers model and build a faiss index."""
+    config.check()
+    spec = models.resolve(config.model, ws)
+    inputs = {"dataset": dataset, **({"model": spec.artifact} if spec.artifact else {})}
+
+    def build(folder: Path) -> dict[str, Any]:
+        import faiss
+
+        faiss.omp_set_num_threads(threads())
+        doc_ids, vectors, max_seq_length = corpus_embeddings(ws, dataset, spec, config, progress)
+        _save_float16(folder / "embeddings.f16.npy", vectors)
+        (folder / "docids.txt").write_text("\n".join(doc_ids) + "\n", encoding="utf-8")
+        progress("build faiss index", 0, None)
+        faiss.write_index(_faiss_index(vectors, config), str(folder / "index.faiss"))
+        progress("build faiss index", 1, 1)
+        return {"documents": len(doc_ids), "dimension": int(vectors.shape[1]), "max_seq_length": max_seq_length}
+
+    return ws.build(
+        "indexes", name or f"{dataset.name}-dense-{models.short_label(config.model)}", config, inputs, build,
+        resolved={"kind": "dense", "model_fingerprint": spec.fingerprint}, force=force,
+    )
+
+
+class DenseSearcher:
+    """Encode queries with the index's model and search its faiss index."""
+
+    def __init__(self, ws: Workspace, index: Artifact, progress: Progress = silent) -> None:
+        import faiss
+
+        self.config = DenseConfig(**{k: v for k, v in index.config.items() if k in DenseConfig.__dataclass_fields__})
+        self.model = models.load_sentence_transformer(models.resolve(self.config.model, ws))
+        if self.config.max_seq_length:
+            self.model.max_seq_length = self.config.max_seq_length
+        faiss.omp_set_num_threads(threads())
+        # A flat index is memory-mapped, not copied: its pages are the OS's file cache, shared by
+        # every process searching it (parallel shards, a pipeline's steps) and read on demand.
+        flags = faiss.IO_FLAG_MMAP_IFC if self.config.faiss == "flat" else 0
+        self.index = faiss.read_index(str(index.file("index.faiss")), flags)
+        if self.config.faiss == "hnsw":
+            self.index.hnsw.efSearch = self.config.ef_search
+        elif self.config.faiss == "ivfpq":
+            self.index.nprobe = self.config.nprobe
+        self.doc_ids = index.file("docids.txt").read_text(encoding="utf-8").splitlines()
+        self.progress = progress
+        self._positions: dict[str, int] | None = None
+
+    def encode_queries(self, queries: Mapping[str, str]) -> np.ndarray:
+        """L2-normalised query vectors, in the order of ``queries``."""
+        return encode_texts(
+            self.model, list(queries.values()), self.config.batch_size, "encode queries", self.progress,
+            prompt=self.config.query_prompt,
+        )
+
+    def search_vectors(self, qids: list[str], vectors: np.ndarray, k: int) -> dict[str, list[tuple[str, float]]]:
+        """Top-k (doc id, inner product) per query vector."""
+        k = min(k, len(self.doc_ids))
+        results: dict[str, list[tuple[str, float]]] = {}
+        chunk = 1024  # bounded memory: scores are chunk x k, never queries x corpus
+        self.progress("faiss search", 0, len(qids))
+        for start in range(0, len(qids), chunk):
+            scores, idx = self.index.search(vectors[start:start + chunk], k)
+            for row, qid in enumerate(qids[start:start + chunk]):
+                results[qid] = [
+                    (self.doc_ids[i], float(s)) for i, s in zip(idx[row], scores[row]) if i >= 0
+                ]
+            self.progress("faiss search", min(start + chunk, len(qids)), len(qids))
+        return results
+
+    def search(self, queries: Mapping[str, str], k: int) -> dict[str, list[tuple[str, float]]]:
+        return self.search_vectors(list(queries), self.encode_queries(queries), k)
+
+    def score(self, query_vector: np.ndarray, doc_ids: list[str]) -> list[float]:
+        """Inner products with documents by id, from the vectors the index holds, so they match
+        search scores (exact for flat and HNSW, the PQ approximation for IVF-PQ)."""
+        if self._positions is None:
+            self._positions = {d: i for i, d in enumerate(self.doc_ids)}
+            if self.config.faiss == "ivfpq":
+                self.index.make_direct_map()
+        vectors = np.stack([self.index.reconstruct(self._positions[d]) for d in doc_ids]) if doc_ids else np.zeros((0, len(query_vector)), dtype=np.float32)
+        return [float(x) for x in (vectors @ query_vector.astype(np.float32))]

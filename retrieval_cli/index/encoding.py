@@ -1,0 +1,204 @@
+"""Encoding texts with a sentence-transformers bi-encoder, and the corpus embedding cache.
+
+Texts are encoded in chunks ordered by token count (little padding), one ``encode`` call per
+batch. A corpus's embeddings are a workspace cache entry keyed by the model's weights and the
+corpus file's hash, never by names; while they are being made, each finished chunk is a part
+(``store.shards``), so ``--shard I/N`` runs and interrupted runs leave work the next run takes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import numpy as np
+
+from retrieval_cli import data as datasets
+from retrieval_cli import models
+from retrieval_cli.index.config import DenseConfig
+from retrieval_cli.progress import Progress, silent
+from retrieval_cli.store import Artifact, CacheEntry, Parts, Shard, ShardResult, Workspace
+
+VECTORS = "vectors.npy"
+
+
+def token_lengths(model: Any, texts: list[str], prompt: str = "", step: int = 4096) -> np.ndarray:
+    """Tokens per text as the model will see it (prompt, special tokens, truncation); character
+    counts for a model without a tokenizer. Tokenized in steps, keeping only the lengths."""
+    tokenizer = getattr(model, "tokenizer", None)
+    lengths = np.empty(len(texts), dtype=np.int64)
+    if tokenizer is None or not callable(tokenizer):
+        lengths[:] = [len(prompt) + len(t) for t in texts]
+        return lengths
+    limit = getattr(model, "max_seq_length", None)
+    for start in range(0, len(texts), step):
+        batch = [prompt + t for t in texts[start:start + step]] if prompt else texts[start:start + step]
+        encoded = tokenizer(
+            batch, truncation=limit is not None, max_length=limit, return_attention_mask=False, return_token_type_ids=False,
+        )
+        lengths[start:start + len(batch)] = [len(ids) for ids in encoded["input_ids"]]
+    return lengths
+
+
+def encoding_chunks(model: Any, texts: list[str], batch_size: int, prompt: str = "") -> list[np.ndarray]:
+    """The texts' indices in encoding chunks of ``batch_size * 8``, most tokens first, so each
+    batch holds texts of nearly one length and pads little. sentence-transformers sorts a call's
+    texts by characters, which pads 44% over the real tokens on the TREC-DL pool and 12% on
+    Cranfield; by tokens, 0.7% and 2.4% (3,000 pool passages encoded 31% faster). A chunk is the
+    unit a shard takes: the same chunk is encoded in the same batches whole or in shards."""
+    order = np.argsort(-token_lengths(model, texts, prompt), kind="stable")
+    size = batch_size * 8
+    return [order[start:start + size] for start in range(0, len(texts), size)]
+
+
+def _encode_chunk(model: Any, texts: list[str], idx: np.ndarray, batch_size: int, prompt: str) -> np.ndarray:
+    # One encode call per batch: a call re-sorts its texts by characters, which would undo ours.
+    parts = [
+        model.encode(
+            [texts[i] for i in idx[start:start + batch_size]], batch_size=batch_size, normalize_embeddings=True,
+            convert_to_numpy=True, show_progress_bar=False, prompt=prompt or None,
+        )
+        for start in range(0, len(idx), batch_size)
+    ]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def plan_hash(chunks: list[np.ndarray], batch_size: int) -> str:
+    """What a chunk's vectors depend on besides the model and corpus: the chunk plan and batch size."""
+    digest = hashlib.sha256(str(batch_size).encode())
+    for idx in chunks:
+        digest.update(np.ascontiguousarray(idx, dtype=np.int64).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _chunk_vectors(
+    parts: Parts | None, plan: str, number: int, compute: Any,
+) -> tuple[np.ndarray, bool]:
+    """Chunk ``number``'s vectors: from its part when one is whole, else computed (and kept as a part)."""
+    if parts is None:
+        return compute(), True
+
+    def make() -> tuple[dict[str, Any], Any]:
+        vectors = compute()
+        return {"chunk": number, "rows": len(vectors)}, lambda folder: np.save(folder / VECTORS, vectors)
+
+    entry, computed = parts.get_or_make(f"chunk-{number}-{plan}", make)
+    return np.load(entry.file(VECTORS)), computed
+
+
+def encode_texts(
+    model: Any, texts: list[str], batch_size: int, stage: str, progress: Progress, prompt: str = "",
+    chunks: list[np.ndarray] | None = None, parts: Parts | None = None,
+) -> np.ndarray:
+    """Encode texts to L2-normalised float32 vectors chunk by chunk, reporting progress. ``chunks``
+    is the plan from ``encoding_chunks`` when the caller already made it; with ``parts``, each
+    chunk is taken from (or kept as) a part, so finished chunks survive an interruption."""
+    if not texts:
+        return np.zeros((0, model.get_embedding_dimension()), dtype=np.float32)
+    chunks = chunks if chunks is not None else encoding_chunks(model, texts, batch_size, prompt)
+    plan = plan_hash(chunks, batch_size) if parts is not None else ""
+    vectors: np.ndarray | None = None
+    progress(stage, 0, len(texts))
+    finished = 0
+    for number, idx in enumerate(chunks):
+        part, _ = _chunk_vectors(parts, plan, number, lambda idx=idx: _encode_chunk(model, texts, idx, batch_size, prompt))
+        if vectors is None:
+            vectors = np.empty((len(texts), part.shape[1]), dtype=np.float32)
+        vectors[idx] = part
+        finished += len(idx)
+        progress(stage, finished, len(texts))
+    return vectors
+
+
+def embedding_cache(ws: Workspace, dataset: Artifact, spec: models.ModelSpec, config: DenseConfig) -> CacheEntry:
+    """The cache entry of a corpus's embeddings. The key is the model's weights hash and the
+    corpus file's hash (plus what changes the vectors: prompt, truncation), never the model's or
+    the dataset's name, so an alias, a folder path or a dataset with new queries over the same
+    corpus all reuse it."""
+    corpus_hash = dataset.manifest.get("files", {}).get("corpus.jsonl") or dataset.version
+    key = hashlib.sha256(json.dumps({
+        "model": spec.fingerprint, "corpus": corpus_hash,
+        "document_prompt": config.document_prompt, "max_seq_length": config.max_seq_length,
+    }, sort_keys=True).encode()).hexdigest()[:20]
+    return ws.cache("embeddings").entry(key)
+
+
+def _parts(ws: Workspace, cache: CacheEntry) -> Parts:
+    return Parts(ws.cache("embeddings"), f"{cache.path.name}.parts")
+
+
+def _corpus_encoder(ws: Workspace, dataset: Artifact, spec: models.ModelSpec, config: DenseConfig) -> tuple[list[str], list[str], Any, list[np.ndarray]]:
+    """(doc ids, texts, loaded model, chunk plan) of a corpus encode."""
+    data = datasets.load(dataset)
+    doc_ids = list(data.corpus)
+    texts = [data.doc_text(d) for d in doc_ids]
+    encoder = models.load_sentence_transformer(spec)
+    if config.max_seq_length:
+        encoder.max_seq_length = config.max_seq_length
+    return doc_ids, texts, encoder, encoding_chunks(encoder, texts, config.batch_size, config.document_prompt)
+
+
+def encode_shard(
+    ws: Workspace, dataset: Artifact, config: DenseConfig, shard: Shard | tuple[int, int], progress: Progress = silent
+) -> ShardResult:
+    """Encode shard ``i`` of ``n`` of the corpus (every n-th encoding chunk) into parts of the
+    embedding cache. Shards can run anywhere that sees the workspace (a shell loop, a Slurm array);
+    ``build_dense`` without a shard then assembles the parts (encoding any chunk still missing)
+    into the artifact an unsharded run makes, with the same version id and the same bytes."""
+    config.check()
+    shard = Shard.of(shard)
+    spec = models.resolve(config.model, ws)
+    cache = embedding_cache(ws, dataset, spec, config)
+    parts = _parts(ws, cache)
+    receipt_key = f"shard-{shard.index}-of-{shard.count}"
+    receipt = parts.get(receipt_key)
+    if receipt is not None:  # this shard already ran: its receipt says what it holds, no model needed
+        plan, mine = receipt.data["plan"], receipt.data["chunks"]
+        if all(parts.get(f"chunk-{c}-{plan}") is not None for c in mine):
+            return ShardResult(shard, len(mine), 0, receipt.data["texts"], parts.path)
+    doc_ids, texts, encoder, chunks = _corpus_encoder(ws, dataset, spec, config)
+    mine = shard.units(len(chunks))
+    total = sum(len(chunks[c]) for c in mine)
+    if cache.load() is not None:
+        return ShardResult(shard, len(mine), 0, total, parts.path, artifact_exists=True)
+    plan = plan_hash(chunks, config.batch_size)
+    stage = f"encode shard {shard}"
+    progress(stage, 0, total)
+    finished = computed = 0
+    for c in mine:
+        _, made = _chunk_vectors(parts, plan, c, lambda c=c: _encode_chunk(encoder, texts, chunks[c], config.batch_size, config.document_prompt))
+        computed += made
+        finished += len(chunks[c])
+        progress(stage, finished, total)
+    parts.cache.entry(f"{parts.job}/{receipt_key}").store({"plan": plan, "chunks": mine, "texts": total})
+    return ShardResult(shard, len(mine), computed, total, parts.path)
+
+
+def corpus_embeddings(
+    ws: Workspace, dataset: Artifact, spec: models.ModelSpec, config: DenseConfig, progress: Progress = silent
+) -> tuple[list[str], np.ndarray, int]:
+    """(doc ids, float32 vectors, max sequence length) of a corpus, from the workspace cache
+    (``embedding_cache``) when possible, else encoded, taking chunks that shards or an interrupted
+    run already did."""
+    cache = embedding_cache(ws, dataset, spec, config)
+    found = cache.load()  # a damaged entry is removed: recomputed, never trusted
+    if found is not None:
+        doc_ids = found.file("docids.txt").read_text(encoding="utf-8").splitlines()
+        # Memory-mapped: building an index reads the vectors once, so they stay in the OS's
+        # file cache rather than in a private copy beside the index faiss builds from them.
+        return doc_ids, np.load(found.file("embeddings.npy"), mmap_mode="r"), int(found.data["max_seq_length"])
+    doc_ids, texts, encoder, chunks = _corpus_encoder(ws, dataset, spec, config)
+    parts = _parts(ws, cache)
+    vectors = encode_texts(
+        encoder, texts, config.batch_size, "encode corpus", progress, prompt=config.document_prompt, chunks=chunks, parts=parts,
+    )
+    meta = {"model": spec.name, "fingerprint": spec.fingerprint, "dataset": dataset.ref, "max_seq_length": encoder.max_seq_length}
+
+    def write(folder: Any) -> None:
+        np.save(folder / "embeddings.npy", vectors)
+        (folder / "docids.txt").write_text("\n".join(doc_ids) + "\n", encoding="utf-8")
+
+    cache.store(meta, write)
+    parts.clear()  # the whole entry supersedes its parts
+    return doc_ids, vectors, int(encoder.max_seq_length)

@@ -1,0 +1,158 @@
+"""What a mining run is: one strategy or a mixture with per-query counts, its rank window, score
+filters, sampling, and the scorers (first stage, cross-encoder, LLM) it uses."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from retrieval_cli import data as datasets
+from retrieval_cli import llm as llmlib
+from retrieval_cli import models
+from retrieval_cli.errors import InputError
+from retrieval_cli.store import Versioned, unversioned
+
+
+STRATEGIES = ("bm25", "dense", "cross-encoder", "random", "llm")
+
+
+FIRST_STAGES = ("bm25", "dense")
+
+
+SAMPLINGS = ("top", "random")
+
+
+FILTERS = ("positive", "window", "max_score", "absolute_margin", "relative_margin", "judged_relevant", "self", "duplicate")
+
+
+DEFAULT_NEGATIVES = 4
+
+
+_LLM_FIELDS = ("llm", "api_key_env", "llm_prompt", "llm_sampling", "llm_max_words", "llm_min_words", "max_failures")
+
+
+@dataclass
+class MiningConfig(Versioned):
+    """Everything that decides which negatives are mined; the artifact's config."""
+
+    strategy: str = "bm25"  # one strategy, or a mixture with counts: "bm25:3,random:1"
+    split: str = "train"
+    num_negatives: int | None = None  # per query; a mixture's counts sum to it
+    range_min: int = 0  # skip candidates ranked 1..range_min
+    range_max: int = 100  # consider candidates ranked up to range_max
+    depth: int | None = None  # first-stage candidates per query [default: range_max]
+    sampling: str = "top"  # top: best-ranked survivors; random: uniform among survivors
+    seed: int = 13
+    max_score: float | None = None
+    absolute_margin: float | None = None
+    relative_margin: float | None = None
+    candidates: str = "bm25"  # first stage the cross-encoder re-scores
+    model: str = models.DEFAULT_MODEL  # bi-encoder for dense candidates (when no dense index is given)
+    cross_encoder: str | None = None
+    max_positives: int | None = None  # use at most this many positives per query (sparse labels, as MS MARCO)
+    # strategy llm: generated passages that look relevant but do not answer ("Don't Retrieve, Generate")
+    llm: str = llmlib.DEFAULT_LLM
+    api_key_env: str = ""
+    llm_prompt: str = "negative.txt"
+    llm_sampling: llmlib.SamplingParams = field(default_factory=lambda: llmlib.SamplingParams(max_tokens=96, temperature=0.8))
+    llm_max_words: int = 120
+    llm_min_words: int = 5
+    concurrency: int = unversioned(4)  # parallel requests for HTTP LLM backends: how fast, not what
+    max_failures: float = 0.05
+    batch_size: int = 32  # cross-encoder batch size
+    chunk_size: int = 256  # queries searched and scored together
+    components: list[tuple[str, int]] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        self.components = parse_strategy(self.strategy, self.num_negatives)
+
+    def irrelevant(self) -> set[str]:
+        return set() if any(s == "llm" for s, _ in self.components) else set(_LLM_FIELDS)
+
+    @property
+    def first_stage_depth(self) -> int:
+        return self.depth if self.depth is not None else self.range_max
+
+    @property
+    def label(self) -> str:
+        """A name fragment: ``bm25`` or ``bm25-3-random-1``."""
+        if len(self.components) == 1:
+            return self.components[0][0]
+        return "-".join(f"{s}-{n}" for s, n in self.components)
+
+    def engines(self) -> set[str]:
+        """First-stage engines the strategies need."""
+        needed = {s for s, _ in self.components if s in FIRST_STAGES}
+        if any(s == "cross-encoder" for s, _ in self.components):
+            needed.add(self.candidates)
+        return needed
+
+    def check(self) -> None:
+        """Every option in its range, before any work starts."""
+        if self.candidates not in FIRST_STAGES:
+            raise InputError(f"candidates must be bm25 or dense, got {self.candidates!r}", field="candidates")
+        if self.sampling not in SAMPLINGS:
+            raise InputError(f"sampling must be top or random, got {self.sampling!r}", field="sampling")
+        if self.range_min < 0:
+            raise InputError(f"range-min must be >= 0, got {self.range_min}", field="range_min")
+        if self.range_max <= self.range_min:
+            raise InputError(
+                f"the window (range-min {self.range_min}, range-max {self.range_max}] holds no rank: "
+                "range-max must be greater than range-min", field="range_max",
+            )
+        if self.depth is not None and self.depth < self.range_max:
+            raise InputError(
+                f"depth {self.depth} is below range-max {self.range_max}: ranks past the depth are never retrieved",
+                field="depth",
+            )
+        if self.absolute_margin is not None and self.absolute_margin < 0:
+            raise InputError(f"absolute-margin must be >= 0, got {self.absolute_margin}", field="absolute_margin")
+        if self.relative_margin is not None and not 0 <= self.relative_margin < 1:
+            raise InputError(f"relative-margin must be in [0, 1), got {self.relative_margin}", field="relative_margin")
+        if any(s == "llm" for s, _ in self.components):
+            self.llm_sampling.check()
+            if not 0 <= self.max_failures <= 1:
+                raise InputError(f"max-failures must be in [0, 1], got {self.max_failures}", field="max_failures")
+        if self.max_positives is not None and self.max_positives < 1:
+            raise InputError(f"max-positives must be >= 1, got {self.max_positives}", field="max_positives")
+        if self.batch_size < 1 or self.chunk_size < 1:
+            raise InputError("batch-size and chunk-size must be >= 1", field="batch_size")
+        if any(s == "cross-encoder" for s, _ in self.components) and not self.cross_encoder:
+            raise InputError(
+                "strategy cross-encoder needs --cross-encoder MODEL (a hub id such as "
+                "cross-encoder/ms-marco-MiniLM-L6-v2, or a model trained with 'retrieval-cli train --kind cross-encoder')",
+                field="cross_encoder",
+            )
+        datasets.check_split_name(self.split)
+
+
+def parse_strategy(text: str, num_negatives: int | None) -> list[tuple[str, int]]:
+    """``bm25`` → [("bm25", n)]; ``bm25:3,random:1`` → [("bm25", 3), ("random", 1)].
+
+    In a mixture the counts are negatives per query; ``num_negatives``, if given, must equal
+    their sum (so a typo cannot silently change the training budget).
+    """
+    if num_negatives is not None and num_negatives < 1:
+        raise InputError(f"num-negatives must be >= 1, got {num_negatives}", field="num_negatives")
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) == 1 and ":" not in parts[0]:
+        if parts[0] not in STRATEGIES:
+            raise InputError(f"unknown strategy {parts[0]!r}: use {', '.join(STRATEGIES)} or a mixture like bm25:3,random:1", field="strategy")
+        return [(parts[0], num_negatives or DEFAULT_NEGATIVES)]
+    components: list[tuple[str, int]] = []
+    for part in parts:
+        match = re.fullmatch(r"([a-z0-9-]+):(\d+)", part)
+        if not match:
+            raise InputError(f"mixture part {part!r} must be STRATEGY:COUNT, e.g. bm25:3", field="strategy")
+        name, count = match.group(1), int(match.group(2))
+        if name not in STRATEGIES:
+            raise InputError(f"unknown strategy {name!r} in mixture: use {', '.join(STRATEGIES)}", field="strategy")
+        if count < 1:
+            raise InputError(f"mixture count for {name} must be >= 1", field="strategy")
+        if name in (s for s, _ in components):
+            raise InputError(f"strategy {name!r} appears twice in the mixture", field="strategy")
+        components.append((name, count))
+    total = sum(n for _, n in components)
+    if num_negatives is not None and num_negatives != total:
+        raise InputError(f"num-negatives {num_negatives} differs from the mixture's total {total}", field="num_negatives")
+    return components

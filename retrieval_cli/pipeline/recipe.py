@@ -1,0 +1,117 @@
+"""Recipes: a YAML file naming a dataset, how training queries are made, the mining strategies to
+compare, one training budget for all of them, and how to evaluate and report. ``load`` reads and
+checks one (every section, every config, the recipe's name) before any work starts."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from retrieval_cli.errors import InputError
+from retrieval_cli.store import check_name
+
+
+SECTIONS = ("name", "dataset", "train_queries", "cross_encoder", "strategies", "clusters", "train", "evaluate", "report")
+
+
+@dataclass
+class Recipe:
+    """A parsed recipe: the raw sections, checked, and where it came from."""
+
+    name: str
+    path: Path
+    sections: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)  # --set values applied to the file's
+
+
+def config_from(path: Path, where: str, fragment: Any, cls: type, drop: tuple[str, ...] = ()) -> Any:
+    """Build dataclass ``cls`` from a recipe fragment; unknown or mistyped fields name the place."""
+    if fragment is None:
+        fragment = {}
+    if not isinstance(fragment, dict):
+        raise InputError(f"{path}: {where}: expected a mapping, got {type(fragment).__name__}")
+    known = {f.name for f in dataclasses.fields(cls) if f.init} - set(drop)
+    for key in fragment:
+        if key not in known:
+            raise InputError(f"{path}: {where}: unknown field '{key}' (known: {', '.join(sorted(known))})")
+    try:
+        config = cls(**fragment)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{path}: {where}: {exc}") from None
+    if hasattr(config, "check"):
+        try:
+            config.check()
+        except InputError as exc:
+            raise InputError(f"{path}: {where}: {exc}") from None
+    return config
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``KEY.PATH=VALUE`` strings (values read as YAML) into {dotted key: value}. A value naming an
+    existing file or folder is taken relative to the current directory, not the recipe's."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--set {item!r}: expected SECTION.FIELD=VALUE, e.g. train.epochs=2")
+        try:
+            value = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError:
+            value = text
+        if isinstance(value, str) and value and Path(value).exists():
+            value = str(Path(value).resolve())
+        out[key.strip()] = value
+    return out
+
+
+def _override(raw: dict[str, Any], overrides: dict[str, Any], path: Path) -> None:
+    for key, value in overrides.items():
+        node = raw
+        *parents, leaf = key.split(".")
+        for part in parents:
+            child = node.setdefault(part, {})
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise InputError(f"{path}: --set {key}: '{part}' is not a section")
+            node = child
+        node[leaf] = value
+
+
+def read(path: Path, overrides: dict[str, Any] | None = None) -> Recipe:
+    """Read a recipe file and check its sections and name, with ``overrides`` ({"train.epochs": 2})
+    applied; errors name the file and the section. ``plan.load`` also checks every config."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"recipe not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise InputError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: a recipe is a mapping of sections ({', '.join(SECTIONS)})")
+    _override(raw, overrides or {}, path)
+    unknown = sorted(set(raw) - set(SECTIONS))
+    if unknown:
+        raise InputError(f"{path}: unknown section '{unknown[0]}' (known: {', '.join(SECTIONS)})")
+    for required in ("name", "dataset", "strategies"):
+        if required not in raw:
+            raise InputError(f"{path}: missing section '{required}'")
+    if not isinstance(raw["strategies"], dict) or not raw["strategies"]:
+        raise InputError(f"{path}: strategies: give at least one named strategy")
+    name = raw["name"]
+    if not isinstance(name, str):
+        raise InputError(f"{path}: name: give the recipe a name (a string), got {name!r}")
+    try:  # it names lock folders and artifacts: checked before anything is written
+        check_name(name)
+    except InputError as exc:
+        raise InputError(f"{path}: name: {exc}") from None
+    return Recipe(name=name, path=path, sections=raw, overrides=dict(overrides or {}))

@@ -1,0 +1,78 @@
+"""Running a recipe: every step (or the named ones and what they need) through the library, each
+step's lock written as it finishes, so an interrupted run keeps what finished.
+
+A full run calls the library for every step anyway, whose artifact versions make it a cache hit
+when nothing changed, so the lock decides what is *shown*, never what is correct.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from retrieval_cli.errors import InputError
+from retrieval_cli.pipeline.dag import Step
+from retrieval_cli.pipeline.locks import done, write_entry
+from retrieval_cli.pipeline.plan import plan
+from retrieval_cli.pipeline.recipe import Recipe
+from retrieval_cli.progress import Progress, silent
+from retrieval_cli.store import Artifact, Workspace
+
+
+def status(ws: Workspace, recipe: Recipe) -> list[tuple[Step, str, str]]:
+    """Per step: (step, state, artifact ref). State: done (hash matches the lock and the artifact
+    exists), changed (its spec or an input changed since the lock), missing (never run or gone).
+    Only reads manifests: checksums are checked when a step uses an artifact, not to list it."""
+    listing = dataclasses.replace(ws, verify_reads="none")
+    return [(step, *done(listing, recipe, step)[:2]) for step in plan(recipe)]
+
+
+def run(
+    ws: Workspace,
+    recipe: Recipe,
+    *,
+    steps: list[str] | None = None,
+    progress: Progress = silent,
+    on_step: Callable[[Step, str, Artifact | None], None] | None = None,
+) -> dict[str, Artifact]:
+    """Run the recipe; returns step name -> artifact. ``on_step(step, state, artifact)`` hears
+    ``start`` and then ``reused`` or ``built`` for each step it runs; each step's lock is written
+    when it finishes, so an interrupted run keeps what finished.
+
+    ``steps`` runs only those steps (make's targets): their inputs come from the locks when done,
+    and are run first otherwise."""
+    planned = plan(recipe)
+    by_name = {s.name: s for s in planned}
+    wanted = set(by_name)
+    if steps is not None:
+        unknown = [s for s in steps if s not in by_name]
+        if unknown:
+            raise InputError(f"{recipe.path}: no step '{unknown[0]}' (steps: {', '.join(by_name)})")
+        wanted = set()
+        todo = list(steps)
+        while todo:  # the named steps and, for inputs not done, what they need
+            name = todo.pop()
+            if name in wanted:
+                continue
+            wanted.add(name)
+            for dep in by_name[name].deps:
+                if dep not in wanted and done(ws, recipe, by_name[dep])[0] != "done":
+                    todo.append(dep)
+    made: dict[str, Artifact] = {}
+    ordered = [s for s in planned if s.name in wanted]
+    for index, step in enumerate(ordered):
+        for dep in step.deps:
+            if dep not in made:
+                state, _, artifact = done(ws, recipe, by_name[dep])
+                if artifact is None:  # it was done when planned; something removed it since
+                    raise InputError(f"{recipe.path}: step {step.name} needs {dep}, which is {state}: run it first")
+                made[dep] = artifact
+        if on_step:
+            on_step(step, "start", None)
+        result = step.make(ws, {d: made[d] for d in step.deps})
+        artifact = made[step.name] = result.artifact
+        write_entry(ws, recipe, step, artifact, touch=steps is not None)
+        if on_step:
+            on_step(step, "reused" if result.reused else "built", artifact)
+        progress("pipeline", index + 1, len(ordered))
+    return made

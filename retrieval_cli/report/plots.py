@@ -1,0 +1,203 @@
+"""Report figures as PNG files (matplotlib, headless): what a reader checks before trusting a table.
+
+- metric bars with 95% confidence intervals over queries (t distribution);
+- per-query differences against the baseline, sorted (how many queries move, and how far);
+- recall@k curves for k = 1..1000 from each evaluation's run, computed by ir-measures;
+- training loss curves of the models behind the systems (their ``training_log.jsonl``);
+- mining statistics of the negatives behind them: estimated false-negative rate and mean rank.
+
+Each function draws one figure from report data and returns the file it wrote, or None when
+there is nothing to draw (no baseline, no trained model, no judged negatives).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from retrieval_cli import data as datasets
+from retrieval_cli import evaluate as evaluation
+from retrieval_cli.evaluate import runs
+from retrieval_cli.mining import records as negatives_io
+from retrieval_cli.store import Artifact, Workspace
+from retrieval_cli.training import training_log
+
+RECALL_CUTOFFS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 700, 1000)
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display, same pixels on every machine
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _short(label: str, width: int = 48) -> str:
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
+def _save(fig: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+    return path
+
+
+def confidence_interval(values: list[float], level: float = 0.95) -> float:
+    """Half-width of the t-based confidence interval of the mean."""
+    from scipy import stats
+
+    n = len(values)
+    if n < 2:
+        return 0.0
+    return float(stats.t.ppf(0.5 + level / 2, n - 1) * np.std(values, ddof=1) / np.sqrt(n))
+
+
+def metric_bars(table: pd.DataFrame, evaluations: dict[str, Artifact], path: Path) -> Path | None:
+    """One panel per (dataset, measure): a bar per system with its 95% CI over queries."""
+    plt = _pyplot()
+    tested = table[~table["measure"].isin(evaluation.ALWAYS)]
+    panels = list(dict.fromkeys(zip(tested["dataset"], tested["measure"])))
+    if not panels:
+        return None
+    systems = list(dict.fromkeys(tested["system"]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 + 2.2 * len(panels), 1.2 + 0.45 * len(systems)), squeeze=False)
+    for ax, (dataset, measure) in zip(axes[0], panels):
+        rows = tested[(tested["dataset"] == dataset) & (tested["measure"] == measure)].set_index("system").reindex(systems)
+        errors = []
+        for _, row in rows.iterrows():
+            ev = evaluations.get(row["evaluation"]) if isinstance(row["evaluation"], str) else None
+            values = list(evaluation.per_query(ev).get(measure, {}).values()) if ev is not None else []
+            errors.append(confidence_interval(values))
+        colors = ["#999999" if bool(r.get("baseline", False)) is True else "#3b75af" for _, r in rows.iterrows()]
+        ax.barh(range(len(systems)), rows["value"].fillna(0), xerr=errors, color=colors, capsize=3)
+        ax.set_yticks(range(len(systems)), [_short(s) for s in systems] if ax is axes[0][0] else [""] * len(systems))
+        ax.invert_yaxis()
+        ax.set_title(f"{dataset} {measure}", fontsize=9)
+        ax.set_xlim(0, 1)
+    fig.suptitle("Mean over queries with 95% confidence intervals (grey: baseline)", fontsize=9)
+    return _save(fig, path)
+
+
+def query_deltas(table: pd.DataFrame, evaluations: dict[str, Artifact], baseline: Artifact, measure: str, path: Path) -> Path | None:
+    """Per-query difference of each system from the baseline on ``measure``, sorted."""
+    if "baseline" not in table:
+        return None
+    plt = _pyplot()
+    base = evaluation.per_query(baseline).get(measure, {})
+    others = table[(table["measure"] == measure) & ~table["baseline"].astype(bool)]
+    if others.empty or not base:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for _, row in others.iterrows():
+        values = evaluation.per_query(evaluations[row["evaluation"]]).get(measure, {})
+        deltas = sorted((values[q] - base[q] for q in values if q in base), reverse=True)
+        ax.plot(range(1, len(deltas) + 1), deltas, label=_short(row["system"], 60), linewidth=1.2)
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.set_xlabel("queries, sorted by difference")
+    ax.set_ylabel(f"{measure} - baseline")
+    ax.set_title(f"Per-query {measure} against the baseline", fontsize=9)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def recall_at(ws: Workspace, ev: Artifact, cutoffs: tuple[int, ...] = RECALL_CUTOFFS) -> dict[int, float]:
+    """Mean recall at each cutoff of an evaluation's run, by ir-measures (the dataset's relevance level)."""
+    import ir_measures
+
+    data = datasets.load(ws.inputs_of(ev)["dataset"])
+    split = evaluation.metrics(ev)["split"]
+    qrels = data.split_qrels(split)
+    measures = [ir_measures.R(rel=data.relevance_level) @ k for k in cutoffs]
+    rows = [ir_measures.Qrel(q, d, g) for q, docs in qrels.items() for d, g in docs.items()]
+    run = runs.read_trec(ev.file("run.trec"))
+    values = ir_measures.calc_aggregate(measures, rows, runs.to_scored_docs({q: h for q, h in run.items() if q in qrels}))
+    return {k: float(values.get(m, 0.0)) for k, m in zip(cutoffs, measures)}
+
+
+def recall_curves(ws: Workspace, table: pd.DataFrame, evaluations: dict[str, Artifact], path: Path) -> Path | None:
+    """Recall@k for k = 1..1000 (log axis), one line per system, one panel per dataset."""
+    plt = _pyplot()
+    systems = table.drop_duplicates("evaluation")[["system", "dataset", "evaluation"]]
+    names = list(dict.fromkeys(systems["dataset"]))
+    fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 3.8), squeeze=False)
+    for ax, dataset in zip(axes[0], names):
+        for _, row in systems[systems["dataset"] == dataset].iterrows():
+            curve = recall_at(ws, evaluations[row["evaluation"]])
+            ax.plot(list(curve), list(curve.values()), label=_short(row["system"], 60), linewidth=1.2)
+        ax.set_xscale("log")
+        ax.set_xlabel("k")
+        ax.set_ylabel("recall@k")
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{dataset}: recall at depth k", fontsize=9)
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def _model_of(ws: Workspace, ev: Artifact) -> Artifact | None:
+    index = ws.inputs_of(ev).get("index")
+    return ws.inputs_of(index).get("model") if index is not None else None
+
+
+def loss_curves(ws: Workspace, table: pd.DataFrame, evaluations: dict[str, Artifact], path: Path) -> Path | None:
+    """Training loss per step of every trained bi-encoder behind the systems."""
+    plt = _pyplot()
+    curves = {}
+    for _, row in table.drop_duplicates("evaluation").iterrows():
+        model = _model_of(ws, evaluations[row["evaluation"]])
+        if model is None or not (model.path / "training_log.jsonl").is_file():
+            continue
+        points = [(r["step"], r["loss"]) for r in training_log(model) if "loss" in r]
+        if points:
+            curves[row["system"]] = points
+    if not curves:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for label, points in curves.items():
+        steps, losses = zip(*points)
+        window = max(1, len(losses) // 20)  # a light moving average; raw values stay in the log
+        smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+        ax.plot(steps[window - 1:], smooth, label=_short(label, 60), linewidth=1.2)
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    ax.set_title("Training loss (moving average)", fontsize=9)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def mining_stats(ws: Workspace, table: pd.DataFrame, evaluations: dict[str, Artifact], path: Path) -> Path | None:
+    """Estimated false-negative rate and mean rank of the negatives behind each trained system."""
+    plt = _pyplot()
+    bars = {}
+    for _, row in table.drop_duplicates("evaluation").iterrows():
+        model = _model_of(ws, evaluations[row["evaluation"]])
+        negatives = ws.inputs_of(model).get("negatives") if model is not None else None
+        if negatives is None:
+            continue
+        summary = negatives.summary
+        estimate = (summary.get("false_negative_estimate") or {}).get("rate")
+        rank = (summary.get("rank") or {}).get("mean")
+        bars[_short(f"{negatives.name}: {negatives_io.label(negatives.config)}")] = (estimate, rank)
+    if not bars:
+        return None
+    labels = list(bars)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 0.8 + 0.45 * len(labels)))
+    estimates = [v[0] if v[0] is not None else 0.0 for v in bars.values()]
+    left.barh(labels, estimates, color="#c4603b")
+    left.set_xlim(0, max(0.1, max(estimates) * 1.2))
+    for i, (estimate, _) in enumerate(bars.values()):
+        if estimate is None:
+            left.text(0.002, i, "n/a (no judgments beyond positives)", va="center", fontsize=7)
+    left.set_title("estimated false-negative rate", fontsize=9)
+    left.invert_yaxis()
+    right.barh(labels, [v[1] or 0 for v in bars.values()], color="#3b75af")
+    right.set_title("mean rank of kept negatives", fontsize=9)
+    right.set_yticks(range(len(labels)), [""] * len(labels))
+    right.invert_yaxis()
+    return _save(fig, path)

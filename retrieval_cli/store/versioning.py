@@ -1,0 +1,40 @@
+"""Which config fields version an artifact, said once per config and applied by the build.
+
+A config dataclass declares it in two ways: fields that never change the result (how fast, how
+many threads) are made with ``unversioned()``; fields that this config's own choices make
+meaningless (the LLM's settings when no strategy uses an LLM) are named by ``irrelevant()``.
+``config_record`` turns a config into the mapping the version id hashes and the manifest holds,
+adding what the command resolved (model fingerprints, a resolved precision).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+
+def unversioned(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field that is recorded nowhere in the version: it changes how, not what."""
+    return dataclasses.field(default=default, default_factory=default_factory, metadata={"versioned": False})
+
+
+class Versioned:
+    """Mixin for config dataclasses: ``versioned()`` is the part of the config that names the result."""
+
+    def irrelevant(self) -> set[str]:
+        """Fields this config's choices make meaningless (left out of the version)."""
+        return set()
+
+    def versioned(self) -> dict[str, Any]:
+        skip = self.irrelevant() | {
+            f.name for f in dataclasses.fields(self) if not f.metadata.get("versioned", True)  # type: ignore[arg-type]
+        }
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}  # type: ignore[call-overload]
+
+
+def config_record(config: Versioned | Mapping[str, Any], resolved: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The config as the version hashes it: a ``Versioned`` config's versioned fields, or a plain
+    mapping as given, updated with ``resolved`` (values the command worked out: fingerprints,
+    resolved defaults)."""
+    base = config.versioned() if isinstance(config, Versioned) else dict(config)
+    return {**base, **dict(resolved or {})}

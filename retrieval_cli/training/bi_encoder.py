@@ -1,0 +1,276 @@
+"""Bi-encoder training from negatives artifacts, through sentence-transformers' trainer.
+
+Bi-encoders (the retrievers the comparison is about): ``SentenceTransformerTrainer`` with the
+library's losses where it has them (MultipleNegativesRankingLoss, its GradCache variant,
+GISTEmbedLoss, MarginMSELoss) and ``training.losses`` where it does not (Mann-Whitney/AUC,
+TAS-B dual teacher); batches from sentence-transformers' samplers or the topic-aware ones in
+``training.batching``. Checkpoints live in the workspace cache keyed by the model's version
+id, so re-running continues an interrupted run at its saved step (optimizer, scheduler, RNG
+and the sampler's epoch order restored: the loss curve continues without a jump). Under
+``torchrun`` every process trains and rank 0 alone writes the artifact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from retrieval_cli import data as datasets
+from retrieval_cli import models
+from retrieval_cli.errors import InputError
+from retrieval_cli.evaluate import measures as evaluation
+from retrieval_cli.mining import records as negatives
+from retrieval_cli.progress import Progress, silent
+from retrieval_cli.store import Artifact, BuildResult, Workspace
+from retrieval_cli.training.checkpoints import checkpoint_dir, latest_checkpoint
+from retrieval_cli.training.dev_evaluator import dev_evaluator
+from retrieval_cli.training.config import GUIDED_LOSSES, TEACHER_LOSSES, TOPIC_SAMPLERS, BiEncoderTrainConfig
+from retrieval_cli.training.examples import examples_for, sampler_factory
+from retrieval_cli.training.trainer import progress_callback, schedule
+
+
+def _gpu_device_files() -> bool:
+    """Whether this machine could have a CUDA/ROCm device at all (its device files exist). Checking
+    this first spares importing torch (over a second) when a re-run only needs the version id."""
+    return any(Path("/dev").glob("nvidia[0-9]*")) or Path("/dev/kfd").exists()
+
+
+def _precision(config: BiEncoderTrainConfig) -> str:
+    if config.precision != "auto":
+        return config.precision
+    if not _gpu_device_files():
+        return "fp32"
+    import torch
+
+    if not torch.cuda.is_available():
+        return "fp32"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size) under torchrun; (0, 1) otherwise."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _bi_encoder_loss(config: BiEncoderTrainConfig, model: Any, guide: Any) -> Any:
+    from sentence_transformers.sentence_transformer import losses as st_losses
+
+    from retrieval_cli.training import losses
+
+    if config.loss == "mnrl":
+        return st_losses.MultipleNegativesRankingLoss(model, scale=config.scale)
+    if config.loss == "cached-mnrl":
+        return st_losses.CachedMultipleNegativesRankingLoss(model, scale=config.scale, mini_batch_size=config.mini_batch_size)
+    if config.loss == "gist":
+        return st_losses.GISTEmbedLoss(model, guide)
+    if config.loss == "margin-mse":
+        return st_losses.MarginMSELoss(model)
+    if config.loss == "tas-b":
+        return losses.TASBalancedLoss(model, guide, config.inbatch_weight)
+    return losses.MannWhitneyLoss(model, scale=config.scale)
+
+
+def _log_records(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The trainer's log history as training-log lines: loss per step, evaluation per epoch."""
+    out = []
+    for entry in history:
+        if "loss" in entry:
+            out.append({
+                "step": entry["step"], "epoch": round(float(entry.get("epoch", 0)), 4), "loss": float(entry["loss"]),
+                "learning_rate": float(entry.get("learning_rate", 0.0)), "grad_norm": float(entry.get("grad_norm", 0.0)),
+            })
+        elif any(k.startswith("eval_") for k in entry):
+            metrics = {k[5:]: v for k, v in entry.items() if k.startswith("eval_") and isinstance(v, (int, float)) and not k.endswith(("_runtime", "per_second"))}
+            out.append({"step": entry["step"], "epoch": round(float(entry.get("epoch", 0)), 4), "eval": metrics})
+    return out
+
+
+def training_log(artifact: Artifact) -> list[dict[str, Any]]:
+    """The ``training_log.jsonl`` lines of a bi-encoder models artifact."""
+    with open(artifact.file("training_log.jsonl"), encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+def _resolve(
+    ws: Workspace, source: Artifact, config: BiEncoderTrainConfig, clusters: Artifact | None
+) -> tuple[dict[str, Any], dict[str, Artifact], models.ModelSpec, models.ModelSpec | None]:
+    """Check the inputs fit the config; the resolved config values, input artifacts, base and guide models."""
+    if source.kind != "negatives":
+        raise InputError(f"'{source.ref}' is a {source.kind} artifact; train from negatives")
+    if config.sampler in TOPIC_SAMPLERS and clusters is None:
+        raise InputError(f"sampler {config.sampler} draws each batch from one query cluster: give --clusters (run cluster-queries first)", field="clusters")
+    if clusters is not None:
+        if config.sampler not in TOPIC_SAMPLERS:
+            raise InputError(f"--clusters is used only by the tas and tas-balanced samplers, not {config.sampler}", field="clusters")
+        if clusters.kind != "clusters":
+            raise InputError(f"'{clusters.ref}' is a {clusters.kind} artifact, expected clusters")
+    if config.loss in TEACHER_LOSSES or config.sampler == "tas-balanced":
+        negatives.teacher(source)  # fails early, with the reason, when no teacher scored every negative
+    spec = models.resolve(config.base, ws)
+    guide_spec = models.resolve(config.guide, ws) if config.loss in GUIDED_LOSSES else None
+    resolved = {"kind": "bi-encoder", "base_fingerprint": spec.fingerprint}
+    resolved["precision"] = _precision(config)  # auto resolved: a bf16 GPU run is not the CPU fp32 model
+    inputs: dict[str, Artifact] = {"negatives": source}
+    if spec.artifact:
+        inputs["base"] = spec.artifact
+    if guide_spec is not None:
+        resolved["guide_fingerprint"] = guide_spec.fingerprint
+        if guide_spec.artifact:
+            inputs["guide"] = guide_spec.artifact
+    if clusters is not None:
+        inputs["clusters"] = clusters
+    return resolved, inputs, spec, guide_spec
+
+
+def planned_version(ws: Workspace, source: Artifact, config: BiEncoderTrainConfig, clusters: Artifact | None = None) -> str:
+    """The version id ``train_bi_encoder`` gives these inputs, known before training."""
+    config.check()
+    resolved, inputs, _, _ = _resolve(ws, source, config, clusters)
+    return ws.version_of("models", config, inputs, resolved)
+
+
+def train_bi_encoder(
+    ws: Workspace,
+    source: Artifact,
+    config: BiEncoderTrainConfig,
+    *,
+    clusters: Artifact | None = None,
+    name: str | None = None,
+    force: bool = False,
+    resume: bool = True,
+    checkpoint_steps: int = 500,
+    progress: Progress = silent,
+) -> BuildResult:
+    """Fine-tune a bi-encoder on a negatives artifact; a ``models`` artifact with ``model/`` and a training log.
+
+    ``checkpoint_steps`` (0: none) and ``resume`` say how to survive an interruption, not what is
+    trained, so they are not part of the version. Leftover checkpoints of the same version (an
+    interrupted run) are resumed by default, so re-running the command finishes the work; with
+    ``resume=False`` they are an error (``force`` discards them) rather than silently thrown away.
+    """
+    config.check()
+    if checkpoint_steps < 0:
+        raise InputError(f"checkpoint-steps must be >= 0, got {checkpoint_steps}", field="checkpoint_steps")
+    resolved, inputs, spec, guide_spec = _resolve(ws, source, config, clusters)
+    dataset_artifact = ws.inputs_of(source)["dataset"]
+    name = name or f"{source.name}-{config.loss}"
+    version = ws.version_of("models", config, inputs, resolved)
+    existing = ws.find("models", name, version)
+    if existing is not None and not force:
+        return BuildResult(ws.checked(existing), reused=True)  # a cache hit is verified like any other
+    checkpoints = checkpoint_dir(ws, name, version)
+    rank, world = _distributed()
+    left = latest_checkpoint(checkpoints)
+    if left is not None and not resume:
+        if not force:
+            raise InputError(
+                f"training of models/{name}@{version} stopped at step {left[1]} (checkpoint in {left[0]}); "
+                "without --no-resume it continues, --force starts over"
+            )
+        if rank == 0:
+            shutil.rmtree(checkpoints, ignore_errors=True)
+        left = None
+
+    def build(folder: Path) -> dict[str, Any]:
+        import torch
+        from datasets import Dataset, disable_progress_bars
+        from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+        from sentence_transformers.base.sampler import BatchSamplers
+        from transformers import PrinterCallback, set_seed
+
+        disable_progress_bars()
+        examples = examples_for(ws, source, config)
+        rows = examples.rows
+        make_sampler = sampler_factory(config, clusters, examples)
+        if config.loss not in TEACHER_LOSSES:
+            for r in rows:
+                r.pop("label", None)
+
+        class Trainer(SentenceTransformerTrainer):
+            def add_model_card_callback(self, default_args_dict):  # noqa: ANN001, ANN201
+                pass  # the manifest records the run; the card's widget scan draws its own tqdm bar
+
+            def get_batch_sampler(self, dataset, *args, **kwargs):  # noqa: ANN001, ANN201
+                if make_sampler is not None:
+                    return make_sampler(dataset, **kwargs)
+                return super().get_batch_sampler(dataset, *args, **kwargs)
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        set_seed(config.seed)
+        model = models.load_sentence_transformer(spec, device=device)
+        model.max_seq_length = config.max_seq_length
+        guide = models.load_sentence_transformer(guide_spec, device=device) if guide_spec is not None else None
+        data = datasets.load(dataset_artifact)
+        evaluator = dev_evaluator(data, config, progress) if config.eval_split and config.eval_split in data.qrels else None
+        precision = _precision(config)
+        args = SentenceTransformerTrainingArguments(
+            output_dir=str(checkpoints),
+            **schedule(config.epochs, config.batch_size, config.learning_rate, config.warmup_ratio, config.seed),
+            batch_sampler=BatchSamplers.NO_DUPLICATES if config.sampler == "no-duplicates" else BatchSamplers.BATCH_SAMPLER,
+            save_strategy="steps" if checkpoint_steps else "no",
+            save_steps=checkpoint_steps or 500,
+            save_total_limit=1,
+            eval_strategy="epoch" if evaluator is not None else "no",
+            logging_strategy="steps",
+            logging_steps=1,
+            fp16=precision == "fp16",
+            bf16=precision == "bf16",
+            dataloader_pin_memory=device == "cuda",
+            # accelerate spreads CPU processes (torchrun without GPUs) only when told it is on CPU.
+            use_cpu=device == "cpu",
+            ddp_backend="gloo" if device == "cpu" and world > 1 else None,
+        )
+        trainer = Trainer(
+            model=model, args=args, train_dataset=Dataset.from_list(rows), loss=_bi_encoder_loss(config, model, guide),
+            evaluator=evaluator, callbacks=[progress_callback(progress, "train bi-encoder")],
+        )
+        trainer.remove_callback(PrinterCallback)  # library code never prints
+        result = trainer.train(resume_from_checkpoint=str(left[0]) if left else None)
+        log = _log_records(trainer.state.log_history)
+        evals = [r["eval"] for r in log if "eval" in r]
+        losses = [r["loss"] for r in log if "loss" in r]
+        if rank == 0:
+            model.save_pretrained(str(folder / "model"))
+            with open(folder / "training_log.jsonl", "w", encoding="utf-8") as out:
+                out.writelines(json.dumps(r) + "\n" for r in log)
+        return {
+            "kind": "bi-encoder",
+            "examples": len(rows),
+            "queries": examples.queries,
+            "queries_short": examples.short,
+            "steps": int(result.global_step),
+            "resumed_from_step": left[1] if left else 0,
+            # Over the whole log, so a resumed run reports what an uninterrupted one would.
+            "train_loss": round(sum(losses) / len(losses), 5) if losses else None,
+            "final_loss": losses[-1] if losses else None,
+            "dev": evals[-1] if evals else None,
+            "precision": precision,
+            "processes": world,
+        }
+
+    if world > 1 and rank != 0:
+        # Every process trains in lockstep; rank 0 alone writes the artifact, the others wait for it.
+        with tempfile.TemporaryDirectory(dir=ws.root) as scratch:
+            build(Path(scratch))
+        _barrier()
+        found = ws.find("models", name, version)
+        if found is None:
+            raise InputError(f"rank 0 did not write models/{name}@{version}")
+        return BuildResult(found, reused=False)
+    result = ws.build("models", name, config, inputs, build, resolved=resolved, force=force)
+    shutil.rmtree(checkpoints, ignore_errors=True)  # the finished model supersedes them
+    if world > 1:
+        _barrier()
+    return result
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()

@@ -1,0 +1,90 @@
+"""What a bi-encoder training run is: the base model, loss, sampler and schedule, and which of
+those fields version the trained model for the chosen loss and sampler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from retrieval_cli import data as datasets
+from retrieval_cli import models
+from retrieval_cli.errors import InputError
+from retrieval_cli.evaluate import measures as evaluation
+from retrieval_cli.store import Versioned, unversioned
+from retrieval_cli.training.trainer import check_schedule
+
+TEACHER_LOSSES = ("margin-mse", "tas-b")  # regress teacher margins: rows carry a label
+TOPIC_SAMPLERS = ("tas", "tas-balanced")  # need a clusters artifact
+
+
+BI_ENCODER_LOSSES = ("mnrl", "cached-mnrl", "gist", "margin-mse", "tas-b", "mw")
+
+
+SAMPLERS = ("random", "no-duplicates", "tas", "tas-balanced")
+
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
+GUIDED_LOSSES = ("gist", "tas-b")  # take a second, frozen bi-encoder
+
+
+@dataclass
+class BiEncoderTrainConfig(Versioned):
+    """A bi-encoder fine-tuning run. Fields a loss or sampler does not use stay out of the version."""
+
+    base: str = models.DEFAULT_MODEL
+    loss: str = "mnrl"
+    sampler: str = "no-duplicates"
+    num_negatives: int | None = None  # hard negatives per row [default: all mined]; not tas-balanced
+    epochs: int = 1
+    batch_size: int = 32
+    learning_rate: float = 2e-5
+    warmup_ratio: float = 0.1
+    max_seq_length: int = 256
+    seed: int = 13
+    scale: float = 20.0  # cosine x scale: mnrl, cached-mnrl, mw (sentence-transformers' default)
+    mini_batch_size: int = unversioned(16)  # cached-mnrl: GradCache chunk; GradCache gives the same gradients in any size
+    guide: str = models.DEFAULT_MODEL  # gist: filters in-batch false negatives; tas-b: in-batch teacher
+    inbatch_weight: float = 0.75  # tas-b: weight of the in-batch teacher term
+    margin_bins: int = 10  # tas-balanced: equal-width teacher-margin bins
+    eval_split: str = "dev"  # evaluated each epoch when the dataset has it; "" never
+    eval_measures: list[str] = field(default_factory=lambda: list(evaluation.DEFAULT_MEASURES))
+    precision: str = "auto"  # auto: bf16 (or fp16) on a GPU, fp32 on CPU
+
+    def check(self) -> None:
+        if self.loss not in BI_ENCODER_LOSSES:
+            raise InputError(f"bi-encoder loss must be one of {', '.join(BI_ENCODER_LOSSES)}, got {self.loss!r}", field="loss")
+        if self.sampler not in SAMPLERS:
+            raise InputError(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}", field="sampler")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}", field="precision")
+        if self.epochs < 1 or self.batch_size < 1 or self.mini_batch_size < 1:
+            raise InputError("epochs, batch-size and mini-batch-size must be >= 1", field="epochs")
+        if self.loss in ("mnrl", "cached-mnrl", "gist", "mw", "tas-b") and self.batch_size < 2:
+            raise InputError(f"{self.loss} contrasts in-batch examples: batch-size must be >= 2", field="batch_size")
+        if self.max_seq_length < 8:
+            raise InputError(f"max-seq-length must be >= 8, got {self.max_seq_length}", field="max_seq_length")
+        if self.num_negatives is not None and self.num_negatives < 1:
+            raise InputError(f"num-negatives must be >= 1, got {self.num_negatives}", field="num_negatives")
+        check_schedule(self.learning_rate, self.warmup_ratio)
+        if self.scale <= 0 or self.inbatch_weight < 0:
+            raise InputError("scale must be > 0 and inbatch-weight >= 0", field="scale")
+        if self.margin_bins < 1:
+            raise InputError(f"margin-bins must be >= 1, got {self.margin_bins}", field="margin_bins")
+        if self.eval_split:
+            datasets.check_split_name(self.eval_split)
+
+    def irrelevant(self) -> set[str]:
+        """Fields that change the trained model only for some losses and samplers."""
+        out = set()
+        if self.loss not in ("mnrl", "cached-mnrl", "mw"):
+            out.add("scale")
+        if self.loss not in GUIDED_LOSSES:
+            out.add("guide")
+        if self.loss != "tas-b":
+            out.add("inbatch_weight")
+        if self.sampler != "tas-balanced":
+            out.add("margin_bins")
+        else:
+            out.add("num_negatives")  # one negative per row, drawn each epoch
+        return out

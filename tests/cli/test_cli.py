@@ -1,0 +1,146 @@
+"""End-to-end runs of the CLI on a small synthetic dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from retrieval_cli.store import Workspace
+from retrieval_cli.cli import app
+
+
+def _ok(runner, args, stdout_only: bool = False):  # noqa: ANN001
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return result.stdout if stdout_only else result.output
+
+
+@pytest.mark.slow
+def test_dataset_to_report(runner, tmp_path: Path) -> None:
+    w = ["-w", str(tmp_path)]
+    _ok(runner, ["data", "synth", "--name", "s", "--documents", "150", "--test-queries", "15", "--train-queries", "5", *w])
+    assert "wrote index" in _ok(runner, ["index", "s", "--kind", "bm25", *w])
+    assert "reused index" in _ok(runner, ["index", "datasets/s", "--kind", "bm25", *w])
+    _ok(runner, ["index", "s", "--kind", "bm25", "--k1", "1.2", "--name", "s-bm25-k12", *w])
+    _ok(runner, ["index", "s", "--kind", "dense", *w])
+    out = _ok(runner, ["evaluate", "indexes/s-bm25", "-m", "nDCG@10", "-m", "P@5", *w])
+    assert "nDCG@10" in out and "P@5" in out and "Judged@10" in out
+    data = json.loads(_ok(runner, ["evaluate", "indexes/s-dense-minilm", "--json", "--quiet", *w], stdout_only=True))
+    assert set(data["aggregate"]) == {"nDCG@10", "R@100", "Judged@10"} and data["queries"] == 15
+    _ok(runner, ["evaluate", "indexes/s-bm25-k12", *w])
+    out = _ok(runner, ["report", "--all", "--name", "r", *w])
+    assert "BM25 k1=0.9 b=0.4" in out and "BM25 k1=1.2 b=0.4" in out and "minilm (dense flat)" in out
+    report_dir = Workspace(tmp_path).resolve("reports/r").path
+    markdown = (report_dir / "report.md").read_text()
+    assert markdown.startswith("| system |") and markdown.count("\n| ") == 3  # 3 system rows
+    lineage = json.loads(_ok(runner, ["artifacts", "lineage", "reports/r", "--json", *w], stdout_only=True))
+    chain = lineage["inputs"]["evaluation0"]
+    assert chain["ref"].startswith("evaluations/") and chain["inputs"]["index"]["inputs"]["dataset"]["ref"].startswith("datasets/s@")
+    assert "verified" in _ok(runner, ["artifacts", "verify", "reports/r", *w])
+    listing = _ok(runner, ["artifacts", "list", "--json", *w], stdout_only=True)
+    assert len(json.loads(listing)) == 1 + 3 + 3 + 1
+
+
+def test_unknown_reference_lists_close_matches(runner, tmp_path: Path) -> None:
+    _ok(runner, ["data", "synth", "--name", "cranfield", "--documents", "20", "--test-queries", "2", "--train-queries", "0", "-w", str(tmp_path)])
+    result = runner.invoke(app, ["index", "datasets/cranfeld", "-w", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "did you mean: datasets/cranfield" in result.output and "Traceback" not in result.output
+
+
+def test_verify_reports_tampering(runner, tmp_path: Path) -> None:
+    _ok(runner, ["data", "synth", "--name", "t", "--documents", "20", "--test-queries", "2", "--train-queries", "0", "-w", str(tmp_path)])
+    art = Workspace(tmp_path).resolve("datasets/t")
+    corpus = art.file("corpus.jsonl")
+    data = bytearray(corpus.read_bytes())
+    data[10] ^= 1  # same size, one bit changed
+    corpus.write_bytes(bytes(data))
+    result = runner.invoke(app, ["artifacts", "verify", "datasets/t", "-w", str(tmp_path)])
+    assert result.exit_code == 2 and "corpus.jsonl: checksum mismatch" in result.output
+    corpus.write_bytes(bytes(data[:-5]))  # truncated
+    result = runner.invoke(app, ["artifacts", "verify", "datasets/t", "-w", str(tmp_path)])
+    assert result.exit_code == 2 and f"corpus.jsonl: size changed ({len(data) - 5} bytes, written with {len(data)})" in result.output
+
+
+def test_bad_option_values_exit_2(runner, tmp_path: Path) -> None:
+    _ok(runner, ["data", "synth", "--name", "t", "--documents", "20", "--test-queries", "2", "--train-queries", "0", "-w", str(tmp_path)])
+    for args, expected in (
+        (["index", "t", "--kind", "sparse"], "--kind must be bm25 or dense"),
+        (["index", "t", "--b", "2"], "b must be in [0, 1]"),
+        (["report", "--all", "--test", "sign"], "test must be one of t, randomization, wilcoxon"),
+        (["report", "--all", "--baseline", "evaluations/none"], "not found"),
+    ):
+        result = runner.invoke(app, [*args, "-w", str(tmp_path)])
+        assert result.exit_code == 2 and expected in result.output
+    assert Workspace(tmp_path).artifacts("indexes") == []
+
+
+@pytest.mark.slow
+def test_mining_to_cross_encoder_to_rerank(runner, tmp_path: Path) -> None:
+    w = ["-w", str(tmp_path)]
+    _ok(runner, ["data", "synth", "--name", "m", "--documents", "150", "--test-queries", "10", "--train-queries", "12", *w])
+    _ok(runner, ["generate-queries", "m", "--method", "ict", "--split", "ict", *w])
+    stats = json.loads(_ok(runner, [
+        "mine-negatives", "-d", "m", "--strategy", "bm25:2,random:1", "--range-min", "1", "--range-max", "30",
+        "--relative-margin", "0.05", "--json", "-q", *w,
+    ], stdout_only=True))
+    assert stats["processed"] == 12 and stats["by_strategy"]["random"] == 12
+    assert "rank" in _ok(runner, ["mine-negatives", "-d", "m-ict", "--split", "ict", "--strategy", "dense", *w])
+    out_file = tmp_path / "train.jsonl"
+    out = _ok(runner, ["negatives", "export", "m-bm25-2-random-1", "-f", "labeled-pair", "-o", str(out_file), *w])
+    assert "anchor, text, label" in out and out_file.exists()
+    assert "examples" in _ok(runner, ["train", "--negatives", "m-bm25-2-random-1", "--kind", "cross-encoder", "--batch-size", "32", "--max-length", "96", "-n", "ce", *w])
+    _ok(runner, ["mine-negatives", "-d", "m", "--strategy", "cross-encoder", "--cross-encoder", "models/ce", "--range-max", "10", *w])
+    _ok(runner, ["index", "m", *w])
+    out = _ok(runner, ["evaluate", "m-bm25", "--rerank", "models/ce", "--rerank-depth", "10", *w])
+    assert "nDCG@10" in out
+
+
+def test_mining_input_errors_exit_2_and_write_nothing(runner, tmp_path: Path) -> None:
+    w = ["-w", str(tmp_path)]
+    _ok(runner, ["data", "synth", "--name", "t", "--documents", "20", "--test-queries", "2", "--train-queries", "2", *w])
+    for args, expected in (
+        (["mine-negatives", "-d", "t", "--strategy", "cross-encoder"], "needs --cross-encoder"),
+        (["mine-negatives", "-d", "t", "--relative-margin", "-0.1"], "relative-margin must be in [0, 1)"),
+        (["mine-negatives", "-d", "t", "--range-min", "50", "--range-max", "20"], "holds no rank"),
+        (["mine-negatives", "-d", "t", "--strategy", "bm25:3,randm:1"], "unknown strategy 'randm'"),
+        (["mine-negatives", "-d", "t", "--split", "dev"], "has no split 'dev'"),
+        (["generate-queries", "t"], "already has a 'train' split"),
+        (["train", "--negatives", "negatives/none"], "not found"),
+    ):
+        result = runner.invoke(app, [*args, *w])
+        assert result.exit_code == 2 and expected in result.output, (args, result.output)
+        assert "Traceback" not in result.output
+    assert Workspace(tmp_path).artifacts("negatives") == [] and len(Workspace(tmp_path).artifacts("datasets")) == 1
+
+
+@pytest.mark.slow
+def test_bi_encoder_training_to_dense_index_to_report(runner, tmp_path: Path) -> None:
+    w = ["-w", str(tmp_path)]
+    _ok(runner, ["data", "synth", "--name", "b", "--documents", "150", "--test-queries", "10", "--train-queries", "16", *w])
+    _ok(runner, ["mine-negatives", "-d", "b", "--num-negatives", "2", "--range-max", "20", "-q", *w])
+    _ok(runner, ["cluster-queries", "-d", "b", "--k", "2", "-q", *w])
+    for args, expected in (
+        (["--sampler", "tas"], "give --clusters"),
+        (["--kind", "cross-encoder", "--sampler", "tas"], "--sampler apply to --kind bi-encoder only"),
+        (["--loss", "bce"], "bi-encoder loss must be one of"),
+        (["--kind", "reranker"], "--kind must be one of bi-encoder, cross-encoder"),
+    ):
+        result = runner.invoke(app, ["train", "--negatives", "b-bm25", *args, *w])
+        assert result.exit_code == 2 and expected in result.output, (args, result.output)
+    out = _ok(runner, [
+        "train", "--negatives", "b-bm25", "--loss", "mw", "--sampler", "tas", "--clusters", "b-train-k2",
+        "--batch-size", "4", "--max-length", "48", "--eval-split", "test", "--name", "bi", "-q", *w,
+    ])
+    assert "steps" in out and "dev: nDCG@10" in out
+    assert "reused" in _ok(runner, [
+        "train", "--negatives", "b-bm25", "--loss", "mw", "--sampler", "tas", "--clusters", "b-train-k2",
+        "--batch-size", "4", "--max-length", "48", "--eval-split", "test", "--name", "bi", "-q", *w,
+    ])
+    _ok(runner, ["index", "b", "--kind", "dense", "--model", "models/bi", "--name", "b-bi", "-q", *w])
+    _ok(runner, ["evaluate", "b-bi", "-q", *w])
+    _ok(runner, ["report", "--all", *w])
+    markdown = Workspace(tmp_path).artifacts("reports")[-1].file("report.md").read_text(encoding="utf-8")
+    assert "| bi: minilm + bm25 (0,20] · mw · tas |" in markdown  # model, base, negatives, loss, sampler

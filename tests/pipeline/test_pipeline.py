@@ -1,0 +1,165 @@
+"""Recipes: the DAG runs end to end, reruns reuse everything, an edit reruns only its branch."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from retrieval_cli import evaluate as evaluation
+from retrieval_cli import pipeline
+from retrieval_cli.report import reporting
+from retrieval_cli.store import Workspace
+from retrieval_cli.cli import app
+from retrieval_cli.errors import InputError
+from conftest import REPO
+
+RECIPE = """\
+name: tp
+dataset:
+  synth: {documents: 120, test_queries: 8, train_queries: 12, seed: 3}
+strategies:
+  bm25: {strategy: bm25, num_negatives: 2, range_max: 20}
+  random: {strategy: random, num_negatives: 2}
+train: {loss: mnrl, batch_size: 4, max_seq_length: 40, eval_split: ""}
+report: {baseline: untrained}
+"""
+
+
+def _recipe(tmp_path: Path, text: str = RECIPE) -> pipeline.Recipe:
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text, encoding="utf-8")
+    return pipeline.load(path)
+
+
+@pytest.mark.slow
+def test_recipe_runs_reuses_and_reruns_only_the_edited_branch(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws")
+    recipe = _recipe(tmp_path)
+    assert {state for _, state, _ in pipeline.status(ws, recipe)} == {"missing"}
+    events: list[tuple[str, str]] = []
+    made = pipeline.run(ws, recipe, on_step=lambda step, state, art: events.append((step.name, state)))
+    built = [name for name, state in events if state == "built"]
+    assert built == [s.name for s in pipeline.plan(recipe)]  # every step made its artifact, in order
+    report = made["report"]
+    table = reporting.load_table(report)
+    # Baselines and one trained system per strategy, each compared with the untrained model.
+    assert set(table["system"].str.split(" ").str[0]) >= {"minilm", "BM25"}
+    assert table["baseline"].sum() == 3 and table["p"].notna().sum() == 3 * 2  # 3 systems x (nDCG@10, R@100)
+    assert ws.inputs_of(ws.inputs_of(ws.inputs_of(made["evaluate:bm25"])["index"])["model"])["negatives"].ref == made["mine:bm25"].ref
+    assert {state for _, state, _ in pipeline.status(ws, recipe)} == {"done"}
+
+    events.clear()
+    again = pipeline.run(ws, recipe, on_step=lambda step, state, art: events.append((step.name, state)))
+    assert {state for _, state in events if state != "start"} == {"reused"}
+    assert again["report"].path == report.path
+
+    edited = _recipe(tmp_path, RECIPE.replace("random: {strategy: random, num_negatives: 2}", "random: {strategy: random, num_negatives: 1}"))
+    states = {step.name: state for step, state, _ in pipeline.status(ws, edited)}
+    branch = {"mine:random", "train:random", "index:model-random", "evaluate:random", "report"}
+    assert {name for name, state in states.items() if state == "changed"} == branch
+    # One step, as make runs it: inputs that are done come from their locks, changed ones run first.
+    events.clear()
+    pipeline.run(ws, edited, steps=["train:random"], on_step=lambda step, state, art: events.append((step.name, state)))
+    assert [name for name, state in events if state != "start"] == ["mine:random", "train:random"]
+    assert {step.name for step, state, _ in pipeline.status(ws, edited) if state == "changed"} == branch - {"mine:random", "train:random"}
+    events.clear()
+    pipeline.run(ws, edited, on_step=lambda step, state, art: events.append((step.name, state)))
+    assert {name for name, state in events if state == "built"} == branch - {"mine:random", "train:random"}
+    assert evaluation.metrics(made["evaluate:bm25"]) == evaluation.metrics(ws.resolve(made["evaluate:bm25"].ref))
+
+
+@pytest.mark.parametrize("text, expected", [
+    (RECIPE.replace("strategies:", "strategy:"), "unknown section 'strategy'"),
+    (RECIPE.replace("num_negatives: 2, range_max", "num_negative: 2, range_max"), "strategies.bm25: unknown field 'num_negative'"),
+    (RECIPE.replace("loss: mnrl", "loss: hinge"), "train: field 'loss': bi-encoder loss must be one of"),
+    (RECIPE.replace("baseline: untrained", "baseline: bm25x"), "report.baseline: name untrained, bm25-retrieval or a strategy"),
+    (RECIPE.replace("  random: {", "  untrained: {"), "'untrained' names a baseline system"),
+    (RECIPE.replace("synth: {", "synth: [{"), "not valid YAML"),
+    (RECIPE.replace("synth:", "lucene:"), "dataset: unknown source 'lucene'"),
+    (RECIPE + "cross_encoder: {negatives: dense}\n", "cross_encoder.negatives: name one of the strategies"),
+])
+def test_bad_recipes_name_the_file_and_section(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(InputError, match=expected) as info:
+        _recipe(tmp_path, text)
+    assert "recipe.yaml" in str(info.value)
+
+
+def test_bad_recipe_exits_2_from_the_cli(runner, tmp_path: Path) -> None:  # noqa: ANN001
+    path = tmp_path / "r.yaml"
+    path.write_text(RECIPE.replace("loss: mnrl", "loss: hinge"), encoding="utf-8")
+    result = runner.invoke(app, ["pipeline", "run", str(path), "-w", str(tmp_path / "ws")])
+    assert result.exit_code == 2 and "r.yaml: train:" in result.output
+    assert not (tmp_path / "ws").exists()
+
+
+def test_shipped_recipes_parse() -> None:
+    for path in sorted((REPO / "recipes").glob("*.yaml")):
+        recipe = pipeline.load(path)
+        assert pipeline.plan(recipe)[-1].name == "report"
+
+
+def _make_dry_run(makefile: Path, cwd: Path) -> list[str]:
+    """The steps make would run (``make -n``), in its order."""
+    out = subprocess.run(["make", "-n", "-f", str(makefile)], cwd=cwd, capture_output=True, text=True, check=True).stdout
+    return [line.split("--step ")[1].split()[0] for line in out.splitlines() if "--step " in line]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
+def test_makefile_targets_are_step_locks_and_edits_rerun_only_their_branch(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws")
+    recipe = _recipe(tmp_path)
+    mk = tmp_path / "tp.mk"
+    mk.write_text(pipeline.makefile(ws, recipe, cli="retrieval-cli", output=mk), encoding="utf-8")
+    order = _make_dry_run(mk, tmp_path)
+    steps = pipeline.plan(recipe)
+    assert sorted(order) == sorted(s.name for s in steps)  # every step once
+    for step in steps:  # and after everything it needs
+        assert all(order.index(dep) < order.index(step.name) for dep in step.deps)
+
+    # Lock files newer than the specs: make has nothing to do (it reads only times, set here
+    # explicitly so a coarse file-system clock cannot decide the test).
+    folder, now = pipeline.lock_dir(ws, recipe), time.time()
+    for step in steps:
+        os.utime(folder / f"{pipeline.step_file(step.name)}.spec", (now - 100, now - 100))
+        lock = folder / f"{pipeline.step_file(step.name)}.json"
+        lock.write_text("{}", encoding="utf-8")
+        os.utime(lock, (now - 50, now - 50))
+    assert _make_dry_run(mk, tmp_path) == []
+
+    # Regenerating an unchanged recipe rewrites no spec; an edit rewrites only its branch's specs.
+    pipeline.makefile(ws, recipe, output=mk)
+    assert _make_dry_run(mk, tmp_path) == []
+    edited = _recipe(tmp_path, RECIPE.replace("random: {strategy: random, num_negatives: 2}", "random: {strategy: random, num_negatives: 1}"))
+    mk.write_text(pipeline.makefile(ws, edited, output=mk), encoding="utf-8")
+    assert _make_dry_run(mk, tmp_path) == ["mine:random", "train:random", "index:model-random", "evaluate:random", "report"]
+
+
+def test_unknown_step_names_the_steps(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no step 'mine:dense' \\(steps: dataset, index:bm25"):
+        pipeline.run(Workspace(tmp_path / "ws"), _recipe(tmp_path), steps=["mine:dense"])
+
+
+def test_set_overrides_fields_and_travels_into_the_makefile(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    path = tmp_path / "recipe.yaml"
+    path.write_text(RECIPE, encoding="utf-8")
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    monkeypatch.chdir(tmp_path)
+    overrides = pipeline.parse_overrides(["name=tp2", "train.epochs=3", "train.loss=mw", "report.alpha=0.01", "dataset=elsewhere"])
+    assert overrides == {"name": "tp2", "train.epochs": 3, "train.loss": "mw", "report.alpha": 0.01, "dataset": str(folder.resolve())}
+    del overrides["dataset"]
+    recipe = pipeline.load(path, overrides)
+    steps = {s.name: s for s in pipeline.plan(recipe)}
+    assert recipe.name == "tp2" and steps["train:bm25"].spec["epochs"] == 3 and steps["train:bm25"].spec["loss"] == "mw"
+    assert steps["train:bm25"].hash != {s.name: s for s in pipeline.plan(pipeline.load(path))}["train:bm25"].hash
+    text = pipeline.makefile(Workspace(tmp_path / "ws"), recipe)
+    assert "--set train.epochs=3 --set 'train.loss=\"mw\"'" in text
+    with pytest.raises(InputError, match="--set train.loss.kind: 'loss' is not a section"):
+        pipeline.load(path, {"train.loss.kind": 1})
+    with pytest.raises(InputError, match="expected SECTION.FIELD=VALUE"):
+        pipeline.parse_overrides(["train.epochs"])

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import pytest
+
+from retrieval_cli import evaluate as evaluation
+from retrieval_cli import index as indexing
+from retrieval_cli.mining import records as negatives
+from retrieval_cli.report import reporting
+from retrieval_cli.store import Workspace
+
+
+def test_report_keeps_systems_that_describe_alike(session_ws: Workspace, tiny) -> None:
+    index = indexing.build_bm25(session_ws, tiny, indexing.BM25Config()).artifact
+    deep = evaluation.evaluate(session_ws, index=index).artifact
+    shallow = evaluation.evaluate(session_ws, index=index, config=evaluation.EvaluateConfig(depth=5)).artifact
+    none = indexing.build_bm25(session_ws, tiny, indexing.BM25Config(stemmer="none")).artifact
+    unstemmed = evaluation.evaluate(session_ws, index=none).artifact
+    art = reporting.report(session_ws, [deep, shallow, unstemmed], name="alike").artifact
+    grid = reporting.wide(reporting.load_table(art))
+    assert len(grid) == 3
+    labels = list(grid.index)
+    assert f"BM25 k1=0.9 b=0.4 [{deep.name}@{deep.version[:6]}]" in labels
+    assert "BM25 k1=0.9 b=0.4 stemmer=none" in labels
+    recall = evaluation.metrics(shallow)["aggregate"]["R@100"]
+    assert grid.loc[f"BM25 k1=0.9 b=0.4 [{shallow.name}@{shallow.version[:6]}]", ("tiny", "R@100")] == pytest.approx(recall)
+    assert (art.file("report.md").read_text().count("\n| ")) == 3
+
+
+def test_report_p_values_equal_scipy_on_the_per_query_values(session_ws: Workspace, tiny) -> None:
+    from scipy import stats
+
+    porter = evaluation.evaluate(session_ws, index=indexing.build_bm25(session_ws, tiny, indexing.BM25Config()).artifact).artifact
+    plain = evaluation.evaluate(session_ws, index=indexing.build_bm25(session_ws, tiny, indexing.BM25Config(k1=0.2, b=0.0)).artifact).artifact
+    loose = evaluation.evaluate(session_ws, index=indexing.build_dense(session_ws, tiny, indexing.DenseConfig()).artifact).artifact
+    config = reporting.ReportConfig(baseline=porter.ref)
+    art = reporting.report(session_ws, [plain, loose], config, name="compared").artifact
+    table = reporting.load_table(art)
+    base = evaluation.per_query(porter)["nDCG@10"]
+    rows = table[(table["measure"] == "nDCG@10") & ~table["baseline"]]
+    assert len(rows) == 2 and table["baseline"].sum() == 3  # the baseline joins the report
+    raw = []
+    for _, row in rows.iterrows():
+        ev = session_ws.resolve(row["evaluation"])
+        values = evaluation.per_query(ev)["nDCG@10"]
+        queries = sorted(values)
+        x, y = [values[q] for q in queries], [base[q] for q in queries]
+        expected = stats.ttest_rel(x, y).pvalue
+        assert row["p"] == pytest.approx(expected, rel=1e-9)
+        assert row["improved"] == sum(a > b for a, b in zip(x, y)) and row["hurt"] == sum(a < b for a, b in zip(x, y))
+        assert row["delta"] == pytest.approx(sum(x) / len(x) - sum(y) / len(y), abs=1e-6)
+        raw.append(expected)
+    # Holm over the two systems: the smaller p doubled, the larger kept (never below the first).
+    low, high = sorted(raw)
+    adjusted = sorted(rows["p_adjusted"])
+    assert adjusted == pytest.approx([min(1, 2 * low), max(min(1, 2 * low), high)])
+    assert "* = p < 0.05 by paired t-test, holm correction" in art.file("report.md").read_text()
+    assert table[table["measure"] == "Judged@10"]["p"].isna().all()
+
+
+def test_report_plots_are_written_embedded_and_agree_with_the_metrics(session_ws: Workspace, tiny) -> None:
+    from retrieval_cli.report import plots
+
+    bm25 = evaluation.evaluate(session_ws, index=indexing.build_bm25(session_ws, tiny, indexing.BM25Config()).artifact).artifact
+    dense = evaluation.evaluate(session_ws, index=indexing.build_dense(session_ws, tiny, indexing.DenseConfig()).artifact).artifact
+    art = reporting.report(session_ws, [dense], reporting.ReportConfig(baseline=bm25.ref), name="plotted").artifact
+    pngs = sorted(p.name for p in (art.path / "plots").glob("*.png"))
+    assert pngs == ["metrics.png", "query-deltas.png", "recall-at-k.png"]  # no trained model: no loss or mining plot
+    assert all((art.path / "plots" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    page = art.file("report.html").read_text()
+    assert page.count("<img") == 3 and "data:image/png;base64," in page and "paired t-test" in page
+    assert "![metrics](plots/metrics.png)" in art.file("report.md").read_text()
+    # The recall curve is ir-measures on the stored run: at k=100 it is the evaluation's R@100.
+    assert plots.recall_at(session_ws, dense)[100] == pytest.approx(evaluation.metrics(dense)["aggregate"]["R@100"], abs=1e-9)
+    # n = 2, sd = 1/sqrt(2): t(0.975, 1) * sd / sqrt(2) = 12.7062 * 0.5.
+    assert plots.confidence_interval([0.0, 1.0]) == pytest.approx(12.706204736 * 0.5, rel=1e-6)
+
+
+@pytest.mark.parametrize("config, expected", [
+    ({"strategy": "bm25", "range_min": 0, "range_max": None}, "bm25"),
+    ({"strategy": "bm25", "range_min": 5, "range_max": 100, "relative_margin": 0.05}, "bm25 (5,100] rel 0.05"),
+    ({"strategy": "cross-encoder", "candidates": "bm25", "depth": 30, "range_max": 30, "absolute_margin": 0.1}, "cross-encoder/bm25@30 (0,30] abs 0.1"),
+    ({"strategy": "bm25:3,random:1", "range_max": 100, "sampling": "random", "max_score": 9.5}, "bm25:3,random:1 (0,100] max 9.5 sampled"),
+])
+def test_negatives_label_names_strategy_and_filters(config: dict, expected: str) -> None:
+    assert negatives.label(config) == expected

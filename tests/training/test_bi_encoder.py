@@ -1,0 +1,160 @@
+"""Bi-encoder training: every loss and sampler on the tiny synthetic set, resume, dev evaluation, DDP."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval_cli.training import clustering
+from retrieval_cli import evaluate as evaluation
+from retrieval_cli import index as indexing
+from retrieval_cli import mining
+from retrieval_cli import models
+from retrieval_cli import training
+from retrieval_cli.store import Workspace
+from retrieval_cli.errors import InputError
+from retrieval_cli.mining import MiningConfig
+from conftest import REPO, mine
+
+pytestmark = pytest.mark.slow
+
+SMALL = {"batch_size": 4, "max_seq_length": 48}
+
+
+@pytest.fixture(scope="module")
+def negs(session_ws: Workspace, tiny):  # noqa: ANN001, ANN201
+    return mine(session_ws, tiny, MiningConfig(strategy="bm25", range_max=30, num_negatives=2)).artifact
+
+
+@pytest.fixture(scope="module")
+def clusters(session_ws: Workspace, tiny):  # noqa: ANN001, ANN201
+    return clustering.cluster_queries(session_ws, tiny, clustering.ClusterConfig(k=3)).artifact
+
+
+def _margins(ws: Workspace, model_ref: str, negs) -> float:  # noqa: ANN001
+    """Mean over training queries of s(q, positive) - max s(q, hard negative)."""
+    from retrieval_cli.mining import records as negatives
+
+    model = models.load_sentence_transformer(models.resolve(model_ref, ws))
+    rows = negatives.rows(ws, negs, "n-tuple")[0]
+    enc = lambda texts: model.encode(texts, normalize_embeddings=True)  # noqa: E731
+    q, p = enc([r["anchor"] for r in rows]), enc([r["positive"] for r in rows])
+    n = np.stack([enc([r["negative_1"] for r in rows]), enc([r["negative_2"] for r in rows])], axis=1)
+    return float(np.mean((q * p).sum(1) - (q[:, None, :] * n).sum(2).max(1)))
+
+
+@pytest.mark.parametrize("loss, sampler", [
+    ("mnrl", "no-duplicates"), ("cached-mnrl", "random"), ("gist", "no-duplicates"),
+    ("margin-mse", "random"), ("tas-b", "tas-balanced"), ("mw", "tas"),
+])
+def test_each_loss_and_sampler_trains_a_loadable_model(session_ws, negs, clusters, loss, sampler) -> None:  # noqa: ANN001
+    config = training.BiEncoderTrainConfig(loss=loss, sampler=sampler, **SMALL)
+    art = training.train_bi_encoder(session_ws, negs, config, clusters=clusters if sampler.startswith("tas") else None).artifact
+    summary = art.summary
+    assert summary["kind"] == "bi-encoder" and summary["steps"] >= 1
+    log = training.training_log(art)
+    assert [r["step"] for r in log if "loss" in r] == list(range(1, summary["steps"] + 1))  # loss per step
+    assert all(math.isfinite(r["loss"]) for r in log if "loss" in r)
+    if sampler == "random":  # plain batches of the n-tuple rows
+        assert summary["steps"] == math.ceil(summary["examples"] / 4)
+    if sampler == "tas-balanced":  # margin-labelled triplets; one per (query, positive) each epoch
+        records = [json.loads(line) for line in negs.file("negatives.jsonl").read_text().splitlines()]
+        assert summary["examples"] == sum(len(r["positives"]) * len(r["negatives"]) for r in records)
+        units = sum(len(r["positives"]) for r in records if r["negatives"])
+        assert math.ceil(units / 4) <= summary["steps"] < math.ceil(summary["examples"] / 4)
+    inputs = session_ws.inputs_of(art)
+    assert inputs["negatives"].version == negs.version
+    assert ("clusters" in inputs) == sampler.startswith("tas")
+    assert ("guide" in art.config or "guide_fingerprint" in art.config) == (loss in ("gist", "tas-b"))
+    vectors = models.load_sentence_transformer(models.resolve(art.ref, session_ws)).encode(["a query"])
+    assert vectors.shape == (1, 384)
+
+
+def test_training_moves_positives_above_hard_negatives(session_ws, negs) -> None:  # noqa: ANN001
+    config = training.BiEncoderTrainConfig(loss="mnrl", epochs=3, learning_rate=1e-4, **SMALL)
+    art = training.train_bi_encoder(session_ws, negs, config, name="tiny-mnrl-3ep").artifact
+    before, after = _margins(session_ws, "minilm", negs), _margins(session_ws, art.ref, negs)
+    assert after > before + 0.02, (before, after)
+    assert art.summary["train_loss"] == pytest.approx(
+        sum(r["loss"] for r in training.training_log(art) if "loss" in r) / art.summary["steps"], rel=1e-4)
+
+
+def test_dev_evaluation_each_epoch_matches_the_evaluate_command(session_ws, negs) -> None:  # noqa: ANN001
+    config = training.BiEncoderTrainConfig(loss="mnrl", epochs=2, eval_split="test", **SMALL)
+    art = training.train_bi_encoder(session_ws, negs, config, name="tiny-dev").artifact
+    evals = [r for r in training.training_log(art) if "eval" in r]
+    assert [r["epoch"] for r in evals] == [1.0, 2.0]
+    assert set(evals[-1]["eval"]) >= {"nDCG@10", "R@100"}
+    index = indexing.build_dense(session_ws, session_ws.inputs_of(negs)["dataset"], indexing.DenseConfig(model=art.ref)).artifact
+    scored = evaluation.evaluate(session_ws, index=index, config=evaluation.EvaluateConfig(split="test")).artifact
+    # The dev evaluator searches the top 100 exactly and scores with ir-measures, like evaluate.
+    assert evals[-1]["eval"]["nDCG@10"] == pytest.approx(scored.summary["metrics"]["nDCG@10"], abs=2e-3)
+    assert art.summary["dev"] == evals[-1]["eval"]
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_resume_continues_at_the_saved_step_with_the_same_losses(session_ws, negs, clusters) -> None:  # noqa: ANN001
+    config = training.BiEncoderTrainConfig(loss="mnrl", sampler="tas", **SMALL)
+    whole = training.train_bi_encoder(session_ws, negs, config, clusters=clusters, name="whole", checkpoint_steps=0).artifact
+
+    def stop_after_step_5(stage: str, done: int, total: int | None, *, detail: str = "") -> None:
+        if stage == "train bi-encoder" and done == 5:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        training.train_bi_encoder(session_ws, negs, config, clusters=clusters, name="cut", checkpoint_steps=3, progress=stop_after_step_5)
+    assert not session_ws.artifacts("models") or all(a.name != "cut" for a in session_ws.artifacts("models"))
+    with pytest.raises(InputError, match=r"stopped at step 3 .*without --no-resume it continues, --force starts over"):
+        training.train_bi_encoder(session_ws, negs, config, clusters=clusters, name="cut", checkpoint_steps=3, resume=False)
+    resumed = training.train_bi_encoder(session_ws, negs, config, clusters=clusters, name="cut", checkpoint_steps=3).artifact
+    assert resumed.summary["resumed_from_step"] == 3
+    assert resumed.summary["steps"] == whole.summary["steps"]
+    a = [r["loss"] for r in training.training_log(whole) if "loss" in r]
+    b = [r["loss"] for r in training.training_log(resumed) if "loss" in r]
+    assert len(b) == len(a)  # every step once: the log carries over the checkpoint
+    assert b == pytest.approx(a, rel=1e-3, abs=1e-5)  # same batches, same RNG: no jump after step 3
+    assert not training.checkpoint_dir(session_ws, "cut", resumed.version).exists()
+
+
+def test_options_are_checked_before_any_work(session_ws, tiny, negs, clusters) -> None:  # noqa: ANN001
+    with pytest.raises(InputError, match="give --clusters"):
+        training.train_bi_encoder(session_ws, negs, training.BiEncoderTrainConfig(sampler="tas"))
+    with pytest.raises(InputError, match="only by the tas and tas-balanced samplers"):
+        training.train_bi_encoder(session_ws, negs, training.BiEncoderTrainConfig(), clusters=clusters)
+    mixed = mine(session_ws, tiny, MiningConfig(strategy="bm25:1,random:1", range_max=30)).artifact
+    with pytest.raises(InputError, match="no single scorer"):
+        training.train_bi_encoder(session_ws, mixed, training.BiEncoderTrainConfig(loss="margin-mse"))
+    with pytest.raises(InputError, match="loss must be one of"):
+        training.BiEncoderTrainConfig(loss="triplet").check()
+    with pytest.raises(InputError, match="batch-size must be >= 2"):
+        training.BiEncoderTrainConfig(batch_size=1).check()
+    # Fields a loss does not use do not change the version.
+    assert training.BiEncoderTrainConfig(guide="x", margin_bins=3).versioned() == training.BiEncoderTrainConfig().versioned()
+
+
+def test_torchrun_two_cpu_processes_share_the_batches(session_ws, negs) -> None:  # noqa: ANN001
+    single = training.train_bi_encoder(session_ws, negs, training.BiEncoderTrainConfig(**SMALL), name="one-proc").artifact
+    env = {**os.environ, "RETRIEVAL_CLI_WORKSPACE": str(session_ws.root), "OMP_NUM_THREADS": "1"}
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "retrieval_cli", "train",
+        "--negatives", negs.ref, "--batch-size", "4", "--max-length", "48", "--name", "two-procs", "-q",
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("wrote model models/two-procs") + done.stderr.count("wrote model models/two-procs") == 1
+    art = session_ws.resolve("models/two-procs")
+    assert art.summary["processes"] == 2
+    # Each step consumes a batch per process: half the steps of one process, give or take the tail.
+    assert art.summary["steps"] <= math.ceil(single.summary["steps"] / 2)
+    assert json.loads(art.file("training_log.jsonl").read_text().splitlines()[0])["step"] == 1
+    assert models.load_sentence_transformer(models.resolve(art.ref, session_ws)).encode(["q"]).shape == (1, 384)
