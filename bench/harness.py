@@ -1,6 +1,9 @@
 """Benchmarks (``make bench`` -> BENCHMARKS.md): retrieval-cli against the libraries it wraps.
 
 A development harness, outside the installed package: it imports retrieval_cli like any user.
+It is one file on purpose: each row is a pair of small functions (ours, direct) that a child
+process runs by name, and keeping every pair beside its twin is what lets a reader check that
+both sides do the same work.
 
 Each row times the same work done by retrieval-cli and by the direct library call (Pyserini,
 sentence-transformers, ir-measures), each in a fresh subprocess so that a JVM or a model loaded by
@@ -81,7 +84,6 @@ def bm25_ours(args: dict) -> dict:
     """retrieval-cli: Lucene index of the corpus, then every test query searched to depth 1000."""
     from retrieval_cli import data as datasets
     from retrieval_cli import index as indexing
-
     from retrieval_cli.index import lucene
 
     # Both sides start the JVM before the clock, as imports are. Importing pyserini also loads

@@ -16,8 +16,8 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from retrieval_cli.errors import ArtifactError, InputError, RetrievalError
 from retrieval_cli.store import Artifact, Workspace, files_fingerprint
-from retrieval_cli.errors import ArtifactError, RetrievalError, InputError
 
 DEFAULT_MODEL = "minilm"
 

@@ -80,3 +80,16 @@ def mine_shard(ws: Workspace, dataset: Artifact, config, shard, **kwargs):  # no
 
     indexes = ensure(ws, dataset, config.engines(), given=kwargs.pop("indexes", []), model=config.model)
     return mining.mine_shard(ws, dataset, config, shard, indexes=indexes, **kwargs)
+
+
+def interrupting(real, calls: list, after: int):  # noqa: ANN001, ANN201
+    """``real`` wrapped to count its calls in ``calls`` and raise KeyboardInterrupt (as Ctrl-C) on
+    call ``after + 1``: how the resume tests stop a run midway."""
+
+    def wrapped(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if len(calls) == after:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    return wrapped

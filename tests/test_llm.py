@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from retrieval_cli import data as datasets
-from retrieval_cli.derive import pseudo_queries as generation
-from retrieval_cli import llm
-from retrieval_cli.store import Workspace
-from retrieval_cli.errors import RetrievalError, InputError
 from conftest import mine
+from retrieval_cli import data as datasets
+from retrieval_cli import llm
+from retrieval_cli.derive import pseudo_queries as generation
+from retrieval_cli.errors import InputError, RetrievalError
+from retrieval_cli.store import Workspace
 
 
 @pytest.mark.parametrize(
@@ -255,8 +255,8 @@ def test_llm_method_options_are_checked(ws: Workspace, tiny, tmp_path: Path) -> 
 def test_llm_negatives_carry_their_text_into_exports(ws: Workspace, tmp_path: Path) -> None:
     _needs_llama()
     from retrieval_cli import mining
-    from retrieval_cli.mining import records as negatives
     from retrieval_cli.data import synthetic
+    from retrieval_cli.mining import records as negatives
 
     data = synthetic.generate(synthetic.SynthConfig(documents=40, test_queries=2, train_queries=3, seed=4))
     art = datasets.save(ws, data, "three", {"source": "test"}).artifact

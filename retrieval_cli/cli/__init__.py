@@ -54,7 +54,19 @@ def _root(
     ctx.obj = State(verify_reads="none" if no_verify else "auto")
 
 
-from retrieval_cli.cli import artifacts, cluster, data, evaluate, generate, index, mine, negatives, pipeline, report, train  # noqa: E402  (registers commands)
+from retrieval_cli.cli import (  # noqa: E402  (registers commands)
+    artifacts,
+    cluster,
+    data,
+    evaluate,
+    generate,
+    index,
+    mine,
+    negatives,
+    pipeline,
+    report,
+    train,
+)
 
 app.add_typer(data.app, name="data")
 app.add_typer(artifacts.app, name="artifacts")

@@ -7,22 +7,26 @@ from typing import Annotated, Optional
 import typer
 
 from retrieval_cli.cli import console
-from retrieval_cli.cli.options import ForceOpt, NameOpt, QuietOpt, ShardOpt, WorkspaceOpt, workspace
+from retrieval_cli.cli.options import ForceOpt, NameOpt, QuietOpt, ShardOpt, WorkspaceOpt, config_from, workspace
 from retrieval_cli.errors import InputError
+from retrieval_cli.index.config import BM25Config, DenseConfig
+
+
+_BM25, _DENSE = BM25Config(), DenseConfig()  # the library's defaults are the command's
 
 
 def index_cli(
     dataset: Annotated[str, typer.Argument(help="Dataset reference (datasets/NAME[@VERSION] or NAME).")],
     kind: Annotated[str, typer.Option("--kind", help="bm25 or dense.")] = "bm25",
-    k1: Annotated[float, typer.Option(help="BM25 k1.")] = 0.9,
-    b: Annotated[float, typer.Option(help="BM25 b.")] = 0.4,
-    stemmer: Annotated[str, typer.Option(help="BM25 stemmer: porter, krovetz or none.")] = "porter",
-    model: Annotated[str, typer.Option(help="Dense model: alias (minilm), models/NAME, folder or hub id.")] = "minilm",
-    faiss: Annotated[str, typer.Option("--faiss", help="Dense index structure: flat, hnsw or ivfpq.")] = "flat",
-    batch_size: Annotated[int, typer.Option(help="Encoding batch size.")] = 64,
+    k1: Annotated[float, typer.Option(help="BM25 k1.")] = _BM25.k1,
+    b: Annotated[float, typer.Option(help="BM25 b.")] = _BM25.b,
+    stemmer: Annotated[str, typer.Option(help="BM25 stemmer: porter, krovetz or none.")] = _BM25.stemmer,
+    model: Annotated[str, typer.Option(help="Dense model: alias (minilm), models/NAME, folder or hub id.")] = _DENSE.model,
+    faiss: Annotated[str, typer.Option("--faiss", help="Dense index structure: flat, hnsw or ivfpq.")] = _DENSE.faiss,
+    batch_size: Annotated[int, typer.Option(help="Encoding batch size.")] = _DENSE.batch_size,
     max_seq_length: Annotated[Optional[int], typer.Option(help="Truncate texts to this many tokens.")] = None,
-    query_prompt: Annotated[str, typer.Option(help="Prefix for queries (e.g. 'query: ' for E5).")] = "",
-    document_prompt: Annotated[str, typer.Option(help="Prefix for documents (e.g. 'passage: ').")] = "",
+    query_prompt: Annotated[str, typer.Option(help="Prefix for queries (e.g. 'query: ' for E5).")] = _DENSE.query_prompt,
+    document_prompt: Annotated[str, typer.Option(help="Prefix for documents (e.g. 'passage: ').")] = _DENSE.document_prompt,
     shard: ShardOpt = None,
     name: NameOpt = None,
     workspace_path: WorkspaceOpt = None,
@@ -39,14 +43,9 @@ def index_cli(
         raise InputError("--shard applies to --kind dense (BM25 indexing is one Lucene job)")
     with console.progress(quiet) as bar:
         if kind == "bm25":
-            result = indexing.build_bm25(
-                ws, data, indexing.BM25Config(k1=k1, b=b, stemmer=stemmer), name=name, force=force, progress=bar
-            )
+            result = indexing.build_bm25(ws, data, config_from(BM25Config, locals()), name=name, force=force, progress=bar)
         elif kind == "dense":
-            config = indexing.DenseConfig(
-                model=model, faiss=faiss, batch_size=batch_size, max_seq_length=max_seq_length,
-                query_prompt=query_prompt, document_prompt=document_prompt,
-            )
+            config = config_from(DenseConfig, locals())
             if shard is not None:
                 part = indexing.encode_shard(ws, data, config, Shard.parse(shard), progress=bar)
                 console.shard_done(part, "passages", "assemble the index")

@@ -18,37 +18,42 @@ from retrieval_cli.cli.options import (
     QuietOpt,
     ShardOpt,
     WorkspaceOpt,
+    config_from,
     workspace,
 )
+from retrieval_cli.mining.config import MiningConfig
+
+
+_D = MiningConfig()  # the library's defaults are the command's
 
 
 def mine_negatives_cli(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset reference (datasets/NAME[@VERSION] or NAME).")],
-    strategy: Annotated[str, typer.Option(help="bm25, dense, cross-encoder, random, llm (generated passages that look relevant but do not answer, \"Don't Retrieve, Generate\"), or a mixture with per-query counts such as bm25:3,random:1 (STAR keeps random negatives beside hard ones).")] = "bm25",
-    split: Annotated[str, typer.Option(help="Split whose queries (and positives) are mined.")] = "train",
+    strategy: Annotated[str, typer.Option(help="bm25, dense, cross-encoder, random, llm (generated passages that look relevant but do not answer, \"Don't Retrieve, Generate\"), or a mixture with per-query counts such as bm25:3,random:1 (STAR keeps random negatives beside hard ones).")] = _D.strategy,
+    split: Annotated[str, typer.Option(help="Split whose queries (and positives) are mined.")] = _D.split,
     num_negatives: Annotated[Optional[int], typer.Option(help="Negatives per query \\[default: 4, or a mixture's total].")] = None,
-    range_min: Annotated[int, typer.Option(help="Skip the top RANGE_MIN ranks, the likeliest unlabeled positives (STAR/ADORE).")] = 0,
-    range_max: Annotated[int, typer.Option(help="Consider ranks up to RANGE_MAX.")] = 100,
+    range_min: Annotated[int, typer.Option(help="Skip the top RANGE_MIN ranks, the likeliest unlabeled positives (STAR/ADORE).")] = _D.range_min,
+    range_max: Annotated[int, typer.Option(help="Consider ranks up to RANGE_MAX.")] = _D.range_max,
     depth: Annotated[Optional[int], typer.Option(help="First-stage candidates per query \\[default: RANGE_MAX].")] = None,
-    sampling: Annotated[str, typer.Option(help="top: best-ranked survivors; random: uniform among survivors (with --seed).")] = "top",
-    seed: Annotated[int, typer.Option(help="Seed for random sampling and random negatives; same seed, same bytes.")] = 13,
+    sampling: Annotated[str, typer.Option(help="top: best-ranked survivors; random: uniform among survivors (with --seed).")] = _D.sampling,
+    seed: Annotated[int, typer.Option(help="Seed for random sampling and random negatives; same seed, same bytes.")] = _D.seed,
     max_score: Annotated[Optional[float], typer.Option(help="Drop candidates scoring above this (RocketQA-style denoising).")] = None,
     absolute_margin: Annotated[Optional[float], typer.Option(help="Drop candidates scoring >= positive - M (LG-ANNA margin). M >= 0.")] = None,
     relative_margin: Annotated[Optional[float], typer.Option(help="Drop candidates scoring >= positive - R*|positive| (NV-Embed TopK-PercPos: 0.05 = 95% of the positive). R in [0, 1).")] = None,
-    candidates: Annotated[str, typer.Option(help="First stage the cross-encoder re-scores: bm25 or dense.")] = "bm25",
-    model: Annotated[str, typer.Option(help="Bi-encoder for dense candidates when no dense --index is given.")] = "minilm",
+    candidates: Annotated[str, typer.Option(help="First stage the cross-encoder re-scores: bm25 or dense.")] = _D.candidates,
+    model: Annotated[str, typer.Option(help="Bi-encoder for dense candidates when no dense --index is given.")] = _D.model,
     cross_encoder: Annotated[Optional[str], typer.Option("--cross-encoder", help="Cross-encoder (models/NAME, folder or hub id): re-scores candidates for the cross-encoder strategy and gives every kept negative a teacher score (RocketQA, TAS-B).")] = None,
     index: Annotated[Optional[list[str]], typer.Option("--index", help="Index artifact to take candidates from (repeatable: one bm25, one dense) \\[default: built on demand].")] = None,
     max_positives: Annotated[Optional[int], typer.Option(help="Use at most this many positives per query (highest grades first); the other judged-relevant documents are held out: excluded as negatives and counted in the false-negative estimate, as with MS MARCO's sparse labels.")] = None,
-    llm: LLMOpt = "default",
-    api_key_env: ApiKeyEnvOpt = "",
-    llm_prompt: Annotated[str, typer.Option(help="Packaged few-shot template (query.txt, negative.txt) or a path with a {query} (and optional {positive}) placeholder.")] = "negative.txt",
-    llm_max_tokens: Annotated[int, typer.Option(help="LLM tokens per generated negative at most.")] = 96,
-    llm_temperature: Annotated[float, typer.Option(help="LLM sampling temperature.")] = 0.8,
-    concurrency: ConcurrencyOpt = 4,
-    max_failures: MaxFailuresOpt = 0.05,
-    batch_size: Annotated[int, typer.Option(help="Cross-encoder batch size.")] = 32,
-    chunk_size: Annotated[int, typer.Option(help="Queries searched together; memory grows with chunk size x depth.")] = 256,
+    llm: LLMOpt = _D.llm,
+    api_key_env: ApiKeyEnvOpt = _D.api_key_env,
+    llm_prompt: Annotated[str, typer.Option(help="Packaged few-shot template (query.txt, negative.txt) or a path with a {query} (and optional {positive}) placeholder.")] = _D.llm_prompt,
+    llm_max_tokens: Annotated[int, typer.Option(help="LLM tokens per generated negative at most.")] = _D.llm_sampling.max_tokens,
+    llm_temperature: Annotated[float, typer.Option(help="LLM sampling temperature.")] = _D.llm_sampling.temperature,
+    concurrency: ConcurrencyOpt = _D.concurrency,
+    max_failures: MaxFailuresOpt = _D.max_failures,
+    batch_size: Annotated[int, typer.Option(help="Cross-encoder batch size.")] = _D.batch_size,
+    chunk_size: Annotated[int, typer.Option(help="Queries searched together; memory grows with chunk size x depth.")] = _D.chunk_size,
     shard: ShardOpt = None,
     name: NameOpt = None,
     workspace_path: WorkspaceOpt = None,
@@ -70,16 +75,11 @@ def mine_negatives_cli(
     from retrieval_cli.llm import SamplingParams
     from retrieval_cli.store import Shard
 
+    config = config_from(
+        MiningConfig, locals(), llm_sampling=SamplingParams(max_tokens=llm_max_tokens, temperature=llm_temperature, seed=seed),
+    )
     ws = workspace(workspace_path)
     data = ws.resolve(dataset, kind="datasets")
-    config = mining.MiningConfig(
-        strategy=strategy, split=split, num_negatives=num_negatives, range_min=range_min, range_max=range_max,
-        depth=depth, sampling=sampling, seed=seed, max_score=max_score, absolute_margin=absolute_margin,
-        relative_margin=relative_margin, candidates=candidates, model=model, cross_encoder=cross_encoder,
-        max_positives=max_positives, batch_size=batch_size, chunk_size=chunk_size,
-        llm=llm, api_key_env=api_key_env, llm_prompt=llm_prompt, concurrency=concurrency, max_failures=max_failures,
-        llm_sampling=SamplingParams(max_tokens=llm_max_tokens, temperature=llm_temperature, seed=seed),
-    )
     with console.progress(quiet) as bar:
         given = [ws.resolve(ref, kind="indexes") for ref in index or []]
         indexes = ensure(ws, data, config.engines(), given=given, model=config.model, progress=bar)

@@ -12,6 +12,7 @@ import typer
 
 from retrieval_cli.store import WORKSPACE_ENV, Workspace
 
+
 def _open_workspace(ctx: click.Context, _param: click.Parameter, path: Path | None) -> "Workspace":
     """--workspace's callback: the command gets the Workspace itself, opened with the root
     command's State (found in the Typer context)."""

@@ -6,7 +6,14 @@ from retrieval_cli.data.corpus_file import CorpusFile
 from retrieval_cli.data.dataset import Dataset, check_split_name, split_counts
 from retrieval_cli.data.fetch import BEIR_MD5, BEIR_URL, BEIR_URL_ENV, fetch_beir
 from retrieval_cli.data.imports import import_beir, import_trec_dl
-from retrieval_cli.data.readers import beir_files, read_beir, read_jsonl_records, read_lines, read_qrels_tsv, read_trec_dl
+from retrieval_cli.data.readers import (
+    beir_files,
+    read_beir,
+    read_jsonl_records,
+    read_lines,
+    read_qrels_tsv,
+    read_trec_dl,
+)
 
 __all__ = [
     "BEIR_MD5", "BEIR_URL", "BEIR_URL_ENV", "QRELS_HEADER", "CorpusFile", "Dataset", "beir_files", "check_split_name",

@@ -13,7 +13,6 @@ from retrieval_cli.data.dataset import Dataset
 from retrieval_cli.errors import InputError
 from retrieval_cli.store import Artifact, BuildResult, Versioned, Workspace, files_fingerprint
 
-
 QRELS_HEADER = "query-id\tcorpus-id\tscore"
 
 

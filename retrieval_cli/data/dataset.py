@@ -11,7 +11,6 @@ from retrieval_cli.data.corpus_file import CorpusFile
 from retrieval_cli.errors import InputError
 from retrieval_cli.store import Artifact
 
-
 _SPLIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
 

@@ -11,7 +11,6 @@ from retrieval_cli.progress import Progress, silent
 from retrieval_cli.store import BuildResult, Workspace
 from retrieval_cli.store.artifact import file_digest
 
-
 # ---- public BEIR downloads ----------------------------------------------------------------------
 BEIR_URL = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/{name}.zip"
 

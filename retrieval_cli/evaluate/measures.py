@@ -13,7 +13,6 @@ from typing import Any
 from retrieval_cli.errors import InputError
 from retrieval_cli.evaluate import runs
 
-
 DEFAULT_MEASURES = ("nDCG@10", "R@100")
 
 

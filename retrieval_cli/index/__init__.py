@@ -4,7 +4,14 @@ encoding and its embedding cache, and searching any of them."""
 from retrieval_cli.index.bm25 import BM25IndexSearcher, build_bm25
 from retrieval_cli.index.config import FAISS_KINDS, BM25Config, DenseConfig
 from retrieval_cli.index.dense import DenseSearcher, build_dense
-from retrieval_cli.index.encoding import corpus_embeddings, embedding_cache, encode_shard, encode_texts, encoding_chunks, token_lengths
+from retrieval_cli.index.encoding import (
+    corpus_embeddings,
+    embedding_cache,
+    encode_shard,
+    encode_texts,
+    encoding_chunks,
+    token_lengths,
+)
 from retrieval_cli.index.search import Searcher, by_engine, ensure, index_dataset, open_searcher
 
 __all__ = [

@@ -1,8 +1,23 @@
 """Hard-negative mining: the config, the filters, the scorers, the statistics, LLM-written
 negatives, the chunked and resumable run, and the negatives artifact's records and exports."""
 
-from retrieval_cli.mining.config import DEFAULT_NEGATIVES, FILTERS, FIRST_STAGES, SAMPLINGS, STRATEGIES, MiningConfig, parse_strategy
-from retrieval_cli.mining.filters import Candidate, QueryContext, Selection, random_candidates, relative_threshold, select
+from retrieval_cli.mining.config import (
+    DEFAULT_NEGATIVES,
+    FILTERS,
+    FIRST_STAGES,
+    SAMPLINGS,
+    STRATEGIES,
+    MiningConfig,
+    parse_strategy,
+)
+from retrieval_cli.mining.filters import (
+    Candidate,
+    QueryContext,
+    Selection,
+    random_candidates,
+    relative_threshold,
+    select,
+)
 from retrieval_cli.mining.run import mine_negatives, mine_shard, planned_version
 
 __all__ = [

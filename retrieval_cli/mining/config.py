@@ -12,7 +12,6 @@ from retrieval_cli import models
 from retrieval_cli.errors import InputError
 from retrieval_cli.store import Versioned, unversioned
 
-
 STRATEGIES = ("bm25", "dense", "cross-encoder", "random", "llm")
 
 

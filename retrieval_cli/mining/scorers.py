@@ -3,8 +3,6 @@ positives' own scores, by the same engine) and an optional cross-encoder."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from retrieval_cli import data as datasets
 from retrieval_cli import models
 from retrieval_cli.index import BM25IndexSearcher, DenseSearcher

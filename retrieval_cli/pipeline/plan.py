@@ -22,7 +22,6 @@ from retrieval_cli.report import reporting
 from retrieval_cli.store import Artifact, BuildResult, Workspace
 from retrieval_cli.training import clustering
 
-
 RESERVED = ("untrained", "bm25-retrieval")  # the baseline systems every recipe evaluates
 
 

@@ -23,7 +23,6 @@ from typing import Any, Callable, Iterator, Mapping
 from retrieval_cli.store.artifact import MANIFEST, SCHEMA_VERSION, Artifact, listing, software_versions, version_id
 from retrieval_cli.store.versioning import Versioned, config_record
 
-
 TMP = ".tmp"  # builds in progress (or left by a crash: `artifacts gc` removes those)
 LOCKS = ".locks"  # one flock per version id being built
 

@@ -16,7 +16,15 @@ from typing import Any, Callable, Iterator, Mapping
 from retrieval_cli.errors import ArtifactError
 from retrieval_cli.store import build as building
 from retrieval_cli.store.artifact import (
-    KINDS, MANIFEST, VERIFY_FULL_BYTES, Artifact, BuildResult, check_name, valid_name, verify_files, version_id,
+    KINDS,
+    MANIFEST,
+    VERIFY_FULL_BYTES,
+    Artifact,
+    BuildResult,
+    check_name,
+    valid_name,
+    verify_files,
+    version_id,
 )
 from retrieval_cli.store.build import TMP  # noqa: F401  (where a workspace keeps builds in progress)
 from retrieval_cli.store.cache import CACHE, Cache

@@ -4,10 +4,16 @@ teachers, their losses, the topic-aware batch samplers and the query clusters th
 from retrieval_cli.training.bi_encoder import planned_version, train_bi_encoder, training_log
 from retrieval_cli.training.checkpoints import checkpoint_dir, latest_checkpoint
 from retrieval_cli.training.clustering import ClusterConfig, assignments, cluster_queries, described
-from retrieval_cli.training.cross_encoder import CROSS_ENCODER_LOSSES, CrossEncoderTrainConfig, train_cross_encoder
 from retrieval_cli.training.config import (
-    BI_ENCODER_LOSSES, GUIDED_LOSSES, PRECISIONS, SAMPLERS, TEACHER_LOSSES, TOPIC_SAMPLERS, BiEncoderTrainConfig,
+    BI_ENCODER_LOSSES,
+    GUIDED_LOSSES,
+    PRECISIONS,
+    SAMPLERS,
+    TEACHER_LOSSES,
+    TOPIC_SAMPLERS,
+    BiEncoderTrainConfig,
 )
+from retrieval_cli.training.cross_encoder import CROSS_ENCODER_LOSSES, CrossEncoderTrainConfig, train_cross_encoder
 
 __all__ = [
     "BI_ENCODER_LOSSES", "CROSS_ENCODER_LOSSES", "GUIDED_LOSSES", "PRECISIONS", "SAMPLERS", "TEACHER_LOSSES", "TOPIC_SAMPLERS",

@@ -16,20 +16,18 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from retrieval_cli import data as datasets
 from retrieval_cli import models
 from retrieval_cli.errors import InputError
-from retrieval_cli.evaluate import measures as evaluation
 from retrieval_cli.mining import records as negatives
 from retrieval_cli.progress import Progress, silent
 from retrieval_cli.store import Artifact, BuildResult, Workspace
 from retrieval_cli.training.checkpoints import checkpoint_dir, latest_checkpoint
-from retrieval_cli.training.dev_evaluator import dev_evaluator
 from retrieval_cli.training.config import GUIDED_LOSSES, TEACHER_LOSSES, TOPIC_SAMPLERS, BiEncoderTrainConfig
+from retrieval_cli.training.dev_evaluator import dev_evaluator
 from retrieval_cli.training.examples import examples_for, sampler_factory
 from retrieval_cli.training.trainer import progress_callback, schedule
 

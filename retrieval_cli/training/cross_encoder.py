@@ -22,7 +22,6 @@ from retrieval_cli.progress import Progress, silent
 from retrieval_cli.store import Artifact, BuildResult, Versioned, Workspace
 from retrieval_cli.training.trainer import check_schedule, progress_callback, schedule
 
-
 CROSS_ENCODER_LOSSES = ("bce", "listnet", "lambda")
 
 
@@ -66,7 +65,12 @@ def train_cross_encoder(
     def build(folder: Path) -> dict[str, Any]:
         import torch
         from datasets import Dataset
-        from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments, losses
+        from sentence_transformers.cross_encoder import (
+            CrossEncoder,
+            CrossEncoderTrainer,
+            CrossEncoderTrainingArguments,
+            losses,
+        )
         from transformers import PrinterCallback, set_seed
 
         models.quiet_loading(spec)

@@ -12,7 +12,6 @@ from retrieval_cli.progress import Progress
 from retrieval_cli.training.config import BiEncoderTrainConfig
 
 
-
 def dev_evaluator(data: datasets.Dataset, config: BiEncoderTrainConfig, progress: Progress) -> Any:
     """An evaluator scoring the model on the dev split with ir-measures (as ``evaluate`` does)."""
     import faiss

@@ -13,8 +13,6 @@ from retrieval_cli.training import clustering
 from retrieval_cli.training.config import TEACHER_LOSSES, TOPIC_SAMPLERS, BiEncoderTrainConfig
 
 
-
-
 @dataclass
 class _Examples:
     """Training rows plus what the topic samplers need per row."""

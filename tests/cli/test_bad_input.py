@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from retrieval_cli import data as datasets
-from retrieval_cli.evaluate import runs
-from retrieval_cli.store import Workspace
 from retrieval_cli.cli import app
 from retrieval_cli.errors import InputError
+from retrieval_cli.evaluate import runs
+from retrieval_cli.store import Workspace
 from tests.conftest import GOOD_CORPUS, GOOD_QRELS, GOOD_QUERIES, write_beir
 
 # derandomize: CI sees the same examples each run; a new bug shows up as a change, not as flakiness.

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from retrieval_cli.store import Workspace
 from retrieval_cli.cli import app
+from retrieval_cli.store import Workspace
 
 
 def _ok(runner, args, stdout_only: bool = False):  # noqa: ANN001

@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 
 from retrieval_cli import data as datasets
+from retrieval_cli import pipeline
+from retrieval_cli.cli import app
 from retrieval_cli.data import artifacts as data_artifacts
 from retrieval_cli.data import synthetic
-from retrieval_cli import pipeline
+from retrieval_cli.errors import ArtifactError, InputError
 from retrieval_cli.store import Workspace, collect
 from retrieval_cli.store.workspace import TMP
-from retrieval_cli.cli import app
-from retrieval_cli.errors import ArtifactError, InputError
 
 
 def _slow_builder(calls: list[int], seconds: float = 0.5):  # noqa: ANN202

@@ -6,14 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from retrieval_cli import data as datasets
-from retrieval_cli.derive.subset import subset
-from retrieval_cli.data import synthetic
-from retrieval_cli.store import Workspace
-from retrieval_cli.cli import app
-from retrieval_cli.errors import RetrievalError, InputError
-
 from conftest import GOOD_CORPUS, GOOD_QRELS, GOOD_QUERIES, write_beir
+from retrieval_cli import data as datasets
+from retrieval_cli.cli import app
+from retrieval_cli.data import synthetic
+from retrieval_cli.derive.subset import subset
+from retrieval_cli.errors import InputError, RetrievalError
+from retrieval_cli.store import Workspace
 
 
 def test_beir_import_round_trips(ws: Workspace, beir_folder: Path) -> None:

@@ -4,8 +4,8 @@ import pytest
 
 from retrieval_cli import data as datasets
 from retrieval_cli.derive import pseudo_queries as generation
-from retrieval_cli.store import Workspace
 from retrieval_cli.errors import InputError
+from retrieval_cli.store import Workspace
 
 CORPUS = {
     "d1": {"title": "Flow over a swept wing", "text": "We measure lift. The wing is swept back at forty degrees."},

@@ -7,9 +7,9 @@ import pytest
 
 from retrieval_cli import data as datasets
 from retrieval_cli import evaluate as evaluation
+from retrieval_cli.errors import InputError
 from retrieval_cli.evaluate import runs
 from retrieval_cli.store import Workspace
-from retrieval_cli.errors import InputError
 
 QRELS = {"q1": {"d1": 2, "d3": 1}, "q2": {"d2": 1}}
 

@@ -1,20 +1,19 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import interrupting
 from retrieval_cli import data as datasets
 from retrieval_cli import evaluate as evaluation
 from retrieval_cli import index as indexing
-from retrieval_cli.index import dense, encoding
-from retrieval_cli.store import CacheEntry
 from retrieval_cli import models
 from retrieval_cli.data import synthetic
-from retrieval_cli.store import Workspace
 from retrieval_cli.errors import InputError
+from retrieval_cli.index import dense, encoding
+from retrieval_cli.store import CacheEntry, Workspace
 
 
 def test_bm25_reuse_and_parameter_change(session_ws: Workspace, tiny) -> None:
@@ -238,3 +237,22 @@ def test_bm25_searcher_collects_the_jvm_heap_beyond_its_limit(session_ws: Worksp
     searcher.score([(next(iter(queries.values())), "no-such-doc")])
     assert searcher.collections == 2  # once after the search, once after scoring
     assert first == searcher.search(queries, 10)  # collecting changes no result
+
+
+def test_an_interrupted_dense_encode_keeps_its_finished_chunks(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    data = synthetic.generate(synthetic.SynthConfig(documents=70, test_queries=3, train_queries=0, seed=11))
+    ws = Workspace(tmp_path / "ws")
+    art = datasets.save(ws, data, "cut", {"source": "test"}).artifact
+    config = indexing.DenseConfig(batch_size=4)  # 3 chunks of up to 32 passages
+    real, encoded = encoding._encode_chunk, []
+
+    monkeypatch.setattr(encoding, "_encode_chunk", interrupting(real, encoded, after=2))
+    with pytest.raises(KeyboardInterrupt):
+        indexing.build_dense(ws, art, config)
+    assert ws.artifacts("indexes") == []
+    encoded.clear()
+    monkeypatch.setattr(encoding, "_encode_chunk", lambda *a, **k: (encoded.append(1), real(*a, **k))[1])
+    again = indexing.build_dense(ws, art, config).artifact
+    assert len(encoded) == 1  # the two finished chunks were kept
+    whole = indexing.build_dense(Workspace(tmp_path / "whole"), datasets.save(Workspace(tmp_path / "whole"), data, "cut", {"source": "test"}).artifact, config).artifact
+    assert again.file("embeddings.f16.npy").read_bytes() == whole.file("embeddings.f16.npy").read_bytes()

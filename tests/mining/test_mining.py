@@ -9,15 +9,15 @@ from collections import Counter
 
 import pytest
 
+from conftest import interrupting, mine, mine_shard
 from retrieval_cli import data as datasets
 from retrieval_cli import index as indexing
 from retrieval_cli import mining
-from retrieval_cli.mining import run as mining_run
 from retrieval_cli.data import synthetic
-from retrieval_cli.store import Workspace
 from retrieval_cli.errors import InputError
 from retrieval_cli.mining import Candidate, MiningConfig, QueryContext
-from conftest import mine, mine_shard
+from retrieval_cli.mining import run as mining_run
+from retrieval_cli.store import Workspace
 
 
 def _select(cands, config, pos=10.0, count=10, positives=(), relevant=(), qid="q", taken=()):  # noqa: ANN001, ANN202
@@ -293,13 +293,7 @@ def test_sharded_mining_equals_unsharded_byte_for_byte_and_interrupted_runs_keep
     art = datasets.save(ws, data, "m", {"source": "test"}).artifact
     real, mined = mining_run._mine_chunk, []
 
-    def stop_after_two(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        if len(mined) == 2:
-            raise KeyboardInterrupt
-        mined.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(mining_run, "_mine_chunk", stop_after_two)
+    monkeypatch.setattr(mining_run, "_mine_chunk", interrupting(real, mined, after=2))
     with pytest.raises(KeyboardInterrupt):
         mine(ws, art, config)
     assert ws.artifacts("negatives") == []

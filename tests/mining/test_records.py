@@ -7,13 +7,12 @@ import json
 import pandas as pd
 import pytest
 
+from conftest import mine
 from retrieval_cli import data as datasets
-from retrieval_cli import mining
-from retrieval_cli.mining import records as negatives
-from retrieval_cli.store import Workspace
 from retrieval_cli.errors import InputError
 from retrieval_cli.mining import MiningConfig
-from conftest import mine
+from retrieval_cli.mining import records as negatives
+from retrieval_cli.store import Workspace
 
 
 @pytest.fixture(scope="module")

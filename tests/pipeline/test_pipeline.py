@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from conftest import REPO
 from retrieval_cli import evaluate as evaluation
 from retrieval_cli import pipeline
-from retrieval_cli.report import reporting
-from retrieval_cli.store import Workspace
 from retrieval_cli.cli import app
 from retrieval_cli.errors import InputError
-from conftest import REPO
+from retrieval_cli.report import reporting
+from retrieval_cli.store import Workspace
 
 RECIPE = """\
 name: tp

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from retrieval_cli.report import significance
 from retrieval_cli.errors import InputError
+from retrieval_cli.report import significance
 
 RNG = np.random.default_rng(4)
 BASE = RNG.uniform(0, 1, 40)

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from retrieval_cli.errors import ArtifactError, InputError
 from retrieval_cli.store import Workspace
 from retrieval_cli.store.artifact import version_id
-from retrieval_cli.errors import ArtifactError, InputError
 
 
 def _writer(text: str):

@@ -7,21 +7,18 @@ import math
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from retrieval_cli.training import clustering
+from conftest import REPO, mine
 from retrieval_cli import evaluate as evaluation
 from retrieval_cli import index as indexing
-from retrieval_cli import mining
-from retrieval_cli import models
-from retrieval_cli import training
-from retrieval_cli.store import Workspace
+from retrieval_cli import models, training
 from retrieval_cli.errors import InputError
 from retrieval_cli.mining import MiningConfig
-from conftest import REPO, mine
+from retrieval_cli.store import Workspace
+from retrieval_cli.training import clustering
 
 pytestmark = pytest.mark.slow
 

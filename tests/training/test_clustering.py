@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from retrieval_cli.training import clustering
 from retrieval_cli import data as datasets
-from retrieval_cli.store import Workspace
 from retrieval_cli.errors import InputError
+from retrieval_cli.store import Workspace
+from retrieval_cli.training import clustering
 
 RIVERS = ["river flooding after heavy rain", "how rivers carry sediment to the sea", "river water levels in spring"]
 LAPTOPS = ["laptop battery drains fast", "replace a laptop keyboard", "laptop screen flickers when charging"]

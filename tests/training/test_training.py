@@ -7,15 +7,13 @@ import math
 
 import pytest
 
+from conftest import mine
 from retrieval_cli import evaluate as evaluation
 from retrieval_cli import index as indexing
-from retrieval_cli import mining
-from retrieval_cli import models
-from retrieval_cli import training
-from retrieval_cli.store import Workspace
+from retrieval_cli import models, training
 from retrieval_cli.errors import InputError
 from retrieval_cli.mining import MiningConfig
-from conftest import mine
+from retrieval_cli.store import Workspace
 
 pytestmark = pytest.mark.slow
 
