@@ -40,3 +40,11 @@ class ArtifactError(RetrievalError):
     """An artifact reference that does not resolve, or an artifact that fails its checks."""
 
     exit_code = 2
+
+
+def check_at_least(config: object, minimum: int, *fields: str) -> None:
+    """Each named field of ``config`` must be >= ``minimum``; the error names the first that is not."""
+    for name in fields:
+        value = getattr(config, name)
+        if value < minimum:
+            raise InputError(f"{name.replace('_', '-')} must be >= {minimum}, got {value}", field=name)

@@ -22,17 +22,27 @@ def list_cli(
     workspace_path: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List finished artifacts, oldest first."""
-    found = workspace(workspace_path).artifacts(kind)
+    """List finished artifacts, oldest first; damaged ones (unreadable manifests) after them."""
+    ws = workspace(workspace_path)
+    found, damaged = ws.artifacts(kind), ws.damaged(kind)
     if as_json:
-        console.out.print_json(json.dumps([{"ref": a.ref, "created": a.manifest.get("created"), "path": str(a.path)} for a in found]))
+        rows = [{"ref": a.ref, "created": a.manifest.get("created"), "path": str(a.path)} for a in found]
+        rows += [{"ref": f"{f.parent.parent.name}/{f.parent.name}@{f.name}", "damaged": why, "path": str(f)} for f, why in damaged]
+        console.out.print_json(json.dumps(rows))
         return
     table = Table()
     for column in ("kind", "name", "version", "created", "seconds"):
         table.add_column(column)
     for a in found:
         table.add_row(a.kind, a.name, a.version, a.manifest.get("created", "")[:19], f"{a.manifest.get('seconds', 0):.1f}")
+    for folder, _why in damaged:
+        table.add_row(folder.parent.parent.name, folder.parent.name, folder.name, "[red]damaged[/]", "")
     console.out.print(table)
+    if damaged:
+        console.err.print(
+            f"{len(damaged)} damaged (unreadable manifest): rebuild with --force, or `artifacts gc --damaged` removes them",
+            highlight=False,
+        )
 
 
 @app.command("show")
@@ -44,7 +54,8 @@ def show_cli(ref: Annotated[str, typer.Argument(help="Artifact reference or path
 
 def _tree(node: dict[str, Any], tree: Tree) -> None:
     for role, child in node["inputs"].items():
-        _tree(child, tree.add(f"[dim]{role}:[/] {child['ref']}"))
+        gone = f" [red]({child['missing']})[/]" if child.get("missing") else ""
+        _tree(child, tree.add(f"[dim]{role}:[/] {child['ref']}{gone}"))
 
 
 @app.command("lineage")
@@ -79,6 +90,7 @@ def verify_cli(ref: Annotated[str, typer.Argument(help="Artifact reference or pa
 @app.command("gc")
 def gc_cli(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would go; remove nothing.")] = False,
+    damaged: Annotated[bool, typer.Option("--damaged", help="Also remove versions whose manifest cannot be read.")] = False,
     workspace_path: WorkspaceOpt = None,
 ) -> None:
     """Remove versions nothing refers to (kept: the latest of each name, what pipeline locks name,
@@ -87,10 +99,12 @@ def gc_cli(
     from retrieval_cli.store import collect
 
     ws = workspace(workspace_path)
-    result = collect(ws, keep=pinned(ws), dry_run=dry_run)  # what recipes' lock files name stays
+    result = collect(ws, keep=pinned(ws), dry_run=dry_run, damaged=damaged)  # what recipes' lock files name stays
     verb = "would remove" if dry_run else "removed"
     for ref in result.versions:
         console.out.print(f"{verb} {ref}", highlight=False)
+    for folder in result.damaged:
+        console.out.print(f"{verb if damaged else 'kept'} damaged {folder}", highlight=False)
     for name in result.temporary:
         console.out.print(f"{verb} temporary {name}", highlight=False)
     console.out.print(

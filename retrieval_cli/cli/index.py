@@ -11,7 +11,6 @@ from retrieval_cli.cli.options import ForceOpt, NameOpt, QuietOpt, ShardOpt, Wor
 from retrieval_cli.errors import InputError
 from retrieval_cli.index.config import BM25Config, DenseConfig
 
-
 _BM25, _DENSE = BM25Config(), DenseConfig()  # the library's defaults are the command's
 
 

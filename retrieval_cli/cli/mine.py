@@ -23,7 +23,6 @@ from retrieval_cli.cli.options import (
 )
 from retrieval_cli.mining.config import MiningConfig
 
-
 _D = MiningConfig()  # the library's defaults are the command's
 
 

@@ -47,8 +47,18 @@ def _string_field(record: Mapping[str, Any], key: str, path: Path, line: int, re
         value = str(value)
     if not isinstance(value, str):
         raise InputError(f"expected a string, got {type(value).__name__}", path=path, line=line, field=key)
-    if key == "_id" and not value.strip():
-        raise InputError("empty id", path=path, line=line, field=key)
+    if key == "_id":
+        check_id(value, path, line, key)
+    return value
+
+
+def check_id(value: str, path: Path, line: int, field: str) -> str:
+    """An id is one non-empty token: TREC run and qrels files are split on whitespace, so an id
+    holding a space or tab would break the tool's own run files."""
+    if not value.strip():
+        raise InputError("empty id", path=path, line=line, field=field)
+    if any(c.isspace() for c in value):
+        raise InputError(f"id {value!r} holds whitespace (TREC files split on it)", path=path, line=line, field=field)
     return value
 
 
@@ -88,6 +98,7 @@ def read_qrels_tsv(
 ) -> dict[str, dict[str, int]]:
     """Read a BEIR qrels TSV (``query-id corpus-id score``, header optional)."""
     qrels: dict[str, dict[str, int]] = {}
+    first: dict[tuple[str, str], int] = {}
     for number, text in read_lines(path):
         columns = text.split("\t")
         if number == 1 and columns[0].strip().lower() in ("query-id", "query_id", "qid"):
@@ -98,11 +109,14 @@ def read_qrels_tsv(
                 path=path, line=number,
             )
         qid, doc_id, score = (c.strip() for c in columns)
-        qrels.setdefault(qid, {})[doc_id] = _grade(score, path, number)
+        _judge(qrels, first, qid, doc_id, _grade(score, path, number), path, number)
         _check_known(qid, doc_id, queries, corpus, path, number)
     if not qrels:
         raise InputError("no judgments", path=path)
     return qrels
+
+
+GRADE_LIMIT = 2**31 - 1  # trec_eval (and pytrec_eval) keep grades in a C int
 
 
 def _grade(score: str, path: Path, line: int) -> int:
@@ -112,7 +126,25 @@ def _grade(score: str, path: Path, line: int) -> int:
         raise InputError(f"score {score!r} is not a number", path=path, line=line, field="score") from None
     if not math.isfinite(value) or value != int(value):
         raise InputError(f"score {score!r} is not an integer grade", path=path, line=line, field="score")
+    if not -GRADE_LIMIT <= value <= GRADE_LIMIT:
+        raise InputError(f"grade {score!r} is out of range (|grade| <= {GRADE_LIMIT})", path=path, line=line, field="score")
     return int(value)
+
+
+def _judge(
+    qrels: dict[str, dict[str, int]], first: dict[tuple[str, str], int], qid: str, doc_id: str, grade: int, path: Path, line: int,
+) -> None:
+    """Record one judgment. The same pair again with the same grade is a harmless repeat; with
+    another grade it is ambiguous (which one would the measures use?) and refused."""
+    seen = qrels.setdefault(qid, {}).get(doc_id)
+    if seen is not None and seen != grade:
+        raise InputError(
+            f"query '{qid}' document '{doc_id}' judged {grade} here and {seen} on line {first[(qid, doc_id)]}",
+            path=path, line=line,
+        )
+    if seen is None:
+        first[(qid, doc_id)] = line
+    qrels[qid][doc_id] = grade
 
 
 def _check_known(qid: str, doc_id: str, queries: Mapping[str, Any], corpus: Mapping[str, Any], path: Path, line: int) -> None:
@@ -161,9 +193,7 @@ def read_trec_dl(
         columns = text.split("\t")
         if len(columns) != 2:
             raise InputError(f"expected 2 tab-separated columns (pid, passage), got {len(columns)}", path=collection, line=number)
-        pid = columns[0].strip()
-        if not pid:
-            raise InputError("empty id", path=collection, line=number, field="pid")
+        pid = check_id(columns[0].strip(), collection, number, "pid")
         if pid in corpus:
             raise InputError(f"duplicate pid '{pid}'", path=collection, line=number)
         corpus[pid] = {"title": "", "text": columns[1]}
@@ -174,21 +204,20 @@ def read_trec_dl(
         columns = text.split("\t")
         if len(columns) != 2:
             raise InputError(f"expected 2 tab-separated columns (qid, query), got {len(columns)}", path=topics, line=number)
-        qid = columns[0].strip()
-        if not qid:
-            raise InputError("empty id", path=topics, line=number, field="qid")
+        qid = check_id(columns[0].strip(), topics, number, "qid")
         if qid in queries:
             raise InputError(f"duplicate qid '{qid}'", path=topics, line=number)
         if not columns[1].strip():
             raise InputError(f"empty query '{qid}'", path=topics, line=number, field="query")
         queries[qid] = columns[1]
     qrels: dict[str, dict[str, int]] = {}
+    first: dict[tuple[str, str], int] = {}
     for number, text in read_lines(qrels_path):
         columns = text.split()
         if len(columns) != 4:
             raise InputError(f"expected 4 columns (qid iter docid rel), got {len(columns)}", path=qrels_path, line=number)
         qid, _, doc_id, grade = columns
-        qrels.setdefault(qid, {})[doc_id] = _grade(grade, qrels_path, number)
+        _judge(qrels, first, qid, doc_id, _grade(grade, qrels_path, number), qrels_path, number)
         _check_known(qid, doc_id, queries, corpus, qrels_path, number)
     if not qrels:
         raise InputError("no judgments", path=qrels_path)

@@ -91,6 +91,8 @@ def evaluate(
         default_name = f"{index.name}-{config.split}"
     else:
         run_file = Path(run_file)  # type: ignore[arg-type]
+        if not run_file.is_file():
+            raise InputError("no such run file", path=run_file)
         resolved["run_file"] = {"path": str(run_file.resolve()), "content": datasets.content_hash([run_file])}
         default_name = f"{run_file.stem}-{config.split}"
     rerank_spec = None

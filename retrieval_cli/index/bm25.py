@@ -38,7 +38,9 @@ def build_bm25(
                     out.write(json.dumps({"id": doc_id, "contents": data.doc_text(doc_id, sep="\n")}) + "\n")
             progress("write Lucene collection", len(data.corpus), len(data.corpus))
             progress("Lucene indexing", 0, None)
-            lucene.index_json_collection(collection, folder / "lucene", stemmer=config.stemmer, threads=threads())
+            lucene.index_json_collection(
+                collection, folder / "lucene", stemmer=config.stemmer, threads=threads(), expected=len(data.corpus),
+            )
             progress("Lucene indexing", 1, 1)
         finally:
             shutil.rmtree(collection, ignore_errors=True)

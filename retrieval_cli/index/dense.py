@@ -3,6 +3,8 @@ faiss index (Flat, HNSW or IVF-PQ) built from the float32 embeddings, searched b
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -14,6 +16,7 @@ from retrieval_cli.index.config import DenseConfig, threads
 from retrieval_cli.index.encoding import corpus_embeddings, encode_texts
 from retrieval_cli.progress import Progress, silent
 from retrieval_cli.store import Artifact, BuildResult, Workspace
+from retrieval_cli.store.npy import write_npy
 
 
 def _faiss_index(vectors: np.ndarray, config: DenseConfig) -> Any:
@@ -37,13 +40,17 @@ def _faiss_index(vectors: np.ndarray, config: DenseConfig) -> Any:
     return index
 
 
-def _save_float16(path: Path, vectors: np.ndarray, chunk: int = 65536) -> None:
-    """``np.save(path, vectors.astype(float16))`` byte for byte, without a whole float16 copy in memory."""
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=vectors.shape)
-    for start in range(0, len(vectors), chunk):
-        out[start:start + chunk] = vectors[start:start + chunk]
-    out.flush()
-    del out
+def _write_index(index: Any, path: Path) -> None:
+    """``faiss.write_index``, with a full disk as ``OSError(ENOSPC)`` naming the file (faiss says it
+    inside a C++ assertion message)."""
+    import faiss
+
+    try:
+        faiss.write_index(index, str(path))
+    except RuntimeError as exc:
+        if os.strerror(errno.ENOSPC) in str(exc):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
+        raise
 
 
 def build_dense(
@@ -65,10 +72,10 @@ def build_dense(
 
         faiss.omp_set_num_threads(threads())
         doc_ids, vectors, max_seq_length = corpus_embeddings(ws, dataset, spec, config, progress)
-        _save_float16(folder / "embeddings.f16.npy", vectors)
+        write_npy(folder / "embeddings.f16.npy", vectors, np.float16)  # chunked: no whole float16 copy
         (folder / "docids.txt").write_text("\n".join(doc_ids) + "\n", encoding="utf-8")
         progress("build faiss index", 0, None)
-        faiss.write_index(_faiss_index(vectors, config), str(folder / "index.faiss"))
+        _write_index(_faiss_index(vectors, config), folder / "index.faiss")
         progress("build faiss index", 1, 1)
         return {"documents": len(doc_ids), "dimension": int(vectors.shape[1]), "max_seq_length": max_seq_length}
 

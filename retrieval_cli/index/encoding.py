@@ -19,6 +19,7 @@ from retrieval_cli import models
 from retrieval_cli.index.config import DenseConfig
 from retrieval_cli.progress import Progress, silent
 from retrieval_cli.store import Artifact, CacheEntry, Parts, Shard, ShardResult, Workspace
+from retrieval_cli.store.npy import write_npy
 
 VECTORS = "vectors.npy"
 
@@ -81,7 +82,7 @@ def _chunk_vectors(
 
     def make() -> tuple[dict[str, Any], Any]:
         vectors = compute()
-        return {"chunk": number, "rows": len(vectors)}, lambda folder: np.save(folder / VECTORS, vectors)
+        return {"chunk": number, "rows": len(vectors)}, lambda folder: write_npy(folder / VECTORS, vectors)
 
     entry, computed = parts.get_or_make(f"chunk-{number}-{plan}", make)
     return np.load(entry.file(VECTORS)), computed
@@ -196,7 +197,7 @@ def corpus_embeddings(
     meta = {"model": spec.name, "fingerprint": spec.fingerprint, "dataset": dataset.ref, "max_seq_length": encoder.max_seq_length}
 
     def write(folder: Any) -> None:
-        np.save(folder / "embeddings.npy", vectors)
+        write_npy(folder / "embeddings.npy", vectors)
         (folder / "docids.txt").write_text("\n".join(doc_ids) + "\n", encoding="utf-8")
 
     cache.store(meta, write)

@@ -10,13 +10,19 @@ path, then drive the same Anserini classes ``LuceneSearcher`` wraps (``SimpleSea
 
 from __future__ import annotations
 
+import errno
 import glob
+import io
 import os
 import re
 import shlex
+import shutil
+import sys
+import tempfile
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -119,10 +125,69 @@ def _analyzer(stemmer: str) -> Any:
     return analyzer.newStemmingInstance(stemmer)
 
 
-def index_json_collection(collection: Path, index: Path, *, stemmer: str = "porter", threads: int = 1) -> None:
-    """Index a folder of Anserini JSON documents ({"id", "contents"}) with IndexCollection."""
+def index_json_collection(
+    collection: Path, index: Path, *, stemmer: str = "porter", threads: int = 1, expected: int | None = None,
+) -> None:
+    """Index a folder of Anserini JSON documents ({"id", "contents"}) with IndexCollection.
+
+    Anserini logs a failed write (a full disk) and carries on, so the finished index is counted:
+    fewer documents than ``expected`` is an error (a full disk says so, as Python's writes do),
+    never a smaller index. What the JVM prints meanwhile is held back: the error is ours, one line,
+    with the indexer's last message when the disk was not full."""
     autoclass = jvm()
     index_collection = autoclass("io.anserini.index.IndexCollection")
+    with _held_output() as held:
+        _index_collection(index_collection, collection, index, stemmer, threads)
+    if expected is not None:
+        indexed = _indexed(index)
+        if indexed != expected:
+            if shutil.disk_usage(index.parent).free < DISK_FULL_BYTES:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(index))
+            said = held.getvalue().strip().splitlines()
+            raise RetrievalError(f"{index}: Lucene indexed {indexed} of {expected} documents" + (f" ({said[-1]})" if said else ""))
+
+
+@contextmanager
+def _held_output() -> Iterator[io.StringIO]:
+    """File descriptors 1 and 2 sent to a temporary file while the JVM works (log4j's console
+    appender writes to them from Java, past Python's streams), then restored; what was written is
+    handed back."""
+    held = io.StringIO()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield held
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            sink.seek(0)
+            held.write(sink.read().decode("utf-8", "replace"))
+
+
+DISK_FULL_BYTES = 4 << 20  # a failed index on a filesystem with less free than this ran out of space
+
+
+def _indexed(index: Path) -> int:
+    """Documents in a Lucene index (0 when it cannot be opened)."""
+    from jnius import JavaException
+
+    try:
+        reader = jvm()("io.anserini.index.IndexReaderUtils").getReader(str(index))
+    except JavaException:
+        return 0
+    try:
+        return int(reader.numDocs())
+    finally:
+        reader.close()
+
+
+def _index_collection(index_collection: Any, collection: Path, index: Path, stemmer: str, threads: int) -> None:
     index_collection.main([
         "-collection", "JsonCollection",
         "-generator", "DefaultLuceneDocumentGenerator",

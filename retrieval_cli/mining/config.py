@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from retrieval_cli import data as datasets
 from retrieval_cli import llm as llmlib
 from retrieval_cli import models
-from retrieval_cli.errors import InputError
+from retrieval_cli.errors import InputError, check_at_least
 from retrieval_cli.store import Versioned, unversioned
 
 STRATEGIES = ("bm25", "dense", "cross-encoder", "random", "llm")
@@ -114,8 +114,7 @@ class MiningConfig(Versioned):
                 raise InputError(f"max-failures must be in [0, 1], got {self.max_failures}", field="max_failures")
         if self.max_positives is not None and self.max_positives < 1:
             raise InputError(f"max-positives must be >= 1, got {self.max_positives}", field="max_positives")
-        if self.batch_size < 1 or self.chunk_size < 1:
-            raise InputError("batch-size and chunk-size must be >= 1", field="batch_size")
+        check_at_least(self, 1, "batch_size", "chunk_size")
         if any(s == "cross-encoder" for s, _ in self.components) and not self.cross_encoder:
             raise InputError(
                 "strategy cross-encoder needs --cross-encoder MODEL (a hub id such as "

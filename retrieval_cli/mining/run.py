@@ -98,7 +98,7 @@ def mine_shard(
     the artifact, with the version id and the bytes of a run that was never split."""
     shard = Shard.of(shard)
     job = _prepare(ws, dataset, config, indexes, name, progress)
-    if ws.find("negatives", job.name, job.version) is not None:
+    if ws.find_ref(f"negatives/{job.name}@{job.version}") is not None:
         return ShardResult(shard, 0, 0, 0, job.parts.path, artifact_exists=True)
     tally: Counter = Counter()
     job.run(None, shard, tally)

@@ -19,7 +19,7 @@ from retrieval_cli.errors import InputError
 from retrieval_cli.pipeline.dag import Step, hashed, ordered
 from retrieval_cli.pipeline.recipe import Recipe, config_from, read
 from retrieval_cli.report import reporting
-from retrieval_cli.store import Artifact, BuildResult, Workspace
+from retrieval_cli.store import Artifact, BuildResult, Workspace, check_name
 from retrieval_cli.training import clustering
 
 RESERVED = ("untrained", "bm25-retrieval")  # the baseline systems every recipe evaluates
@@ -33,10 +33,20 @@ def load(path: Path, overrides: dict[str, Any] | None = None) -> Recipe:
     return recipe
 
 
+def artifact_name(path: Path, where: str, name: str) -> str:
+    """A name the recipe will give an artifact, checked while planning (before anything is written)."""
+    try:
+        return check_name(name)
+    except InputError as exc:
+        raise InputError(f"{path}: {where}: {exc}") from None
+
+
 def plan(recipe: Recipe) -> list[Step]:
     """The recipe's steps in dependency order, with their spec hashes."""
     path, s = recipe.path, recipe.sections
     name = recipe.name
+    for suffix in ("untrained", "teacher-ce", "bm25-retrieval"):
+        artifact_name(path, "name", f"{name}-{suffix}")
     steps: list[Step] = []
 
     def add(step: Step) -> Step:
@@ -121,6 +131,7 @@ def plan(recipe: Recipe) -> list[Step]:
         label = str(label)
         if label in RESERVED:
             raise InputError(f"{path}: strategies: '{label}' names a baseline system; pick another name")
+        artifact_name(path, f"strategies.{label}", f"{name}-{label}-dense")  # the longest name it gives
         fragment = dict(fragment or {})
         uses_ce = fragment.get("cross_encoder") == "trained"
         if uses_ce:

@@ -5,6 +5,8 @@ checks one (every section, every config, the recipe's name) before any work star
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,12 +33,21 @@ def config_from(path: Path, where: str, fragment: Any, cls: type, drop: tuple[st
         fragment = {}
     if not isinstance(fragment, dict):
         raise InputError(f"{path}: {where}: expected a mapping, got {type(fragment).__name__}")
-    known = {f.name for f in dataclasses.fields(cls) if f.init} - set(drop)
-    for key in fragment:
-        if key not in known:
-            raise InputError(f"{path}: {where}: unknown field '{key}' (known: {', '.join(sorted(known))})")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name not in drop}
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for key, value in fragment.items():
+        if key not in fields:
+            raise InputError(f"{path}: {where}: unknown field '{key}' (known: {', '.join(sorted(fields))})")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint) and isinstance(value, dict):  # a nested config: sampling settings
+            value = config_from(path, f"{where}.{key}", value, hint)
+        value = _yaml_number(value, hint)
+        if not _matches(value, hint):
+            raise InputError(f"{path}: {where}.{key}: expected {_describe(hint)}, got {value!r}")
+        values[key] = value
     try:
-        config = cls(**fragment)
+        config = cls(**values)
     except (TypeError, ValueError) as exc:
         raise InputError(f"{path}: {where}: {exc}") from None
     if hasattr(config, "check"):
@@ -45,6 +56,53 @@ def config_from(path: Path, where: str, fragment: Any, cls: type, drop: tuple[st
         except InputError as exc:
             raise InputError(f"{path}: {where}: {exc}") from None
     return config
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether a YAML value fits a field's annotation (the plain types configs use)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if origin in (list, tuple):
+        return isinstance(value, (list, tuple)) and all(_matches(v, args[0]) for v in value) if args else isinstance(value, list)
+    if origin is dict or hint is dict:
+        return isinstance(value, dict)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if dataclasses.is_dataclass(hint):
+        return isinstance(value, hint)
+    return True
+
+
+def _describe(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    if origin in (list, tuple):
+        return f"a list of {_describe(args[0]).removeprefix('a ').removeprefix('an ')}s" if args else "a list"
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false", type(None): "nothing (null)"}
+    return names.get(hint, "a mapping" if dataclasses.is_dataclass(hint) or hint is dict else str(hint))
+
+
+def _yaml_number(value: Any, hint: Any) -> Any:
+    """PyYAML follows YAML 1.1, which reads ``2e-5`` (no dot) as text; YAML 1.2 and every reader
+    of a learning rate take it as a number, so a number-typed field does too."""
+    if isinstance(value, str) and not _matches(value, hint) and _matches(1.0, hint):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:

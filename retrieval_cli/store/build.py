@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, Mapping
 from retrieval_cli.store.artifact import MANIFEST, SCHEMA_VERSION, Artifact, listing, software_versions, version_id
 from retrieval_cli.store.versioning import Versioned, config_record
 
-TMP = ".tmp"  # builds in progress (or left by a crash: `artifacts gc` removes those)
+TMP = ".tmp"  # builds in progress (a crashed one's: the next build of it or `artifacts gc` removes it)
 LOCKS = ".locks"  # one flock per version id being built
 
 
@@ -107,6 +107,8 @@ def write(
     tmp_root = root / TMP
     tmp_root.mkdir(parents=True, exist_ok=True)
     key = f"{kind}-{name}-{version}"
+    for stale in tmp_root.glob(f"{key}-*"):  # a dead builder's half-written folder: we hold its lock now
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = tmp_root / f"{key}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     started = time.perf_counter()
@@ -135,6 +137,11 @@ def write(
             final.rename(trash)
             shutil.rmtree(trash, ignore_errors=True)
         tmp.rename(final)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if exc.filename is None:  # a write's error names no file: name the artifact being written
+            raise OSError(exc.errno, exc.strerror or str(exc), str(tmp)) from exc
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -89,6 +89,10 @@ class CacheEntry:
                 except OSError:
                     if not self.exists():  # not a concurrent winner: a real failure
                         raise
+        except OSError as exc:
+            if exc.filename is None:  # a write's error names no file: name the entry being written
+                raise OSError(exc.errno, exc.strerror or str(exc), str(self.path)) from exc
+            raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return Entry(self.path, json.loads((self.path / ENTRY).read_text(encoding="utf-8"))["data"])

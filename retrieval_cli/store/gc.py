@@ -23,16 +23,19 @@ class GcResult:
 
     dry_run: bool
     versions: list[str] = field(default_factory=list)
+    damaged: list[str] = field(default_factory=list)  # version folders with unreadable manifests
+    damaged_removed: bool = False
     temporary: list[str] = field(default_factory=list)
     bytes: int = 0
 
 
-def collect(ws: Workspace, keep: Iterable[str] = (), dry_run: bool = False) -> GcResult:
+def collect(ws: Workspace, keep: Iterable[str] = (), dry_run: bool = False, damaged: bool = False) -> GcResult:
     """Remove artifact versions nothing refers to, and temporary folders no live build owns.
 
     Kept: the latest version of every kind/name, every version ``keep`` names, and everything
     those were made from. A temporary folder is stale when no process holds its build lock (a
-    crash, kill -9); one being built is left alone."""
+    crash, kill -9); one being built is left alone. Version folders whose manifest cannot be read
+    are listed, and removed only with ``damaged`` (their payload may still be worth a look)."""
     everything = ws.artifacts()
     latest: dict[tuple[str, str], Artifact] = {}
     for artifact in everything:  # oldest first, so the last one seen is the latest
@@ -62,6 +65,13 @@ def collect(ws: Workspace, keep: Iterable[str] = (), dry_run: bool = False) -> G
             result.bytes += tree_size(artifact.path)
             if not dry_run:
                 remove_tree(artifact.path, tmp_root)
+    result.damaged_removed = damaged
+    for folder, _why in ws.damaged():
+        result.damaged.append(folder.relative_to(ws.root).as_posix())
+        if damaged:
+            result.bytes += tree_size(folder)
+            if not dry_run:
+                remove_tree(folder, tmp_root)
     for tmp in sorted(tmp_root.iterdir()) if tmp_root.is_dir() else []:
         if is_locked(ws.root, temporary_key(tmp.name)):
             continue

@@ -67,6 +67,24 @@ class Workspace:
                 found.append(artifact)
         return sorted(found, key=lambda a: (a.manifest.get("created", ""), a.kind, a.name))
 
+    def damaged(self, kind: str | None = None) -> list[tuple[Path, str]]:
+        """Version folders whose manifest cannot be read (truncated, not JSON, missing fields), with
+        why: listed as damaged, never taken for an artifact; ``--force`` rebuilds one in place and
+        ``artifacts gc --damaged`` removes them."""
+        found = []
+        for folder in self._version_folders(kind):
+            try:
+                Artifact.load(folder)
+            except ArtifactError as exc:
+                found.append((folder, str(exc)))
+        return found
+
+    def _damaged_named(self, kind: str, name: str, prefix: str = "") -> tuple[Path, str] | None:
+        for folder, why in self.damaged(kind):
+            if folder.parent.name == name and folder.name.startswith(prefix):
+                return folder, why
+        return None
+
     def _version_folders(self, kind: str | None = None) -> Iterator[Path]:
         for k in [kind] if kind else list(KINDS):
             kind_dir = self.root / k
@@ -105,6 +123,12 @@ class Workspace:
             a for a in self.artifacts(ref_kind) if a.name == name and a.version.startswith(prefix)
         ]
         if not candidates:
+            broken = self._damaged_named(ref_kind, name, prefix)
+            if broken is not None:
+                raise ArtifactError(
+                    f"artifact '{ref}' is damaged: {broken[1]}. Rebuild it with --force, or remove it with "
+                    "`retrieval-cli artifacts gc --damaged`"
+                )
             raise ArtifactError(self._not_found(ref, kind))
         if prefix and len({a.version for a in candidates}) > 1:
             versions = ", ".join(a.version for a in candidates)
@@ -135,10 +159,13 @@ class Workspace:
         return f"artifact '{ref}' not found in workspace {self.root} ({why}){hint}"
 
     def find_ref(self, ref: str) -> Artifact | None:
-        """The artifact a manifest's exact ``kind/name@version`` names, if present."""
+        """The artifact a manifest's exact ``kind/name@version`` names, if present and readable."""
         kind_name, _, version = ref.partition("@")
         kind, _, name = kind_name.partition("/")
-        return self.find(kind, name, version)
+        try:
+            return self.find(kind, name, version)
+        except ArtifactError:
+            return None  # damaged: listed by ``damaged``, never read
 
     def inputs_of(self, artifact: Artifact) -> dict[str, Artifact]:
         """The artifacts this one was made from, by role."""
@@ -146,7 +173,8 @@ class Workspace:
         for role, ref in artifact.manifest.get("inputs", {}).items():
             found = self.find_ref(ref)
             if found is None:
-                raise ArtifactError(f"{artifact.ref}: input '{ref}' ({role}) is missing from the workspace")
+                state = "damaged (unreadable manifest)" if (self.root / ref.replace("@", "/")).is_dir() else "missing from the workspace"
+                raise ArtifactError(f"{artifact.ref}: input '{ref}' ({role}) is {state}")
             resolved[role] = found
         return resolved
 
@@ -171,14 +199,17 @@ class Workspace:
         return artifact
 
     def lineage(self, artifact: Artifact) -> dict[str, Any]:
-        """The tree of inputs behind an artifact: {ref, config, inputs: {role: subtree}}."""
-        return {
-            "ref": artifact.ref,
-            "config": artifact.config,
-            "inputs": {
-                role: self.lineage(parent) for role, parent in self.inputs_of(artifact).items()
-            },
-        }
+        """The tree of inputs behind an artifact: {ref, config, inputs: {role: subtree}}; an input
+        that is gone or damaged is a leaf saying so ({ref, missing: why})."""
+        inputs: dict[str, Any] = {}
+        for role, ref in artifact.manifest.get("inputs", {}).items():
+            parent = self.find_ref(ref)
+            if parent is None:
+                gone = "damaged (unreadable manifest)" if (self.root / ref.replace("@", "/")).is_dir() else "missing"
+                inputs[role] = {"ref": ref, "missing": gone, "inputs": {}}
+            else:
+                inputs[role] = self.lineage(parent)
+        return {"ref": artifact.ref, "config": artifact.config, "inputs": inputs}
 
     # ---- the cache -----------------------------------------------------------------------
     def cache(self, namespace: str) -> Cache:
@@ -218,16 +249,26 @@ class Workspace:
         check_name(name)
         record = building.record(config, resolved)
         version = version_id(kind, record, inputs)
-        existing = self.find(kind, name, version)
+        existing = self.existing(kind, name, version, force)
         if existing is not None and not force:
             return BuildResult(self.checked(existing), reused=True)
         # One builder per version id: a second identical command waits here, then reuses.
         with building.build_lock(self.root, f"{kind}-{name}-{version}", self.on_wait):
-            existing = self.find(kind, name, version)
+            existing = self.existing(kind, name, version, force)
             if existing is not None and not force:
                 return BuildResult(self.checked(existing), reused=True)
             artifact = building.write(self.root, kind, name, version, record, inputs, builder, software)
         return BuildResult(artifact, reused=False)
+
+    def existing(self, kind: str, name: str, version: str, force: bool = False) -> Artifact | None:
+        """The finished artifact of this version, if any. A damaged one (unreadable manifest) is
+        rebuilt in place with ``force``, else refused with the way out."""
+        try:
+            return self.find(kind, name, version)
+        except ArtifactError as exc:
+            if force:
+                return None
+            raise ArtifactError(f"{kind}/{name}@{version} is damaged ({exc}); rebuild it with --force") from None
 
     def is_locked(self, key: str) -> bool:
         """Whether a live process holds the build lock for KEY (kind-name-version)."""

@@ -158,7 +158,7 @@ def train_bi_encoder(
     dataset_artifact = ws.inputs_of(source)["dataset"]
     name = name or f"{source.name}-{config.loss}"
     version = ws.version_of("models", config, inputs, resolved)
-    existing = ws.find("models", name, version)
+    existing = ws.existing("models", name, version, force)
     if existing is not None and not force:
         return BuildResult(ws.checked(existing), reused=True)  # a cache hit is verified like any other
     checkpoints = checkpoint_dir(ws, name, version)

@@ -18,10 +18,11 @@ import numpy as np
 
 from retrieval_cli import data as datasets
 from retrieval_cli import models
-from retrieval_cli.errors import InputError
+from retrieval_cli.errors import InputError, check_at_least
 from retrieval_cli.index import encode_texts
 from retrieval_cli.progress import Progress, silent
 from retrieval_cli.store import Artifact, BuildResult, Versioned, Workspace, unversioned
+from retrieval_cli.store.npy import write_npy
 
 
 @dataclass
@@ -40,8 +41,8 @@ class ClusterConfig(Versioned):
     def check(self) -> None:
         if self.k < 2:
             raise InputError(f"k must be >= 2, got {self.k}", field="k")
-        if self.iterations < 1 or self.restarts < 1 or self.examples < 0 or self.batch_size < 1:
-            raise InputError("iterations and batch size must be >= 1, examples >= 0", field="iterations")
+        check_at_least(self, 1, "iterations", "restarts", "batch_size")
+        check_at_least(self, 0, "examples")
         datasets.check_split_name(self.split)
 
 
@@ -89,7 +90,7 @@ def cluster_queries(
         with open(folder / "assignments.tsv", "w", encoding="utf-8") as out:
             out.write("query-id\tcluster\n")
             out.writelines(f"{q}\t{int(c)}\n" for q, c in zip(qids, labels))
-        np.save(folder / "centroids.npy", kmeans.centroids.astype(np.float32))
+        write_npy(folder / "centroids.npy", kmeans.centroids, np.float32)
         (folder / "clusters.json").write_text(json.dumps(clusters, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         sizes = [len(rows) for rows in members.values()]
         return {

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from retrieval_cli import data as datasets
 from retrieval_cli import models
-from retrieval_cli.errors import InputError
+from retrieval_cli.errors import InputError, check_at_least
 from retrieval_cli.evaluate import measures as evaluation
 from retrieval_cli.store import Versioned, unversioned
 from retrieval_cli.training.trainer import check_schedule
@@ -58,8 +58,7 @@ class BiEncoderTrainConfig(Versioned):
             raise InputError(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}", field="sampler")
         if self.precision not in PRECISIONS:
             raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}", field="precision")
-        if self.epochs < 1 or self.batch_size < 1 or self.mini_batch_size < 1:
-            raise InputError("epochs, batch-size and mini-batch-size must be >= 1", field="epochs")
+        check_at_least(self, 1, "epochs", "batch_size", "mini_batch_size")
         if self.loss in ("mnrl", "cached-mnrl", "gist", "mw", "tas-b") and self.batch_size < 2:
             raise InputError(f"{self.loss} contrasts in-batch examples: batch-size must be >= 2", field="batch_size")
         if self.max_seq_length < 8:

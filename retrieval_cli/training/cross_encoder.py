@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from retrieval_cli import models
-from retrieval_cli.errors import InputError
+from retrieval_cli.errors import InputError, check_at_least
 from retrieval_cli.mining import records as negatives
 from retrieval_cli.progress import Progress, silent
 from retrieval_cli.store import Artifact, BuildResult, Versioned, Workspace
@@ -41,8 +41,8 @@ class CrossEncoderTrainConfig(Versioned):
     def check(self) -> None:
         if self.loss not in CROSS_ENCODER_LOSSES:
             raise InputError(f"cross-encoder loss must be one of {', '.join(CROSS_ENCODER_LOSSES)}, got {self.loss!r}", field="loss")
-        if self.epochs < 1 or self.batch_size < 1 or self.max_length < 8:
-            raise InputError("epochs and batch-size must be >= 1, max-length >= 8", field="epochs")
+        check_at_least(self, 1, "epochs", "batch_size")
+        check_at_least(self, 8, "max_length")
         check_schedule(self.learning_rate, self.warmup_ratio)
 
 

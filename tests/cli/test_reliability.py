@@ -100,8 +100,9 @@ def test_a_build_killed_holding_its_lock_leaves_no_artifact_and_no_stale_lock(tm
     calls: list[int] = []
     result = ws.build("runs", "crash", {"a": 1}, {}, _slow_builder(calls, 0))
     assert not result.reused and calls == [1] and (result.artifact.path / "payload.txt").is_file()
+    assert not [p for p in (tmp_path / TMP).iterdir() if p.name.startswith(key)]  # the rebuild removed the dead one's folder
     gone = collect(ws)
-    assert gone.versions == [] and len(gone.temporary) == 1 and not any((tmp_path / TMP).iterdir())
+    assert gone.versions == [] and gone.temporary == [] and not any((tmp_path / TMP).iterdir())
 
 
 def test_tampered_artifact_refuses_to_load_and_no_verify_reads_it(tmp_path: Path, runner) -> None:  # noqa: ANN001
@@ -245,3 +246,58 @@ def test_kill_9_at_any_step_leaves_no_finished_looking_artifact_and_a_rerun_fini
         assert ws.resolve("datasets/k-gen").summary["llm"]["cached"] >= 2  # finished generations were kept
     collect(ws)
     assert not list((tmp_path / TMP).iterdir())
+
+
+def test_a_name_with_a_trailing_newline_is_refused(tmp_path: Path, runner) -> None:  # noqa: ANN001
+    result = runner.invoke(app, ["data", "synth", "--name", "nl\n", "--documents", "20", "-w", str(tmp_path)])
+    assert result.exit_code == 2 and "invalid artifact name 'nl\\n'" in result.output
+    assert Workspace(tmp_path).artifacts() == [] and not (tmp_path / "datasets").exists()
+
+
+def test_a_truncated_manifest_is_listed_as_damaged_and_force_replaces_it(tmp_path: Path, runner) -> None:  # noqa: ANN001
+    w = ["-w", str(tmp_path)]
+    assert runner.invoke(app, ["data", "synth", "--name", "d", "--documents", "40", *w]).exit_code == 0
+    assert runner.invoke(app, ["index", "d", "--kind", "bm25", *w]).exit_code == 0
+    ws = Workspace(tmp_path)
+    data = ws.resolve("datasets/d")
+    manifest = data.path / "manifest.json"
+    manifest.write_text(manifest.read_text(encoding="utf-8")[:100], encoding="utf-8")  # truncated
+
+    listed = runner.invoke(app, ["artifacts", "list", *w])
+    assert listed.exit_code == 0 and "damaged" in listed.output and "1 damaged" in listed.output
+    verified = runner.invoke(app, ["artifacts", "verify", "datasets/d", *w])
+    assert verified.exit_code == 2 and "is damaged" in verified.output and "not found" not in verified.output
+    traced = runner.invoke(app, ["artifacts", "lineage", "indexes/d-bm25", *w])
+    assert traced.exit_code == 0 and "damaged" in traced.output  # a dependent's lineage names the damaged input
+    kept = runner.invoke(app, ["artifacts", "gc", *w])
+    assert kept.exit_code == 0 and f"kept damaged datasets/d/{data.version}" in kept.output and manifest.is_file()
+
+    again = runner.invoke(app, ["data", "synth", "--name", "d", "--documents", "40", *w])
+    assert again.exit_code == 2 and "is damaged" in again.output and "--force" in again.output
+    forced = runner.invoke(app, ["data", "synth", "--name", "d", "--documents", "40", "--force", *w])
+    assert forced.exit_code == 0 and Workspace(tmp_path).damaged() == []
+    assert Workspace(tmp_path).resolve("datasets/d").version == data.version
+
+    manifest.write_text("{", encoding="utf-8")
+    removed = runner.invoke(app, ["artifacts", "gc", "--damaged", *w])
+    assert removed.exit_code == 0 and f"removed damaged datasets/d/{data.version}" in removed.output
+    assert not data.path.exists() and Workspace(tmp_path).damaged() == []
+
+
+def test_a_payload_replaced_by_a_link_out_of_the_workspace_is_refused(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws")
+    art = datasets.save(ws, synthetic.generate(synthetic.SynthConfig(documents=20, test_queries=2, train_queries=0)), "d", {"s": 1}).artifact
+    qrels = art.file("qrels/test.tsv")
+    outside = tmp_path / "outside.tsv"
+    outside.write_bytes(qrels.read_bytes())  # the same bytes: checksums alone would pass
+    qrels.unlink()
+    qrels.symlink_to(outside)
+    with pytest.raises(ArtifactError, match="qrels/test.tsv: a link, not a file"):
+        Workspace(tmp_path / "ws").resolve("datasets/d")
+
+
+def test_a_missing_run_file_is_bad_input(tmp_path: Path, runner) -> None:  # noqa: ANN001
+    w = ["-w", str(tmp_path)]
+    assert runner.invoke(app, ["data", "synth", "--name", "d", "--documents", "20", *w]).exit_code == 0
+    result = runner.invoke(app, ["evaluate", "--run", str(tmp_path / "nope.run"), "--dataset", "datasets/d", *w])
+    assert result.exit_code == 2 and "nope.run: no such run file" in result.output

@@ -232,3 +232,32 @@ def test_lazy_load_matches_eager_load(ws: Workspace, beir_folder: Path) -> None:
     assert list(lazy.doc_ids()) == eager.doc_ids() == list(eager.corpus)
     assert {d: lazy.doc_text(d) for d in lazy.doc_ids()} == {d: eager.doc_text(d) for d in eager.corpus}
     assert (lazy.queries, lazy.qrels) == (eager.queries, eager.qrels)
+
+
+def test_qrels_grades_are_integers_that_fit_the_evaluator(tmp_path: Path) -> None:
+    qrels = "query-id\tcorpus-id\tscore\nq1\td1\t99999999999999999999999\n"
+    folder = write_beir(tmp_path / "big", GOOD_CORPUS, GOOD_QUERIES, qrels)
+    with pytest.raises(InputError, match=r"qrels/test.tsv:2 field 'score': grade '99999999999999999999999' is out of range"):
+        datasets.read_beir(folder)
+
+
+def test_ids_with_whitespace_are_refused_at_import(tmp_path: Path) -> None:
+    corpus = GOOD_CORPUS + '{"_id": "d 4", "title": "", "text": "spaced id"}\n'
+    with pytest.raises(InputError, match=r"corpus.jsonl:4 field '_id': id 'd 4' holds whitespace"):
+        datasets.read_beir(write_beir(tmp_path / "space", corpus, GOOD_QUERIES, GOOD_QRELS))
+    queries = GOOD_QUERIES + '{"_id": "q\\t3", "text": "tabbed"}\n'
+    with pytest.raises(InputError, match=r"queries.jsonl:3 field '_id': id 'q\\t3' holds whitespace"):
+        datasets.read_beir(write_beir(tmp_path / "tab", GOOD_CORPUS, queries, GOOD_QRELS))
+    (tmp_path / "collection.tsv").write_text("p 1\tspaced pid\n", encoding="utf-8")
+    (tmp_path / "topics.tsv").write_text("1\tquery\n", encoding="utf-8")
+    (tmp_path / "qrels.txt").write_text("1 0 p 2\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"collection.tsv:1 field 'pid': id 'p 1' holds whitespace"):
+        datasets.read_trec_dl(tmp_path / "collection.tsv", tmp_path / "topics.tsv", tmp_path / "qrels.txt")
+
+
+def test_a_pair_judged_twice_with_two_grades_is_refused(tmp_path: Path) -> None:
+    repeated = GOOD_QRELS + "q1\td1\t2\n"  # the same judgment again: a harmless repeat
+    assert datasets.read_beir(write_beir(tmp_path / "same", GOOD_CORPUS, GOOD_QUERIES, repeated)).qrels["test"]["q1"]["d1"] == 2
+    conflicting = GOOD_QRELS + "q1\td1\t0\n"
+    with pytest.raises(InputError, match=r"qrels/test.tsv:5: query 'q1' document 'd1' judged 0 here and 2 on line 2"):
+        datasets.read_beir(write_beir(tmp_path / "two", GOOD_CORPUS, GOOD_QUERIES, conflicting))

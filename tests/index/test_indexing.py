@@ -12,8 +12,8 @@ from retrieval_cli import index as indexing
 from retrieval_cli import models
 from retrieval_cli.data import synthetic
 from retrieval_cli.errors import InputError
-from retrieval_cli.index import dense, encoding
-from retrieval_cli.store import CacheEntry, Workspace
+from retrieval_cli.index import encoding
+from retrieval_cli.store import CacheEntry, Workspace, npy
 
 
 def test_bm25_reuse_and_parameter_change(session_ws: Workspace, tiny) -> None:
@@ -174,9 +174,10 @@ def test_encoding_batches_group_texts_by_tokens_not_characters() -> None:
     assert indexing.token_lengths(object(), ["abc", "a"], prompt="p").tolist() == [4, 2]  # no tokenizer: characters
 
 
-def test_float16_vectors_are_written_in_chunks_as_np_save_writes_them(tmp_path: Path) -> None:
+def test_float16_vectors_are_written_in_chunks_as_np_save_writes_them(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     vectors = np.random.default_rng(0).standard_normal((1001, 8)).astype(np.float32)
-    dense._save_float16(tmp_path / "chunked.npy", vectors, chunk=100)
+    monkeypatch.setattr(npy, "CHUNK_BYTES", 100 * 8 * 2)  # 100 rows of float16 a chunk
+    npy.write_npy(tmp_path / "chunked.npy", vectors, np.float16)
     np.save(tmp_path / "whole.npy", vectors.astype(np.float16))
     assert (tmp_path / "chunked.npy").read_bytes() == (tmp_path / "whole.npy").read_bytes()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -163,3 +164,33 @@ def test_set_overrides_fields_and_travels_into_the_makefile(tmp_path: Path, monk
         pipeline.load(path, {"train.loss.kind": 1})
     with pytest.raises(InputError, match="expected SECTION.FIELD=VALUE"):
         pipeline.parse_overrides(["train.epochs"])
+
+
+@pytest.mark.parametrize("text, expected", [
+    (RECIPE.replace("name: tp", 'name: "../../probe-escape"'), r"name: invalid artifact name '\.\./\.\./probe-escape'"),
+    (RECIPE.replace("name: tp", "name:"), "name: give the recipe a name"),
+    (RECIPE.replace("  random: {", "  'a b': {"), r"strategies\.a b: invalid artifact name 'tp-a b-dense'"),
+    (RECIPE.replace("train: {loss: mnrl,", "train: {epochs: two, loss: mnrl,"), "train.epochs: expected an integer, got 'two'"),
+    (RECIPE.replace("seed: 3}", "seed: 3, documents: lots}").replace("documents: 120, ", ""), "dataset.synth.documents: expected an integer, got 'lots'"),
+    (RECIPE.replace("batch_size: 4", "batch_size: 0"), "train: field 'batch_size': batch-size must be >= 1, got 0"),
+    (RECIPE + 'evaluate: {measures: "nDCG@10"}\n', "evaluate.measures: expected a list of strings, got 'nDCG@10'"),
+])
+def test_recipe_names_and_types_are_checked_before_anything_is_written(runner, tmp_path: Path, text: str, expected: str) -> None:  # noqa: ANN001
+    path = tmp_path / "r.yaml"
+    path.write_text(text, encoding="utf-8")
+    for extra in (["--dry-run"], []):
+        result = runner.invoke(app, ["pipeline", "run", str(path), *extra, "-w", str(tmp_path / "deep" / "ws")])
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert result.exit_code == 2 and len(lines) == 1, result.output
+        assert re.search(expected, result.output.replace("\n", " ")), result.output
+    assert not (tmp_path / "deep").exists() and not (tmp_path.parent / "probe-escape").exists()
+
+
+def test_a_yaml_1_1_exponent_without_a_dot_is_a_number(tmp_path: Path) -> None:
+    from retrieval_cli.pipeline.recipe import config_from
+    from retrieval_cli.training import BiEncoderTrainConfig
+
+    recipe = _recipe(tmp_path, RECIPE.replace("train: {loss: mnrl,", "train: {learning_rate: 3e-5, loss: mnrl,"))
+    assert recipe.sections["train"]["learning_rate"] == "3e-5"  # PyYAML (YAML 1.1) reads it as text
+    config = config_from(tmp_path, "train", recipe.sections["train"], BiEncoderTrainConfig)
+    assert config.learning_rate == 3e-5  # the number YAML 1.2 and every reader mean
