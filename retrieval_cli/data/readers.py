@@ -184,41 +184,46 @@ def read_beir(folder: Path, name: str = "", relevance_level: int = 1) -> Dataset
     return Dataset(corpus, queries, qrels, relevance_level=relevance_level, name=name)
 
 
+def read_id_tsv(path: Path, id_field: str, text_field: str, *, nonempty: bool = False) -> dict[str, str]:
+    """A two-column TSV of (id, text): MS MARCO's ``collection.tsv`` (pid, passage) and its query
+    files (qid, query). Ids are unique tokens; with ``nonempty`` a blank text is an error too."""
+    rows: dict[str, str] = {}
+    for number, text in read_lines(path):
+        columns = text.split("\t")
+        if len(columns) != 2:
+            raise InputError(f"expected 2 tab-separated columns ({id_field}, {text_field}), got {len(columns)}", path=path, line=number)
+        key = check_id(columns[0].strip(), path, number, id_field)
+        if key in rows:
+            raise InputError(f"duplicate {id_field} '{key}'", path=path, line=number)
+        if nonempty and not columns[1].strip():
+            raise InputError(f"empty {text_field} '{key}'", path=path, line=number, field=text_field)
+        rows[key] = columns[1]
+    return rows
+
+
+def read_trec_qrels(path: Path, queries: Mapping[str, Any], corpus: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """TREC qrels (``qid iter docid grade``, whitespace-separated), checked against the ids."""
+    qrels: dict[str, dict[str, int]] = {}
+    first: dict[tuple[str, str], int] = {}
+    for number, text in read_lines(path):
+        columns = text.split()
+        if len(columns) != 4:
+            raise InputError(f"expected 4 columns (qid iter docid rel), got {len(columns)}", path=path, line=number)
+        qid, _, doc_id, grade = columns
+        _judge(qrels, first, qid, doc_id, _grade(grade, path, number), path, number)
+        _check_known(qid, doc_id, queries, corpus, path, number)
+    if not qrels:
+        raise InputError("no judgments", path=path)
+    return qrels
+
+
 def read_trec_dl(
     collection: Path, topics: Path, qrels_path: Path, split: str = "test", relevance_level: int = 2
 ) -> Dataset:
     """Read MS MARCO ``collection.tsv`` (pid, passage), a topics TSV (qid, query) and TREC qrels."""
-    corpus: dict[str, dict[str, str]] = {}
-    for number, text in read_lines(collection):
-        columns = text.split("\t")
-        if len(columns) != 2:
-            raise InputError(f"expected 2 tab-separated columns (pid, passage), got {len(columns)}", path=collection, line=number)
-        pid = check_id(columns[0].strip(), collection, number, "pid")
-        if pid in corpus:
-            raise InputError(f"duplicate pid '{pid}'", path=collection, line=number)
-        corpus[pid] = {"title": "", "text": columns[1]}
+    corpus = {pid: {"title": "", "text": text} for pid, text in read_id_tsv(collection, "pid", "passage").items()}
     if not corpus:
         raise InputError("empty corpus: no passages", path=collection)
-    queries: dict[str, str] = {}
-    for number, text in read_lines(topics):
-        columns = text.split("\t")
-        if len(columns) != 2:
-            raise InputError(f"expected 2 tab-separated columns (qid, query), got {len(columns)}", path=topics, line=number)
-        qid = check_id(columns[0].strip(), topics, number, "qid")
-        if qid in queries:
-            raise InputError(f"duplicate qid '{qid}'", path=topics, line=number)
-        if not columns[1].strip():
-            raise InputError(f"empty query '{qid}'", path=topics, line=number, field="query")
-        queries[qid] = columns[1]
-    qrels: dict[str, dict[str, int]] = {}
-    first: dict[tuple[str, str], int] = {}
-    for number, text in read_lines(qrels_path):
-        columns = text.split()
-        if len(columns) != 4:
-            raise InputError(f"expected 4 columns (qid iter docid rel), got {len(columns)}", path=qrels_path, line=number)
-        qid, _, doc_id, grade = columns
-        _judge(qrels, first, qid, doc_id, _grade(grade, qrels_path, number), qrels_path, number)
-        _check_known(qid, doc_id, queries, corpus, qrels_path, number)
-    if not qrels:
-        raise InputError("no judgments", path=qrels_path)
+    queries = read_id_tsv(topics, "qid", "query", nonempty=True)
+    qrels = read_trec_qrels(qrels_path, queries, corpus)
     return Dataset(corpus, queries, {split: qrels}, relevance_level=relevance_level)

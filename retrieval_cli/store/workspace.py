@@ -173,8 +173,7 @@ class Workspace:
         for role, ref in artifact.manifest.get("inputs", {}).items():
             found = self.find_ref(ref)
             if found is None:
-                state = "damaged (unreadable manifest)" if (self.root / ref.replace("@", "/")).is_dir() else "missing from the workspace"
-                raise ArtifactError(f"{artifact.ref}: input '{ref}' ({role}) is {state}")
+                raise ArtifactError(f"{artifact.ref}: input '{ref}' ({role}) is {self._gone(ref)}")
             resolved[role] = found
         return resolved
 
@@ -198,6 +197,10 @@ class Workspace:
         self._verified.add(artifact.path)
         return artifact
 
+    def _gone(self, ref: str) -> str:
+        """Why an exact reference does not load: its folder is there but damaged, or it is missing."""
+        return "damaged (unreadable manifest)" if (self.root / ref.replace("@", "/")).is_dir() else "missing from the workspace"
+
     def lineage(self, artifact: Artifact) -> dict[str, Any]:
         """The tree of inputs behind an artifact: {ref, config, inputs: {role: subtree}}; an input
         that is gone or damaged is a leaf saying so ({ref, missing: why})."""
@@ -205,8 +208,7 @@ class Workspace:
         for role, ref in artifact.manifest.get("inputs", {}).items():
             parent = self.find_ref(ref)
             if parent is None:
-                gone = "damaged (unreadable manifest)" if (self.root / ref.replace("@", "/")).is_dir() else "missing"
-                inputs[role] = {"ref": ref, "missing": gone, "inputs": {}}
+                inputs[role] = {"ref": ref, "missing": self._gone(ref), "inputs": {}}
             else:
                 inputs[role] = self.lineage(parent)
         return {"ref": artifact.ref, "config": artifact.config, "inputs": inputs}
