@@ -18,7 +18,11 @@ app.add_typer(import_app, name="import")
 def _summary(result) -> None:  # noqa: ANN001
     console.built(result, "dataset")
     stats = result.artifact.summary
-    splits = ", ".join(f"{s}: {v['queries']} queries" for s, v in stats.get("splits", {}).items())
+    default = stats.get("relevance_level", 1)
+    splits = ", ".join(
+        f"{s}: {v['queries']} queries" + (f" at level {v['relevance_level']}" if v.get("relevance_level", default) != default else "")
+        for s, v in stats.get("splits", {}).items()
+    )
     console.out.print(f"{stats.get('documents')} documents, {stats.get('queries')} queries ({splits})", highlight=False)
 
 
@@ -64,6 +68,27 @@ def import_trec_dl_cli(
     _summary(result)
 
 
+@import_app.command("msmarco")
+def import_msmarco_cli(
+    collection: Annotated[Path, typer.Option(help="MS MARCO collection.tsv (pid<TAB>passage), stored once.")],
+    split: Annotated[list[str], typer.Option("--split", help="NAME=QUERIES.tsv,QRELS[,LEVEL] (repeatable), e.g. train=queries.train.tsv,qrels.train.tsv or dl19=msmarco-test2019-queries.tsv,2019qrels-pass.txt,2.")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Dataset artifact name.")],
+    relevance_level: Annotated[int, typer.Option(help="Level of the splits that name none (MS MARCO train and dev: 1).")] = 1,
+    workspace_path: WorkspaceOpt = None,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Import MS MARCO-shaped files: one corpus and several query sets, each with its own level."""
+    from retrieval_cli import data as datasets
+
+    splits = [datasets.SplitFiles.parse(text) for text in split]
+    with console.progress(quiet) as bar:
+        result = datasets.import_msmarco(
+            workspace(workspace_path), collection, splits, name, relevance_level=relevance_level, force=force, progress=bar,
+        )
+    _summary(result)
+
+
 @app.command("fetch")
 def fetch_cli(
     dataset: Annotated[str, typer.Argument(help="Public BEIR dataset name, e.g. scifact.")],
@@ -84,7 +109,7 @@ def fetch_cli(
 def subset_cli(
     dataset: Annotated[str, typer.Argument(help="Dataset reference (datasets/NAME[@VERSION]).")],
     queries: Annotated[int, typer.Option(help="Number of queries to sample.")] = 50,
-    split: Annotated[str, typer.Option(help="Split to sample from.")] = "test",
+    split: Annotated[str, typer.Option(help="Split to sample from, or 'all': QUERIES from every split (a CI subset keeps its training queries).")] = "test",
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 13,
     distractors: Annotated[str, typer.Option(help="'bm25:K' adds each query's top-K BM25 documents; 'none'.")] = "bm25:100",
     name: NameOpt = None,

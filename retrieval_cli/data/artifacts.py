@@ -68,7 +68,15 @@ def load(artifact: Artifact, *, lazy_corpus: bool = False) -> Dataset:
         corpus, queries, qrels,
         relevance_level=int(artifact.config.get("relevance_level", 1)),
         name=artifact.name,
+        split_levels={s: int(v) for s, v in artifact.config.get("split_levels", {}).items()},
     )
+
+
+def levels_config(dataset: Dataset) -> dict[str, Any]:
+    """The per-split levels a dataset's config records: none when every split uses the default, so
+    datasets made before per-split levels keep their version ids."""
+    levels = {s: v for s, v in sorted(dataset.split_levels.items()) if s in dataset.qrels and v != dataset.relevance_level}
+    return {"split_levels": levels} if levels else {}
 
 
 def content_hash(paths: list[Path]) -> str:
@@ -113,5 +121,5 @@ def save(
     force: bool = False,
 ) -> BuildResult:
     """Store an in-memory dataset as a dataset artifact."""
-    full_config = {**config, "relevance_level": dataset.relevance_level}
+    full_config = {**config, "relevance_level": dataset.relevance_level, **levels_config(dataset)}
     return store(ws, name, full_config, inputs or {}, lambda: dataset, force=force)

@@ -1,10 +1,11 @@
 """The Dataset model: a corpus, queries, and graded judgments per split, with the relevance level
-that binary measures use (BEIR: score >= 1; TREC-DL: grade >= 2, as ``trec_eval -l 2``)."""
+that binary measures use (BEIR: score >= 1; TREC-DL: grade >= 2, as ``trec_eval -l 2``). Splits
+over one corpus may differ in it: MS MARCO's dev queries are judged at level 1, TREC-DL's at 2."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from retrieval_cli.data.corpus_file import CorpusFile
@@ -28,8 +29,13 @@ class Dataset:
     corpus: Mapping[str, dict[str, str]]  # doc id -> {"title", "text"}; a dict, or a CorpusFile
     queries: dict[str, str]  # query id -> text
     qrels: dict[str, dict[str, dict[str, int]]]  # split -> query id -> doc id -> grade
-    relevance_level: int = 1
+    relevance_level: int = 1  # the default level
     name: str = ""
+    split_levels: dict[str, int] = field(default_factory=dict)  # splits judged at another level
+
+    def level(self, split: str) -> int:
+        """The lowest grade binary measures (and mining's positives) count as relevant in ``split``."""
+        return self.split_levels.get(split, self.relevance_level)
 
     def split_queries(self, split: str) -> dict[str, str]:
         """Queries judged in ``split``, in the order of the queries file."""
@@ -59,14 +65,19 @@ class Dataset:
                 split: {
                     "queries": len(judged),
                     "judgments": sum(len(d) for d in judged.values()),
-                    "relevant": sum(
-                        1 for d in judged.values() for g in d.values() if g >= self.relevance_level
-                    ),
+                    "relevant": sum(1 for d in judged.values() for g in d.values() if g >= self.level(split)),
+                    **({"relevance_level": self.split_levels[split]} if split in self.split_levels else {}),
                 }
                 for split, judged in sorted(self.qrels.items())
             },
             "relevance_level": self.relevance_level,
         }
+
+
+def split_level(artifact: Artifact, split: str) -> int:
+    """A dataset artifact's relevance level for ``split``, read from its config."""
+    config = artifact.config
+    return int(config.get("split_levels", {}).get(split, config.get("relevance_level", 1)))
 
 
 def split_counts(artifact: Artifact, split: str) -> dict[str, Any]:

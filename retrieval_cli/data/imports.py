@@ -1,12 +1,14 @@
-"""Importing collections from files into dataset artifacts (reused while the files are unchanged)."""
+"""Importing collections from files into dataset artifacts (reused while the files are unchanged):
+BEIR folders, a TREC-DL topics/qrels pair, and MS MARCO-shaped files with several splits."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from retrieval_cli.data.artifacts import content_hash, store
-from retrieval_cli.data.dataset import Dataset
-from retrieval_cli.data.readers import beir_files, read_beir, read_trec_dl
+from retrieval_cli.data.dataset import Dataset, check_split_name
+from retrieval_cli.data.readers import beir_files, read_beir, read_id_tsv, read_trec_dl, read_trec_qrels
 from retrieval_cli.errors import InputError
 from retrieval_cli.progress import Progress, silent
 from retrieval_cli.store import BuildResult, Workspace
@@ -59,6 +61,81 @@ def import_trec_dl(
         dataset = read_trec_dl(*files, split=split, relevance_level=relevance_level)
         progress("read TREC-DL files", 1, 1)
         return dataset
+
+    origin = ", ".join(str(p.resolve()) for p in files)
+    return store(ws, name, config, {}, make, origin=origin, force=force)
+
+
+@dataclass(frozen=True)
+class SplitFiles:
+    """One query set over a shared corpus: its queries TSV (qid, query), TREC qrels, and the level
+    its binary measures use (None: the dataset's default)."""
+
+    name: str
+    queries: Path
+    qrels: Path
+    relevance_level: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "SplitFiles":
+        """``NAME=QUERIES,QRELS[,LEVEL]``, as ``data import msmarco --split`` takes it."""
+        name, sep, rest = text.partition("=")
+        parts = rest.split(",")
+        if not sep or len(parts) not in (2, 3) or not all(parts):
+            raise InputError(f"--split must be NAME=QUERIES,QRELS[,LEVEL], got {text!r}", field="split")
+        level = None
+        if len(parts) == 3:
+            try:
+                level = int(parts[2])
+            except ValueError:
+                raise InputError(f"--split {text}: the level must be an integer, got {parts[2]!r}", field="split") from None
+        return cls(check_split_name(name), Path(parts[0]), Path(parts[1]), level)
+
+
+def import_msmarco(
+    ws: Workspace,
+    collection: Path,
+    splits: list[SplitFiles],
+    name: str,
+    *,
+    relevance_level: int = 1,
+    force: bool = False,
+    progress: Progress = silent,
+) -> BuildResult:
+    """MS MARCO-shaped files as one dataset: ``collection.tsv`` (pid, passage) stored once, and any
+    number of splits, each a queries TSV with TREC qrels and its own relevance level (train and
+    dev at 1, TREC-DL 2019/2020 at 2). A query id in two query files must have one text."""
+    if not splits:
+        raise InputError("give at least one --split NAME=QUERIES,QRELS[,LEVEL]", field="split")
+    names = [s.name for s in splits]
+    if len(set(names)) != len(names):
+        raise InputError(f"split names repeat: {', '.join(names)}", field="split")
+    files = [Path(collection), *(p for s in splits for p in (Path(s.queries), Path(s.qrels)))]
+    for path in files:
+        if not path.is_file():
+            raise InputError("no such file", path=path)
+    levels = {s.name: s.relevance_level for s in splits if s.relevance_level not in (None, relevance_level)}
+    config = {
+        "source": "msmarco", "content": content_hash(files), "relevance_level": relevance_level,
+        "splits": names, **({"split_levels": levels} if levels else {}),
+    }
+
+    def make() -> Dataset:
+        progress("read collection", 0, None)
+        corpus = {pid: {"title": "", "text": text} for pid, text in read_id_tsv(Path(collection), "pid", "passage").items()}
+        if not corpus:
+            raise InputError("empty corpus: no passages", path=collection)
+        queries: dict[str, str] = {}
+        qrels: dict[str, dict[str, dict[str, int]]] = {}
+        for number, split in enumerate(splits, start=1):
+            progress("read splits", number - 1, len(splits))
+            these = read_id_tsv(Path(split.queries), "qid", "query", nonempty=True)
+            for qid, text in these.items():
+                if queries.setdefault(qid, text) != text:
+                    raise InputError(f"query '{qid}' has another text in an earlier split's queries", path=split.queries, field="query")
+            qrels[split.name] = read_trec_qrels(Path(split.qrels), these, corpus)
+        progress("read splits", len(splits), len(splits))
+        return Dataset(corpus, queries, qrels, relevance_level=relevance_level, split_levels=levels)
 
     origin = ", ".join(str(p.resolve()) for p in files)
     return store(ws, name, config, {}, make, origin=origin, force=force)

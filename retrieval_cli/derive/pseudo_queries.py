@@ -117,7 +117,15 @@ def generate_queries(
 ) -> BuildResult:
     """A new dataset artifact: ``source`` plus pseudo-queries as the ``config.split`` split."""
     config.check()
-    resolved: dict[str, Any] = {"source": "generate-queries", "relevance_level": int(source.config.get("relevance_level", 1))}
+    default_level = int(source.config.get("relevance_level", 1))
+    resolved: dict[str, Any] = {"source": "generate-queries", "relevance_level": default_level}
+    # A pseudo-query's positive is graded 1, so its split is judged at level 1 (a TREC-DL source's
+    # default of 2 would leave it without positives). Recorded only where it differs.
+    levels = {s: int(v) for s, v in source.config.get("split_levels", {}).items()}
+    levels[config.split] = 1
+    levels = {s: v for s, v in sorted(levels.items()) if v != default_level}
+    if levels:
+        resolved["split_levels"] = levels
     extra: dict[str, Any] = {}
     if config.method == "llm":
         spec = llmlib.LLMSpec.parse(config.llm, config.api_key_env)
@@ -152,7 +160,7 @@ def generate_queries(
             raise InputError(f"generated query id '{clash}' already exists in '{source.ref}'")
         queries = {**data.queries, **{qid: text for qid, text, _ in made}}
         qrels = {**data.qrels, config.split: {qid: {d: 1 for d in positives} for qid, _, positives in made}}
-        return datasets.Dataset(data.corpus, queries, qrels, relevance_level=data.relevance_level)
+        return datasets.Dataset(data.corpus, queries, qrels, relevance_level=data.relevance_level, split_levels=levels)
 
     summary_name = name or f"{source.name}-{config.method}"
     return datasets.store(ws, summary_name, config, {"dataset": source}, make, resolved=resolved, extra_summary=extra, force=force)

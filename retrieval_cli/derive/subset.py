@@ -3,7 +3,7 @@ small enough for CI smoke runs yet hard enough to rank."""
 
 from __future__ import annotations
 
-from retrieval_cli.data import Dataset, load, store
+from retrieval_cli.data import Dataset, load, split_level, store
 from retrieval_cli.errors import InputError
 from retrieval_cli.index import ensure, open_searcher
 from retrieval_cli.progress import Progress, silent
@@ -11,6 +11,9 @@ from retrieval_cli.store import Artifact, BuildResult, Workspace
 
 
 # ---- NanoBEIR-style subsets ------------------------------------------------------------------------
+ALL = "all"  # split=ALL: sample from every split
+
+
 def subset(
     ws: Workspace,
     source: Artifact,
@@ -23,7 +26,9 @@ def subset(
     force: bool = False,
     progress: Progress = silent,
 ) -> BuildResult:
-    """Sample queries, keep all their judged documents, and add top-ranked BM25 distractors."""
+    """Sample queries, keep all their judged documents, and add top-ranked BM25 distractors.
+    ``split="all"`` samples ``queries`` from every split (a CI subset keeps its training queries
+    beside its test queries), each split with its own level."""
     import random
 
     strategy, _, depth_text = distractors.partition(":")
@@ -32,10 +37,13 @@ def subset(
     depth = int(depth_text or 0)
     if queries < 1:
         raise InputError("queries must be >= 1", field="queries")
-    config = {
+    every = split == ALL
+    config: dict = {
         "source": "subset", "queries": queries, "split": split, "seed": seed, "distractors": distractors,
-        "relevance_level": int(source.config.get("relevance_level", 1)),
+        "relevance_level": int(source.config.get("relevance_level", 1)) if every else split_level(source, split),
     }
+    if every and source.config.get("split_levels"):
+        config["split_levels"] = source.config["split_levels"]
     inputs: dict[str, Artifact] = {"dataset": source}
     index = None
     if strategy == "bm25":
@@ -45,17 +53,23 @@ def subset(
     # Sampling and the distractor search happen inside the build, so a cache hit costs nothing.
     def make() -> Dataset:
         data = load(source)
-        judged = data.split_qrels(split)
-        chosen = sorted(random.Random(seed).sample(sorted(judged), min(queries, len(judged))))
-        keep_docs = {doc_id for qid in chosen for doc_id in judged[qid]}
+        qrels: dict[str, dict[str, dict[str, int]]] = {}
+        for name_ in sorted(data.qrels) if every else [split]:
+            judged = data.split_qrels(name_)
+            rng = random.Random(f"{seed}/{name_}" if every else seed)  # per split: adding a split moves no other
+            chosen = sorted(rng.sample(sorted(judged), min(queries, len(judged))))
+            qrels[name_] = {q: judged[q] for q in chosen}
+        chosen = {q: data.queries[q] for judged in qrels.values() for q in judged}  # split by split, sorted
+        keep_docs = {doc_id for judged in qrels.values() for docs in judged.values() for doc_id in docs}
         if index is not None:
-            hits = open_searcher(ws, index).search({q: data.queries[q] for q in chosen}, depth)
+            hits = open_searcher(ws, index).search(chosen, depth)
             keep_docs.update(doc_id for ranked in hits.values() for doc_id, _ in ranked)
         return Dataset(
             corpus={d: doc for d, doc in data.corpus.items() if d in keep_docs},
-            queries={q: data.queries[q] for q in chosen},
-            qrels={split: {q: judged[q] for q in chosen}},
-            relevance_level=data.relevance_level,
+            queries=chosen,
+            qrels=qrels,
+            relevance_level=data.relevance_level if every else data.level(split),
+            split_levels=data.split_levels if every else {},
         )
 
     return store(ws, name or f"{source.name}-sub{queries}", config, inputs, make, force=force)

@@ -83,7 +83,7 @@ def evaluate(
         dataset = own
     if dataset is None:
         raise InputError("a run file needs --dataset")
-    measures = resolve_measures(config.measures, int(dataset.config.get("relevance_level", 1)))
+    measures = resolve_measures(config.measures, datasets.split_level(dataset, config.split))
     resolved: dict[str, Any] = {"measures_resolved": {k: str(v) for k, v in measures.items()}}
     inputs: dict[str, Artifact] = {"dataset": dataset}
     if index is not None:
@@ -142,7 +142,7 @@ def evaluate(
             "split": config.split,
             "queries": len(qrels),
             "queries_without_results": len(qrels) - answered,
-            "relevance_level": data.relevance_level,
+            "relevance_level": data.level(config.split),
             "self_hits": "dropped" if drop_self else "kept",
             "measures": {k: str(v) for k, v in measures.items()},
             "aggregate": aggregate,

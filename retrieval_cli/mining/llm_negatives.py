@@ -22,7 +22,7 @@ def generate_negatives(
     count = dict(config.components)["llm"]
     jobs: list[tuple[str, str, int]] = []  # (query id, positive text, slot)
     for qid in data.split_queries(config.split):
-        pos = positives_of(qid, split_qrels[qid], data.relevance_level, config)
+        pos = positives_of(qid, split_qrels[qid], data.level(config.split), config)
         if pos:
             jobs.extend((qid, data.doc_text(pos[0]), k) for k in range(count))
     prompts = [

@@ -190,7 +190,7 @@ def _mine(
     counts units, computed units and queries."""
     split_qrels = data.split_qrels(config.split)
     queries = data.split_queries(config.split)
-    level = data.relevance_level
+    level = data.level(config.split)
     positives = {q: positives_of(q, split_qrels[q], level, config) for q in queries}
     with_positives = [q for q in queries if positives[q]]
     judged: dict[str, dict[str, int]] = {}

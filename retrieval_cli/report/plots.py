@@ -108,13 +108,13 @@ def query_deltas(table: pd.DataFrame, evaluations: dict[str, Artifact], baseline
 
 
 def recall_at(ws: Workspace, ev: Artifact, cutoffs: tuple[int, ...] = RECALL_CUTOFFS) -> dict[int, float]:
-    """Mean recall at each cutoff of an evaluation's run, by ir-measures (the dataset's relevance level)."""
+    """Mean recall at each cutoff of an evaluation's run, by ir-measures (the split's relevance level)."""
     import ir_measures
 
     data = datasets.load(ws.inputs_of(ev)["dataset"])
     split = evaluation.metrics(ev)["split"]
     qrels = data.split_qrels(split)
-    measures = [ir_measures.R(rel=data.relevance_level) @ k for k in cutoffs]
+    measures = [ir_measures.R(rel=data.level(split)) @ k for k in cutoffs]
     rows = [ir_measures.Qrel(q, d, g) for q, docs in qrels.items() for d, g in docs.items()]
     run = runs.read_trec(ev.file("run.trec"))
     values = ir_measures.calc_aggregate(measures, rows, runs.to_scored_docs({q: h for q, h in run.items() if q in qrels}))

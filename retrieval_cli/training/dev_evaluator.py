@@ -21,7 +21,7 @@ def dev_evaluator(data: datasets.Dataset, config: BiEncoderTrainConfig, progress
     qrels = data.split_qrels(config.eval_split)
     doc_ids = list(data.corpus)
     doc_texts = [data.doc_text(d) for d in doc_ids]
-    measures = evaluation.resolve_measures(config.eval_measures, data.relevance_level)
+    measures = evaluation.resolve_measures(config.eval_measures, data.level(config.eval_split))
     depth = 100
 
     class DevEvaluator(SentenceEvaluator):

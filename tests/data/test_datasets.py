@@ -261,3 +261,74 @@ def test_a_pair_judged_twice_with_two_grades_is_refused(tmp_path: Path) -> None:
     conflicting = GOOD_QRELS + "q1\td1\t0\n"
     with pytest.raises(InputError, match=r"qrels/test.tsv:5: query 'q1' document 'd1' judged 0 here and 2 on line 2"):
         datasets.read_beir(write_beir(tmp_path / "two", GOOD_CORPUS, GOOD_QUERIES, conflicting))
+
+
+def _msmarco_files(folder: Path) -> dict[str, Path]:
+    """A tiny MS MARCO-shaped collection: train and dev judged at level 1, a TREC-DL split graded 0-3."""
+    folder.mkdir()
+    files = {
+        "collection": "0\tthe river runs\n1\tmountain paths\n2\triver banks and mountains\n3\tdesert sand\n4\triver fish\n",
+        "queries.train": "10\tmountains\n11\tsand\n",
+        "qrels.train": "10\t0\t1\t1\n11\t0\t3\t1\n",
+        "queries.dev": "20\triver\n",
+        "qrels.dev": "20\t0\t0\t1\n",
+        "dl19.queries": "30\triver water\n",
+        "dl19.qrels": "30 0 0 3\n30 0 2 1\n30 0 4 2\n30 0 3 0\n",
+    }
+    paths = {}
+    for stem, text in files.items():
+        paths[stem] = folder / f"{stem}.tsv"
+        paths[stem].write_text(text, encoding="utf-8")
+    return paths
+
+
+def test_msmarco_shaped_splits_share_one_corpus_and_keep_their_levels(ws: Workspace, tmp_path: Path) -> None:
+    from retrieval_cli import evaluate as evaluation
+    from retrieval_cli.evaluate import runs
+
+    f = _msmarco_files(tmp_path / "msmarco")
+    splits = [
+        datasets.SplitFiles.parse(f"train={f['queries.train']},{f['qrels.train']}"),
+        datasets.SplitFiles.parse(f"dev={f['queries.dev']},{f['qrels.dev']}"),
+        datasets.SplitFiles.parse(f"dl19={f['dl19.queries']},{f['dl19.qrels']},2"),
+    ]
+    art = datasets.import_msmarco(ws, f["collection"], splits, "mm").artifact
+    assert sorted(p.name for p in (art.path / "qrels").iterdir()) == ["dev.tsv", "dl19.tsv", "train.tsv"]
+    assert len(art.file("corpus.jsonl").read_text(encoding="utf-8").splitlines()) == 5  # the corpus, once
+    data = datasets.load(art)
+    assert (data.level("train"), data.level("dev"), data.level("dl19")) == (1, 1, 2)
+    assert art.summary["splits"]["dl19"] == {"queries": 1, "judgments": 4, "relevant": 2, "relevance_level": 2}
+
+    # One run over every split's queries: passage 0 first, then 3, then 2 (4 is not retrieved).
+    run = tmp_path / "one.run"
+    runs.write_trec({"20": [("0", 3.0), ("3", 2.0), ("2", 1.0)], "30": [("0", 3.0), ("3", 2.0), ("2", 1.0)]}, run, "t")
+    dev = evaluation.metrics(evaluation.evaluate(ws, dataset=art, run_file=run, config=evaluation.EvaluateConfig(split="dev", measures=["R@100"])).artifact)
+    dl19 = evaluation.metrics(evaluation.evaluate(ws, dataset=art, run_file=run, config=evaluation.EvaluateConfig(split="dl19", measures=["R@100"])).artifact)
+    assert dev["measures"]["R@100"] == "R@100" and dev["aggregate"]["R@100"] == pytest.approx(1.0)  # level 1: ir-measures default
+    # At level 2 only passages 0 (grade 3) and 4 (grade 2) count; 2 (grade 1) does not: 1 of 2 found.
+    assert dl19["measures"]["R@100"] == "R(rel=2)@100" and dl19["aggregate"]["R@100"] == pytest.approx(0.5)
+    assert dl19["relevance_level"] == 2 and dev["relevance_level"] == 1
+
+
+def test_msmarco_import_refuses_a_query_with_two_texts_and_bad_split_arguments(ws: Workspace, tmp_path: Path) -> None:
+    f = _msmarco_files(tmp_path / "msmarco")
+    f["queries.dev"].write_text("10\tanother text\n20\triver\n", encoding="utf-8")
+    splits = [datasets.SplitFiles("train", f["queries.train"], f["qrels.train"]), datasets.SplitFiles("dev", f["queries.dev"], f["qrels.dev"])]
+    with pytest.raises(InputError, match=r"queries.dev.tsv field 'query': query '10' has another text"):
+        datasets.import_msmarco(ws, f["collection"], splits, "mm")
+    with pytest.raises(InputError, match="--split must be NAME=QUERIES,QRELS"):
+        datasets.SplitFiles.parse("dev=only-one-file.tsv")
+    with pytest.raises(InputError, match="the level must be an integer"):
+        datasets.SplitFiles.parse("dl=a.tsv,b.txt,two")
+
+
+def test_subset_of_every_split_keeps_each_splits_queries(session_ws: Workspace, tiny) -> None:  # noqa: ANN001
+    sub = subset(session_ws, tiny, queries=4, split="all", seed=1, distractors="none").artifact
+    data, full = datasets.load(sub), datasets.load(tiny)
+    assert sorted(data.qrels) == sorted(full.qrels) == ["test", "train"]
+    for split in ("test", "train"):
+        assert len(data.qrels[split]) == 4 and all(full.qrels[split][q] == j for q, j in data.qrels[split].items())
+    judged = {d for split in data.qrels.values() for docs in split.values() for d in docs}
+    assert set(data.corpus) == judged  # no distractors asked: exactly the judged documents
+    one = datasets.load(subset(session_ws, tiny, queries=4, split="test", seed=1, distractors="none").artifact)
+    assert list(one.qrels) == ["test"]

@@ -63,3 +63,12 @@ def test_existing_split_and_bad_options_are_clear_errors(ws: Workspace) -> None:
     with pytest.raises(InputError, match="no title queries could be made"):
         generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=50))
     assert not list((ws.root / "datasets").glob("mini-title*"))  # nothing half-written
+
+
+def test_pseudo_queries_of_a_level_2_collection_are_judged_at_level_1(ws: Workspace) -> None:
+    corpus = {f"d{i}": {"title": f"title number {i} here", "text": f"body text {i}"} for i in range(6)}
+    source = datasets.save(ws, datasets.Dataset(corpus, {"q": "body"}, {"test": {"q": {"d0": 2}}}, relevance_level=2), "dl", {"s": 1}).artifact
+    made = generation.generate_queries(ws, source, generation.QueryGenConfig(method="title", min_words=2)).artifact
+    data = datasets.load(made)
+    assert (data.level("train"), data.level("test")) == (1, 2)  # positives graded 1 count in their own split
+    assert made.summary["splits"]["train"]["relevant"] == 6 and made.config["split_levels"] == {"train": 1}
