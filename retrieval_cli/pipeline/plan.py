@@ -6,8 +6,9 @@ recipe by planning it."""
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from retrieval_cli import data as datasets
 from retrieval_cli import evaluate as evaluation
@@ -53,29 +54,8 @@ def plan(recipe: Recipe) -> list[Step]:
         steps.append(step)
         return step
 
-    # Dataset: synthetic, a BEIR folder, TREC-DL files, or an artifact already in the workspace.
-    source = s["dataset"]
-    if not isinstance(source, dict) or len(source) != 1:
-        raise InputError(f"{path}: dataset: give exactly one of synth, beir, trec-dl, ref")
-    (how, args), = source.items()
     base = Path(path).parent
-    if how == "synth":
-        synth = config_from(path, "dataset.synth", args, synthetic.SynthConfig)
-        make_data = lambda ws, _: datasets.save(ws, synthetic.generate(synth), name, {"source": "synth", **dataclasses.asdict(synth)})  # noqa: E731
-    elif how == "beir":
-        folder = (base / str(args if not isinstance(args, dict) else args.get("path", ""))).resolve()
-        level = int(args.get("relevance_level", 1)) if isinstance(args, dict) else 1
-        make_data = lambda ws, _: datasets.import_beir(ws, folder, name, relevance_level=level)  # noqa: E731
-    elif how == "trec-dl":
-        if not isinstance(args, dict) or not {"collection", "topics", "qrels"} <= set(args):
-            raise InputError(f"{path}: dataset.trec-dl: needs collection, topics and qrels")
-        files = {k: (base / str(args[k])).resolve() for k in ("collection", "topics", "qrels")}
-        make_data = lambda ws, _: datasets.import_trec_dl(ws, files["collection"], files["topics"], files["qrels"], name)  # noqa: E731
-    elif how == "ref":
-        make_data = lambda ws, _: BuildResult(ws.resolve(str(args), kind="datasets"), reused=True)  # noqa: E731
-    else:
-        raise InputError(f"{path}: dataset: unknown source '{how}' (synth, beir, trec-dl, ref)")
-    add(Step("dataset", "datasets", {how: args if not isinstance(args, Path) else str(args)}, [], make_data))
+    add(Step("dataset", "datasets", _source_spec(s["dataset"]), [], dataset_maker(path, "dataset", s["dataset"], base, name)))
 
     # Training queries: the dataset's own split, or generated ones (title, ict, llm).
     queries = dict(s.get("train_queries") or {"split": "train"})
@@ -91,6 +71,7 @@ def plan(recipe: Recipe) -> list[Step]:
     add(Step("index:bm25", "indexes", {}, [train_data], lambda ws, a: indexing.build_bm25(ws, a[train_data], indexing.BM25Config())))
 
     train_fragment = dict(s.get("train") or {})
+    seeds = _seeds(path, train_fragment.pop("seeds", None))
     trainer = config_from(path, "train", train_fragment, training.BiEncoderTrainConfig)
     needs_clusters = trainer.sampler in training.TOPIC_SAMPLERS
     if needs_clusters:
@@ -109,29 +90,36 @@ def plan(recipe: Recipe) -> list[Step]:
         ce_cfg = config_from(path, "cross_encoder", ce_fragment, training.CrossEncoderTrainConfig)
 
     evaluate_cfg = config_from(path, "evaluate", s.get("evaluate"), evaluation.EvaluateConfig, drop=("rerank", "rerank_depth", "rerank_batch_size"))
+    targets = _targets(path, s.get("evaluate_on"), evaluate_cfg, base, name)
     evaluated: list[str] = []
 
-    def evaluate_step(label: str, index_step: str, dep_extra: list[str] | None = None) -> None:
-        step = f"evaluate:{label}"
-        add(Step(step, "evaluations", dataclasses.asdict(evaluate_cfg), [index_step, *(dep_extra or [])],
-                 lambda ws, a: evaluation.evaluate(ws, index=a[index_step], config=evaluate_cfg, name=f"{name}-{label}")))
+    def evaluate_step(run: str, index_step: str, target: _Target, system: str | None = None) -> None:
+        """``run`` names the step (a seed's own); ``system`` the artifact, one name for every seed."""
+        step = f"evaluate:{run}{target.suffix}"
+        artifact = f"{name}-{system or run}{target.tag}"
+        add(Step(step, "evaluations", dataclasses.asdict(target.config), [index_step],
+                 lambda ws, a, cfg=target.config: evaluation.evaluate(ws, index=a[index_step], config=cfg, name=artifact)))
         evaluated.append(step)
 
-    add(Step("index:untrained", "indexes", {"model": trainer.base}, ["dataset"],
-             lambda ws, a: indexing.build_dense(ws, a["dataset"], indexing.DenseConfig(model=trainer.base), name=f"{name}-untrained")))
-    evaluate_step("untrained", "index:untrained")
-    retrieval_index = "index:bm25"
-    if train_data != "dataset":  # generated queries live in their own dataset artifact
-        retrieval_index = "index:bm25-retrieval"
-        add(Step(retrieval_index, "indexes", {}, ["dataset"], lambda ws, a: indexing.build_bm25(ws, a["dataset"], indexing.BM25Config())))
-    evaluate_step("bm25-retrieval", retrieval_index)
+    for target in targets:
+        if target.step != "dataset":
+            add(Step(target.step, "datasets", target.spec, [], target.make))
+        add(Step(f"index:untrained{target.suffix}", "indexes", {"model": trainer.base}, [target.step],
+                 lambda ws, a, t=target: indexing.build_dense(ws, a[t.step], indexing.DenseConfig(model=trainer.base), name=f"{name}-untrained{t.tag}")))
+        evaluate_step("untrained", f"index:untrained{target.suffix}", target)
+        retrieval_index = "index:bm25"
+        if train_data != "dataset" or target.step != "dataset":  # a BM25 index of the target's own corpus
+            retrieval_index = f"index:bm25-retrieval{target.suffix}"
+            add(Step(retrieval_index, "indexes", {}, [target.step], lambda ws, a, t=target: indexing.build_bm25(ws, a[t.step], indexing.BM25Config())))
+        evaluate_step("bm25-retrieval", retrieval_index, target)
 
     ce_model_step = None
     for label, fragment in strategies.items():
         label = str(label)
         if label in RESERVED:
             raise InputError(f"{path}: strategies: '{label}' names a baseline system; pick another name")
-        artifact_name(path, f"strategies.{label}", f"{name}-{label}-dense")  # the longest name it gives
+        longest = max((t.tag for t in targets), key=len)
+        artifact_name(path, f"strategies.{label}", f"{name}-{label}-dense{longest}")  # the longest name it gives
         fragment = dict(fragment or {})
         uses_ce = fragment.get("cross_encoder") == "trained"
         if uses_ce:
@@ -154,23 +142,112 @@ def plan(recipe: Recipe) -> list[Step]:
             ce_model_step = add(Step("model:cross-encoder", "models", dataclasses.asdict(ce_cfg), [f"mine:{label}"],
                                      lambda ws, a, src=f"mine:{label}": training.train_cross_encoder(ws, a[src], ce_cfg, name=f"{name}-teacher-ce")))
         train_deps = [f"mine:{label}"] + (["clusters"] if needs_clusters else [])
-        add(Step(f"train:{label}", "models", train_fragment, train_deps,
-                 lambda ws, a, label=label: training.train_bi_encoder(ws, a[f"mine:{label}"], trainer, clusters=a.get("clusters"), name=f"{name}-{label}")))
-        add(Step(f"index:model-{label}", "indexes", {}, ["dataset", f"train:{label}"],
-                 lambda ws, a, label=label: indexing.build_dense(ws, a["dataset"], indexing.DenseConfig(model=a[f"train:{label}"].ref), name=f"{name}-{label}-dense")))
-        evaluate_step(label, f"index:model-{label}")
+        for seed in seeds or [trainer.seed]:
+            run = f"{label}-s{seed}" if seeds else label  # a seed's steps; one name for every seed's model
+            seeded = dataclasses.replace(trainer, seed=seed)
+            add(Step(f"train:{run}", "models", {**train_fragment, "seed": seed} if seeds else train_fragment, train_deps,
+                     lambda ws, a, label=label, cfg=seeded: training.train_bi_encoder(ws, a[f"mine:{label}"], cfg, clusters=a.get("clusters"), name=f"{name}-{label}")))
+            for target in targets:
+                index_step = f"index:model-{run}{target.suffix}"
+                add(Step(index_step, "indexes", {}, [target.step, f"train:{run}"],
+                         lambda ws, a, run=run, t=target, label=label: indexing.build_dense(
+                             ws, a[t.step], indexing.DenseConfig(model=a[f"train:{run}"].ref), name=f"{name}-{label}-dense{t.tag}")))
+                evaluate_step(run, index_step, target, system=label)
 
     # A strategy mined with the trained cross-encoder depends on a step added after it: order them.
     steps = ordered(steps, path)
     report_fragment = dict(s.get("report") or {})
     baseline = str(report_fragment.pop("baseline", "untrained"))
-    if f"evaluate:{baseline}" not in evaluated:
-        raise InputError(f"{path}: report.baseline: name untrained, bm25-retrieval or a strategy, got '{baseline}'")
+    baseline_steps = [f"evaluate:{baseline}{t.suffix}" for t in targets]
+    if baseline_steps[0] not in evaluated:
+        raise InputError(f"{path}: report.baseline: name untrained, bm25-retrieval or a strategy (without seeds), got '{baseline}'")
     report_cfg = config_from(path, "report", report_fragment, reporting.ReportConfig, drop=("baseline",))
 
     def make_report(ws: Workspace, a: dict[str, Artifact]) -> BuildResult:
-        cfg = dataclasses.replace(report_cfg, baseline=a[f"evaluate:{baseline}"].ref)
-        return reporting.report(ws, [a[e] for e in evaluated], cfg, name=name)
+        cfg = dataclasses.replace(report_cfg, baseline=a[baseline_steps[0]].ref)
+        return reporting.report(ws, [a[e] for e in evaluated], cfg, name=name, baselines=[a[b] for b in baseline_steps])
 
     steps.append(Step("report", "reports", {"baseline": baseline, **report_fragment}, evaluated, make_report))
     return hashed(steps)
+
+
+def _source_spec(source: Any) -> dict[str, Any]:
+    if isinstance(source, dict):
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in source.items()}
+    return {"value": source}
+
+
+def dataset_maker(path: Path, where: str, source: Any, base: Path, artifact: str) -> Callable[[Workspace, dict[str, Artifact]], BuildResult]:
+    """How a recipe's dataset section is made: synthetic, a BEIR folder, TREC-DL files, or an artifact
+    already in the workspace (paths relative to the recipe)."""
+    if not isinstance(source, dict) or len(source) != 1:
+        raise InputError(f"{path}: {where}: give exactly one of synth, beir, trec-dl, ref")
+    (how, args), = source.items()
+    if how == "synth":
+        synth = config_from(path, f"{where}.synth", args, synthetic.SynthConfig)
+        return lambda ws, _: datasets.save(ws, synthetic.generate(synth), artifact, {"source": "synth", **dataclasses.asdict(synth)})
+    if how == "beir":
+        folder = (base / str(args if not isinstance(args, dict) else args.get("path", ""))).resolve()
+        level = int(args.get("relevance_level", 1)) if isinstance(args, dict) else 1
+        return lambda ws, _: datasets.import_beir(ws, folder, artifact, relevance_level=level)
+    if how == "trec-dl":
+        if not isinstance(args, dict) or not {"collection", "topics", "qrels"} <= set(args):
+            raise InputError(f"{path}: {where}.trec-dl: needs collection, topics and qrels")
+        files = {k: (base / str(args[k])).resolve() for k in ("collection", "topics", "qrels")}
+        return lambda ws, _: datasets.import_trec_dl(ws, files["collection"], files["topics"], files["qrels"], artifact)
+    if how == "ref":
+        return lambda ws, _: BuildResult(ws.resolve(str(args), kind="datasets"), reused=True)
+    raise InputError(f"{path}: {where}: unknown source '{how}' (synth, beir, trec-dl, ref)")
+
+
+@dataclass
+class _Target:
+    """Where trained and baseline systems are tested: a dataset step, a split, measures."""
+
+    step: str  # "dataset" (the training collection) or target:NAME
+    suffix: str  # appended to step names ("" for the training collection alone)
+    tag: str  # appended to artifact names
+    config: evaluation.EvaluateConfig
+    spec: dict[str, Any] = field(default_factory=dict)
+    make: Callable[[Workspace, dict[str, Artifact]], BuildResult] | None = None
+
+
+TARGET_FIELDS = ("dataset", "split", "measures", "depth", "self_hits")
+
+
+def _targets(path: Path, section: Any, evaluate_cfg: evaluation.EvaluateConfig, base: Path, name: str) -> list[_Target]:
+    """``evaluate_on`` (target name -> dataset, split, measures): every system is evaluated on each.
+    Without it, the training collection's own split, as one target with today's step names."""
+    if section is None:
+        return [_Target("dataset", "", "", evaluate_cfg)]
+    if not isinstance(section, dict) or not section:
+        raise InputError(f"{path}: evaluate_on: give target names, each with a dataset (synth, beir, trec-dl, ref or same)")
+    targets = []
+    for label, fragment in section.items():
+        label = str(label)
+        where = f"evaluate_on.{label}"
+        artifact_name(path, where, f"{name}-{label}")
+        fragment = dict(fragment or {})
+        unknown = sorted(set(fragment) - set(TARGET_FIELDS))
+        if unknown:
+            raise InputError(f"{path}: {where}: unknown field '{unknown[0]}' (known: {', '.join(TARGET_FIELDS)})")
+        source = fragment.pop("dataset", "same")
+        cfg = config_from(path, where, {**{k: v for k, v in dataclasses.asdict(evaluate_cfg).items() if k in TARGET_FIELDS}, **fragment},
+                          evaluation.EvaluateConfig, drop=("rerank", "rerank_depth", "rerank_batch_size"))
+        if source == "same":
+            targets.append(_Target("dataset", f"@{label}", f"-{label}", cfg))
+        else:
+            maker = dataset_maker(path, f"{where}.dataset", source, base, f"{name}-{label}")
+            targets.append(_Target(f"target:{label}", f"@{label}", f"-{label}", cfg, _source_spec(source), maker))
+    return targets
+
+
+def _seeds(path: Path, value: Any) -> list[int]:
+    """``train.seeds``: each strategy is trained once per seed, everything else equal."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not value or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise InputError(f"{path}: train.seeds: give a list of integers, e.g. [13, 14, 15], got {value!r}")
+    if len(set(value)) != len(value):
+        raise InputError(f"{path}: train.seeds: a seed repeats: {value}")
+    return list(value)

@@ -49,6 +49,11 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
+def _first(evaluations: dict[str, Artifact], refs: object) -> Artifact | None:
+    """A row's evaluation (the first seed's, for a row over seeds): what its curves are drawn from."""
+    return evaluations.get(refs.split(",")[0]) if isinstance(refs, str) and refs else None
+
+
 def confidence_interval(values: list[float], level: float = 0.95) -> float:
     """Half-width of the t-based confidence interval of the mean."""
     from scipy import stats
@@ -72,7 +77,7 @@ def metric_bars(table: pd.DataFrame, evaluations: dict[str, Artifact], path: Pat
         rows = tested[(tested["dataset"] == dataset) & (tested["measure"] == measure)].set_index("system").reindex(systems)
         errors = []
         for _, row in rows.iterrows():
-            ev = evaluations.get(row["evaluation"]) if isinstance(row["evaluation"], str) else None
+            ev = _first(evaluations, row["evaluation"])
             values = list(evaluation.per_query(ev).get(measure, {}).values()) if ev is not None else []
             errors.append(confidence_interval(values))
         colors = ["#999999" if bool(r.get("baseline", False)) is True else "#3b75af" for _, r in rows.iterrows()]
@@ -96,7 +101,7 @@ def query_deltas(table: pd.DataFrame, evaluations: dict[str, Artifact], baseline
         return None
     fig, ax = plt.subplots(figsize=(7, 3.6))
     for _, row in others.iterrows():
-        values = evaluation.per_query(evaluations[row["evaluation"]]).get(measure, {})
+        values = evaluation.per_query(_first(evaluations, row["evaluation"])).get(measure, {})
         deltas = sorted((values[q] - base[q] for q in values if q in base), reverse=True)
         ax.plot(range(1, len(deltas) + 1), deltas, label=_short(row["system"], 60), linewidth=1.2)
     ax.axhline(0, color="black", linewidth=0.6)
@@ -129,7 +134,7 @@ def recall_curves(ws: Workspace, table: pd.DataFrame, evaluations: dict[str, Art
     fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 3.8), squeeze=False)
     for ax, dataset in zip(axes[0], names):
         for _, row in systems[systems["dataset"] == dataset].iterrows():
-            curve = recall_at(ws, evaluations[row["evaluation"]])
+            curve = recall_at(ws, _first(evaluations, row["evaluation"]))
             ax.plot(list(curve), list(curve.values()), label=_short(row["system"], 60), linewidth=1.2)
         ax.set_xscale("log")
         ax.set_xlabel("k")
@@ -150,7 +155,7 @@ def loss_curves(ws: Workspace, table: pd.DataFrame, evaluations: dict[str, Artif
     plt = _pyplot()
     curves = {}
     for _, row in table.drop_duplicates("evaluation").iterrows():
-        model = _model_of(ws, evaluations[row["evaluation"]])
+        model = _model_of(ws, _first(evaluations, row["evaluation"]))
         if model is None or not (model.path / "training_log.jsonl").is_file():
             continue
         points = [(r["step"], r["loss"]) for r in training_log(model) if "loss" in r]
@@ -176,7 +181,7 @@ def mining_stats(ws: Workspace, table: pd.DataFrame, evaluations: dict[str, Arti
     plt = _pyplot()
     bars = {}
     for _, row in table.drop_duplicates("evaluation").iterrows():
-        model = _model_of(ws, evaluations[row["evaluation"]])
+        model = _model_of(ws, _first(evaluations, row["evaluation"]))
         negatives = ws.inputs_of(model).get("negatives") if model is not None else None
         if negatives is None:
             continue

@@ -1,0 +1,101 @@
+"""Comparing systems with a baseline: per dataset, measure and split, the delta, a paired test
+over the queries both answered (per-query scores averaged over seeds), the p-value adjusted over
+the systems compared, and how many queries improved or got worse; across targets, the mean over
+datasets with a paired test over the per-target values, and wins / ties / losses."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from retrieval_cli import evaluate as evaluation
+from retrieval_cli.report import significance
+from retrieval_cli.report.config import ReportConfig
+from retrieval_cli.report.table import SEP
+from retrieval_cli.store import Artifact
+
+
+MEAN = "mean"  # the dataset column of the across-targets rows
+
+
+def per_query(evaluations: dict[str, Artifact], refs: str, measure: str) -> dict[str, float]:
+    """Per-query values of a row's evaluation, averaged over its seeds (queries every seed scored)."""
+    tables = [evaluation.per_query(evaluations[ref]).get(measure, {}) for ref in refs.split(SEP)]
+    shared = set(tables[0]).intersection(*tables[1:])
+    return {q: sum(t[q] for t in tables) / len(tables) for q in shared}
+
+
+def compare(table: pd.DataFrame, evaluations: list[Artifact], baselines: list[Artifact], config: ReportConfig) -> pd.DataFrame:
+    """Add baseline, delta, p, p_adjusted, significant, improved, hurt (and over seeds,
+    seeds_better) columns to a long table; each (dataset, split) is compared with the baseline
+    evaluated on it. Judged@10 and other diagnostics are not tested."""
+    by_ref = {ev.ref: ev for ev in evaluations}
+    refs = {b.ref for b in baselines}
+    table = table.assign(baseline=table["evaluation"].isin(refs), delta=float("nan"), p=float("nan"),
+                         p_adjusted=float("nan"), significant=False, improved=pd.NA, hurt=pd.NA, seeds_better=pd.NA)
+    table = table.astype({"improved": "Int64", "hurt": "Int64", "seeds_better": "Int64"})
+    for _, b in table[table["baseline"]].iterrows():
+        if b["measure"] in evaluation.ALWAYS:
+            continue
+        family = table.index[(table["dataset"] == b["dataset"]) & (table["split"] == b["split"])
+                             & (table["measure"] == b["measure"]) & ~table["baseline"]]
+        b_values = per_query(by_ref, b["evaluation"], b["measure"])
+        pvalues = []
+        for i in family:
+            values = per_query(by_ref, table.at[i, "evaluation"], b["measure"])
+            shared = sorted(set(values) & set(b_values))
+            x = [values[q] for q in shared]
+            y = [b_values[q] for q in shared]
+            table.at[i, "delta"] = table.at[i, "value"] - b["value"]
+            table.at[i, "p"] = significance.paired_p(x, y, config.test, seed=config.seed, resamples=config.resamples)
+            table.at[i, "improved"] = sum(1 for u, v in zip(x, y) if u > v + 1e-12)
+            table.at[i, "hurt"] = sum(1 for u, v in zip(x, y) if u < v - 1e-12)
+            seed_values = table.at[i, "seed_values"]
+            if isinstance(seed_values, list):
+                table.at[i, "seeds_better"] = sum(1 for v in seed_values if v > b["value"] + 1e-12)
+            pvalues.append(table.at[i, "p"])
+        for i, adjusted in zip(family, significance.adjust(pvalues, config.correction)):
+            table.at[i, "p_adjusted"] = adjusted
+            table.at[i, "significant"] = bool(adjusted < config.alpha)
+    return table
+
+
+def across_targets(table: pd.DataFrame, config: ReportConfig | None) -> pd.DataFrame:
+    """Append, per system and measure evaluated on every target, a ``mean`` row: the average over
+    the targets (BEIR-style macro average). Against a baseline, its test is paired over the
+    per-target values, and wins / ties / losses count the per-target significant differences."""
+    datasets = [d for d in dict.fromkeys(table["dataset"]) if d != MEAN]
+    if len(datasets) < 2:
+        return table
+    rows = []
+    compared = config is not None and "delta" in table
+    tested = table[~table["measure"].isin(evaluation.ALWAYS)]
+    for (system, measure), group in tested.groupby(["system", "measure"], sort=False):
+        if sorted(group["dataset"]) != sorted(datasets):
+            continue  # not on every target: no mean
+        row = {"system": system, "dataset": MEAN, "split": "", "measure": measure, "value": group["value"].mean(),
+               "queries": int(group["queries"].sum()), "evaluation": "", "targets": len(group)}
+        for column in ("retriever", "model", "negatives", "training", "rerank", "seeds"):
+            row[column] = group[column].iloc[0]
+        if compared:
+            row["baseline"] = bool(group["baseline"].all())
+            if not row["baseline"]:
+                deltas = group.set_index("dataset")["delta"]
+                row["delta"] = float(deltas.mean())
+                row["wins"] = int(((group["delta"] > 0) & group["significant"]).sum())
+                row["losses"] = int(((group["delta"] < 0) & group["significant"]).sum())
+                row["ties"] = len(group) - row["wins"] - row["losses"]
+                x = list(group["value"])
+                y = [v - d for v, d in zip(group["value"], group["delta"])]  # the baseline's value per target
+                row["p"] = significance.paired_p(x, y, config.test, seed=config.seed, resamples=config.resamples)
+        rows.append(row)
+    if not rows:
+        return table
+    means = pd.DataFrame(rows)
+    if compared:
+        for measure, family in means[~means["baseline"]].groupby("measure"):
+            adjusted = significance.adjust(list(family["p"]), config.correction)
+            means.loc[family.index, "p_adjusted"] = adjusted
+            means.loc[family.index, "significant"] = [bool(a < config.alpha) for a in adjusted]
+        means["significant"] = means.get("significant", False)
+        means["significant"] = means["significant"].fillna(False).astype(bool)
+    return pd.concat([table, means], ignore_index=True)

@@ -1,0 +1,120 @@
+"""The long table under every report: one row per system, dataset and measure, each system
+described by its lineage. Evaluations of one system that differ only in the training seed are one
+row: the mean over seeds, their standard deviation, and each seed's value."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from retrieval_cli import evaluate as evaluation
+from retrieval_cli.mining import records as negatives_io
+from retrieval_cli.store import Artifact, Workspace
+
+SEP = ","  # a row's evaluation column: one reference, or a seed group's references joined
+
+
+@dataclass
+class System:
+    """How one evaluated system was made, read from its artifact lineage."""
+
+    label: str
+    retriever: str
+    model: str = ""
+    negatives: str = ""
+    training: str = ""
+    rerank: str = ""
+
+
+def describe(ws: Workspace, evaluation_artifact: Artifact) -> System:
+    """Describe the system behind an evaluation: retriever, model, negatives, training, reranker."""
+    inputs = ws.inputs_of(evaluation_artifact)
+    cfg = evaluation_artifact.config
+    rerank = cfg.get("rerank") or ""
+    index = inputs.get("index")
+    if index is None:
+        run = cfg.get("run_file", {}).get("path", "run")
+        retriever, model = f"run:{Path(run).stem}", ""
+    elif index.config.get("kind") == "bm25":
+        ic = index.config
+        stemmer = "" if ic.get("stemmer", "porter") == "porter" else f" stemmer={ic['stemmer']}"
+        retriever, model = f"BM25 k1={ic['k1']} b={ic['b']}{stemmer}", ""
+    else:
+        ic = index.config
+        retriever, model = f"dense {ic['faiss']}", ic["model"]
+    negatives = training = ""
+    model_artifact = ws.inputs_of(index).get("model") if index is not None else None
+    if model_artifact is not None:
+        mc = model_artifact.config
+        training = " · ".join(str(mc[k]) for k in ("loss", "sampler") if k in mc)
+        neg = ws.inputs_of(model_artifact).get("negatives")
+        if neg is not None:
+            negatives = negatives_io.label(neg.config)
+        # Trained: "NAME: base + negatives · loss · sampler", the lineage a reader compares by.
+        model = model_artifact.name
+        label = f"{model}: {mc.get('base', '?')}" + (f" + {negatives}" if negatives else "")
+        label += f" · {training}" if training else ""
+        if not retriever.startswith("dense flat"):
+            label += f" ({retriever})"
+    else:
+        label = f"{model} ({retriever})" if model else retriever
+    if rerank:
+        label += f" + rerank {rerank}"
+    return System(label=label, retriever=retriever, model=model, negatives=negatives, training=training, rerank=rerank)
+
+
+def _seed_and_signature(ws: Workspace, ev: Artifact) -> tuple[int | None, str]:
+    """The training seed behind an evaluation (None for untrained systems and runs), and what its
+    system is apart from that seed: two evaluations alike but for the seed are seeds of one system."""
+    index = ws.inputs_of(ev).get("index")
+    model = ws.inputs_of(index).get("model") if index is not None else None
+    if model is None or "seed" not in model.config:
+        return None, ""
+    others = {k: v for k, v in model.config.items() if k != "seed"}
+    index_config = {k: v for k, v in index.config.items() if k not in ("model", "model_fingerprint")}  # the seed's model
+    signature = json.dumps({"model": others, "inputs": model.manifest.get("inputs", {}), "index": index_config,
+                            "evaluation": ev.config, "dataset": ev.manifest["inputs"].get("dataset")}, sort_keys=True, default=str)
+    return int(model.config["seed"]), signature
+
+
+def build_table(ws: Workspace, evaluations: list[Artifact]) -> pd.DataFrame:
+    """Long table: system, dataset, split, measure, value, plus the lineage columns. Evaluations that
+    differ only in the training seed become one row per measure: ``value`` the mean over seeds,
+    ``sd`` their standard deviation, ``seed_values`` each seed's value, ``evaluation`` their refs."""
+    described = [(ev, describe(ws, ev), evaluation.metrics(ev), *_seed_and_signature(ws, ev)) for ev in evaluations]
+    groups: dict[tuple[str, str, str], list[tuple]] = {}
+    for item in described:
+        groups.setdefault((item[1].label, item[2]["dataset"], item[2]["split"]), []).append(item)
+    rows = []
+    for (label, _, _), members in groups.items():
+        seeds = [m[3] for m in members]
+        if len(members) > 1 and None not in seeds and len(set(seeds)) == len(seeds) and len({m[4] for m in members}) == 1:
+            rows.extend(_seed_rows(label, sorted(members, key=lambda m: m[3])))
+            continue
+        for ev, system, m, seed, _ in members:
+            # Two evaluations that describe alike on one dataset would collapse into one cell of
+            # the table; name their artifacts so both stay visible.
+            shown = label + (f" [{ev.name}@{ev.version[:6]}]" if len(members) > 1 else "")
+            rows.extend(_rows(shown, system, m, ev.ref, {measure: [value] for measure, value in m["aggregate"].items()}, [seed]))
+    return pd.DataFrame(rows)
+
+
+def _seed_rows(label: str, members: list[tuple]) -> list[dict[str, Any]]:
+    system, m = members[0][1], members[0][2]
+    values = {measure: [item[2]["aggregate"].get(measure, 0.0) for item in members] for measure in m["aggregate"]}
+    return _rows(label, system, m, SEP.join(item[0].ref for item in members), values, [item[3] for item in members])
+
+
+def _rows(label: str, system: System, m: dict[str, Any], refs: str, values: dict[str, list[float]], seeds: list[int | None]) -> list[dict[str, Any]]:
+    return [{
+        "system": label, "dataset": m["dataset"], "split": m["split"], "measure": measure,
+        "value": statistics.fmean(per_seed), "sd": statistics.stdev(per_seed) if len(per_seed) > 1 else float("nan"),
+        "seeds": len(per_seed) if seeds[0] is not None else 0, "seed_values": per_seed if len(per_seed) > 1 else None,
+        "queries": m["queries"], "evaluation": refs, "retriever": system.retriever, "model": system.model,
+        "negatives": system.negatives, "training": system.training, "rerank": system.rerank,
+    } for measure, per_seed in values.items()]
