@@ -11,7 +11,7 @@ WHEELS ?= ../shared/wheels
 WORKSPACE ?= artifacts
 export RETRIEVAL_CLI_WORKSPACE := $(WORKSPACE)
 
-.PHONY: venv venv-llm demo compare status steps test test-fast bench clean
+.PHONY: venv venv-llm demo compare status steps ci-smoke test test-fast bench clean
 
 venv: $(STAMP)
 
@@ -37,6 +37,11 @@ demo: venv-llm
 # Any recipe: make compare RECIPE=recipes/negatives-comparison.yaml
 compare: venv-llm
 	$(CLI) pipeline run $(RECIPE)
+
+# The field's protocol as a CI smoke run (train once, test on two targets, two seeds), every cell
+# held against recipes/results/ci-smoke.json: OK / OKish / FAIL, exit 1 on a FAIL. About 3 minutes.
+ci-smoke: venv
+	$(CLI) pipeline run recipes/ci-smoke.yaml --quiet
 
 status: venv
 	$(CLI) pipeline status $(RECIPE)

@@ -75,15 +75,34 @@ def shard_done(part: "ShardResult", items: str, then: str) -> None:
 
 def comparison(report: "Artifact", title: str) -> None:
     """Print a report artifact's table (one row per system, one column per dataset and measure)
-    and its legend: the one place the CLI draws the comparison, for `report` and `pipeline run`."""
+    and its legend: the one place the CLI draws the comparison, for `report` and `pipeline run`.
+    Systems get short labels (the model's name, or the retriever's first words) and a key below,
+    so a row stays one line at 80 columns; the report files keep the full lineage."""
     from rich.table import Table
 
     from retrieval_cli.report import cells, load_table
 
-    grid = cells(load_table(report))
+    grid = cells(load_table(report), compact=True)
+    short = short_labels([str(s) for s in grid.index])
     table = Table("system", *[f"{d}\n{m}" for d, m in grid.columns], title=title)
     for system, row in grid.iterrows():
-        table.add_row(str(system), *row.tolist())
+        table.add_row(short[str(system)], *row.tolist())
     out.print(table)
+    for system, label in short.items():
+        if label != system:
+            out.print(f"[dim]{label}[/] = {system}", highlight=False, soft_wrap=True)
     if report.summary.get("legend"):
         out.print(report.summary["legend"], highlight=False)
+
+
+def short_labels(systems: list[str], width: int = 20) -> dict[str, str]:
+    """A short, unique label per system: a trained model's name (before its ':'), else the label
+    cut to ``width``; numbered where two would look alike."""
+    out: dict[str, str] = {}
+    for system in systems:
+        head = system.split(":", 1)[0] if ":" in system else system
+        label = head if len(head) <= width else head[: width - 1] + "…"
+        while label in out.values():
+            label = f"{label[: width - 3]}#{sum(1 for v in out.values() if v.startswith(label[: width - 3])) + 1}"
+        out[system] = label
+    return out

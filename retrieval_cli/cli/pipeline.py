@@ -10,6 +10,7 @@ from rich.table import Table
 
 from retrieval_cli.cli import console
 from retrieval_cli.cli.options import QuietOpt, WorkspaceOpt, workspace
+from retrieval_cli.errors import InputError
 
 app = typer.Typer(no_args_is_help=True, help="Run recipes: dataset -> negatives -> models -> evaluations -> report.")
 
@@ -76,7 +77,53 @@ def run_cli(
         return
     report = made["report"]
     console.comparison(report, "comparison")
+    if pipeline.expectation(recipe) is not None:
+        _verdicts(*pipeline.check(ws, recipe, report))
     console.out.print(f"report: {report.file('report.md')} and report.html beside it", highlight=False)
+
+
+def _verdicts(wanted, cells) -> None:  # noqa: ANN001
+    """Print each expected cell's verdict; exit 1 (one line) on a FAIL."""
+    from retrieval_cli.pipeline import expect
+
+    colours = {expect.OK: "green", expect.OKISH: "yellow", expect.FAIL: "red"}
+    short = console.short_labels(list(dict.fromkeys(c.system for c in cells)))
+    for cell in cells:
+        got = "missing" if cell.measured is None else f"{cell.measured:.4f}"
+        console.out.print(
+            f"[{colours[cell.verdict]}]{cell.verdict:5}[/] {short[cell.system]} | {cell.dataset} {cell.measure}: "
+            f"{cell.expected:.4f} expected, {got} measured", highlight=False,
+        )
+    counts = {v: sum(1 for c in cells if c.verdict == v) for v in colours}
+    console.out.print(", ".join(f"{n} {v}" for v, n in counts.items()) + f" (tolerance {wanted.tolerance}, okish {wanted.okish})", highlight=False)
+    expect.enforce(cells, wanted)
+
+
+@app.command("check")
+def check_cli(
+    recipe_path: RecipeArg,
+    overrides: SetOpt = None,
+    write: Annotated[bool, typer.Option("--write", help="Record the report's values as the expected ones (after checking them by eye).")] = False,
+    workspace_path: WorkspaceOpt = None,
+) -> None:
+    """Hold the recipe's report against its expected values (report.expect): OK, OKish or FAIL per
+    cell, Pyserini-style; exit 1 on a FAIL."""
+    from retrieval_cli import pipeline
+    from retrieval_cli.pipeline import expect
+    from retrieval_cli.report import load_table
+
+    ws = workspace(workspace_path)
+    recipe = _load(recipe_path, overrides)
+    if write:
+        wanted = pipeline.expectation(recipe)
+        if wanted is None:
+            raise InputError(f"{recipe.path}: report.expect: name the file the expected values go to")
+        from retrieval_cli.pipeline.run import report_of
+
+        expect.write(wanted.path, load_table(report_of(ws, recipe)))
+        console.err.print(f"wrote {wanted.path}", highlight=False)
+        return
+    _verdicts(*pipeline.check(ws, recipe))
 
 
 @app.command("makefile")

@@ -9,7 +9,6 @@ from retrieval_cli.index import ensure, open_searcher
 from retrieval_cli.progress import Progress, silent
 from retrieval_cli.store import Artifact, BuildResult, Workspace
 
-
 # ---- NanoBEIR-style subsets ------------------------------------------------------------------------
 ALL = "all"  # split=ALL: sample from every split
 

@@ -33,18 +33,21 @@ def build_bm25(
         collection.mkdir()
         try:
             progress("write Lucene collection", 0, len(data.corpus))
+            indexable = 0
             with open(collection / "docs.jsonl", "w", encoding="utf-8") as out:
                 for doc_id in data.corpus:
-                    out.write(json.dumps({"id": doc_id, "contents": data.doc_text(doc_id, sep="\n")}) + "\n")
+                    contents = data.doc_text(doc_id, sep="\n")
+                    indexable += lucene.indexable(contents)
+                    out.write(json.dumps({"id": doc_id, "contents": contents}) + "\n")
             progress("write Lucene collection", len(data.corpus), len(data.corpus))
             progress("Lucene indexing", 0, None)
             lucene.index_json_collection(
-                collection, folder / "lucene", stemmer=config.stemmer, threads=threads(), expected=len(data.corpus),
+                collection, folder / "lucene", stemmer=config.stemmer, threads=threads(), expected=indexable,
             )
             progress("Lucene indexing", 1, 1)
         finally:
             shutil.rmtree(collection, ignore_errors=True)
-        return {"documents": len(data.corpus)}
+        return {"documents": len(data.corpus), **({"empty_documents": len(data.corpus) - indexable} if indexable < len(data.corpus) else {})}
 
     return ws.build(
         "indexes", name or f"{dataset.name}-bm25", config, {"dataset": dataset}, build,

@@ -131,7 +131,7 @@ def index_json_collection(
     """Index a folder of Anserini JSON documents ({"id", "contents"}) with IndexCollection.
 
     Anserini logs a failed write (a full disk) and carries on, so the finished index is counted:
-    fewer documents than ``expected`` is an error (a full disk says so, as Python's writes do),
+    fewer documents than ``expected`` (those ``indexable``: Anserini skips empty ones) is an error (a full disk says so, as Python's writes do),
     never a smaller index. What the JVM prints meanwhile is held back: the error is ours, one line,
     with the indexer's last message when the disk was not full."""
     autoclass = jvm()
@@ -168,6 +168,14 @@ def _held_output() -> Iterator[io.StringIO]:
                 os.close(fd)
             sink.seek(0)
             held.write(sink.read().decode("utf-8", "replace"))
+
+
+_JAVA_TRIM = "".join(chr(c) for c in range(0x21))  # String.trim() drops every char <= U+0020
+
+
+def indexable(contents: str) -> bool:
+    """Whether Anserini indexes a document: it skips those whose contents trim to nothing."""
+    return bool(contents.strip(_JAVA_TRIM))
 
 
 DISK_FULL_BYTES = 4 << 20  # a failed index on a filesystem with less free than this ran out of space

@@ -17,6 +17,7 @@ from retrieval_cli import mining, training
 from retrieval_cli.data import synthetic
 from retrieval_cli.derive import pseudo_queries as generation
 from retrieval_cli.errors import InputError
+from retrieval_cli.pipeline import expect
 from retrieval_cli.pipeline.dag import Step, hashed, ordered
 from retrieval_cli.pipeline.recipe import Recipe, config_from, read
 from retrieval_cli.report import reporting
@@ -157,6 +158,9 @@ def plan(recipe: Recipe) -> list[Step]:
     # A strategy mined with the trained cross-encoder depends on a step added after it: order them.
     steps = ordered(steps, path)
     report_fragment = dict(s.get("report") or {})
+    expect.from_recipe(path, report_fragment)  # checked here; read by run_checked after the run
+    for key in ("expect", "tolerance", "okish"):
+        report_fragment.pop(key, None)
     baseline = str(report_fragment.pop("baseline", "untrained"))
     baseline_steps = [f"evaluate:{baseline}{t.suffix}" for t in targets]
     if baseline_steps[0] not in evaluated:

@@ -11,6 +11,7 @@ import dataclasses
 from typing import Callable
 
 from retrieval_cli.errors import InputError
+from retrieval_cli.pipeline import expect
 from retrieval_cli.pipeline.dag import Step
 from retrieval_cli.pipeline.locks import done, write_entry
 from retrieval_cli.pipeline.plan import plan
@@ -76,3 +77,28 @@ def run(
             on_step(step, "reused" if result.reused else "built", artifact)
         progress("pipeline", index + 1, len(ordered))
     return made
+
+
+def expectation(recipe: Recipe) -> expect.Expectation | None:
+    """The recipe's expected values (``report.expect``), if it states any."""
+    return expect.from_recipe(recipe.path, dict(recipe.sections.get("report") or {}))
+
+
+def check(ws: Workspace, recipe: Recipe, report: Artifact | None = None) -> tuple[expect.Expectation, list[expect.Cell]]:
+    """Each expected cell's verdict against the recipe's report (the one its lock names, unless
+    given); an InputError when the recipe states no expectations or its report was not made."""
+    wanted = expectation(recipe)
+    if wanted is None:
+        raise InputError(f"{recipe.path}: report.expect: the recipe states no expected values")
+    from retrieval_cli.report import load_table
+
+    return wanted, expect.compare(load_table(report or report_of(ws, recipe)), wanted)
+
+
+def report_of(ws: Workspace, recipe: Recipe) -> Artifact:
+    """The report the recipe's lock names, when that step is done."""
+    step = next(s for s in plan(recipe) if s.name == "report")
+    state, _, report = done(ws, recipe, step)
+    if report is None:
+        raise InputError(f"{recipe.path}: the report step is {state}: run the recipe first")
+    return report

@@ -13,7 +13,6 @@ from retrieval_cli.report.config import ReportConfig
 from retrieval_cli.report.table import SEP
 from retrieval_cli.store import Artifact
 
-
 MEAN = "mean"  # the dataset column of the across-targets rows
 
 

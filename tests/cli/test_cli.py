@@ -144,3 +144,15 @@ def test_bi_encoder_training_to_dense_index_to_report(runner, tmp_path: Path) ->
     _ok(runner, ["report", "--all", *w])
     markdown = Workspace(tmp_path).artifacts("reports")[-1].file("report.md").read_text(encoding="utf-8")
     assert "| bi: minilm + bm25 (0,20] · mw · tas |" in markdown  # model, base, negatives, loss, sampler
+
+
+def test_terminal_labels_are_short_unique_and_keyed() -> None:
+    from retrieval_cli.cli.console import short_labels
+
+    systems = [
+        "ci-smoke-bm25: minilm + bm25 (0,30] · mnrl · no-duplicates", "minilm (dense flat)",
+        "BM25 k1=0.9 b=0.4 stemmer=none and a long tail", "BM25 k1=0.9 b=0.4 stemmer=none and another",
+    ]
+    short = short_labels(systems)
+    assert short[systems[0]] == "ci-smoke-bm25" and short[systems[1]] == "minilm (dense flat)"
+    assert len(set(short.values())) == 4 and all(len(v) <= 20 for v in short.values())

@@ -257,3 +257,11 @@ def test_an_interrupted_dense_encode_keeps_its_finished_chunks(tmp_path, monkeyp
     assert len(encoded) == 1  # the two finished chunks were kept
     whole = indexing.build_dense(Workspace(tmp_path / "whole"), datasets.save(Workspace(tmp_path / "whole"), data, "cut", {"source": "test"}).artifact, config).artifact
     assert again.file("embeddings.f16.npy").read_bytes() == whole.file("embeddings.f16.npy").read_bytes()
+
+
+def test_an_empty_document_is_skipped_by_lucene_not_taken_for_a_failed_write(ws: Workspace) -> None:
+    corpus = {"d1": {"title": "rivers", "text": "the river runs"}, "d2": {"title": "", "text": " \x1f "}, "d3": {"title": "", "text": "hills"}}
+    data = datasets.Dataset(corpus, {"q": "river"}, {"test": {"q": {"d1": 1}}})
+    art = datasets.save(ws, data, "with-empty", {"s": 1}).artifact
+    index = indexing.build_bm25(ws, art, indexing.BM25Config()).artifact
+    assert index.summary == {"documents": 3, "empty_documents": 1}  # Anserini skips what trims to nothing

@@ -3,6 +3,7 @@ folds seeds into mean ± sd and adds the mean over targets with its paired test.
 
 from __future__ import annotations
 
+import json
 import statistics
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from retrieval_cli import evaluate as evaluation
 from retrieval_cli import pipeline
+from retrieval_cli.cli import app
 from retrieval_cli.report import reporting
 from retrieval_cli.store import Workspace
 
@@ -23,7 +25,7 @@ train: {loss: mnrl, batch_size: 4, max_seq_length: 40, eval_split: "", seeds: [1
 evaluate_on:
   home: {dataset: same, measures: ["nDCG@10"]}
   other: {dataset: {synth: {documents: 90, test_queries: 6, train_queries: 0, seed: 4}}, measures: ["nDCG@10"]}
-report: {baseline: untrained}
+report: {baseline: untrained, expect: expected.json, tolerance: 0.005}
 """
 
 
@@ -41,7 +43,7 @@ def test_recipe_plans_targets_and_seeds(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_seeds_fold_into_mean_and_sd_and_targets_into_a_mean_column(tmp_path: Path) -> None:
+def test_seeds_fold_into_mean_and_sd_and_targets_into_a_mean_column(tmp_path: Path, runner) -> None:  # noqa: ANN001
     path = tmp_path / "xb.yaml"
     path.write_text(RECIPE, encoding="utf-8")
     ws = Workspace(tmp_path / "ws")
@@ -70,3 +72,18 @@ def test_seeds_fold_into_mean_and_sd_and_targets_into_a_mean_column(tmp_path: Pa
     assert "mean±sd over 2 training seeds" in made["report"].summary["legend"]
     markdown = made["report"].file("report.md").read_text(encoding="utf-8")
     assert "±" in markdown and " | mean nDCG@10 |" in markdown.splitlines()[0]  # a mean column per measure
+
+    # Expectations: the recorded values check OK; one drifted past its tolerance is one FAIL line, exit 1.
+    w = ["-w", str(ws.root)]
+    assert runner.invoke(app, ["pipeline", "check", str(path), "--write", *w]).exit_code == 0
+    ok = runner.invoke(app, ["pipeline", "check", str(path), *w])
+    assert ok.exit_code == 0 and not [line for line in ok.output.splitlines() if line.startswith("FAIL")] and " 0 FAIL" in ok.output
+    expected = json.loads((tmp_path / "expected.json").read_text(encoding="utf-8"))
+    system = next(s for s in expected if s.startswith("xb-bm25"))
+    dataset = next(iter(expected[system]))
+    expected[system][dataset]["nDCG@10"] += 0.05  # past okish (0.02) too
+    (tmp_path / "expected.json").write_text(json.dumps(expected), encoding="utf-8")
+    failed = runner.invoke(app, ["pipeline", "check", str(path), *w])
+    last = failed.output.strip().splitlines()[-1]
+    assert failed.exit_code == 1 and last.startswith("error: ") and f"{system} | {dataset} nDCG@10: expected" in last
+    assert "± 0.005, measured" in last
