@@ -94,10 +94,11 @@ def plan(recipe: Recipe) -> list[Step]:
     targets = _targets(path, s.get("evaluate_on"), evaluate_cfg, base, name)
     evaluated: list[str] = []
 
-    def evaluate_step(run: str, index_step: str, target: _Target, system: str | None = None) -> None:
-        """``run`` names the step (a seed's own); ``system`` the artifact, one name for every seed."""
+    def evaluate_step(run: str, index_step: str, target: _Target) -> None:
+        """``run`` names the step and its artifact: a seed's own, so `report --all` sees every seed
+        (the report folds them back into one system: their models share one name)."""
         step = f"evaluate:{run}{target.suffix}"
-        artifact = f"{name}-{system or run}{target.tag}"
+        artifact = f"{name}-{run}{target.tag}"
         add(Step(step, "evaluations", dataclasses.asdict(target.config), [index_step],
                  lambda ws, a, cfg=target.config: evaluation.evaluate(ws, index=a[index_step], config=cfg, name=artifact)))
         evaluated.append(step)
@@ -120,7 +121,8 @@ def plan(recipe: Recipe) -> list[Step]:
         if label in RESERVED:
             raise InputError(f"{path}: strategies: '{label}' names a baseline system; pick another name")
         longest = max((t.tag for t in targets), key=len)
-        artifact_name(path, f"strategies.{label}", f"{name}-{label}-dense{longest}")  # the longest name it gives
+        for suffix in ("-dense", *(f"-s{seed}" for seed in seeds)):  # the longest names it gives
+            artifact_name(path, f"strategies.{label}", f"{name}-{label}{suffix}{longest}")
         fragment = dict(fragment or {})
         uses_ce = fragment.get("cross_encoder") == "trained"
         if uses_ce:
@@ -153,7 +155,7 @@ def plan(recipe: Recipe) -> list[Step]:
                 add(Step(index_step, "indexes", {}, [target.step, f"train:{run}"],
                          lambda ws, a, run=run, t=target, label=label: indexing.build_dense(
                              ws, a[t.step], indexing.DenseConfig(model=a[f"train:{run}"].ref), name=f"{name}-{label}-dense{t.tag}")))
-                evaluate_step(run, index_step, target, system=label)
+                evaluate_step(run, index_step, target)
 
     # A strategy mined with the trained cross-encoder depends on a step added after it: order them.
     steps = ordered(steps, path)
