@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from retrieval_cli.data.corpus_file import CorpusFile
 from retrieval_cli.data.dataset import Dataset
@@ -19,15 +19,27 @@ QRELS_HEADER = "query-id\tcorpus-id\tscore"
 def write_beir(dataset: Dataset, folder: Path) -> None:
     """Write a dataset as a normalised BEIR folder (stable order, UTF-8, one record a line)."""
     folder.mkdir(parents=True, exist_ok=True)
+    write_corpus(folder, ((doc_id, doc.get("title", ""), doc["text"]) for doc_id, doc in dataset.corpus.items()))
+    write_queries_and_qrels(folder, dataset.queries, dataset.qrels)
+
+
+def write_corpus(folder: Path, documents: Iterable[tuple[str, str, str]]) -> int:
+    """Write ``corpus.jsonl`` from (id, title, text) as they come (a stream: nothing is held);
+    returns how many documents it wrote."""
+    count = 0
     with open(folder / "corpus.jsonl", "w", encoding="utf-8") as out:
-        for doc_id, doc in dataset.corpus.items():
-            record = {"_id": doc_id, "title": doc.get("title", ""), "text": doc["text"]}
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        for doc_id, title, text in documents:
+            out.write(json.dumps({"_id": doc_id, "title": title, "text": text}, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def write_queries_and_qrels(folder: Path, queries: Mapping[str, str], qrels: Mapping[str, Mapping[str, Mapping[str, int]]]) -> None:
     with open(folder / "queries.jsonl", "w", encoding="utf-8") as out:
-        for qid, text in dataset.queries.items():
+        for qid, text in queries.items():
             out.write(json.dumps({"_id": qid, "text": text}, ensure_ascii=False) + "\n")
     (folder / "qrels").mkdir(exist_ok=True)
-    for split, judged in dataset.qrels.items():
+    for split, judged in qrels.items():
         with open(folder / "qrels" / f"{split}.tsv", "w", encoding="utf-8") as out:
             out.write(QRELS_HEADER + "\n")
             for qid, docs in judged.items():

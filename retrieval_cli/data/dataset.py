@@ -57,9 +57,10 @@ class Dataset:
         doc = self.corpus[doc_id]
         return f"{doc.get('title', '')}{sep}{doc['text']}".strip()
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self, documents: int | None = None) -> dict[str, Any]:
+        """Counts for the manifest; ``documents`` when the corpus was streamed to disk, not held."""
         return {
-            "documents": len(self.corpus),
+            "documents": len(self.corpus) if documents is None else documents,
             "queries": len(self.queries),
             "splits": {
                 split: {

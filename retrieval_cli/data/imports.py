@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrieval_cli.data.artifacts import content_hash, store
+from retrieval_cli.data.artifacts import content_hash, store, write_corpus, write_queries_and_qrels
 from retrieval_cli.data.dataset import Dataset, check_split_name
-from retrieval_cli.data.readers import beir_files, read_beir, read_id_tsv, read_trec_dl, read_trec_qrels
+from retrieval_cli.data.readers import beir_files, iter_id_tsv, read_beir, read_id_tsv, read_trec_qrels
 from retrieval_cli.errors import InputError
 from retrieval_cli.progress import Progress, silent
 from retrieval_cli.store import BuildResult, Workspace
@@ -35,35 +35,6 @@ def import_beir(
         return dataset
 
     return store(ws, name, config, {}, make, origin=origin or str(source.resolve()), force=force)
-
-
-def import_trec_dl(
-    ws: Workspace,
-    collection: Path,
-    topics: Path,
-    qrels: Path,
-    name: str,
-    *,
-    split: str = "test",
-    relevance_level: int = 2,
-    force: bool = False,
-    progress: Progress = silent,
-) -> BuildResult:
-    """Convert MS MARCO/TREC-DL files into a dataset artifact (BEIR layout inside)."""
-    files = [Path(collection), Path(topics), Path(qrels)]
-    for path in files:
-        if not path.is_file():
-            raise InputError("no such file", path=path)
-    config = {"source": "trec-dl", "split": split, "content": content_hash(files), "relevance_level": relevance_level}
-
-    def make() -> Dataset:
-        progress("read TREC-DL files", 0, None)
-        dataset = read_trec_dl(*files, split=split, relevance_level=relevance_level)
-        progress("read TREC-DL files", 1, 1)
-        return dataset
-
-    origin = ", ".join(str(p.resolve()) for p in files)
-    return store(ws, name, config, {}, make, origin=origin, force=force)
 
 
 @dataclass(frozen=True)
@@ -104,7 +75,8 @@ def import_msmarco(
 ) -> BuildResult:
     """MS MARCO-shaped files as one dataset: ``collection.tsv`` (pid, passage) stored once, and any
     number of splits, each a queries TSV with TREC qrels and its own relevance level (train and
-    dev at 1, TREC-DL 2019/2020 at 2). A query id in two query files must have one text."""
+    dev at 1, TREC-DL 2019/2020 at 2). A query id in two query files must have one text. The
+    collection is streamed (memory grows with its ids and the queries and judgments, not its text)."""
     if not splits:
         raise InputError("give at least one --split NAME=QUERIES,QRELS[,LEVEL]", field="split")
     names = [s.name for s in splits]
@@ -120,11 +92,26 @@ def import_msmarco(
         "splits": names, **({"split_levels": levels} if levels else {}),
     }
 
-    def make() -> Dataset:
-        progress("read collection", 0, None)
-        corpus = {pid: {"title": "", "text": text} for pid, text in read_id_tsv(Path(collection), "pid", "passage").items()}
-        if not corpus:
+    return _stream(ws, name, config, Path(collection), splits, relevance_level, levels, files, force, progress)
+
+
+def _stream(
+    ws: Workspace, name: str, config: dict, collection: Path, splits: list[SplitFiles], relevance_level: int,
+    levels: dict[str, int], files: list[Path], force: bool, progress: Progress,
+) -> BuildResult:
+    """Build a dataset artifact from a collection TSV and query/qrels files without holding the
+    collection: it streams to corpus.jsonl, and only its ids stay to check the qrels against."""
+    origin = ", ".join(str(p.resolve()) for p in files)
+
+    def build(folder: Path) -> dict[str, object]:
+        # The collection streams from collection.tsv to corpus.jsonl: only its ids stay in memory
+        # (MS MARCO's 8.8M passages are ~3 GB of text; their ids are a set of ~0.6 GB).
+        progress("write corpus", 0, None)
+        ids: set[str] = set()
+        documents = write_corpus(folder, ((pid, "", text) for pid, text in iter_id_tsv(Path(collection), "pid", "passage", ids)))
+        if not documents:
             raise InputError("empty corpus: no passages", path=collection)
+        progress("write corpus", documents, documents)
         queries: dict[str, str] = {}
         qrels: dict[str, dict[str, dict[str, int]]] = {}
         for number, split in enumerate(splits, start=1):
@@ -133,9 +120,33 @@ def import_msmarco(
             for qid, text in these.items():
                 if queries.setdefault(qid, text) != text:
                     raise InputError(f"query '{qid}' has another text in an earlier split's queries", path=split.queries, field="query")
-            qrels[split.name] = read_trec_qrels(Path(split.qrels), these, corpus)
+            qrels[split.name] = read_trec_qrels(Path(split.qrels), these, ids)
         progress("read splits", len(splits), len(splits))
-        return Dataset(corpus, queries, qrels, relevance_level=relevance_level, split_levels=levels)
+        write_queries_and_qrels(folder, queries, qrels)
+        made = Dataset({}, queries, qrels, relevance_level=relevance_level, split_levels=levels)
+        return {**made.stats(documents=documents), "origin": origin}
 
-    origin = ", ".join(str(p.resolve()) for p in files)
-    return store(ws, name, config, {}, make, origin=origin, force=force)
+    return ws.build("datasets", name, config, {}, build, force=force)
+
+
+def import_trec_dl(
+    ws: Workspace,
+    collection: Path,
+    topics: Path,
+    qrels: Path,
+    name: str,
+    *,
+    split: str = "test",
+    relevance_level: int = 2,
+    force: bool = False,
+    progress: Progress = silent,
+) -> BuildResult:
+    """Convert MS MARCO/TREC-DL files into a dataset artifact (BEIR layout inside), streaming the
+    collection as ``import_msmarco`` does: one topics/qrels pair as one split."""
+    files = [Path(collection), Path(topics), Path(qrels)]
+    for path in files:
+        if not path.is_file():
+            raise InputError("no such file", path=path)
+    config = {"source": "trec-dl", "split": split, "content": content_hash(files), "relevance_level": relevance_level}
+    splits = [SplitFiles(check_split_name(split), Path(topics), Path(qrels))]
+    return _stream(ws, name, config, Path(collection), splits, relevance_level, {}, files, force, progress)

@@ -187,18 +187,23 @@ def read_beir(folder: Path, name: str = "", relevance_level: int = 1) -> Dataset
 def read_id_tsv(path: Path, id_field: str, text_field: str, *, nonempty: bool = False) -> dict[str, str]:
     """A two-column TSV of (id, text): MS MARCO's ``collection.tsv`` (pid, passage) and its query
     files (qid, query). Ids are unique tokens; with ``nonempty`` a blank text is an error too."""
-    rows: dict[str, str] = {}
+    return dict(iter_id_tsv(path, id_field, text_field, set(), nonempty=nonempty))
+
+
+def iter_id_tsv(path: Path, id_field: str, text_field: str, seen: set[str], *, nonempty: bool = False) -> Iterator[tuple[str, str]]:
+    """``read_id_tsv`` as a stream, for a collection too large to hold: only the ids stay, in
+    ``seen`` (the caller's, so qrels can be checked against it)."""
     for number, text in read_lines(path):
         columns = text.split("\t")
         if len(columns) != 2:
             raise InputError(f"expected 2 tab-separated columns ({id_field}, {text_field}), got {len(columns)}", path=path, line=number)
         key = check_id(columns[0].strip(), path, number, id_field)
-        if key in rows:
+        if key in seen:
             raise InputError(f"duplicate {id_field} '{key}'", path=path, line=number)
         if nonempty and not columns[1].strip():
             raise InputError(f"empty {text_field} '{key}'", path=path, line=number, field=text_field)
-        rows[key] = columns[1]
-    return rows
+        seen.add(key)
+        yield key, columns[1]
 
 
 def read_trec_qrels(path: Path, queries: Mapping[str, Any], corpus: Mapping[str, Any]) -> dict[str, dict[str, int]]:
