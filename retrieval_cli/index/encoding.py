@@ -80,12 +80,14 @@ def _chunk_vectors(
     if parts is None:
         return compute(), True
 
+    made: list[np.ndarray] = []
+
     def make() -> tuple[dict[str, Any], Any]:
-        vectors = compute()
-        return {"chunk": number, "rows": len(vectors)}, lambda folder: write_npy(folder / VECTORS, vectors)
+        made.append(compute())
+        return {"chunk": number, "rows": len(made[0])}, lambda folder: write_npy(folder / VECTORS, made[0])
 
     entry, computed = parts.get_or_make(f"chunk-{number}-{plan}", make)
-    return np.load(entry.file(VECTORS)), computed
+    return (made[0] if computed else np.load(entry.file(VECTORS))), computed  # a fresh chunk is not read back
 
 
 def encode_texts(
