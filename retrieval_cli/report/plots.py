@@ -65,7 +65,8 @@ def confidence_interval(values: list[float], level: float = 0.95) -> float:
 
 
 def metric_bars(table: pd.DataFrame, evaluations: dict[str, Artifact], path: Path) -> Path | None:
-    """One panel per (dataset, measure): a bar per system with its 95% CI over queries."""
+    """One panel per (dataset, measure): a bar per system with its 95% CI over queries, and for a
+    system trained with several seeds each seed's value (the seed spread)."""
     plt = _pyplot()
     tested = table[~table["measure"].isin(evaluation.ALWAYS)]
     panels = list(dict.fromkeys(zip(tested["dataset"], tested["measure"])))
@@ -82,11 +83,15 @@ def metric_bars(table: pd.DataFrame, evaluations: dict[str, Artifact], path: Pat
             errors.append(confidence_interval(values))
         colors = ["#999999" if bool(r.get("baseline", False)) is True else "#3b75af" for _, r in rows.iterrows()]
         ax.barh(range(len(systems)), rows["value"].fillna(0), xerr=errors, color=colors, capsize=3)
+        for y, (_, row) in enumerate(rows.iterrows()):  # a system over seeds: each seed's value as a dot
+            seeds = row.get("seed_values")
+            if isinstance(seeds, list) and len(seeds) > 1:
+                ax.plot(seeds, [y] * len(seeds), "o", color="#d62728", markersize=3, zorder=3)
         ax.set_yticks(range(len(systems)), [_short(s) for s in systems] if ax is axes[0][0] else [""] * len(systems))
         ax.invert_yaxis()
         ax.set_title(f"{dataset} {measure}", fontsize=9)
         ax.set_xlim(0, 1)
-    fig.suptitle("Mean over queries with 95% confidence intervals (grey: baseline)", fontsize=9)
+    fig.suptitle("Mean over queries with 95% confidence intervals (grey: baseline; red dots: each training seed)", fontsize=9)
     return _save(fig, path)
 
 
