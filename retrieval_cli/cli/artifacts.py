@@ -24,7 +24,7 @@ def list_cli(
 ) -> None:
     """List finished artifacts, oldest first; damaged ones (unreadable manifests) after them."""
     ws = workspace(workspace_path)
-    found, damaged = ws.artifacts(kind), ws.damaged(kind)
+    found, damaged = ws.scan(kind)
     if as_json:
         rows = [{"ref": a.ref, "created": a.manifest.get("created"), "path": str(a.path)} for a in found]
         rows += [{"ref": f"{f.parent.parent.name}/{f.parent.name}@{f.name}", "damaged": why, "path": str(f)} for f, why in damaged]

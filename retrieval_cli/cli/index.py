@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from retrieval_cli.cli import console
-from retrieval_cli.cli.options import ForceOpt, NameOpt, QuietOpt, ShardOpt, WorkspaceOpt, config_from, workspace
+from retrieval_cli.cli.options import ForceOpt, NameOpt, QuietOpt, ShardOpt, WorkspaceOpt, from_options, workspace
 from retrieval_cli.errors import InputError
 from retrieval_cli.index.config import BM25Config, DenseConfig
 
@@ -42,9 +42,9 @@ def index_cli(
         raise InputError("--shard applies to --kind dense (BM25 indexing is one Lucene job)")
     with console.progress(quiet) as bar:
         if kind == "bm25":
-            result = indexing.build_bm25(ws, data, config_from(BM25Config, locals()), name=name, force=force, progress=bar)
+            result = indexing.build_bm25(ws, data, from_options(BM25Config, locals()), name=name, force=force, progress=bar)
         elif kind == "dense":
-            config = config_from(DenseConfig, locals())
+            config = from_options(DenseConfig, locals())
             if shard is not None:
                 part = indexing.encode_shard(ws, data, config, Shard.parse(shard), progress=bar)
                 console.shard_done(part, "passages", "assemble the index")

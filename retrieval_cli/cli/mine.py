@@ -18,7 +18,7 @@ from retrieval_cli.cli.options import (
     QuietOpt,
     ShardOpt,
     WorkspaceOpt,
-    config_from,
+    from_options,
     workspace,
 )
 from retrieval_cli.mining.config import MiningConfig
@@ -74,7 +74,7 @@ def mine_negatives_cli(
     from retrieval_cli.llm import SamplingParams
     from retrieval_cli.store import Shard
 
-    config = config_from(
+    config = from_options(
         MiningConfig, locals(), llm_sampling=SamplingParams(max_tokens=llm_max_tokens, temperature=llm_temperature, seed=seed),
     )
     ws = workspace(workspace_path)

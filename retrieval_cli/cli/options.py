@@ -63,7 +63,7 @@ def workspace(path: "Path | Workspace | None", ctx: click.Context | None = None)
     )
 
 
-def config_from(cls: type, values: dict[str, Any], **fixed: Any) -> Any:
+def from_options(cls: type, values: dict[str, Any], **fixed: Any) -> Any:
     """A library config dataclass from a command's option values: options left unset (None) take
     the dataclass's own default, so the library alone says what the defaults are."""
     names = {f.name for f in dataclasses.fields(cls) if f.init}

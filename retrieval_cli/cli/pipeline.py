@@ -89,11 +89,7 @@ def _verdicts(wanted, cells) -> None:  # noqa: ANN001
     colours = {expect.OK: "green", expect.OKISH: "yellow", expect.FAIL: "red"}
     short = console.short_labels(list(dict.fromkeys(c.system for c in cells)))
     for cell in cells:
-        got = "missing" if cell.measured is None else f"{cell.measured:.4f}"
-        console.out.print(
-            f"[{colours[cell.verdict]}]{cell.verdict:5}[/] {short[cell.system]} | {cell.dataset} {cell.measure}: "
-            f"{cell.expected:.4f} expected, {got} measured", highlight=False,
-        )
+        console.out.print(cell.line(short[cell.system]), style=colours[cell.verdict], highlight=False, markup=False)
     counts = {v: sum(1 for c in cells if c.verdict == v) for v in colours}
     console.out.print(", ".join(f"{n} {v}" for v, n in counts.items()) + f" (tolerance {wanted.tolerance}, okish {wanted.okish})", highlight=False)
     expect.enforce(cells, wanted)

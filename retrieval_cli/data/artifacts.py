@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from retrieval_cli.data.corpus_file import CorpusFile
-from retrieval_cli.data.dataset import Dataset
+from retrieval_cli.data.dataset import Dataset, levels_record
 from retrieval_cli.errors import InputError
 from retrieval_cli.store import Artifact, BuildResult, Versioned, Workspace, files_fingerprint
 
@@ -85,10 +85,8 @@ def load(artifact: Artifact, *, lazy_corpus: bool = False) -> Dataset:
 
 
 def levels_config(dataset: Dataset) -> dict[str, Any]:
-    """The per-split levels a dataset's config records: none when every split uses the default, so
-    datasets made before per-split levels keep their version ids."""
-    levels = {s: v for s, v in sorted(dataset.split_levels.items()) if s in dataset.qrels and v != dataset.relevance_level}
-    return {"split_levels": levels} if levels else {}
+    """The per-split levels a dataset's config records (``levels_record``) for its own splits."""
+    return levels_record({s: v for s, v in dataset.split_levels.items() if s in dataset.qrels}, dataset.relevance_level)
 
 
 def content_hash(paths: list[Path]) -> str:

@@ -75,6 +75,14 @@ class Dataset:
         }
 
 
+def levels_record(levels: Mapping[str, int | None], default: int) -> dict[str, Any]:
+    """The ``split_levels`` a dataset's config records: only splits whose level differs from the
+    default (sorted), and nothing at all when none does, so datasets made before per-split levels
+    keep their version ids."""
+    differing = {s: int(v) for s, v in sorted(levels.items()) if v is not None and int(v) != default}
+    return {"split_levels": differing} if differing else {}
+
+
 def split_level(artifact: Artifact, split: str) -> int:
     """A dataset artifact's relevance level for ``split``, read from its config."""
     config = artifact.config

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from retrieval_cli.data.artifacts import content_hash, store, write_corpus, write_queries_and_qrels
-from retrieval_cli.data.dataset import Dataset, check_split_name
+from retrieval_cli.data.dataset import Dataset, check_split_name, levels_record
 from retrieval_cli.data.readers import beir_files, iter_id_tsv, read_beir, read_id_tsv, read_trec_qrels
 from retrieval_cli.errors import InputError
 from retrieval_cli.progress import Progress, silent
@@ -86,10 +86,11 @@ def import_msmarco(
     for path in files:
         if not path.is_file():
             raise InputError("no such file", path=path)
-    levels = {s.name: s.relevance_level for s in splits if s.relevance_level not in (None, relevance_level)}
+    record = levels_record({s.name: s.relevance_level for s in splits}, relevance_level)
+    levels = record.get("split_levels", {})
     config = {
         "source": "msmarco", "content": content_hash(files), "relevance_level": relevance_level,
-        "splits": names, **({"split_levels": levels} if levels else {}),
+        "splits": names, **record,
     }
 
     return _stream(ws, name, config, Path(collection), splits, relevance_level, levels, files, force, progress)

@@ -121,11 +121,8 @@ def generate_queries(
     resolved: dict[str, Any] = {"source": "generate-queries", "relevance_level": default_level}
     # A pseudo-query's positive is graded 1, so its split is judged at level 1 (a TREC-DL source's
     # default of 2 would leave it without positives). Recorded only where it differs.
-    levels = {s: int(v) for s, v in source.config.get("split_levels", {}).items()}
-    levels[config.split] = 1
-    levels = {s: v for s, v in sorted(levels.items()) if v != default_level}
-    if levels:
-        resolved["split_levels"] = levels
+    resolved.update(datasets.levels_record({**source.config.get("split_levels", {}), config.split: 1}, default_level))
+    levels = resolved.get("split_levels", {})
     extra: dict[str, Any] = {}
     if config.method == "llm":
         spec = llmlib.LLMSpec.parse(config.llm, config.api_key_env)

@@ -41,9 +41,13 @@ class Cell:
     measured: float | None
     verdict: str
 
-    def line(self) -> str:
-        got = "missing" if self.measured is None else f"{self.measured:.4f}"
-        return f"{self.verdict:5} {self.system} | {self.dataset} {self.measure}: expected {self.expected:.4f}, measured {got}"
+    @property
+    def got(self) -> str:
+        return "missing" if self.measured is None else f"{self.measured:.4f}"
+
+    def line(self, system: str | None = None) -> str:
+        """The verdict as one line (``system``: a shorter label for the terminal)."""
+        return f"{self.verdict:5} {system or self.system} | {self.dataset} {self.measure}: {self.expected:.4f} expected, {self.got} measured"
 
 
 class ExpectationFailed(RetrievalError):
@@ -100,11 +104,10 @@ def enforce(cells: list[Cell], expectation: Expectation) -> None:
     failed = [c for c in cells if c.verdict == FAIL]
     if failed:
         c = failed[0]
-        got = "missing" if c.measured is None else f"{c.measured:.4f}"
         more = f" ({len(failed) - 1} more cells failed)" if len(failed) > 1 else ""
         raise ExpectationFailed(
             f"{expectation.path}: {c.system} | {c.dataset} {c.measure}: expected {c.expected:.4f} ± {expectation.tolerance}, "
-            f"measured {got}{more}"
+            f"measured {c.got}{more}"
         )
 
 

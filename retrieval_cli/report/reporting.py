@@ -64,7 +64,8 @@ def report(
             raise InputError(f"'{ev.ref}' is a {ev.kind} artifact, expected evaluations")
     if baseline is not None and all(ev.path != baseline.path for ev in evaluations):
         evaluations = [baseline, *evaluations]
-    compared = ([baseline] if baseline is not None else []) + [b for b in baselines or [] if baseline is None or b.path != baseline.path]
+    # The baseline on each target (the named one first, each once); none without a baseline.
+    compared = list({b.path: b for b in [baseline, *(baselines or [])]}.values()) if baseline is not None else []
     for b in compared:
         if all(ev.path != b.path for ev in evaluations):
             raise InputError(f"baseline '{b.ref}' is not among the evaluations reported")

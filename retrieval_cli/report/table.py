@@ -29,6 +29,8 @@ class System:
     negatives: str = ""
     training: str = ""
     rerank: str = ""
+    seed: int | None = None  # the training seed (None: untrained systems and runs)
+    signature: str = ""  # what the system is apart from that seed: equal signatures are seeds of one system
 
 
 def describe(ws: Workspace, evaluation_artifact: Artifact) -> System:
@@ -47,7 +49,8 @@ def describe(ws: Workspace, evaluation_artifact: Artifact) -> System:
     else:
         ic = index.config
         retriever, model = f"dense {ic['faiss']}", ic["model"]
-    negatives = training = ""
+    negatives = training = signature = ""
+    seed = None
     model_artifact = ws.inputs_of(index).get("model") if index is not None else None
     if model_artifact is not None:
         mc = model_artifact.config
@@ -57,6 +60,8 @@ def describe(ws: Workspace, evaluation_artifact: Artifact) -> System:
             negatives = negatives_io.label(neg.config)
         # Trained: "NAME: base + negatives · loss · sampler", the lineage a reader compares by.
         model = model_artifact.name
+        if "seed" in mc:
+            seed, signature = int(mc["seed"]), _signature(evaluation_artifact, index, model_artifact)
         label = f"{model}: {mc.get('base', '?')}" + (f" + {negatives}" if negatives else "")
         label += f" · {training}" if training else ""
         if not retriever.startswith("dense flat"):
@@ -65,28 +70,26 @@ def describe(ws: Workspace, evaluation_artifact: Artifact) -> System:
         label = f"{model} ({retriever})" if model else retriever
     if rerank:
         label += f" + rerank {rerank}"
-    return System(label=label, retriever=retriever, model=model, negatives=negatives, training=training, rerank=rerank)
+    return System(label=label, retriever=retriever, model=model, negatives=negatives, training=training, rerank=rerank,
+                  seed=seed, signature=signature)
 
 
-def _seed_and_signature(ws: Workspace, ev: Artifact) -> tuple[int | None, str]:
-    """The training seed behind an evaluation (None for untrained systems and runs), and what its
-    system is apart from that seed: two evaluations alike but for the seed are seeds of one system."""
-    index = ws.inputs_of(ev).get("index")
-    model = ws.inputs_of(index).get("model") if index is not None else None
-    if model is None or "seed" not in model.config:
-        return None, ""
+def _signature(ev: Artifact, index: Artifact, model: Artifact) -> str:
+    """Everything behind an evaluation but the training seed (and the model that seed made)."""
     others = {k: v for k, v in model.config.items() if k != "seed"}
-    index_config = {k: v for k, v in index.config.items() if k not in ("model", "model_fingerprint")}  # the seed's model
-    signature = json.dumps({"model": others, "inputs": model.manifest.get("inputs", {}), "index": index_config,
-                            "evaluation": ev.config, "dataset": ev.manifest["inputs"].get("dataset")}, sort_keys=True, default=str)
-    return int(model.config["seed"]), signature
+    index_config = {k: v for k, v in index.config.items() if k not in ("model", "model_fingerprint")}
+    return json.dumps({"model": others, "inputs": model.manifest.get("inputs", {}), "index": index_config,
+                       "evaluation": ev.config, "dataset": ev.manifest["inputs"].get("dataset")}, sort_keys=True, default=str)
 
 
 def build_table(ws: Workspace, evaluations: list[Artifact]) -> pd.DataFrame:
     """Long table: system, dataset, split, measure, value, plus the lineage columns. Evaluations that
     differ only in the training seed become one row per measure: ``value`` the mean over seeds,
     ``sd`` their standard deviation, ``seed_values`` each seed's value, ``evaluation`` their refs."""
-    described = [(ev, describe(ws, ev), evaluation.metrics(ev), *_seed_and_signature(ws, ev)) for ev in evaluations]
+    described = []
+    for ev in evaluations:
+        system = describe(ws, ev)
+        described.append((ev, system, evaluation.metrics(ev), system.seed, system.signature))
     groups: dict[tuple[str, str, str], list[tuple]] = {}
     for item in described:
         groups.setdefault((item[1].label, item[2]["dataset"], item[2]["split"]), []).append(item)

@@ -86,6 +86,7 @@ class CacheEntry:
                     shutil.rmtree(self.path, ignore_errors=True)
                 try:
                     tmp.rename(self.path)
+                    return Entry(self.path, data)
                 except OSError:
                     if not self.exists():  # not a concurrent winner: a real failure
                         raise
@@ -95,6 +96,7 @@ class CacheEntry:
             raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        # Another process stored this key first: its entry (the same computation) is the one kept.
         return Entry(self.path, json.loads((self.path / ENTRY).read_text(encoding="utf-8"))["data"])
 
     def remove(self) -> None:

@@ -36,7 +36,7 @@ def collect(ws: Workspace, keep: Iterable[str] = (), dry_run: bool = False, dama
     those were made from. A temporary folder is stale when no process holds its build lock (a
     crash, kill -9); one being built is left alone. Version folders whose manifest cannot be read
     are listed, and removed only with ``damaged`` (their payload may still be worth a look)."""
-    everything = ws.artifacts()
+    everything, broken = ws.scan()
     latest: dict[tuple[str, str], Artifact] = {}
     for artifact in everything:  # oldest first, so the last one seen is the latest
         latest[(artifact.kind, artifact.name)] = artifact
@@ -66,7 +66,7 @@ def collect(ws: Workspace, keep: Iterable[str] = (), dry_run: bool = False, dama
             if not dry_run:
                 remove_tree(artifact.path, tmp_root)
     result.damaged_removed = damaged
-    for folder, _why in ws.damaged():
+    for folder, _why in broken:
         result.damaged.append(folder.relative_to(ws.root).as_posix())
         if damaged:
             result.bytes += tree_size(folder)

@@ -56,28 +56,28 @@ class Workspace:
     # ---- reading -------------------------------------------------------------------------
     def artifacts(self, kind: str | None = None) -> list[Artifact]:
         """Every finished artifact (optionally of one kind), oldest first."""
-        found = []
-        for folder in self._version_folders(kind):
-            try:
-                artifact = Artifact.load(folder)
-            except ArtifactError:
-                continue
-            # A folder copied or renamed by hand is not the artifact its manifest names.
-            if (artifact.kind, artifact.name, artifact.version) == (folder.parent.parent.name, folder.parent.name, folder.name):
-                found.append(artifact)
-        return sorted(found, key=lambda a: (a.manifest.get("created", ""), a.kind, a.name))
+        return self.scan(kind)[0]
 
     def damaged(self, kind: str | None = None) -> list[tuple[Path, str]]:
         """Version folders whose manifest cannot be read (truncated, not JSON, missing fields), with
         why: listed as damaged, never taken for an artifact; ``--force`` rebuilds one in place and
         ``artifacts gc --damaged`` removes them."""
-        found = []
+        return self.scan(kind)[1]
+
+    def scan(self, kind: str | None = None) -> tuple[list[Artifact], list[tuple[Path, str]]]:
+        """One pass over the version folders: the finished artifacts (oldest first) and the damaged
+        folders (with why), for callers that need both (``artifacts list``, gc)."""
+        found, damaged = [], []
         for folder in self._version_folders(kind):
             try:
-                Artifact.load(folder)
+                artifact = Artifact.load(folder)
             except ArtifactError as exc:
-                found.append((folder, str(exc)))
-        return found
+                damaged.append((folder, str(exc)))
+                continue
+            # A folder copied or renamed by hand is not the artifact its manifest names.
+            if (artifact.kind, artifact.name, artifact.version) == (folder.parent.parent.name, folder.parent.name, folder.name):
+                found.append(artifact)
+        return sorted(found, key=lambda a: (a.manifest.get("created", ""), a.kind, a.name)), damaged
 
     def _damaged_named(self, kind: str, name: str, prefix: str = "") -> tuple[Path, str] | None:
         for folder, why in self.damaged(kind):
