@@ -28,6 +28,8 @@ def generate_queries_cli(
     max_queries: Annotated[Optional[int], typer.Option(help="Sample at most this many queries (with --seed).")] = None,
     min_words: Annotated[int, typer.Option(help="Skip titles / sentences shorter than this.")] = 3,
     seed: Annotated[int, typer.Option(help="Seed for sentence choice, sampling and LLM decoding.")] = 13,
+    hide_query: Annotated[bool, typer.Option("--hide-query/--keep-query", help="title, ict: training positives leave out the text the query was cut from them (ICT-style), so training teaches meaning, not string matching.")] = True,
+    dev_queries: Annotated[int, typer.Option(help="Hold this many queries out as split 'dev', which train scores each epoch: choose settings there, never on evaluation queries.")] = 0,
     llm: LLMOpt = "default",
     api_key_env: ApiKeyEnvOpt = "",
     prompt: Annotated[str, typer.Option(help="Packaged few-shot template (query.txt, negative.txt) or a path with a {passage} placeholder.")] = "query.txt",
@@ -51,7 +53,7 @@ def generate_queries_cli(
     from retrieval_cli.store import Shard
 
     config = generation.QueryGenConfig(
-        method=method, split=split, max_queries=max_queries, min_words=min_words, seed=seed, llm=llm,
+        method=method, split=split, max_queries=max_queries, min_words=min_words, seed=seed, hide_query=hide_query, dev_queries=dev_queries, llm=llm,
         api_key_env=api_key_env, prompt=prompt, max_words=max_words, concurrency=concurrency, max_failures=max_failures,
         sampling=SamplingParams(max_tokens=max_tokens, temperature=temperature, seed=seed),
     )
@@ -67,6 +69,8 @@ def generate_queries_cli(
     console.built(result, "dataset")
     made = result.artifact.summary.get("splits", {}).get(split, {})
     console.out.print(f"{made.get('queries', 0)} {method} queries with {made.get('relevant', 0)} positives in split '{split}'", highlight=False)
+    if dev_queries:
+        console.out.print(f"{dev_queries} held out as split 'dev' (train scores it each epoch)", highlight=False)
     gen = result.artifact.summary.get("llm")
     if gen:
         rejected = ", ".join(f"{k} {v}" for k, v in gen["rejected"].items()) or "none"

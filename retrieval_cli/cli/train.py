@@ -103,4 +103,8 @@ def train_cli(
         highlight=False,
     )
     if summary.get("dev"):
-        console.out.print("dev: " + ", ".join(f"{k} {v:.4f}" for k, v in summary["dev"].items()), highlight=False)
+        base = summary.get("dev_base") or {}
+        console.out.print(
+            "dev: " + ", ".join(f"{k} {v:.4f}" + (f" (start {base[k]:.4f})" if k in base else "") for k, v in summary["dev"].items()),
+            highlight=False,
+        )

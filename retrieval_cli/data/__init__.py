@@ -3,7 +3,15 @@ imports, public BEIR downloads and the project's synthetic collection."""
 
 from retrieval_cli.data.artifacts import QRELS_HEADER, content_hash, levels_config, load, save, store, write_beir
 from retrieval_cli.data.corpus_file import CorpusFile
-from retrieval_cli.data.dataset import Dataset, check_split_name, levels_record, split_counts, split_level
+from retrieval_cli.data.dataset import (
+    Dataset,
+    check_split_name,
+    hidden_query_splits,
+    levels_record,
+    split_counts,
+    split_level,
+    without_query,
+)
 from retrieval_cli.data.fetch import BEIR_MD5, BEIR_URL, BEIR_URL_ENV, fetch_beir
 from retrieval_cli.data.imports import SplitFiles, import_beir, import_msmarco, import_trec_dl
 from retrieval_cli.data.readers import (
@@ -17,6 +25,6 @@ from retrieval_cli.data.readers import (
 
 __all__ = [
     "BEIR_MD5", "BEIR_URL", "BEIR_URL_ENV", "QRELS_HEADER", "CorpusFile", "Dataset", "SplitFiles", "import_msmarco", "beir_files", "check_split_name",
-    "content_hash", "fetch_beir", "levels_config", "levels_record", "split_level", "import_beir", "import_trec_dl", "load", "read_beir", "read_jsonl_records", "read_lines",
+    "content_hash", "fetch_beir", "hidden_query_splits", "without_query", "levels_config", "levels_record", "split_level", "import_beir", "import_trec_dl", "load", "read_beir", "read_jsonl_records", "read_lines",
     "read_qrels_tsv", "read_trec_dl", "save", "split_counts", "store", "write_beir",
 ]

@@ -89,6 +89,26 @@ def split_level(artifact: Artifact, split: str) -> int:
     return int(config.get("split_levels", {}).get(split, config.get("relevance_level", 1)))
 
 
+def hidden_query_splits(artifact: Artifact) -> set[str]:
+    """Splits whose queries were cut from their own positives (title or ICT pseudo-queries) and are
+    to be hidden from those positives when training, as recorded by ``generate-queries``."""
+    return set(artifact.config.get("hidden_query_splits", []))
+
+
+def without_query(text: str, query: str) -> str:
+    """``text`` with every occurrence of ``query`` (case and spacing ignored) removed: the positive
+    a copied query trains against, so the model learns to match meaning rather than copy a string
+    (ICT removes its sentence from the context the same way; Lee et al., 2019). A text that would be
+    left empty is returned whole."""
+    words = query.split()
+    if not words:
+        return text
+    pattern = re.compile(r"\s+".join(re.escape(w) for w in words), re.IGNORECASE)
+    cut, found = pattern.subn(" ", text)
+    left = " ".join(cut.split())
+    return left if found and left else text
+
+
 def split_counts(artifact: Artifact, split: str) -> dict[str, Any]:
     """A split's counts from a dataset artifact's manifest, checked without loading the files:
     an InputError naming the splits there are when it is missing."""

@@ -5,9 +5,14 @@ Two classic methods, each query's positive being the document it came from:
 - ``title``: the document title as the query (title → body). Documents sharing a title give one
   query with all of them as positives, so no true positive is later mined as a negative.
 - ``ict``: inverse cloze task (Lee et al., 2019, "Latent Retrieval for Weakly Supervised Open
-  Domain QA"): one sentence drawn from the passage is the query. Unlike the original ICT the
-  sentence stays in the positive, because the positive must be a corpus document that mining and
-  evaluation can find by id.
+  Domain QA"): one sentence drawn from the passage is the query.
+
+Both copy their query from the positive, which turns training into string matching: a model that
+learns to find a title inside its own document unlearns the semantic matching real queries need
+(on Cranfield, MiniLM trained on titles against whole documents lost nDCG@10). So by default
+(``hide_query``) the split is recorded as hidden: training positives leave the query's text out,
+as the original ICT removes its sentence from the context. The positive stays a corpus document
+that mining and evaluation find by id; only the text a loss sees changes.
 
 The result is a new dataset artifact: the source corpus, queries and splits unchanged, plus the
 generated queries as one new split (``train`` by default).
@@ -27,6 +32,7 @@ from retrieval_cli.progress import Progress, silent
 from retrieval_cli.store import Artifact, BuildResult, Shard, ShardResult, Versioned, Workspace, unversioned
 
 METHODS = ("title", "ict", "llm")
+DEV_SPLIT = "dev"  # where --dev-queries go: the split the trainer evaluates each epoch
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -35,13 +41,16 @@ _LLM_FIELDS = ("llm", "api_key_env", "prompt", "passage_words", "max_words", "sa
 
 @dataclass
 class QueryGenConfig(Versioned):
-    """How pseudo-queries are made; ``max_queries`` samples documents with ``seed``."""
+    """How pseudo-queries are made; ``max_queries`` samples documents with ``seed``; ``dev_queries``
+    holds some out as a dev split made from the training side (never from evaluation queries)."""
 
     method: str = "title"
     split: str = "train"
     max_queries: int | None = None
     min_words: int = 3
     seed: int = 13
+    hide_query: bool = True  # title, ict: training positives leave out the query copied from them (dev: always)
+    dev_queries: int = 0  # held out of the split as split "dev", to choose training settings on
     # --method llm only
     llm: str = llmlib.DEFAULT_LLM
     api_key_env: str = ""
@@ -53,7 +62,7 @@ class QueryGenConfig(Versioned):
     max_failures: float = 0.05
 
     def irrelevant(self) -> set[str]:
-        return set() if self.method == "llm" else set(_LLM_FIELDS)
+        return {"hide_query"} if self.method == "llm" else set(_LLM_FIELDS)
 
     def check(self) -> None:
         if self.method not in METHODS:
@@ -66,7 +75,11 @@ class QueryGenConfig(Versioned):
             raise InputError(f"max-queries must be >= 1, got {self.max_queries}", field="max_queries")
         if self.min_words < 1:
             raise InputError(f"min-words must be >= 1, got {self.min_words}", field="min_words")
+        if self.dev_queries < 0:
+            raise InputError(f"dev-queries must be >= 0, got {self.dev_queries}", field="dev_queries")
         datasets.check_split_name(self.split)
+        if self.dev_queries and self.split == DEV_SPLIT:
+            raise InputError(f"the held-out dev queries go to split '{DEV_SPLIT}': choose another --split", field="split")
 
 
 def _normalise(text: str) -> str:
@@ -121,8 +134,17 @@ def generate_queries(
     resolved: dict[str, Any] = {"source": "generate-queries", "relevance_level": default_level}
     # A pseudo-query's positive is graded 1, so its split is judged at level 1 (a TREC-DL source's
     # default of 2 would leave it without positives). Recorded only where it differs.
-    resolved.update(datasets.levels_record({**source.config.get("split_levels", {}), config.split: 1}, default_level))
+    made_splits = [config.split] + ([DEV_SPLIT] if config.dev_queries else [])
+    resolved.update(datasets.levels_record({**source.config.get("split_levels", {}), **dict.fromkeys(made_splits, 1)}, default_level))
     levels = resolved.get("split_levels", {})
+    # The dev split is searched hidden whatever training does: a dev score that finding a title in
+    # its own document can earn would favour exactly the string matching hiding prevents.
+    copied = config.method != "llm"
+    hidden = datasets.hidden_query_splits(source) | {
+        s for s in made_splits if copied and (config.hide_query or s == DEV_SPLIT)
+    }
+    if hidden:
+        resolved["hidden_query_splits"] = sorted(hidden)
     extra: dict[str, Any] = {}
     if config.method == "llm":
         spec = llmlib.LLMSpec.parse(config.llm, config.api_key_env)
@@ -131,10 +153,10 @@ def generate_queries(
 
     def make() -> datasets.Dataset:
         data = datasets.load(source)
-        if config.split in data.qrels:
-            raise InputError(
-                f"dataset '{source.ref}' already has a '{config.split}' split; choose another with --split"
-            )
+        for split in made_splits:
+            if split in data.qrels:
+                option = "--split" if split == config.split else "no --dev-queries"
+                raise InputError(f"dataset '{source.ref}' already has a '{split}' split; choose {option}")
         progress(f"{config.method} queries", 0, len(data.corpus))
         if config.method == "title":
             made = title_queries(data.corpus, config.min_words)
@@ -149,14 +171,26 @@ def generate_queries(
                 f"(documents need {'a title' if config.method == 'title' else 'two sentences'} "
                 f"of at least {config.min_words} words)"
             )
-        if config.method != "llm" and config.max_queries is not None and config.max_queries < len(made):
-            keep = set(random.Random(config.seed).sample(range(len(made)), config.max_queries))
-            made = [m for i, m in enumerate(made) if i in keep]
         clash = next((qid for qid, _, _ in made if qid in data.queries), None)
         if clash:
             raise InputError(f"generated query id '{clash}' already exists in '{source.ref}'")
-        queries = {**data.queries, **{qid: text for qid, text, _ in made}}
-        qrels = {**data.qrels, config.split: {qid: {d: 1 for d in positives} for qid, _, positives in made}}
+        if config.dev_queries >= len(made):
+            raise InputError(
+                f"dev-queries {config.dev_queries} leaves none of the {len(made)} {config.method} queries to train on",
+                field="dev_queries",
+            )
+        # The dev queries are held out first, by a generator of their own; --max-queries then
+        # samples the training queries from the rest (without dev queries, exactly as before).
+        held = set(random.Random(f"{config.seed}/dev").sample(range(len(made)), config.dev_queries)) if config.dev_queries else set()
+        dev = [m for i, m in enumerate(made) if i in held]
+        train = [m for i, m in enumerate(made) if i not in held]
+        if config.method != "llm" and config.max_queries is not None and config.max_queries < len(train):
+            keep = set(random.Random(config.seed).sample(range(len(train)), config.max_queries))
+            train = [m for i, m in enumerate(train) if i in keep]
+        queries = {**data.queries, **{qid: text for qid, text, _ in train + dev}}
+        qrels = {**data.qrels, config.split: {qid: {d: 1 for d in positives} for qid, _, positives in train}}
+        if dev:
+            qrels[DEV_SPLIT] = {qid: {d: 1 for d in positives} for qid, _, positives in dev}
         return datasets.Dataset(data.corpus, queries, qrels, relevance_level=data.relevance_level, split_levels=levels)
 
     summary_name = name or f"{source.name}-{config.method}"

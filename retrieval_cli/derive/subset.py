@@ -3,7 +3,7 @@ small enough for CI smoke runs yet hard enough to rank."""
 
 from __future__ import annotations
 
-from retrieval_cli.data import Dataset, load, split_level, store
+from retrieval_cli.data import Dataset, hidden_query_splits, load, split_level, store
 from retrieval_cli.errors import InputError
 from retrieval_cli.index import ensure, open_searcher
 from retrieval_cli.progress import Progress, silent
@@ -43,6 +43,9 @@ def subset(
     }
     if every and source.config.get("split_levels"):
         config["split_levels"] = source.config["split_levels"]
+    hidden = sorted(s for s in hidden_query_splits(source) if every or s == split)
+    if hidden:
+        config["hidden_query_splits"] = hidden
     inputs: dict[str, Artifact] = {"dataset": source}
     index = None
     if strategy == "bm25":

@@ -15,6 +15,9 @@ Formats, one row per (query, positive) unless said otherwise:
   (CrossEncoder BinaryCrossEntropyLoss).
 - ``labeled-list``: query, docs, labels; one row per query with its positives and negatives
   (CrossEncoder listwise losses: ListNetLoss, LambdaLoss).
+
+Where the queries were cut from their positives (title and ICT pseudo-queries, recorded by
+``generate-queries``), every format's positive texts leave the query out.
 """
 
 from __future__ import annotations
@@ -86,7 +89,9 @@ def rows(
     """
     if fmt not in FORMATS:
         raise InputError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}", field="format")
-    data = datasets.load(ws.inputs_of(artifact)["dataset"])
+    source = ws.inputs_of(artifact)["dataset"]
+    data = datasets.load(source)
+    hide = artifact.config.get("split") in datasets.hidden_query_splits(source)
     # n-tuples are this wide (shorter queries skipped); triplets use at most this many negatives.
     width = num_negatives or sum(n for _, n in artifact.config.get("components", [])) or None
     scorer = teacher(artifact) if fmt.endswith("-scores") else ""
@@ -95,7 +100,7 @@ def rows(
     for record in read(artifact):
         queries += 1
         start = len(out)
-        _append(out, data, record, fmt, width, scorer)
+        _append(out, data, record, fmt, width, scorer, hide)
         if fmt.startswith("n-tuple") and len(record["negatives"]) < (width or 0):
             skipped += 1
         if with_ids:
@@ -104,21 +109,30 @@ def rows(
     return out, queries, skipped
 
 
-def _append(out: list[dict[str, Any]], data: datasets.Dataset, record: dict[str, Any], fmt: str, width: int | None, scorer: str) -> None:
-    """Append one query record's rows in ``fmt`` (none for an n-tuple query short of negatives)."""
+def _append(
+    out: list[dict[str, Any]], data: datasets.Dataset, record: dict[str, Any], fmt: str, width: int | None, scorer: str,
+    hide: bool,
+) -> None:
+    """Append one query record's rows in ``fmt`` (none for an n-tuple query short of negatives);
+    ``hide``: the query was cut from its positives, so their texts leave it out."""
     anchor = record["query"]
     negs = record["negatives"]
     positives = record["positives"]
+
+    def positive_text(doc_id: str) -> str:
+        text = data.doc_text(doc_id)
+        return datasets.without_query(text, anchor) if hide else text
+
     if fmt == "labeled-list":
-        docs = [data.doc_text(p["doc_id"]) for p in positives] + [_text(data, n) for n in negs]
+        docs = [positive_text(p["doc_id"]) for p in positives] + [_text(data, n) for n in negs]
         out.append({"query": anchor, "docs": docs, "labels": [1] * len(positives) + [0] * len(negs)})
     elif fmt == "labeled-pair":
-        out.extend({"anchor": anchor, "text": data.doc_text(p["doc_id"]), "label": 1} for p in positives)
+        out.extend({"anchor": anchor, "text": positive_text(p["doc_id"]), "label": 1} for p in positives)
         out.extend({"anchor": anchor, "text": _text(data, n), "label": 0} for n in negs)
     elif fmt.startswith("triplet"):
         negs = negs[:width] if width else negs
         for p in positives:
-            positive = data.doc_text(p["doc_id"])
+            positive = positive_text(p["doc_id"])
             for n in negs:
                 row = {"anchor": anchor, "positive": positive, "negative": _text(data, n)}
                 if scorer:
@@ -130,7 +144,7 @@ def _append(out: list[dict[str, Any]], data: datasets.Dataset, record: dict[str,
             return
         negs = negs[:width]
         for p in positives:
-            row = {"anchor": anchor, "positive": data.doc_text(p["doc_id"])}
+            row = {"anchor": anchor, "positive": positive_text(p["doc_id"])}
             row.update({f"negative_{i}": _text(data, n) for i, n in enumerate(negs, start=1)})
             if scorer:
                 row["label"] = [p["scores"][scorer] - _score(n, scorer) for n in negs]

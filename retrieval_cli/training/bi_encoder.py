@@ -204,7 +204,10 @@ def train_bi_encoder(
         model.max_seq_length = config.max_seq_length
         guide = models.load_sentence_transformer(guide_spec, device=device) if guide_spec is not None else None
         data = datasets.load(dataset_artifact)
-        evaluator = dev_evaluator(data, config, progress) if config.eval_split and config.eval_split in data.qrels else None
+        evaluator = None
+        if config.eval_split and config.eval_split in data.qrels:
+            hidden = config.eval_split in datasets.hidden_query_splits(dataset_artifact)
+            evaluator = dev_evaluator(data, config, progress, hidden=hidden)
         precision = _precision(config)
         args = SentenceTransformerTrainingArguments(
             output_dir=str(checkpoints),
@@ -228,6 +231,8 @@ def train_bi_encoder(
             evaluator=evaluator, callbacks=[progress_callback(progress, "train bi-encoder")],
         )
         trainer.remove_callback(PrinterCallback)  # library code never prints
+        # The starting model on the same dev split: whether training helped is read off one manifest.
+        dev_base = evaluator(model) if evaluator is not None and rank == 0 else None
         result = trainer.train(resume_from_checkpoint=str(left[0]) if left else None)
         log = _log_records(trainer.state.log_history)
         evals = [r["eval"] for r in log if "eval" in r]
@@ -247,6 +252,7 @@ def train_bi_encoder(
             "train_loss": round(sum(losses) / len(losses), 5) if losses else None,
             "final_loss": losses[-1] if losses else None,
             "dev": evals[-1] if evals else None,
+            "dev_base": dev_base,
             "precision": precision,
             "processes": world,
         }

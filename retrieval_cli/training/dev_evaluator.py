@@ -12,15 +12,31 @@ from retrieval_cli.progress import Progress
 from retrieval_cli.training.config import BiEncoderTrainConfig
 
 
-def dev_evaluator(data: datasets.Dataset, config: BiEncoderTrainConfig, progress: Progress) -> Any:
-    """An evaluator scoring the model on the dev split with ir-measures (as ``evaluate`` does)."""
+def dev_corpus(data: datasets.Dataset, split: str, hidden: bool) -> tuple[list[str], list[str]]:
+    """(document ids, texts) the dev split searches: with ``hidden``, each dev query's positives
+    without that query's text."""
+    texts = {d: data.doc_text(d) for d in data.corpus}
+    if hidden:
+        queries = data.split_queries(split)
+        for qid, judged in data.split_qrels(split).items():
+            for d in judged:
+                if d in texts and qid in queries:
+                    texts[d] = datasets.without_query(texts[d], queries[qid])
+    return list(texts), list(texts.values())
+
+
+def dev_evaluator(data: datasets.Dataset, config: BiEncoderTrainConfig, progress: Progress, hidden: bool = False) -> Any:
+    """An evaluator scoring the model on the dev split with ir-measures (as ``evaluate`` does).
+
+    ``hidden``: the dev queries were cut from their positives (held-out pseudo-queries), so those
+    documents are searched without the query's text, as training saw them; otherwise finding a
+    title inside its own document would be all the dev split measured."""
     import faiss
     from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
 
     queries = data.split_queries(config.eval_split)
     qrels = data.split_qrels(config.eval_split)
-    doc_ids = list(data.corpus)
-    doc_texts = [data.doc_text(d) for d in doc_ids]
+    doc_ids, doc_texts = dev_corpus(data, config.eval_split, hidden)
     measures = evaluation.resolve_measures(config.eval_measures, data.level(config.eval_split))
     depth = 100
 

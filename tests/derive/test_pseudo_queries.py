@@ -2,10 +2,14 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import mine
 from retrieval_cli import data as datasets
 from retrieval_cli.derive import pseudo_queries as generation
 from retrieval_cli.errors import InputError
+from retrieval_cli.mining import MiningConfig
+from retrieval_cli.mining import records as negatives
 from retrieval_cli.store import Workspace
+from retrieval_cli.training.dev_evaluator import dev_corpus
 
 CORPUS = {
     "d1": {"title": "Flow over a swept wing", "text": "We measure lift. The wing is swept back at forty degrees."},
@@ -72,3 +76,58 @@ def test_pseudo_queries_of_a_level_2_collection_are_judged_at_level_1(ws: Worksp
     data = datasets.load(made)
     assert (data.level("train"), data.level("test")) == (1, 2)  # positives graded 1 count in their own split
     assert made.summary["splits"]["train"]["relevant"] == 6 and made.config["split_levels"] == {"train": 1}
+
+
+def test_a_copied_query_is_hidden_from_its_positive_in_training_rows(ws: Workspace) -> None:
+    """Title queries train against their documents without the title (by default), so the loss
+    cannot be met by finding the query's string in the positive; --keep-query keeps it."""
+    corpus = {
+        "d1": {"title": "Swept wing flow", "text": "swept  WING flow . We measure lift on the wing."},  # Cranfield repeats it
+        "d2": {"title": "Laminar boundary layers", "text": "Transition happens early on cones."},
+        "d3": {"title": "Heat transfer in slabs", "text": "A slab heated on one side."},
+    }
+    source = datasets.save(ws, datasets.Dataset(corpus, {}, {}), "wings", {"s": 1}).artifact
+    hidden = generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=2)).artifact
+    kept = generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=2, hide_query=False)).artifact
+    assert hidden.config["hidden_query_splits"] == ["train"] and "hidden_query_splits" not in kept.config
+    assert hidden.version != kept.version
+    config = MiningConfig(strategy="random", num_negatives=1)
+    positives = {}
+    for art in (hidden, kept):
+        rows, _, _ = negatives.rows(ws, mine(ws, art, config).artifact, "triplet")
+        positives[art.version] = {r["anchor"]: r["positive"] for r in rows}
+    assert positives[hidden.version]["Swept wing flow"] == ". We measure lift on the wing."
+    assert positives[hidden.version]["Laminar boundary layers"] == "Transition happens early on cones."
+    assert positives[kept.version]["Swept wing flow"] == "Swept wing flow swept  WING flow . We measure lift on the wing."
+
+
+def test_without_query_removes_every_occurrence_and_never_empties_a_text() -> None:
+    assert datasets.without_query("Flow  over a\nWING. more on the wing flow over a wing", "flow over a wing") == ". more on the wing"
+    assert datasets.without_query("nothing in common", "flow over a wing") == "nothing in common"
+    assert datasets.without_query("Flow over a wing", "flow over a wing") == "Flow over a wing"  # nothing would be left
+    assert datasets.without_query("a (b) c", "(b)") == "a c"  # the query is text, not a pattern
+
+
+def test_dev_queries_are_held_out_of_training_and_searched_hidden(ws: Workspace) -> None:
+    corpus = {f"d{i}": {"title": f"report {i} on wing flutter", "text": f"body {i}. report {i} on wing flutter again"} for i in range(6)}
+    source = datasets.save(ws, datasets.Dataset(corpus, {}, {}), "six", {"s": 1}).artifact
+    art = generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=2, dev_queries=2, max_queries=3)).artifact
+    data = datasets.load(art)
+    train, dev = data.split_qrels("train"), data.split_qrels("dev")
+    assert (len(train), len(dev)) == (3, 2) and not set(train) & set(dev)
+    assert art.config["hidden_query_splits"] == ["dev", "train"] and data.level("dev") == 1
+    ids, texts = dev_corpus(data, "dev", hidden=True)
+    for qid, judged in dev.items():
+        (doc,) = judged
+        assert texts[ids.index(doc)] == f"body {doc[1:]}. again"  # the title and its repeat are gone
+    hidden_docs = {d for judged in dev.values() for d in judged}
+    assert all(t == data.doc_text(d) for d, t in zip(ids, texts) if d not in hidden_docs)
+    assert dev_corpus(data, "dev", hidden=False)[1] == [data.doc_text(d) for d in ids]
+    plain = generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=2, max_queries=3)).artifact
+    assert "dev" not in datasets.load(plain).qrels
+    kept = generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=2, dev_queries=2, hide_query=False)).artifact
+    assert kept.config["hidden_query_splits"] == ["dev"]  # dev is searched hidden even when training keeps the query
+    with pytest.raises(InputError, match="dev-queries 6 leaves none of the 6 title queries"):
+        generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=2, dev_queries=6))
+    with pytest.raises(InputError, match="already has a 'dev' split"):
+        generation.generate_queries(ws, art, generation.QueryGenConfig(min_words=2, split="more", dev_queries=1))
