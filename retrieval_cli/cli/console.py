@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from rich.console import Console
 from rich.progress import (
@@ -17,6 +17,8 @@ from rich.progress import (
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from retrieval_cli.store import Artifact, BuildResult, ShardResult
 
 out = Console()
@@ -77,22 +79,65 @@ def comparison(report: "Artifact", title: str) -> None:
     """Print a report artifact's table (one row per system, one column per dataset and measure)
     and its legend: the one place the CLI draws the comparison, for `report` and `pipeline run`.
     Systems get short labels (the model's name, or the retriever's first words) and a key below,
-    so a row stays one line at 80 columns; the report files keep the full lineage."""
-    from rich.table import Table
+    and a grid too wide for the terminal is split per measure (then narrowed to ▲/▼ marks), so a
+    row stays one line at 80 columns; the report files keep the full lineage and every delta."""
+    from retrieval_cli.report import load_table
 
-    from retrieval_cli.report import cells, load_table
-
-    grid = cells(load_table(report), compact=True)
-    short = short_labels([str(s) for s in grid.index])
-    table = Table("system", *[f"{d}\n{m}" for d, m in grid.columns], title=title)
-    for system, row in grid.iterrows():
-        table.add_row(short[str(system)], *row.tolist())
-    out.print(table)
+    table = load_table(report)
+    short = short_labels([str(s) for s in dict.fromkeys(table["system"])])
+    drawn, marked = comparison_tables(table, short, title, out.width)
+    for part in drawn:
+        out.print(part)
     for system, label in short.items():
         if label != system:
             out.print(f"[dim]{label}[/] = {system}", highlight=False, soft_wrap=True)
+    if marked:
+        out.print("▲ / ▼ = significantly better / worse than the baseline (deltas in the report files)", highlight=False)
     if report.summary.get("legend"):
         out.print(report.summary["legend"], highlight=False)
+
+
+def comparison_tables(table: "pd.DataFrame", short: dict[str, str], title: str, width: int) -> tuple[list[Any], bool]:
+    """The rich tables ``comparison`` prints at ``width`` columns, and whether ▲/▼ marks are used."""
+    from rich.table import Table
+
+    grids = terminal_grids(table, short, width)
+    drawn = []
+    for measure, grid in grids:
+        headers = [d if measure else f"{d}\n{m}" for d, m in grid.columns]
+        part = Table("system", *headers, title=f"{title} · {measure}" if measure else title)
+        for system, row in grid.iterrows():
+            part.add_row(short[str(system)], *row.tolist())
+        drawn.append(part)
+    return drawn, any("▲" in v or "▼" in v for _, g in grids for v in g.to_numpy().ravel())
+
+
+def terminal_grids(table: "pd.DataFrame", short: dict[str, str], width: int) -> list[tuple[str, "pd.DataFrame"]]:
+    """(measure or "", grid) to print so that every system stays on one line within ``width``
+    columns: the whole grid with deltas, else one grid per measure, else the same with ▲/▼ marks
+    in place of deltas (the narrowest; printed even if it still overflows)."""
+    from retrieval_cli.report import cells
+
+    label = max([len("system"), *map(len, short.values())])
+
+    def fits(grid: "pd.DataFrame", split: bool) -> bool:
+        # rich's default box: one border column, then each column's text with a space either side and a border.
+        heads = [(d,) if split else (d, m) for d, m in grid.columns]
+        widths = [max([*map(len, head), *(len(str(v)) for v in grid[c])]) for head, c in zip(heads, grid.columns)]
+        return 1 + label + 3 + sum(w + 3 for w in widths) <= width
+
+    def per_measure(grid: "pd.DataFrame") -> list[tuple[str, "pd.DataFrame"]]:
+        measures = list(dict.fromkeys(m for _, m in grid.columns))
+        return [(m, grid.loc[:, [c for c in grid.columns if c[1] == m]]) for m in measures]
+
+    for form in ("compact", "marks"):
+        grid = cells(table, form)
+        if fits(grid, split=False):
+            return [("", grid)]
+        parts = per_measure(grid)
+        if len(parts) > 1 and all(fits(g, split=True) for _, g in parts):
+            return parts
+    return parts
 
 
 def short_labels(systems: list[str], width: int = 20) -> dict[str, str]:

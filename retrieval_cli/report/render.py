@@ -10,19 +10,24 @@ import pandas as pd
 from retrieval_cli.report.config import ReportConfig
 
 
-def cell(row: pd.Series, compact: bool = False) -> str:
+FORMS = ("full", "compact", "marks")
+
+
+def cell(row: pd.Series, form: str = "full") -> str:
     """One table cell: the value (± sd over seeds), and against a baseline the delta with * when
-    significant. ``compact`` (a terminal): no ± and no parentheses, so a row fits 80 columns."""
+    significant. For a terminal, ``compact`` drops the ± and the parentheses, and ``marks`` (the
+    narrowest) keeps only the value and ▲ / ▼ where it is significantly better / worse."""
     if pd.isna(row["value"]):
         return ""
     text = f"{row['value']:.4f}"
-    if compact:
-        if "delta" in row and not pd.isna(row["delta"]):
-            text += f" {row['delta']:+.4f}{'*' if row['significant'] else ''}"
-        return text
+    has_delta = "delta" in row and not pd.isna(row["delta"])
+    if form == "marks":
+        return text + (("▲" if row["delta"] > 0 else "▼") if has_delta and row["significant"] else "")
+    if form == "compact":
+        return text + (f" {row['delta']:+.4f}{'*' if row['significant'] else ''}" if has_delta else "")
     if row.get("seeds", 0) and row["seeds"] > 1 and not pd.isna(row.get("sd")):
         text += f"±{row['sd']:.4f}"
-    if "delta" in row and not pd.isna(row["delta"]):
+    if has_delta:
         text += f" ({row['delta']:+.4f}{'*' if row['significant'] else ''})"
     elif row.get("baseline") is True:
         text += " (base)"
@@ -37,9 +42,9 @@ def wide(table: pd.DataFrame) -> pd.DataFrame:
     return pivot.reindex(index=systems, columns=pd.MultiIndex.from_tuples(columns, names=["dataset", "measure"]))
 
 
-def cells(table: pd.DataFrame, compact: bool = False) -> pd.DataFrame:
+def cells(table: pd.DataFrame, form: str = "full") -> pd.DataFrame:
     """The wide grid of formatted cells (values, deltas and marks)."""
-    texts = table.assign(value=table.apply(lambda row: cell(row, compact), axis=1))
+    texts = table.assign(value=table.apply(lambda row: cell(row, form), axis=1))
     columns = list(dict.fromkeys(zip(table["dataset"], table["measure"])))
     systems = list(dict.fromkeys(table["system"]))
     pivot = texts.pivot_table(index="system", columns=["dataset", "measure"], values="value", aggfunc="first")

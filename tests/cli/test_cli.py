@@ -156,3 +156,36 @@ def test_terminal_labels_are_short_unique_and_keyed() -> None:
     short = short_labels(systems)
     assert short[systems[0]] == "ci-smoke-bm25" and short[systems[1]] == "minilm (dense flat)"
     assert len(set(short.values())) == 4 and all(len(v) <= 20 for v in short.values())
+
+
+def test_a_wide_comparison_keeps_one_line_per_system_at_80_columns() -> None:
+    """Three targets and the mean, two measures: too wide whole, so one table per measure."""
+    import io
+
+    import pandas as pd
+    from rich.console import Console
+
+    from retrieval_cli.cli.console import comparison_tables, short_labels
+
+    systems = ["minilm (dense flat)", "BM25 k1=0.9 b=0.4", "xbench-bm25: minilm + bm25 (0,100] · mnrl", "xbench-random: minilm + random"]
+    rows = []
+    for i, system in enumerate(systems):
+        for dataset in ("cranfield", "trec-dl-19", "adi", "mean"):
+            for measure in ("nDCG@10", "R@100"):
+                delta = None if i == 0 else 0.0123 * (-1) ** i
+                rows.append({"system": system, "dataset": dataset, "measure": measure, "value": 0.4321, "delta": delta,
+                             "significant": i == 2, "baseline": i == 0, "seeds": 3 if i > 1 else 1, "sd": 0.001})
+    table = pd.DataFrame(rows)
+    short = short_labels(systems)
+    for width, parts, delta in ((200, 1, True), (80, 2, False)):
+        drawn, marked = comparison_tables(table, short, "xbench", width)
+        assert len(drawn) == parts and marked is not delta
+        screen = Console(width=width, file=io.StringIO(), color_system=None)
+        for part in drawn:
+            screen.print(part)
+        text = screen.file.getvalue()
+        assert max(map(len, text.splitlines())) <= width
+        for label in short.values():  # a system's row is one line in each table
+            assert sum(1 for line in text.splitlines() if label in line) == parts, (label, text)
+        # Wide enough, the deltas show; at 80 columns the values keep ▲/▼ where significant.
+        assert ("+0.0123" in text) is delta and ("0.4321▲" in text) is not delta
