@@ -71,6 +71,16 @@ def generate_queries_cli(
     console.out.print(f"{made.get('queries', 0)} {method} queries with {made.get('relevant', 0)} positives in split '{split}'", highlight=False)
     if dev_queries:
         console.out.print(f"{dev_queries} held out as split 'dev' (train scores it each epoch)", highlight=False)
+    copied = result.artifact.summary.get("overlap")
+    if copied:
+        console.out.print(
+            f"{copied['verbatim']:.0%} of the queries appear word for word in their positive "
+            f"(mean word overlap {copied['word_overlap']:.0%}); "
+            + ("training hides them from their positives" if copied["hidden"] else "they stay in the positives (--keep-query)"),
+            highlight=False,
+        )
+        if copied["verbatim"] >= 0.5 and not copied["hidden"]:
+            console.err.print("[yellow]warning:[/] training on these is largely string matching; --hide-query (the default) prevents it", highlight=False)
     gen = result.artifact.summary.get("llm")
     if gen:
         rejected = ", ".join(f"{k} {v}" for k, v in gen["rejected"].items()) or "none"

@@ -82,6 +82,22 @@ class QueryGenConfig(Versioned):
             raise InputError(f"the held-out dev queries go to split '{DEV_SPLIT}': choose another --split", field="split")
 
 
+def overlap(made: list[tuple[str, str, list[str]]], corpus: Any, hidden: bool) -> dict[str, Any]:
+    """How much the queries are copies of their positives: the share found verbatim (case and
+    spacing ignored) in one, and the mean share of a query's distinct words found in its
+    positives. A high verbatim share means training is string matching unless the query is hidden."""
+    verbatim = words = 0.0
+    for _, text, positives in made:
+        query = _normalise(text)
+        docs = [_normalise(f"{corpus[d].get('title', '')} {corpus[d]['text']}") for d in positives]
+        verbatim += any(query in doc for doc in docs)
+        terms = set(query.split())
+        found = set().union(*(set(doc.split()) for doc in docs)) if docs else set()
+        words += len(terms & found) / len(terms) if terms else 0.0
+    n = max(len(made), 1)
+    return {"queries": len(made), "verbatim": round(verbatim / n, 4), "word_overlap": round(words / n, 4), "hidden": hidden}
+
+
 def _normalise(text: str) -> str:
     return " ".join(text.lower().split())
 
@@ -187,6 +203,7 @@ def generate_queries(
         if config.method != "llm" and config.max_queries is not None and config.max_queries < len(train):
             keep = set(random.Random(config.seed).sample(range(len(train)), config.max_queries))
             train = [m for i, m in enumerate(train) if i in keep]
+        extra["overlap"] = overlap(train, data.corpus, config.split in hidden)
         queries = {**data.queries, **{qid: text for qid, text, _ in train + dev}}
         qrels = {**data.qrels, config.split: {qid: {d: 1 for d in positives} for qid, _, positives in train}}
         if dev:

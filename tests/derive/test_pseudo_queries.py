@@ -131,3 +131,17 @@ def test_dev_queries_are_held_out_of_training_and_searched_hidden(ws: Workspace)
         generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=2, dev_queries=6))
     with pytest.raises(InputError, match="already has a 'dev' split"):
         generation.generate_queries(ws, art, generation.QueryGenConfig(min_words=2, split="more", dev_queries=1))
+
+
+def test_overlap_figures_say_how_much_queries_copy_their_positives(ws: Workspace) -> None:
+    corpus = {
+        "d1": {"title": "", "text": "Swept WING flow is measured here."},
+        "d2": {"title": "", "text": "Cones and transition."},
+    }
+    made = [("q1", "swept wing flow", ["d1"]), ("q2", "laminar cones", ["d2"])]
+    figures = generation.overlap(made, corpus, hidden=True)
+    # q1 is in d1 verbatim (1 of 2); word overlap: q1 3/3, q2 1/2 ("cones") -> (1 + 0.5) / 2.
+    assert figures == {"queries": 2, "verbatim": 0.5, "word_overlap": 0.75, "hidden": True}
+    source = datasets.save(ws, datasets.Dataset(dict(CORPUS), {}, {}), "four", {"s": 1}).artifact
+    art = generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=3)).artifact
+    assert art.summary["overlap"] == {"queries": 2, "verbatim": 1.0, "word_overlap": 1.0, "hidden": True}  # titles sit in their documents
