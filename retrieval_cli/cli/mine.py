@@ -79,6 +79,7 @@ def mine_negatives_cli(
     )
     ws = workspace(workspace_path)
     data = ws.resolve(dataset, kind="datasets")
+    mining.check_split(data, config.split)  # before any index is built for it
     with console.progress(quiet) as bar:
         given = [ws.resolve(ref, kind="indexes") for ref in index or []]
         indexes = ensure(ws, data, config.engines(), given=given, model=config.model, progress=bar)
@@ -89,6 +90,8 @@ def mine_negatives_cli(
         result = mining.mine_negatives(ws, data, config, indexes=indexes, name=name, force=force, progress=bar)
     console.built(result, "negatives")
     stats = result.artifact.summary
+    for warning in stats.get("warnings", []):
+        console.err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if as_json:
         console.out.print_json(json.dumps(stats))
         return

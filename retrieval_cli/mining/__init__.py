@@ -18,9 +18,16 @@ from retrieval_cli.mining.filters import (
     relative_threshold,
     select,
 )
-from retrieval_cli.mining.run import mine_negatives, mine_shard, planned_version
+from retrieval_cli.mining.run import (
+    EVALUATION_SPLITS,
+    check_split,
+    mine_negatives,
+    mine_shard,
+    planned_version,
+    split_warnings,
+)
 
 __all__ = [
-    "DEFAULT_NEGATIVES", "FILTERS", "FIRST_STAGES", "SAMPLINGS", "STRATEGIES", "Candidate", "MiningConfig", "QueryContext",
+    "DEFAULT_NEGATIVES", "EVALUATION_SPLITS", "FILTERS", "check_split", "split_warnings", "FIRST_STAGES", "SAMPLINGS", "STRATEGIES", "Candidate", "MiningConfig", "QueryContext",
     "Selection", "mine_negatives", "mine_shard", "parse_strategy", "planned_version", "random_candidates", "relative_threshold", "select",
 ]

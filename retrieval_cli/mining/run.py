@@ -124,11 +124,35 @@ class _Job:
     run: Callable[..., dict[str, Any]]  # (folder | None, shard | None, tally=None) -> summary
 
 
+EVALUATION_SPLITS = ("test",)  # what BEIR and TREC-DL imports evaluate: training on them contaminates the numbers
+
+
+def check_split(dataset: Artifact, split: str) -> None:
+    """The split to mine exists (checked from the manifest, before any index is built); a
+    collection without training queries is pointed at ``generate-queries``."""
+    try:
+        datasets.split_counts(dataset, split)
+    except InputError as exc:
+        raise InputError(
+            f"{exc}; a collection without training queries gets them from its corpus: "
+            f"retrieval-cli generate-queries datasets/{dataset.name} --method title|ict|llm (then mine -d {dataset.name}-METHOD)",
+            field="split",
+        ) from None
+
+
+def split_warnings(split: str) -> list[str]:
+    """What the manifest of negatives mined from ``split`` warns about."""
+    if split in EVALUATION_SPLITS:
+        return [f"split '{split}' holds the queries benchmarks evaluate on: a model trained on these negatives "
+                f"cannot be evaluated fairly on '{split}' (generate-queries makes training queries)"]
+    return []
+
+
 def _prepare(
     ws: Workspace, dataset: Artifact, config: MiningConfig, indexes: list[Artifact] | None, name: str | None, progress: Progress,
 ) -> _Job:
     config.check()
-    datasets.split_counts(dataset, config.split)
+    check_split(dataset, config.split)
     cross_spec = models.resolve(config.cross_encoder, ws) if config.cross_encoder else None
     engines = _engines(ws, dataset, config, indexes or [])
     # Options that cannot change the result do not change the version either.
@@ -237,6 +261,8 @@ def _mine(
     summary = stats.as_dict()
     if generated:
         summary["llm"] = generated[1]
+    if split_warnings(config.split):
+        summary["warnings"] = split_warnings(config.split)
     if folder is not None:
         (folder / "stats.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from retrieval_cli import mining
 from retrieval_cli.cli import app
 from retrieval_cli.store import Workspace
 
@@ -114,6 +115,20 @@ def test_mining_input_errors_exit_2_and_write_nothing(runner, tmp_path: Path) ->
         assert result.exit_code == 2 and expected in result.output, (args, result.output)
         assert "Traceback" not in result.output
     assert Workspace(tmp_path).artifacts("negatives") == [] and len(Workspace(tmp_path).artifacts("datasets")) == 1
+
+
+def test_a_collection_without_training_queries_is_pointed_at_generate_queries(runner, tmp_path: Path) -> None:
+    w = ["-w", str(tmp_path)]
+    _ok(runner, ["data", "synth", "--name", "t", "--documents", "20", "--test-queries", "3", "--train-queries", "0", *w])
+    result = runner.invoke(app, ["mine-negatives", "-d", "t", *w])
+    assert result.exit_code == 2 and "has no split 'train'" in result.output
+    assert "retrieval-cli generate-queries datasets/t --method title|ict|llm" in " ".join(result.output.split())
+    assert Workspace(tmp_path).artifacts("indexes") == []  # refused before any index was built
+    # Mining the test queries works, and says (in the manifest too) why it contaminates the evaluation.
+    result = runner.invoke(app, ["mine-negatives", "-d", "t", "--split", "test", "--strategy", "random", "--num-negatives", "1", *w])
+    assert result.exit_code == 0 and "warning: split 'test' holds the queries benchmarks evaluate on" in " ".join(result.output.split())
+    (mined,) = Workspace(tmp_path).artifacts("negatives")
+    assert mined.summary["warnings"] == mining.split_warnings("test")
 
 
 @pytest.mark.slow
