@@ -19,6 +19,29 @@ DEFAULT_MEASURES = ("nDCG@10", "R@100")
 ALWAYS = ("Judged@10",)  # shows how much of the top 10 was ever judged (pooling bias)
 
 
+def suggestion(name: str) -> str:
+    """'; did you mean ...?' for a measure string ir-measures cannot parse: the measure's name in
+    ir-measures' spelling (ndcg@10 -> nDCG@10), a close name, or what a cutoff must look like."""
+    import difflib
+    import re
+
+    from ir_measures import measures
+
+    known = sorted(measures.registry)
+    match = re.match(r"\s*([^@(]+)(.*)\Z", name)
+    head, rest = (match.group(1).strip(), match.group(2)) if match else (name, "")
+    by_case = {k.lower(): k for k in known}
+    by_case.update({k.lower(): k for k in ("nDCG", "R", "P", "RR", "AP", "Judged")})  # the usual spellings win
+    spelled = by_case.get(head.lower()) or next(iter(difflib.get_close_matches(head, known, n=1, cutoff=0.6)), None)
+    if rest.startswith("@") and not rest[1:].isdigit():
+        rest = "@10"  # the cutoff is a number of documents
+        if spelled is None and head in known:
+            spelled = head
+    if spelled is None:
+        return "; measures are ir-measures strings such as nDCG@10, R@100, RR@10, P@10, AP, Judged@10"
+    return f"; did you mean {spelled}{rest}?"
+
+
 def resolve_measures(names: list[str], relevance_level: int) -> dict[str, Any]:
     """Map each label to an ir-measures measure, adding the dataset's relevance level where fitting."""
     import ir_measures
@@ -27,8 +50,8 @@ def resolve_measures(names: list[str], relevance_level: int) -> dict[str, Any]:
     for name in [*names, *ALWAYS]:
         try:
             measure = ir_measures.parse_measure(name)
-        except (ValueError, NameError, TypeError, AttributeError) as exc:
-            raise InputError(f"unknown measure {name!r} ({exc}); see ir-measures' measure list", field="measure") from None
+        except (ValueError, NameError, TypeError, AttributeError):
+            raise InputError(f"unknown measure {name!r}{suggestion(name)}", field="measure") from None
         # ir-measures drops parameters equal to their default (R(rel=1)@100 prints as R@100),
         # so an explicit rel= is detected in the text the user wrote.
         explicit_rel = "rel=" in name.replace(" ", "")

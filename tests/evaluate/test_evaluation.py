@@ -43,6 +43,15 @@ def test_unknown_measure_is_an_input_error() -> None:
         evaluation.resolve_measures(["nDGC@10"], 1)
 
 
+@pytest.mark.parametrize("typed, meant", [
+    ("ndcg@10", "nDCG@10"), ("nDCG@ten", "nDCG@10"), ("recal@100", "Recall@100"), ("rr@10", "RR@10"), ("r@1000", "R@1000"),
+])
+def test_a_mistyped_measure_gets_a_suggestion_that_parses(typed: str, meant: str) -> None:
+    with pytest.raises(InputError, match=f"unknown measure '{typed}'; did you mean {meant}\\?"):
+        evaluation.resolve_measures([typed], 1)
+    assert evaluation.resolve_measures([meant], 1)  # the suggestion itself is a measure
+
+
 def test_run_file_round_trip_and_errors(tmp_path: Path) -> None:
     run = {"q1": [("d1", 2.5), ("d2", 1.25)], "q2": [("d9", -0.5)]}
     path = tmp_path / "a.run"
