@@ -49,8 +49,9 @@ def evaluate_cli(
         console.out.print_json(json.dumps({"artifact": result.artifact.ref, "reused": result.reused, **metrics}))
         return
     console.built(result, "evaluation")
+    stored = " (the stored ranking, scored again)" if result.artifact.summary.get("ranking") == "stored" and not result.reused else ""
     console.out.print(
-        f"[bold]{result.artifact.name}[/]: {metrics['dataset']} / {metrics['split']}, {metrics['queries']} queries",
+        f"[bold]{result.artifact.name}[/]: {metrics['dataset']} / {metrics['split']}, {metrics['queries']} queries{stored}",
         highlight=False,
     )
     table = Table()

@@ -4,6 +4,7 @@ with ir-measures (``evaluate.measures``); the run, per-query values and metrics 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ from retrieval_cli import data as datasets
 from retrieval_cli import models
 from retrieval_cli.errors import InputError
 from retrieval_cli.evaluate import runs
+from retrieval_cli.evaluate.runs import Run
 from retrieval_cli.evaluate.measures import DEFAULT_MEASURES, resolve_measures, score_run
 from retrieval_cli.evaluate.rerank import rerank
 from retrieval_cli.index import index_dataset, open_searcher
@@ -55,6 +57,13 @@ def drop_self_hits_for(data: datasets.Dataset, policy: str) -> bool:
     if not any(q in data.corpus for q in data.queries):
         return False
     return not any(docs.get(q, 0) > 0 for judged in data.qrels.values() for q, docs in judged.items())
+
+
+def _ranking_key(index: Artifact, dataset: Artifact, config: EvaluateConfig, drop_self: bool, reranker: str | None) -> str:
+    """The cache key of a ranking: everything it depends on, and not the measures."""
+    key = {"index": index.ref, "dataset": dataset.ref, "split": config.split, "depth": config.depth, "drop_self": drop_self,
+           "rerank": reranker, "rerank_depth": config.rerank_depth if reranker else None}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode("utf-8")).hexdigest()[:32]
 
 
 def evaluate(
@@ -108,26 +117,39 @@ def evaluate(
         drop_self = drop_self_hits_for(data, config.self_hits)
         qrels = data.split_qrels(config.split)
         queries = data.split_queries(config.split)
+        def ranked(first_stage: Run) -> Run:
+            """Self hits dropped, cut to depth, reranked: the same steps for an index and a run file."""
+            run = runs.truncate(runs.drop_self_hits(first_stage) if drop_self else first_stage, config.depth)
+            if rerank_spec is None:
+                return run
+            return rerank(run, queries, data, models.load_cross_encoder(rerank_spec), config.rerank_depth, config.rerank_batch_size, progress)
+
         if index is not None:
-            searcher = open_searcher(ws, index, progress)
-            progress("retrieve", 0, len(queries))
-            run = searcher.search(queries, config.depth + (1 if drop_self else 0))
-            progress("retrieve", len(queries), len(queries))
-            tag = index.name
+            tag = index.name + ("+rerank" if rerank_spec is not None else "")
+            # The ranking depends on the index, the queries and the retrieval settings, never on
+            # the measures: evaluating again with other measures scores the ranking kept here.
+            entry = ws.cache("runs").entry(_ranking_key(index, dataset, config, drop_self, resolved.get("rerank_fingerprint")))
+            kept = entry.load()
+            if kept is not None:
+                run = {q: [(d, s) for d, s in hits] for q, hits in json.loads(kept.file("run.json").read_text(encoding="utf-8")).items()}
+                source = "stored"
+            else:
+                searcher = open_searcher(ws, index, progress)
+                progress("retrieve", 0, len(queries))
+                first = searcher.search(queries, config.depth + (1 if drop_self else 0))
+                progress("retrieve", len(queries), len(queries))
+                run = ranked(first)
+                source = "retrieved"
+                final = run  # full-precision scores: the TREC file's six decimals could tie documents
+                entry.store({"index": index.ref, "split": config.split}, lambda path: (path / "run.json").write_text(json.dumps(final), encoding="utf-8"))
         else:
-            run = runs.read_trec(run_file)  # type: ignore[arg-type]
-            unknown = sorted(set(run) - set(data.queries))
-            if len(unknown) == len(run):
+            first = runs.read_trec(run_file)  # type: ignore[arg-type]
+            unknown = sorted(set(first) - set(data.queries))
+            if len(unknown) == len(first):
                 raise InputError(f"no query id in the run is in dataset '{data.name}' (e.g. '{unknown[0]}')", path=run_file)
-            run = {q: hits for q, hits in run.items() if q in queries}
-            tag = run_file.stem  # type: ignore[union-attr]
-        if drop_self:
-            run = runs.drop_self_hits(run)
-        run = runs.truncate(run, config.depth)
-        if rerank_spec is not None:
-            model = models.load_cross_encoder(rerank_spec)
-            run = rerank(run, queries, data, model, config.rerank_depth, config.rerank_batch_size, progress)
-            tag += "+rerank"
+            run = ranked({q: hits for q, hits in first.items() if q in queries})
+            tag = run_file.stem + ("+rerank" if rerank_spec is not None else "")  # type: ignore[union-attr]
+            source = "run file"
         runs.write_trec(run, folder / "run.trec", tag)
         progress("score", 0, None)
         aggregate, per_query = score_run(run, qrels, measures)
@@ -148,7 +170,7 @@ def evaluate(
             "aggregate": aggregate,
         }
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-        return {"queries": len(qrels), "metrics": aggregate}
+        return {"queries": len(qrels), "metrics": aggregate, "ranking": source}
 
     return ws.build("evaluations", name or default_name, config, inputs, build, resolved=resolved, force=force)
 

@@ -132,3 +132,30 @@ def test_two_labels_for_one_measure_both_get_its_value() -> None:
     aggregate, per_query = evaluation.score_run(run, {"q1": QRELS["q1"]}, measures)
     assert aggregate["R@100"] == aggregate["R(rel=1)@100"] == pytest.approx(0.5)
     assert ("q1", "R(rel=1)@100", pytest.approx(0.5)) in per_query and ("q1", "R@100", pytest.approx(0.5)) in per_query
+
+
+def test_new_measures_score_the_stored_ranking_without_retrieving(ws: Workspace, tiny, monkeypatch) -> None:  # noqa: ANN001
+    """A second evaluate of the same index and split with other measures opens no searcher, and
+    its numbers equal a fresh retrieval's (the stored ranking keeps full-precision scores)."""
+    from retrieval_cli import index as indexing
+    from retrieval_cli.evaluate import evaluation as module
+
+    own = datasets.save(ws, datasets.load(tiny), "tiny", dict(tiny.config)).artifact
+    bm25 = indexing.build_bm25(ws, own, indexing.BM25Config()).artifact
+    first = evaluation.evaluate(ws, index=bm25, config=evaluation.EvaluateConfig(measures=["nDCG@10"])).artifact
+    assert first.summary["ranking"] == "retrieved"
+
+    def no_search(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("retrieved again")
+
+    monkeypatch.setattr(module, "open_searcher", no_search)
+    again = evaluation.evaluate(ws, index=bm25, config=evaluation.EvaluateConfig(measures=["RR@10", "P@5", "nDCG@10"])).artifact
+    assert again.summary["ranking"] == "stored" and again.version != first.version
+    assert again.summary["metrics"]["nDCG@10"] == first.summary["metrics"]["nDCG@10"]
+    assert again.file("run.trec").read_bytes() == first.file("run.trec").read_bytes()
+    monkeypatch.undo()
+    fresh = Workspace(ws.root.parent / "fresh")  # a workspace with no stored ranking retrieves
+    index = indexing.build_bm25(fresh, datasets.save(fresh, datasets.load(tiny), "tiny", dict(tiny.config)).artifact, indexing.BM25Config()).artifact
+    direct = evaluation.evaluate(fresh, index=index, config=evaluation.EvaluateConfig(measures=["RR@10", "P@5"])).artifact
+    assert direct.summary["ranking"] == "retrieved"
+    assert direct.summary["metrics"] == {k: again.summary["metrics"][k] for k in direct.summary["metrics"]}
