@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from retrieval_cli.cli import console
-from retrieval_cli.cli.options import ForceOpt, JsonOpt, NameOpt, QuietOpt, WorkspaceOpt, workspace
+from retrieval_cli.cli.options import ForceOpt, JsonOpt, NameOpt, QuietOpt, SelfHitsOpt, WorkspaceOpt, workspace
 
 
 def evaluate_cli(
@@ -22,7 +22,7 @@ def evaluate_cli(
     depth: Annotated[int, typer.Option(help="Documents retrieved per query.")] = 1000,
     rerank: Annotated[Optional[str], typer.Option(help="Cross-encoder to rerank with (models/NAME, folder or hub id).")] = None,
     rerank_depth: Annotated[int, typer.Option(help="How many top documents the cross-encoder rescores.")] = 100,
-    self_hits: Annotated[str, typer.Option(help="Documents whose id equals the query id: drop, keep, or auto (drop when queries are corpus documents, as BEIR does for ArguAna/Quora).")] = "auto",
+    self_hits: SelfHitsOpt = "auto",
     name: NameOpt = None,
     workspace_path: WorkspaceOpt = None,
     force: ForceOpt = False,

@@ -39,6 +39,7 @@ ShardOpt = Annotated[Optional[str], typer.Option(
 LLMOpt = Annotated[str, typer.Option("--llm", help="LLM: default (packaged Gemma 3 270M GGUF, in-process), llama-cpp:PATH.gguf, or openai:MODEL@URL.")]
 ApiKeyEnvOpt = Annotated[str, typer.Option(help="Environment variable holding the API key for openai: (never recorded).")]
 ConcurrencyOpt = Annotated[int, typer.Option(help="Parallel requests for openai: backends.")]
+SelfHitsOpt = Annotated[str, typer.Option(help="Documents whose id equals the query id, in mining and evaluation alike: drop, keep, or auto (drop when queries are corpus documents, as BEIR does for ArguAna/Quora).")]
 MaxFailuresOpt = Annotated[float, typer.Option(help="Fail when more than this share of LLM requests fail (finished ones stay cached).")]
 
 

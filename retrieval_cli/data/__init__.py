@@ -5,7 +5,9 @@ from retrieval_cli.data.artifacts import QRELS_HEADER, content_hash, levels_conf
 from retrieval_cli.data.corpus_file import CorpusFile
 from retrieval_cli.data.dataset import (
     Dataset,
+    SELF_HITS,
     check_split_name,
+    drop_self_hits,
     hidden_query_splits,
     levels_record,
     split_counts,
@@ -25,6 +27,6 @@ from retrieval_cli.data.readers import (
 
 __all__ = [
     "BEIR_MD5", "BEIR_URL", "BEIR_URL_ENV", "QRELS_HEADER", "CorpusFile", "Dataset", "SplitFiles", "import_msmarco", "beir_files", "check_split_name",
-    "content_hash", "fetch_beir", "hidden_query_splits", "without_query", "levels_config", "levels_record", "split_level", "import_beir", "import_trec_dl", "load", "read_beir", "read_jsonl_records", "read_lines",
+    "SELF_HITS", "content_hash", "drop_self_hits", "fetch_beir", "hidden_query_splits", "without_query", "levels_config", "levels_record", "split_level", "import_beir", "import_trec_dl", "load", "read_beir", "read_jsonl_records", "read_lines",
     "read_qrels_tsv", "read_trec_dl", "save", "split_counts", "store", "write_beir",
 ]

@@ -89,6 +89,26 @@ def split_level(artifact: Artifact, split: str) -> int:
     return int(config.get("split_levels", {}).get(split, config.get("relevance_level", 1)))
 
 
+SELF_HITS = ("auto", "drop", "keep")
+
+
+def drop_self_hits(data: Dataset, policy: str) -> bool:
+    """Whether documents whose id equals the query id are dropped, in mining and evaluation alike.
+
+    ``auto`` follows BEIR's ArguAna/Quora convention only where it applies: query ids are also
+    corpus ids, yet no qrels pair judges a query's own id relevant, so the query *is* a corpus
+    document. Where a collection merely numbers both from 1 (Cranfield judges doc 225 relevant
+    to query 225), nothing is dropped.
+    """
+    if policy not in SELF_HITS:
+        raise InputError(f"self-hits must be auto, drop or keep, got {policy!r}", field="self_hits")
+    if policy != "auto":
+        return policy == "drop"
+    if not any(q in data.corpus for q in data.queries):
+        return False
+    return not any(docs.get(q, 0) > 0 for judged in data.qrels.values() for q, docs in judged.items())
+
+
 def hidden_query_splits(artifact: Artifact) -> set[str]:
     """Splits whose queries were cut from their own positives (title or ICT pseudo-queries) and are
     to be hidden from those positives when training, as recorded by ``generate-queries``."""

@@ -33,30 +33,15 @@ class EvaluateConfig(Versioned):
     rerank: str | None = None
     rerank_depth: int = 100
     rerank_batch_size: int = 32
-    self_hits: str = "auto"  # auto | drop | keep: see drop_self_hits_for
+    self_hits: str = "auto"  # auto | drop | keep: data.drop_self_hits, the policy mining shares
 
     def check(self) -> None:
-        if self.self_hits not in ("auto", "drop", "keep"):
+        if self.self_hits not in datasets.SELF_HITS:
             raise InputError(f"self-hits must be auto, drop or keep, got {self.self_hits!r}", field="self_hits")
         if self.depth < 1:
             raise InputError(f"depth must be >= 1, got {self.depth}", field="depth")
         if self.rerank and not 1 <= self.rerank_depth:
             raise InputError(f"rerank depth must be >= 1, got {self.rerank_depth}", field="rerank_depth")
-
-
-def drop_self_hits_for(data: datasets.Dataset, policy: str) -> bool:
-    """Whether to drop documents whose id equals the query id.
-
-    ``auto`` follows BEIR's ArguAna/Quora convention only where it applies: query ids are also
-    corpus ids, yet no qrels pair judges a query's own id relevant, so the query *is* a corpus
-    document. Where a collection merely numbers both from 1 (Cranfield judges doc 225 relevant
-    to query 225), nothing is dropped.
-    """
-    if policy != "auto":
-        return policy == "drop"
-    if not any(q in data.corpus for q in data.queries):
-        return False
-    return not any(docs.get(q, 0) > 0 for judged in data.qrels.values() for q, docs in judged.items())
 
 
 def _ranking_key(index: Artifact, dataset: Artifact, config: EvaluateConfig, drop_self: bool, reranker: str | None) -> str:
@@ -114,7 +99,7 @@ def evaluate(
 
     def build(folder: Path) -> dict[str, Any]:
         data = datasets.load(dataset)
-        drop_self = drop_self_hits_for(data, config.self_hits)
+        drop_self = datasets.drop_self_hits(data, config.self_hits)
         qrels = data.split_qrels(config.split)
         queries = data.split_queries(config.split)
         def ranked(first_stage: Run) -> Run:

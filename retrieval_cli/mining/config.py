@@ -49,6 +49,9 @@ class MiningConfig(Versioned):
     model: str = models.DEFAULT_MODEL  # bi-encoder for dense candidates (when no dense index is given)
     cross_encoder: str | None = None
     max_positives: int | None = None  # use at most this many positives per query (sparse labels, as MS MARCO)
+    # Documents whose id is the query's: the policy evaluate uses (data.drop_self_hits). The decision
+    # it reaches, not the option, versions the negatives.
+    self_hits: str = unversioned("auto")
     # strategy llm: generated passages that look relevant but do not answer ("Don't Retrieve, Generate")
     llm: str = llmlib.DEFAULT_LLM
     api_key_env: str = ""
@@ -112,6 +115,8 @@ class MiningConfig(Versioned):
             self.llm_sampling.check()
             if not 0 <= self.max_failures <= 1:
                 raise InputError(f"max-failures must be in [0, 1], got {self.max_failures}", field="max_failures")
+        if self.self_hits not in datasets.SELF_HITS:
+            raise InputError(f"self-hits must be auto, drop or keep, got {self.self_hits!r}", field="self_hits")
         if self.max_positives is not None and self.max_positives < 1:
             raise InputError(f"max-positives must be >= 1, got {self.max_positives}", field="max_positives")
         check_at_least(self, 1, "batch_size", "chunk_size")

@@ -32,7 +32,7 @@ class Candidate:
 class QueryContext:
     """What the filters need to know about one query."""
 
-    query_id: str
+    query_id: str | None  # the query's own id where self hits are dropped, else None
     positives: set[str]
     judged_relevant: set[str]  # any positive grade in any split
     positive_score: float | None  # weakest positive's score in the strategy's scorer

@@ -165,6 +165,12 @@ def _prepare(
         resolved["candidates"] = None
     if cross_spec is not None:
         resolved["cross_encoder_fingerprint"] = cross_spec.fingerprint
+    # The self-hit policy evaluation uses: the decision (not the option) versions the negatives,
+    # recorded only where it changes them: query ids that are corpus ids, kept (they were always
+    # dropped before the policy was shared, so other negatives keep their version ids).
+    data = datasets.load(dataset, lazy_corpus=True)
+    if any(q in data.corpus for q in data.queries) and not datasets.drop_self_hits(data, config.self_hits):
+        resolved["self_hits"] = "kept"
     llm_spec = None
     if any(s == "llm" for s, _ in config.components):
         llm_spec = llmlib.LLMSpec.parse(config.llm, config.api_key_env)
@@ -215,6 +221,7 @@ def _mine(
     split_qrels = data.split_qrels(config.split)
     queries = data.split_queries(config.split)
     level = data.level(config.split)
+    drop_self = datasets.drop_self_hits(data, config.self_hits)
     positives = {q: positives_of(q, split_qrels[q], level, config) for q in queries}
     with_positives = [q for q in queries if positives[q]]
     judged: dict[str, dict[str, int]] = {}
@@ -242,6 +249,7 @@ def _mine(
             def make(chunk: list[str] = chunk) -> tuple[dict[str, Any], None]:
                 lines, chunk_stats = _mine_chunk(
                     chunk, queries, positives, judged, data, config, scorers, doc_ids, Stats(wanted=wanted, queries=0, processed=0), generated,
+                    drop_self,
                 )
                 return {"queries": chunk, "lines": lines, "stats": chunk_stats.state()}, None
 
@@ -259,6 +267,7 @@ def _mine(
         if out is not None:
             out.close()
     summary = stats.as_dict()
+    summary["self_hits"] = "dropped" if drop_self else "kept"
     if generated:
         summary["llm"] = generated[1]
     if split_warnings(config.split):
@@ -271,7 +280,7 @@ def _mine(
 def _mine_chunk(
     chunk: list[str], queries: dict[str, str], positives: dict[str, list[str]], judged: dict[str, dict[str, int]],
     data: datasets.Dataset, config: MiningConfig, scorers: Scorers, doc_ids: Sequence[str], stats: Stats,
-    generated: tuple[dict[str, list[str]], dict[str, Any]] | None,
+    generated: tuple[dict[str, list[str]], dict[str, Any]] | None, drop_self: bool,
 ) -> tuple[list[str], Stats]:
     """One chunk of queries: first stages, cross-encoder scores, selection; (JSON lines, statistics)."""
     has_cross = scorers.cross is not None
@@ -293,7 +302,7 @@ def _mine_chunk(
     results = [
         _mine_query(
             q, queries[q], positives[q], judged.get(q, {}), hits, pos_scores, ce, config, doc_ids, stats.dropped,
-            generated[0].get(q, []) if generated else [],
+            generated[0].get(q, []) if generated else [], drop_self,
         )
         for q in chunk
     ]
@@ -329,9 +338,10 @@ def _mine_query(
     doc_ids: Sequence[str],
     dropped: Counter,
     generated: list[str],
+    drop_self: bool,
 ) -> tuple[dict[str, Any], Counter]:
     """One query's negatives record, and its eligible counts for the false-negative estimate."""
-    context = QueryContext(qid, set(positives), {d for d, g in judged.items() if g > 0}, None)
+    context = QueryContext(qid if drop_self else None, set(positives), {d for d, g in judged.items() if g > 0}, None)
     taken: set[str] = set()
     negatives: list[dict[str, Any]] = []
     counts: Counter = Counter()

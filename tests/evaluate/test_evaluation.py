@@ -82,13 +82,13 @@ def test_self_hit_policy() -> None:
         return datasets.Dataset(corpus, {"1": "a", "2": "b"}, {"test": qrels})
 
     # ArguAna/Quora: queries are corpus documents, never judged relevant to themselves
-    assert evaluation.drop_self_hits_for(make({"1": {"2": 1}, "2": {"3": 1}}), "auto")
+    assert datasets.drop_self_hits(make({"1": {"2": 1}, "2": {"3": 1}}), "auto")
     # Cranfield: ids merely coincide, and query 2 is judged relevant to document 2
-    assert not evaluation.drop_self_hits_for(make({"1": {"3": 1}, "2": {"2": 1}}), "auto")
-    assert evaluation.drop_self_hits_for(make({"2": {"2": 1}}), "drop")
-    assert not evaluation.drop_self_hits_for(make({"1": {"2": 1}}), "keep")
+    assert not datasets.drop_self_hits(make({"1": {"3": 1}, "2": {"2": 1}}), "auto")
+    assert datasets.drop_self_hits(make({"2": {"2": 1}}), "drop")
+    assert not datasets.drop_self_hits(make({"1": {"2": 1}}), "keep")
     disjoint = datasets.Dataset({"d": {"title": "", "text": "x"}}, {"q": "x"}, {"test": {"q": {"d": 1}}})
-    assert not evaluation.drop_self_hits_for(disjoint, "auto")
+    assert not datasets.drop_self_hits(disjoint, "auto")
 
 
 class _FakeCrossEncoder:

@@ -16,6 +16,7 @@ from retrieval_cli import mining
 from retrieval_cli.data import synthetic
 from retrieval_cli.errors import InputError
 from retrieval_cli.mining import Candidate, MiningConfig, QueryContext
+from retrieval_cli.mining import records as negatives
 from retrieval_cli.mining import run as mining_run
 from retrieval_cli.store import Workspace
 
@@ -301,3 +302,23 @@ def test_sharded_mining_equals_unsharded_byte_for_byte_and_interrupted_runs_keep
     monkeypatch.setattr(mining_run, "_mine_chunk", lambda *a, **k: (mined.append(1), real(*a, **k))[1])
     again = mine(ws, art, config).artifact
     assert len(mined) == 3 and again.file("negatives.jsonl").read_bytes() == whole.file("negatives.jsonl").read_bytes()
+
+
+@pytest.mark.parametrize("judged_self, policy", [(True, "kept"), (False, "dropped")])
+def test_mining_and_evaluation_share_one_self_hit_policy(ws: Workspace, judged_self: bool, policy: str) -> None:
+    """Cranfield-like ids that merely coincide (query 2 judged relevant to document 2) keep the
+    document with the query's id; ArguAna-like queries that are corpus documents drop it, in
+    the negatives and the evaluation alike, and both manifests say which."""
+    from retrieval_cli import evaluate as evaluation
+    from retrieval_cli.index import ensure
+
+    corpus = {str(i): {"title": "", "text": f"river bank report {i}"} for i in range(1, 9)}
+    qrels = {"1": {"5": 1}, "2": {"2" if judged_self else "6": 1}}
+    data = datasets.Dataset(corpus, {"1": "river bank report", "2": "river report"}, {"train": qrels, "test": qrels})
+    art = datasets.save(ws, data, f"ids-{policy}", {"s": policy}).artifact
+    mined = mine(ws, art, MiningConfig(strategy="bm25", num_negatives=7, range_max=8)).artifact
+    record = next(r for r in negatives.read(mined) if r["query_id"] == "1")
+    assert ("1" in {n["doc_id"] for n in record["negatives"]}) is (policy == "kept")
+    (bm25,) = ensure(ws, art, ["bm25"])
+    scored = evaluation.evaluate(ws, index=bm25).artifact
+    assert mined.summary["self_hits"] == evaluation.metrics(scored)["self_hits"] == policy
