@@ -166,10 +166,11 @@ def _prepare(
     if cross_spec is not None:
         resolved["cross_encoder_fingerprint"] = cross_spec.fingerprint
     # The self-hit policy evaluation uses: the decision (not the option) versions the negatives,
-    # recorded only where it changes them: query ids that are corpus ids, kept (they were always
-    # dropped before the policy was shared, so other negatives keep their version ids).
+    # recorded only where it changes them: mined query ids that are corpus ids, kept (they were
+    # always dropped before the policy was shared, so other negatives keep their version ids).
     data = datasets.load(dataset, lazy_corpus=True)
-    if any(q in data.corpus for q in data.queries) and not datasets.drop_self_hits(data, config.self_hits):
+    mined = data.split_queries(config.split)
+    if any(q in data.corpus for q in mined) and not datasets.drop_self_hits(data, config.self_hits):
         resolved["self_hits"] = "kept"
     llm_spec = None
     if any(s == "llm" for s, _ in config.components):
