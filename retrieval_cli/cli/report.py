@@ -13,7 +13,7 @@ from retrieval_cli.errors import InputError
 
 def report_cli(
     evaluations: Annotated[Optional[list[str]], typer.Argument(help="Evaluation references.")] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Report the latest version of every evaluation.")] = False,
+    all_: Annotated[bool, typer.Option("--all", help="Report every evaluation: each ranking once, with every measure any of its evaluations scored; name versions (NAME@VERSION) to choose.")] = False,
     baseline: Annotated[Optional[str], typer.Option(help="Evaluation the others are compared with (deltas, paired tests).")] = None,
     test: Annotated[str, typer.Option(help="Paired test per query: t, randomization (seeded) or wilcoxon.")] = "t",
     correction: Annotated[str, typer.Option(help="Multiple-comparison correction: holm, bonferroni or none.")] = "holm",
@@ -31,8 +31,9 @@ def report_cli(
     if all_ and evaluations:
         raise InputError("give evaluation references or --all, not both")
     if all_:
-        latest = {a.name: a for a in ws.artifacts("evaluations")}
-        chosen = list(latest.values())
+        chosen, left_out = reporting.every_evaluation(ws)
+        for line in left_out:
+            console.err.print(f"[yellow]left out[/] {line}", highlight=False, soft_wrap=True)
     else:
         chosen = [ws.resolve(ref, kind="evaluations") for ref in evaluations or []]
     config = reporting.ReportConfig(baseline=baseline, test=test, correction=correction, alpha=alpha, seed=seed)

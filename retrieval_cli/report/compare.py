@@ -29,7 +29,10 @@ def compare(table: pd.DataFrame, evaluations: list[Artifact], baselines: list[Ar
     evaluated on it. Judged@10 and other diagnostics are not tested."""
     by_ref = {ev.ref: ev for ev in evaluations}
     refs = {b.ref for b in baselines}
-    table = table.assign(baseline=table["evaluation"].isin(refs), delta=float("nan"), p=float("nan"),
+    # A row is the baseline when the baseline's evaluation is behind it (with the ones that scored
+    # the same ranking with other measures).
+    is_baseline = table["refs"].map(lambda every: bool(set(str(every).split(SEP)) & refs))
+    table = table.assign(baseline=is_baseline, delta=float("nan"), p=float("nan"),
                          p_adjusted=float("nan"), significant=False, improved=pd.NA, hurt=pd.NA, seeds_better=pd.NA)
     table = table.astype({"improved": "Int64", "hurt": "Int64", "seeds_better": "Int64"})
     for _, b in table[table["baseline"]].iterrows():

@@ -134,7 +134,7 @@ def recall_at(ws: Workspace, ev: Artifact, cutoffs: tuple[int, ...] = RECALL_CUT
 def recall_curves(ws: Workspace, table: pd.DataFrame, evaluations: dict[str, Artifact], path: Path) -> Path | None:
     """Recall@k for k = 1..1000 (log axis), one line per system, one panel per dataset."""
     plt = _pyplot()
-    systems = table.drop_duplicates("evaluation")[["system", "dataset", "evaluation"]]
+    systems = table.drop_duplicates(["system", "dataset"])[["system", "dataset", "evaluation"]]
     names = list(dict.fromkeys(systems["dataset"]))
     fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 3.8), squeeze=False)
     for ax, dataset in zip(axes[0], names):
@@ -159,7 +159,7 @@ def loss_curves(ws: Workspace, table: pd.DataFrame, evaluations: dict[str, Artif
     """Training loss per step of every trained bi-encoder behind the systems."""
     plt = _pyplot()
     curves = {}
-    for _, row in table.drop_duplicates("evaluation").iterrows():
+    for _, row in table.drop_duplicates(["system", "dataset"]).iterrows():
         model = _model_of(ws, _first(evaluations, row["evaluation"]))
         if model is None or not (model.path / "training_log.jsonl").is_file():
             continue
@@ -185,7 +185,7 @@ def mining_stats(ws: Workspace, table: pd.DataFrame, evaluations: dict[str, Arti
     """Estimated false-negative rate and mean rank of the negatives behind each trained system."""
     plt = _pyplot()
     bars = {}
-    for _, row in table.drop_duplicates("evaluation").iterrows():
+    for _, row in table.drop_duplicates(["system", "dataset"]).iterrows():
         model = _model_of(ws, _first(evaluations, row["evaluation"]))
         negatives = ws.inputs_of(model).get("negatives") if model is not None else None
         if negatives is None:

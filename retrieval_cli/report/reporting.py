@@ -41,6 +41,29 @@ def figures(ws: Workspace, table: pd.DataFrame, evaluations: list[Artifact], bas
     return {k: v for k, v in drawn.items() if v is not None}
 
 
+def every_evaluation(ws: Workspace) -> tuple[list[Artifact], list[str]]:
+    """What ``report --all`` reports: every evaluation version whose lineage is whole (versions
+    that scored one ranking with other measures merge into one system in the table; different
+    settings stay different systems), and a line for each one left out, saying why."""
+    def gone(tree: dict[str, Any]) -> str | None:
+        for sub in tree["inputs"].values():
+            why = f"input {sub['ref']} is {sub['missing']}" if "missing" in sub else gone(sub)
+            if why:
+                return why
+        return None
+
+    chosen, left_out = [], []
+    scanned, damaged = ws.scan("evaluations")
+    for ev in scanned:
+        why = gone(ws.lineage(ev))
+        if why:
+            left_out.append(f"{ev.ref}: {why}")
+        else:
+            chosen.append(ev)
+    left_out.extend(f"{folder}: damaged ({why})" for folder, why in damaged)
+    return chosen, left_out
+
+
 def report(
     ws: Workspace,
     evaluations: list[Artifact],

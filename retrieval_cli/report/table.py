@@ -82,14 +82,54 @@ def _signature(ev: Artifact, index: Artifact, model: Artifact) -> str:
                        "evaluation": ev.config, "dataset": ev.manifest["inputs"].get("dataset")}, sort_keys=True, default=str)
 
 
-def build_table(ws: Workspace, evaluations: list[Artifact]) -> pd.DataFrame:
-    """Long table: system, dataset, split, measure, value, plus the lineage columns. Evaluations that
-    differ only in the training seed become one row per measure: ``value`` the mean over seeds,
-    ``sd`` their standard deviation, ``seed_values`` each seed's value, ``evaluation`` their refs."""
-    described = []
+def ranking_key(ev: Artifact) -> str:
+    """What an evaluation ranked, apart from what it measured: its inputs and every setting but the
+    measures. Evaluations with one key scored one ranking (``evaluate`` again with other measures)."""
+    config = {k: v for k, v in ev.config.items() if k not in ("measures", "measures_resolved")}
+    return json.dumps({"inputs": ev.manifest.get("inputs", {}), "config": config}, sort_keys=True, default=str)
+
+
+@dataclass
+class _Scored:
+    """One ranking's measures, merged over the evaluations that scored it (newest first wins)."""
+
+    evaluation: Artifact  # the newest
+    metrics: dict[str, Any]  # its metrics.json, with every measure of the group in ``aggregate``
+    refs: dict[str, str]  # measure -> the evaluation whose value it is
+    members: list[str]  # every evaluation of the group
+
+
+def merge_rankings(evaluations: list[Artifact]) -> list[_Scored]:
+    """Group evaluations of one ranking and take, per measure, the newest evaluation that has it,
+    so re-evaluating with other measures adds columns instead of hiding the earlier ones."""
+    groups: dict[str, list[Artifact]] = {}
     for ev in evaluations:
-        system = describe(ws, ev)
-        described.append((ev, system, evaluation.metrics(ev), system.seed, system.signature))
+        groups.setdefault(ranking_key(ev), []).append(ev)
+    out = []
+    for members in groups.values():
+        newest = sorted(members, key=lambda a: a.manifest.get("created", ""), reverse=True)
+        metrics = dict(evaluation.metrics(newest[0]))
+        aggregate: dict[str, float] = {}
+        refs: dict[str, str] = {}
+        for ev in newest:
+            for measure, value in evaluation.metrics(ev)["aggregate"].items():
+                if measure not in aggregate:
+                    aggregate[measure], refs[measure] = value, ev.ref
+        metrics["aggregate"] = aggregate
+        out.append(_Scored(newest[0], metrics, refs, [ev.ref for ev in members]))
+    return out
+
+
+def build_table(ws: Workspace, evaluations: list[Artifact]) -> pd.DataFrame:
+    """Long table: system, dataset, split, measure, value, plus the lineage columns. Evaluations of
+    one ranking with other measures merge into one system (``merge_rankings``). Systems that differ
+    only in the training seed become one row per measure: ``value`` the mean over seeds, ``sd``
+    their standard deviation, ``seed_values`` each seed's value, ``evaluation`` their refs (the
+    ones holding that measure) and ``refs`` every evaluation behind the row."""
+    described = []
+    for scored in merge_rankings(evaluations):
+        system = describe(ws, scored.evaluation)
+        described.append((scored, system, scored.metrics, system.seed, system.signature))
     groups: dict[tuple[str, str, str], list[tuple]] = {}
     for item in described:
         groups.setdefault((item[1].label, item[2]["dataset"], item[2]["split"]), []).append(item)
@@ -99,25 +139,31 @@ def build_table(ws: Workspace, evaluations: list[Artifact]) -> pd.DataFrame:
         if len(members) > 1 and None not in seeds and len(set(seeds)) == len(seeds) and len({m[4] for m in members}) == 1:
             rows.extend(_seed_rows(label, sorted(members, key=lambda m: m[3])))
             continue
-        for ev, system, m, seed, _ in members:
-            # Two evaluations that describe alike on one dataset would collapse into one cell of
+        for scored, system, m, seed, _ in members:
+            # Two rankings that describe alike on one dataset would collapse into one cell of
             # the table; name their artifacts so both stay visible.
+            ev = scored.evaluation
             shown = label + (f" [{ev.name}@{ev.version[:6]}]" if len(members) > 1 else "")
-            rows.extend(_rows(shown, system, m, ev.ref, {measure: [value] for measure, value in m["aggregate"].items()}, [seed]))
+            rows.extend(_rows(shown, system, m, scored.refs, SEP.join(scored.members),
+                              {measure: [value] for measure, value in m["aggregate"].items()}, [seed]))
     return pd.DataFrame(rows)
 
 
 def _seed_rows(label: str, members: list[tuple]) -> list[dict[str, Any]]:
     system, m = members[0][1], members[0][2]
     values = {measure: [item[2]["aggregate"].get(measure, 0.0) for item in members] for measure in m["aggregate"]}
-    return _rows(label, system, m, SEP.join(item[0].ref for item in members), values, [item[3] for item in members])
+    refs = {measure: SEP.join(item[0].refs.get(measure, item[0].evaluation.ref) for item in members) for measure in values}
+    return _rows(label, system, m, refs, SEP.join(r for item in members for r in item[0].members), values, [item[3] for item in members])
 
 
-def _rows(label: str, system: System, m: dict[str, Any], refs: str, values: dict[str, list[float]], seeds: list[int | None]) -> list[dict[str, Any]]:
+def _rows(
+    label: str, system: System, m: dict[str, Any], refs: dict[str, str], every: str, values: dict[str, list[float]],
+    seeds: list[int | None],
+) -> list[dict[str, Any]]:
     return [{
         "system": label, "dataset": m["dataset"], "split": m["split"], "measure": measure,
         "value": statistics.fmean(per_seed), "sd": statistics.stdev(per_seed) if len(per_seed) > 1 else float("nan"),
         "seeds": len(per_seed) if seeds[0] is not None else 0, "seed_values": per_seed if len(per_seed) > 1 else None,
-        "queries": m["queries"], "evaluation": refs, "retriever": system.retriever, "model": system.model,
+        "queries": m["queries"], "evaluation": refs[measure], "refs": every, "retriever": system.retriever, "model": system.model,
         "negatives": system.negatives, "training": system.training, "rerank": system.rerank,
     } for measure, per_seed in values.items()]

@@ -44,6 +44,30 @@ def test_dataset_to_report(runner, tmp_path: Path) -> None:
     assert len(json.loads(listing)) == 1 + 3 + 3 + 1
 
 
+def test_report_all_keeps_every_setting_and_every_measure(runner, tmp_path: Path) -> None:
+    """Two BM25 settings under one index name stay two rows; evaluating again with other measures
+    adds them to the system's row instead of hiding nDCG@10 and R@100."""
+    w = ["-w", str(tmp_path)]
+    _ok(runner, ["data", "synth", "--name", "s", "--documents", "60", "--test-queries", "6", "--train-queries", "0", *w])
+    _ok(runner, ["index", "s", "--kind", "bm25", "-q", *w])
+    _ok(runner, ["evaluate", "s-bm25", "-q", *w])
+    _ok(runner, ["index", "s", "--kind", "bm25", "--stemmer", "none", "-q", *w])  # same name, a new version
+    _ok(runner, ["evaluate", "s-bm25", "-q", *w])
+    _ok(runner, ["evaluate", "s-bm25", "-m", "RR@10", "-m", "P@10", "-q", *w])  # the stemmer=none ranking, other measures
+    ws = Workspace(tmp_path)
+    (Path(ws.resolve("indexes/s-bm25").path)).rename(tmp_path / "moved")  # one more evaluation, its index gone
+    _ok(runner, ["index", "s", "--kind", "bm25", "--k1", "1.5", "-q", *w])
+    _ok(runner, ["evaluate", "s-bm25", "-q", *w])
+    result = runner.invoke(app, ["report", "--all", "--name", "r", "-q", *w])
+    assert result.exit_code == 0, result.output
+    table = {(r["system"], r["measure"]): r["value"] for r in json.loads(ws.resolve("reports/r").file("table.json").read_text())}
+    systems = {s for s, _ in table}
+    assert systems == {"BM25 k1=0.9 b=0.4", "BM25 k1=1.5 b=0.4"}, systems  # stemmer=none's index is gone
+    assert "left out" in result.output and "is missing from the workspace" in " ".join(result.output.split())
+    porter = {m for s, m in table if s == "BM25 k1=0.9 b=0.4"}
+    assert porter == {"nDCG@10", "R@100", "Judged@10"}
+
+
 def test_unknown_reference_lists_close_matches(runner, tmp_path: Path) -> None:
     _ok(runner, ["data", "synth", "--name", "cranfield", "--documents", "20", "--test-queries", "2", "--train-queries", "0", "-w", str(tmp_path)])
     result = runner.invoke(app, ["index", "datasets/cranfeld", "-w", str(tmp_path)])

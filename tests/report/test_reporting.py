@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from retrieval_cli import data as datasets
 from retrieval_cli import evaluate as evaluation
 from retrieval_cli import index as indexing
 from retrieval_cli.mining import records as negatives
@@ -83,3 +86,26 @@ def test_report_plots_are_written_embedded_and_agree_with_the_metrics(session_ws
 ])
 def test_negatives_label_names_strategy_and_filters(config: dict, expected: str) -> None:
     assert negatives.label(config) == expected
+
+
+def test_evaluating_again_with_other_measures_adds_columns_to_the_system(ws: Workspace, tiny) -> None:  # noqa: ANN001
+    own = datasets.save(ws, datasets.load(tiny), "tiny", dict(tiny.config)).artifact
+    porter = indexing.build_bm25(ws, own, indexing.BM25Config()).artifact
+    plain = indexing.build_bm25(ws, own, indexing.BM25Config(stemmer="none")).artifact
+    assert porter.name == plain.name and porter.version != plain.version
+    first = evaluation.evaluate(ws, index=porter).artifact
+    other = evaluation.evaluate(ws, index=plain).artifact
+    more = evaluation.evaluate(ws, index=porter, config=evaluation.EvaluateConfig(measures=["RR@10", "nDCG@10"])).artifact
+    chosen, left_out = reporting.every_evaluation(ws)
+    assert {e.ref for e in chosen} == {first.ref, other.ref, more.ref} and left_out == []
+    art = reporting.report(ws, chosen, reporting.ReportConfig(baseline=first.ref), name="all").artifact
+    rows = json.loads(art.file("table.json").read_text())
+    values = {(r["system"], r["measure"]): r for r in rows}
+    assert set(values) == {("BM25 k1=0.9 b=0.4", m) for m in ("nDCG@10", "R@100", "Judged@10", "RR@10")} | {
+        ("BM25 k1=0.9 b=0.4 stemmer=none", m) for m in ("nDCG@10", "R@100", "Judged@10")}
+    merged = values[("BM25 k1=0.9 b=0.4", "RR@10")]
+    assert merged["value"] == pytest.approx(evaluation.metrics(more)["aggregate"]["RR@10"]) and merged["evaluation"] == more.ref
+    assert values[("BM25 k1=0.9 b=0.4", "R@100")]["evaluation"] == first.ref  # only the first measured it
+    assert merged["baseline"] and values[("BM25 k1=0.9 b=0.4", "R@100")]["baseline"]  # one system, the baseline
+    assert not values[("BM25 k1=0.9 b=0.4 stemmer=none", "nDCG@10")]["baseline"]
+    assert set(merged["refs"].split(",")) == {first.ref, more.ref}
