@@ -4,8 +4,8 @@ imports, public BEIR downloads and the project's synthetic collection."""
 from retrieval_cli.data.artifacts import QRELS_HEADER, content_hash, levels_config, load, save, store, write_beir
 from retrieval_cli.data.corpus_file import CorpusFile
 from retrieval_cli.data.dataset import (
-    Dataset,
     SELF_HITS,
+    Dataset,
     check_split_name,
     drop_self_hits,
     hidden_query_splits,

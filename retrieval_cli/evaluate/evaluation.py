@@ -14,9 +14,9 @@ from retrieval_cli import data as datasets
 from retrieval_cli import models
 from retrieval_cli.errors import InputError
 from retrieval_cli.evaluate import runs
-from retrieval_cli.evaluate.runs import Run
 from retrieval_cli.evaluate.measures import DEFAULT_MEASURES, resolve_measures, score_run
 from retrieval_cli.evaluate.rerank import rerank
+from retrieval_cli.evaluate.runs import Run
 from retrieval_cli.index import index_dataset, open_searcher
 from retrieval_cli.progress import Progress, silent
 from retrieval_cli.store import Artifact, BuildResult, Versioned, Workspace

@@ -9,7 +9,6 @@ import pandas as pd
 
 from retrieval_cli.report.config import ReportConfig
 
-
 FORMS = ("full", "compact", "marks")
 
 
