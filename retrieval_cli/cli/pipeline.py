@@ -61,6 +61,7 @@ def run_cli(
     recipe = _load(recipe_path, overrides)
     if dry_run:
         status_cli(recipe_path, overrides, workspace_path)
+        pipeline.check_reads(recipe)  # after the table: what would run, then why it could not
         return
     rows: list[tuple[str, str, str, str]] = []
 

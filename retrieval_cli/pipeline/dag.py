@@ -23,6 +23,7 @@ class Step:
     deps: list[str]
     make: Callable[[Workspace, dict[str, Artifact]], BuildResult]  # (workspace, inputs by step name)
     hash: str = ""
+    reads: tuple[tuple[str, Path], ...] = ()  # (recipe field, path) of the files and folders it imports
 
 
 def hashed(steps: list[Step]) -> list[Step]:

@@ -56,7 +56,8 @@ def plan(recipe: Recipe) -> list[Step]:
         return step
 
     base = Path(path).parent
-    add(Step("dataset", "datasets", _source_spec(s["dataset"]), [], dataset_maker(path, "dataset", s["dataset"], base, name)))
+    add(Step("dataset", "datasets", _source_spec(s["dataset"]), [], dataset_maker(path, "dataset", s["dataset"], base, name),
+             reads=source_reads("dataset", s["dataset"], base)))
 
     # Training queries: the dataset's own split, or generated ones (title, ict, llm).
     queries = dict(s.get("train_queries") or {"split": "train"})
@@ -105,7 +106,7 @@ def plan(recipe: Recipe) -> list[Step]:
 
     for target in targets:
         if target.step != "dataset":
-            add(Step(target.step, "datasets", target.spec, [], target.make))
+            add(Step(target.step, "datasets", target.spec, [], target.make, reads=target.reads))
         add(Step(f"index:untrained{target.suffix}", "indexes", {"model": trainer.base}, [target.step],
                  lambda ws, a, t=target: indexing.build_dense(ws, a[t.step], indexing.DenseConfig(model=trainer.base), name=f"{name}-untrained{t.tag}")))
         evaluate_step("untrained", f"index:untrained{target.suffix}", target)
@@ -183,6 +184,18 @@ def _source_spec(source: Any) -> dict[str, Any]:
     return {"value": source}
 
 
+def source_reads(where: str, source: Any, base: Path) -> tuple[tuple[str, Path], ...]:
+    """The files and folders a dataset section imports, resolved against the recipe's folder."""
+    if not isinstance(source, dict) or len(source) != 1:
+        return ()
+    (how, args), = source.items()
+    if how == "beir":
+        return ((f"{where}.beir", (base / str(args if not isinstance(args, dict) else args.get("path", ""))).resolve()),)
+    if how == "trec-dl" and isinstance(args, dict):
+        return tuple((f"{where}.trec-dl.{k}", (base / str(args[k])).resolve()) for k in ("collection", "topics", "qrels") if k in args)
+    return ()
+
+
 def dataset_maker(path: Path, where: str, source: Any, base: Path, artifact: str) -> Callable[[Workspace, dict[str, Artifact]], BuildResult]:
     """How a recipe's dataset section is made: synthetic, a BEIR folder, TREC-DL files, or an artifact
     already in the workspace (paths relative to the recipe)."""
@@ -216,6 +229,7 @@ class _Target:
     config: evaluation.EvaluateConfig
     spec: dict[str, Any] = field(default_factory=dict)
     make: Callable[[Workspace, dict[str, Artifact]], BuildResult] | None = None
+    reads: tuple[tuple[str, Path], ...] = ()
 
 
 TARGET_FIELDS = ("dataset", "split", "measures", "depth", "self_hits")
@@ -244,7 +258,8 @@ def _targets(path: Path, section: Any, evaluate_cfg: evaluation.EvaluateConfig, 
             targets.append(_Target("dataset", f"@{label}", f"-{label}", cfg))
         else:
             maker = dataset_maker(path, f"{where}.dataset", source, base, f"{name}-{label}")
-            targets.append(_Target(f"target:{label}", f"@{label}", f"-{label}", cfg, _source_spec(source), maker))
+            targets.append(_Target(f"target:{label}", f"@{label}", f"-{label}", cfg, _source_spec(source), maker,
+                                   source_reads(f"{where}.dataset", source, base)))
     return targets
 
 

@@ -28,6 +28,16 @@ def status(ws: Workspace, recipe: Recipe) -> list[tuple[Step, str, str]]:
     return [(step, *done(listing, recipe, step)[:2]) for step in plan(recipe)]
 
 
+def check_reads(recipe: Recipe) -> None:
+    """Every file and folder the recipe imports exists (before any work): one line naming the
+    recipe, the field and the path, which is relative to the recipe file."""
+    missing = [(where, path) for step in plan(recipe) for where, path in step.reads if not path.exists()]
+    if missing:
+        where, path = missing[0]
+        more = f" ({len(missing) - 1} more paths missing)" if len(missing) > 1 else ""
+        raise InputError(f"{recipe.path}: {where}: no such file or folder {path} (paths are relative to the recipe file){more}")
+
+
 def run(
     ws: Workspace,
     recipe: Recipe,
@@ -42,6 +52,7 @@ def run(
 
     ``steps`` runs only those steps (make's targets): their inputs come from the locks when done,
     and are run first otherwise."""
+    check_reads(recipe)
     planned = plan(recipe)
     by_name = {s.name: s for s in planned}
     wanted = set(by_name)

@@ -98,6 +98,23 @@ def test_bad_recipe_exits_2_from_the_cli(runner, tmp_path: Path) -> None:  # noq
     assert not (tmp_path / "ws").exists()
 
 
+def test_missing_input_paths_stop_a_dry_run_and_a_run_before_any_work(runner, tmp_path: Path) -> None:  # noqa: ANN001
+    """Paths are relative to the recipe; a wrong one is named (field and resolved path) by --dry-run."""
+    (tmp_path / "beir" / "adi").mkdir(parents=True)
+    path = tmp_path / "recipes" / "r.yaml"
+    path.parent.mkdir()
+    text = RECIPE.replace("dataset:\n  synth: {documents: 120, test_queries: 8, train_queries: 12, seed: 3}",
+                          "dataset:\n  beir: ../beir/adi\ntrain_queries: {method: title}")
+    path.write_text(text + "evaluate_on:\n  far: {dataset: {beir: ../shared/data/cranfield}}\n", encoding="utf-8")
+    for args in (["--dry-run"], []):
+        result = runner.invoke(app, ["pipeline", "run", str(path), *args, "-w", str(tmp_path / "ws")])
+        line = " ".join(result.output.split())
+        assert result.exit_code == 2, result.output
+        assert f"r.yaml: evaluate_on.far.dataset.beir: no such file or folder {tmp_path / 'shared' / 'data' / 'cranfield'}" in line
+        assert "(paths are relative to the recipe file)" in line
+    assert not (tmp_path / "ws" / "datasets").exists()  # nothing was imported
+
+
 def test_shipped_recipes_parse() -> None:
     for path in sorted((REPO / "recipes").glob("*.yaml")):
         recipe = pipeline.load(path)
