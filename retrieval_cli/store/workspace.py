@@ -150,6 +150,9 @@ class Workspace:
             raise ArtifactError(f"'{ref}' is a {artifact.kind} artifact, expected {kind}")
 
     def _not_found(self, ref: str, kind: str | None, why: str = "no such artifact") -> str:
+        if not self.root.is_dir():
+            return (f"artifact '{ref}' not found: the workspace folder {self.root} does not exist "
+                    "(give --workspace or set RETRIEVAL_CLI_WORKSPACE; a command that writes an artifact creates it)")
         known = sorted({f"{a.kind}/{a.name}" for a in self.artifacts()})
         wanted = ref.partition("@")[0]
         if kind and "/" not in wanted:

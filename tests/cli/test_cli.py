@@ -68,6 +68,13 @@ def test_report_all_keeps_every_setting_and_every_measure(runner, tmp_path: Path
     assert porter == {"nDCG@10", "R@100", "Judged@10"}
 
 
+def test_a_missing_workspace_folder_is_named_as_such(runner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["evaluate", "indexes/x", "-w", str(tmp_path / "nowhere")])
+    line = " ".join(result.output.split())
+    assert result.exit_code == 2 and f"the workspace folder {tmp_path / 'nowhere'} does not exist" in line
+    assert not (tmp_path / "nowhere").exists()
+
+
 def test_unknown_reference_lists_close_matches(runner, tmp_path: Path) -> None:
     _ok(runner, ["data", "synth", "--name", "cranfield", "--documents", "20", "--test-queries", "2", "--train-queries", "0", "-w", str(tmp_path)])
     result = runner.invoke(app, ["index", "datasets/cranfeld", "-w", str(tmp_path)])
