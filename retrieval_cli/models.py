@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from retrieval_cli.errors import ArtifactError, InputError, RetrievalError
+from retrieval_cli.progress import Progress, silent
 from retrieval_cli.store import Artifact, Workspace, files_fingerprint
 
 DEFAULT_MODEL = "minilm"
@@ -113,23 +114,30 @@ def quiet_loading(spec: ModelSpec) -> None:
     logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
 
 
-def load_sentence_transformer(spec: ModelSpec, device: str | None = None) -> Any:
-    """Load a bi-encoder; failures (e.g. no network for a hub id) become one clear line."""
+def load_sentence_transformer(spec: ModelSpec, device: str | None = None, progress: Progress = silent) -> Any:
+    """Load a bi-encoder; failures (e.g. no network for a hub id) become one clear line. Loading
+    takes seconds (torch, then the weights), so ``progress`` hears a stage without a total."""
+    progress(f"load {spec.name}", 0, None)
     quiet_loading(spec)
     from sentence_transformers import SentenceTransformer
 
     try:
-        return SentenceTransformer(spec.location, device=device or "cpu")
+        model = SentenceTransformer(spec.location, device=device or "cpu")
     except OSError as exc:
         raise RetrievalError(f"cannot load model '{spec.name}' from {spec.location}: {exc}".splitlines()[0]) from exc
+    progress(f"load {spec.name}", 1, 1)
+    return model
 
 
-def load_cross_encoder(spec: ModelSpec, device: str | None = None) -> Any:
+def load_cross_encoder(spec: ModelSpec, device: str | None = None, progress: Progress = silent) -> Any:
     """Load a cross-encoder (a reranker with one output score)."""
+    progress(f"load {spec.name}", 0, None)
     quiet_loading(spec)
     from sentence_transformers import CrossEncoder
 
     try:
-        return CrossEncoder(spec.location, device=device or "cpu", num_labels=1)
+        model = CrossEncoder(spec.location, device=device or "cpu", num_labels=1)
     except OSError as exc:
         raise RetrievalError(f"cannot load cross-encoder '{spec.name}' from {spec.location}: {exc}".splitlines()[0]) from exc
+    progress(f"load {spec.name}", 1, 1)
+    return model

@@ -107,7 +107,8 @@ def evaluate(
             run = runs.truncate(runs.drop_self_hits(first_stage) if drop_self else first_stage, config.depth)
             if rerank_spec is None:
                 return run
-            return rerank(run, queries, data, models.load_cross_encoder(rerank_spec), config.rerank_depth, config.rerank_batch_size, progress)
+            model = models.load_cross_encoder(rerank_spec, progress=progress)
+            return rerank(run, queries, data, model, config.rerank_depth, config.rerank_batch_size, progress)
 
         if index is not None:
             tag = index.name + ("+rerank" if rerank_spec is not None else "")

@@ -58,14 +58,24 @@ def build_bm25(
 class BM25IndexSearcher:
     """BM25 search with the parameters recorded in the index artifact."""
 
-    def __init__(self, index: Artifact) -> None:
+    BATCH = 256  # queries per Lucene batch search: progress moves per batch; each query's hits are its own
+
+    def __init__(self, index: Artifact, progress: Progress = silent) -> None:
         cfg = index.config
         self._searcher = lucene.BM25Searcher(
             index.file("lucene"), k1=cfg["k1"], b=cfg["b"], stemmer=cfg["stemmer"]
         )
+        self.progress = progress
 
     def search(self, queries: Mapping[str, str], k: int) -> dict[str, list[tuple[str, float]]]:
-        return self._searcher.search(queries, k, threads=threads())
+        qids = list(queries)
+        results: dict[str, list[tuple[str, float]]] = {}
+        self.progress("BM25 search", 0, len(qids))
+        for start in range(0, len(qids), self.BATCH):
+            batch = {q: queries[q] for q in qids[start:start + self.BATCH]}
+            results.update(self._searcher.search(batch, k, threads=threads()))
+            self.progress("BM25 search", min(start + self.BATCH, len(qids)), len(qids))
+        return results
 
     def score(self, pairs: list[tuple[str, str]]) -> list[float]:
         """BM25 scores of (query text, doc id) pairs, equal to what search reports."""

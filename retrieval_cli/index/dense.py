@@ -92,7 +92,7 @@ class DenseSearcher:
         import faiss
 
         self.config = DenseConfig(**{k: v for k, v in index.config.items() if k in DenseConfig.__dataclass_fields__})
-        self.model = models.load_sentence_transformer(models.resolve(self.config.model, ws))
+        self.model = models.load_sentence_transformer(models.resolve(self.config.model, ws), progress=progress)
         if self.config.max_seq_length:
             self.model.max_seq_length = self.config.max_seq_length
         faiss.omp_set_num_threads(threads())

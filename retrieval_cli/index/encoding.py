@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -53,16 +53,33 @@ def encoding_chunks(model: Any, texts: list[str], batch_size: int, prompt: str =
     return [order[start:start + size] for start in range(0, len(texts), size)]
 
 
-def _encode_chunk(model: Any, texts: list[str], idx: np.ndarray, batch_size: int, prompt: str) -> np.ndarray:
+def _encode_chunk(
+    model: Any, texts: list[str], idx: np.ndarray, batch_size: int, prompt: str, on_batch: Callable[[int], None] | None = None,
+) -> np.ndarray:
     # One encode call per batch: a call re-sorts its texts by characters, which would undo ours.
-    parts = [
-        model.encode(
-            [texts[i] for i in idx[start:start + batch_size]], batch_size=batch_size, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=False, prompt=prompt or None,
-        )
-        for start in range(0, len(idx), batch_size)
-    ]
+    # ``on_batch`` hears each batch's size, so progress moves per batch, not per chunk.
+    parts = []
+    for start in range(0, len(idx), batch_size):
+        batch = [texts[i] for i in idx[start:start + batch_size]]
+        parts.append(model.encode(
+            batch, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False,
+            prompt=prompt or None,
+        ))
+        if on_batch is not None:
+            on_batch(len(batch))
     return np.concatenate(parts).astype(np.float32)
+
+
+def _per_batch(progress: Progress, stage: str, start: int, total: int) -> Callable[[int], None]:
+    """A batch counter for one chunk: reports ``start`` plus the texts encoded so far."""
+    seen = 0
+
+    def moved(n: int) -> None:
+        nonlocal seen
+        seen += n
+        progress(stage, start + seen, total)
+
+    return moved
 
 
 def plan_hash(chunks: list[np.ndarray], batch_size: int) -> str:
@@ -105,7 +122,8 @@ def encode_texts(
     progress(stage, 0, len(texts))
     finished = 0
     for number, idx in enumerate(chunks):
-        part, _ = _chunk_vectors(parts, plan, number, lambda idx=idx: _encode_chunk(model, texts, idx, batch_size, prompt))
+        moved = _per_batch(progress, stage, finished, len(texts))
+        part, _ = _chunk_vectors(parts, plan, number, lambda idx=idx, moved=moved: _encode_chunk(model, texts, idx, batch_size, prompt, moved))
         if vectors is None:
             vectors = np.empty((len(texts), part.shape[1]), dtype=np.float32)
         vectors[idx] = part
@@ -131,12 +149,14 @@ def _parts(ws: Workspace, cache: CacheEntry) -> Parts:
     return Parts(ws.cache("embeddings"), f"{cache.path.name}.parts")
 
 
-def _corpus_encoder(ws: Workspace, dataset: Artifact, spec: models.ModelSpec, config: DenseConfig) -> tuple[list[str], list[str], Any, list[np.ndarray]]:
+def _corpus_encoder(
+    ws: Workspace, dataset: Artifact, spec: models.ModelSpec, config: DenseConfig, progress: Progress = silent,
+) -> tuple[list[str], list[str], Any, list[np.ndarray]]:
     """(doc ids, texts, loaded model, chunk plan) of a corpus encode."""
     data = datasets.load(dataset)
     doc_ids = list(data.corpus)
     texts = [data.doc_text(d) for d in doc_ids]
-    encoder = models.load_sentence_transformer(spec)
+    encoder = models.load_sentence_transformer(spec, progress=progress)
     if config.max_seq_length:
         encoder.max_seq_length = config.max_seq_length
     return doc_ids, texts, encoder, encoding_chunks(encoder, texts, config.batch_size, config.document_prompt)
@@ -160,7 +180,7 @@ def encode_shard(
         plan, mine = receipt.data["plan"], receipt.data["chunks"]
         if all(parts.get(f"chunk-{c}-{plan}") is not None for c in mine):
             return ShardResult(shard, len(mine), 0, receipt.data["texts"], parts.path)
-    doc_ids, texts, encoder, chunks = _corpus_encoder(ws, dataset, spec, config)
+    doc_ids, texts, encoder, chunks = _corpus_encoder(ws, dataset, spec, config, progress)
     mine = shard.units(len(chunks))
     total = sum(len(chunks[c]) for c in mine)
     if cache.load() is not None:
@@ -170,7 +190,10 @@ def encode_shard(
     progress(stage, 0, total)
     finished = computed = 0
     for c in mine:
-        _, made = _chunk_vectors(parts, plan, c, lambda c=c: _encode_chunk(encoder, texts, chunks[c], config.batch_size, config.document_prompt))
+        moved = _per_batch(progress, stage, finished, total)
+        _, made = _chunk_vectors(
+            parts, plan, c, lambda c=c, moved=moved: _encode_chunk(encoder, texts, chunks[c], config.batch_size, config.document_prompt, moved),
+        )
         computed += made
         finished += len(chunks[c])
         progress(stage, finished, total)
@@ -191,7 +214,7 @@ def corpus_embeddings(
         # Memory-mapped: building an index reads the vectors once, so they stay in the OS's
         # file cache rather than in a private copy beside the index faiss builds from them.
         return doc_ids, np.load(found.file("embeddings.npy"), mmap_mode="r"), int(found.data["max_seq_length"])
-    doc_ids, texts, encoder, chunks = _corpus_encoder(ws, dataset, spec, config)
+    doc_ids, texts, encoder, chunks = _corpus_encoder(ws, dataset, spec, config, progress)
     parts = _parts(ws, cache)
     vectors = encode_texts(
         encoder, texts, config.batch_size, "encode corpus", progress, prompt=config.document_prompt, chunks=chunks, parts=parts,

@@ -26,7 +26,7 @@ def open_searcher(ws: Workspace, index: Artifact, progress: Progress = silent) -
     """A searcher for any index artifact."""
     kind = index.config.get("kind")
     if kind == "bm25":
-        return BM25IndexSearcher(index)
+        return BM25IndexSearcher(index, progress)
     if kind == "dense":
         return DenseSearcher(ws, index, progress)
     raise InputError(f"'{index.ref}' is not a searchable index (kind {kind!r})")

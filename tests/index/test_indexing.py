@@ -265,3 +265,23 @@ def test_an_empty_document_is_skipped_by_lucene_not_taken_for_a_failed_write(ws:
     art = datasets.save(ws, data, "with-empty", {"s": 1}).artifact
     index = indexing.build_bm25(ws, art, indexing.BM25Config()).artifact
     assert index.summary == {"documents": 3, "empty_documents": 1}  # Anserini skips what trims to nothing
+
+
+def test_progress_moves_per_batch_while_encoding_and_searching(ws: Workspace, monkeypatch) -> None:  # noqa: ANN001
+    """A model load is a stage without a total (a spinner); encoding reports each batch, not
+    each chunk of batch x 8 texts; BM25 search reports each batch of queries."""
+    data = synthetic.generate(synthetic.SynthConfig(documents=70, test_queries=5, train_queries=0, seed=4))
+    art = datasets.save(ws, data, "p", {"s": 1}).artifact
+    heard: list[tuple[str, int, int | None]] = []
+    indexing.build_dense(ws, art, indexing.DenseConfig(batch_size=4), progress=lambda stage, done, total, **_: heard.append((stage, done, total)))
+    assert ("load minilm", 0, None) in heard and ("load minilm", 1, 1) in heard
+    encoded = [done for stage, done, total in heard if stage.startswith("encode") and total == 70]
+    assert encoded[:3] == [0, 4, 8] and encoded[-1] == 70  # one update per batch of 4
+    monkeypatch.setattr(indexing.bm25.BM25IndexSearcher, "BATCH", 2)
+    bm25 = indexing.build_bm25(ws, art, indexing.BM25Config()).artifact
+    heard.clear()
+    searcher = indexing.open_searcher(ws, bm25, progress=lambda stage, done, total, **_: heard.append((stage, done, total)))
+    hits = searcher.search(data.split_queries("test"), 10)
+    assert [done for stage, done, _ in heard if stage == "BM25 search"] == [0, 2, 4, 5]
+    monkeypatch.setattr(indexing.bm25.BM25IndexSearcher, "BATCH", 256)
+    assert hits == indexing.open_searcher(ws, bm25).search(data.split_queries("test"), 10)  # batches change nothing
