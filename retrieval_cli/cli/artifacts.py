@@ -30,14 +30,30 @@ def list_cli(
         rows += [{"ref": f"{f.parent.parent.name}/{f.parent.name}@{f.name}", "damaged": why, "path": str(f)} for f, why in damaged]
         console.out.print_json(json.dumps(rows))
         return
+    from retrieval_cli.store import differences
+
+    # Names stay whole (the kind and the date give way first); a name with several versions
+    # says, per version, which fields differ from the one before it.
+    longest = max([len("name"), *(len(a.name) for a in found)])
     table = Table()
-    for column in ("kind", "name", "version", "created", "seconds"):
-        table.add_column(column)
+    table.add_column("kind", no_wrap=True, overflow="ellipsis", max_width=11)
+    table.add_column("name", no_wrap=True, min_width=min(longest, 48))
+    table.add_column("version", no_wrap=True, min_width=12)
+    table.add_column("created", no_wrap=True, overflow="ellipsis", max_width=11)
+    notes = []
+    previous: dict[tuple[str, str], Any] = {}
     for a in found:
-        table.add_row(a.kind, a.name, a.version, a.manifest.get("created", "")[:19], f"{a.manifest.get('seconds', 0):.1f}")
+        before = previous.get((a.kind, a.name))
+        if before is not None:
+            fields = ", ".join(k for k, _, _ in differences(before, a))
+            notes.append(f"{a.kind}/{a.name}@{a.version[:6]} differs from @{before.version[:6]} in: {fields}")
+        previous[(a.kind, a.name)] = a
+        table.add_row(a.kind, a.name, a.version, a.manifest.get("created", "")[5:16].replace("T", " "))
     for folder, _why in damaged:
         table.add_row(folder.parent.parent.name, folder.parent.name, folder.name, "[red]damaged[/]", "")
     console.out.print(table)
+    for note in notes:  # one name, several versions: what sets them apart (`artifacts diff A B` in full)
+        console.out.print(f"[dim]{note}[/]", highlight=False, soft_wrap=True)
     if damaged:
         console.err.print(
             f"{len(damaged)} damaged (unreadable manifest): rebuild with --force, or `artifacts gc --damaged` removes them",
@@ -53,9 +69,12 @@ def show_cli(ref: Annotated[str, typer.Argument(help="Artifact reference or path
 
 
 def _tree(node: dict[str, Any], tree: Tree) -> None:
+    from retrieval_cli.store import settings_line
+
     for role, child in node["inputs"].items():
         gone = f" [red]({child['missing']})[/]" if child.get("missing") else ""
-        _tree(child, tree.add(f"[dim]{role}:[/] {child['ref']}{gone}"))
+        settings = settings_line(child.get("config", {}))
+        _tree(child, tree.add(f"[dim]{role}:[/] {child['ref']}{gone}" + (f"\n[dim]{settings}[/]" if settings else "")))
 
 
 @app.command("lineage")
@@ -70,9 +89,37 @@ def lineage_cli(
     if as_json:
         console.out.print_json(json.dumps(lineage))
         return
-    tree = Tree(lineage["ref"])
+    from retrieval_cli.store import settings_line
+
+    settings = settings_line(lineage["config"])
+    tree = Tree(lineage["ref"] + (f"\n[dim]{settings}[/]" if settings else ""))
     _tree(lineage, tree)
     console.out.print(tree)
+
+
+@app.command("diff")
+def diff_cli(
+    first: Annotated[str, typer.Argument(help="Artifact reference (KIND/NAME@VERSION).")],
+    second: Annotated[str, typer.Argument(help="Artifact reference to compare with.")],
+    workspace_path: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the config fields and inputs that differ between two artifacts."""
+    from retrieval_cli.store import differences
+
+    ws = workspace(workspace_path)
+    a, b = ws.resolve(first), ws.resolve(second)
+    rows = differences(a, b)
+    if as_json:
+        console.out.print_json(json.dumps([{"field": k, "first": x, "second": y} for k, x, y in rows], default=str))
+        return
+    if not rows:
+        console.out.print(f"{a.ref} and {b.ref} have the same config and inputs", highlight=False)
+        return
+    table = Table("field", a.ref, b.ref)
+    for key, x, y in rows:
+        table.add_row(key, json.dumps(x, default=str), json.dumps(y, default=str))
+    console.out.print(table)
 
 
 @app.command("verify")

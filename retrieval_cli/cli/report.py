@@ -24,7 +24,7 @@ def report_cli(
     force: ForceOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Write a report artifact (Markdown, CSV) and print its table."""
+    """Write a report artifact (Markdown, HTML, CSV, JSON, plots) and print its table."""
     from retrieval_cli.report import reporting
 
     ws = workspace(workspace_path)
@@ -42,3 +42,4 @@ def report_cli(
     console.comparison(result.artifact, f"report {result.artifact.ref}")
     console.built(result, "report")
     console.out.print(f"Markdown: {result.artifact.file('report.md')}", highlight=False)
+    console.out.print(f"HTML:     {result.artifact.file('report.html')}", highlight=False)

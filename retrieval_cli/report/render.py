@@ -3,6 +3,7 @@ grid, the legend, Markdown and a self-contained HTML page."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -68,46 +69,105 @@ def legend(config: ReportConfig, table: pd.DataFrame) -> str:
     return text
 
 
-def to_markdown(table: pd.DataFrame, config: ReportConfig | None = None) -> str:
+def best_cells(table: pd.DataFrame) -> set[tuple[str, str, str]]:
+    """(system, dataset, measure) of the best value in each column (the highest; diagnostics such
+    as Judged@10 are not ranked)."""
+    from retrieval_cli.evaluate import ALWAYS
+
+    ranked = table[~table["measure"].isin(ALWAYS) & table["value"].notna()]
+    best = ranked.loc[ranked.groupby(["dataset", "measure"])["value"].idxmax()]
+    return {(r["system"], r["dataset"], r["measure"]) for _, r in best.iterrows()}
+
+
+@dataclass
+class Sheet:
+    """The report's tables as text, once, so Markdown and HTML show the same values the same way."""
+
+    header: list[str]
+    rows: list[list[str]]
+    bold: set[tuple[int, int]]  # (row, column) of the best value per column
+    note: str
+    tests_header: list[str]
+    tests: list[list[str]]
+    sources: list[tuple[str, str]]  # (system, the evaluations behind its row)
+
+
+TESTS_HEADER = ["system", "dataset", "measure", "delta", "p", "p adjusted", "improved", "hurt", "seeds better", "W/T/L"]
+
+
+def sheet(table: pd.DataFrame, config: ReportConfig | None = None) -> Sheet:
+    """Format the long table once: signed deltas, * where significant, p-values to 3 significant
+    digits, the best value per column marked."""
     grid = cells(table)
-    headers = ["system"] + [f"{d} {m}" for d, m in grid.columns]
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    for system, row in grid.iterrows():
-        lines.append("| " + " | ".join([str(system), *row.tolist()]) + " |")
+    best = best_cells(table)
+    columns = list(grid.columns)
+    bold = {(i, j + 1) for i, system in enumerate(grid.index) for j, (d, m) in enumerate(columns) if (system, d, m) in best}
     note = legend(config or ReportConfig(), table)
-    if note:
-        lines += ["", note]
-        tested = table[table["p"].notna()]
-        if not tested.empty:
-            lines += ["", "| system | dataset | measure | delta | p | p adjusted | improved | hurt | seeds better | W/T/L |",
-                      "|---|---|---|---|---|---|---|---|---|---|"]
-            for _, r in tested.iterrows():
-                lines.append(f"| {r['system']} | {r['dataset']} | {r['measure']} | {r['delta']:+.4f} | {r['p']:.4g} | "
-                             f"{r['p_adjusted']:.4g}{'*' if r['significant'] else ''} | {_count(r.get('improved'))} | "
-                             f"{_count(r.get('hurt'))} | {_count(r.get('seeds_better'))} | {_wtl(r)} |")
+    tests = []
+    if note and "p" in table:
+        for _, r in table[table["p"].notna()].iterrows():
+            tests.append([str(r["system"]), str(r["dataset"]), str(r["measure"]), f"{r['delta']:+.4f}", f"{r['p']:.3g}",
+                          f"{r['p_adjusted']:.3g}{'*' if r['significant'] else ''}", _count(r.get("improved")),
+                          _count(r.get("hurt")), _count(r.get("seeds_better")), _wtl(r)])
+    sources = []
+    if "refs" in table:
+        for system, rows in table.groupby("system", sort=False):
+            refs = dict.fromkeys(ref for every in rows["refs"].dropna() for ref in str(every).split(","))
+            sources.append((str(system), ", ".join(refs)))
+    return Sheet(["system"] + [f"{d} {m}" for d, m in columns], [[str(s), *row.tolist()] for s, row in grid.iterrows()],
+                 bold, note, TESTS_HEADER if tests else [], tests, sources)
+
+
+def to_markdown(table: pd.DataFrame, config: ReportConfig | None = None) -> str:
+    """The report as Markdown: the table (best per column in bold), the legend, the tests, and the
+    artifacts behind each row."""
+    s = sheet(table, config)
+
+    def row(cells: list[str], i: int | None = None) -> str:
+        return "| " + " | ".join(f"**{c}**" if i is not None and (i, j) in s.bold and c else c for j, c in enumerate(cells)) + " |"
+
+    lines = [row(s.header), "|" + "---|" * len(s.header), *(row(r, i) for i, r in enumerate(s.rows))]
+    if s.note:
+        lines += ["", s.note + " Bold: the best value in its column."]
+    if s.tests:
+        lines += ["", row(s.tests_header), "|" + "---|" * len(s.tests_header), *(row(r) for r in s.tests)]
+    if s.sources:
+        lines += ["", "Artifacts behind each row:", ""] + [f"- {system}: {refs}" for system, refs in s.sources]
     return "\n".join(lines) + "\n"
 
 
 def to_html(table: pd.DataFrame, config: ReportConfig, pictures: dict[str, Path]) -> str:
-    """A self-contained page: the table, the legend, the tests, and every plot inlined as PNG data."""
+    """A self-contained page with what the Markdown holds (the same cells, marks and bold), and
+    every plot inlined as PNG data."""
     import base64
     import html
 
-    grid = cells(table)
-    grid.columns = [f"{d} {m}" for d, m in grid.columns]
+    s = sheet(table, config)
+
+    def html_table(header: list[str], rows: list[list[str]], bold: set[tuple[int, int]] = frozenset()) -> str:  # type: ignore[assignment]
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{'<b>' if (i, j) in bold and c else ''}{html.escape(c)}{'</b>' if (i, j) in bold and c else ''}</td>"
+                             for j, c in enumerate(r)) + "</tr>"
+            for i, r in enumerate(rows)
+        )
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>retrieval-cli report</title>",
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}</style>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1em}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}"
+        "th{background:#f3f3f3}</style>",
         "</head><body><h1>retrieval-cli report</h1>",
-        grid.to_html(escape=True),
+        html_table(s.header, s.rows, s.bold),
     ]
-    note = legend(config, table)
-    if note:
-        parts.append(f"<p>{html.escape(note)}</p>")
-        tested = table[table["p"].notna()][["system", "dataset", "measure", "delta", "p", "p_adjusted", "significant", "improved", "hurt"]]
-        if not tested.empty:
-            parts.append(tested.to_html(index=False, float_format=lambda v: f"{v:.4g}", escape=True))
+    if s.note:
+        parts.append(f"<p>{html.escape(s.note)} Bold: the best value in its column.</p>")
+    if s.tests:
+        parts.append(html_table(s.tests_header, s.tests))
+    if s.sources:
+        parts.append("<h2>Artifacts behind each row</h2><ul>" + "".join(
+            f"<li>{html.escape(system)}: <code>{html.escape(refs)}</code></li>" for system, refs in s.sources) + "</ul>")
     for name, path in pictures.items():
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         parts.append(f"<h2>{html.escape(name)}</h2><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'>")

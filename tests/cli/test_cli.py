@@ -75,6 +75,24 @@ def test_a_missing_workspace_folder_is_named_as_such(runner, tmp_path: Path) -> 
     assert not (tmp_path / "nowhere").exists()
 
 
+def test_lineage_settings_list_notes_and_diff_say_what_sets_versions_apart(runner, tmp_path: Path) -> None:
+    w = ["-w", str(tmp_path)]
+    _ok(runner, ["data", "synth", "--name", "s", "--documents", "30", "--test-queries", "3", "--train-queries", "0", *w])
+    _ok(runner, ["index", "s", "-q", *w])
+    _ok(runner, ["index", "s", "--stemmer", "none", "--k1", "1.2", "-q", *w])
+    ws = Workspace(tmp_path)
+    first, second = ws.artifacts("indexes")
+    listing = _ok(runner, ["artifacts", "list", *w])
+    assert f"indexes/s-bm25@{second.version[:6]} differs from @{first.version[:6]} in: k1, stemmer" in " ".join(listing.split())
+    rows = json.loads(_ok(runner, ["artifacts", "diff", first.ref, second.ref, "--json", *w], stdout_only=True))
+    assert rows == [{"field": "k1", "first": 0.9, "second": 1.2}, {"field": "stemmer", "first": "porter", "second": "none"}]
+    _ok(runner, ["evaluate", second.ref, "-q", *w])
+    tree = " ".join(_ok(runner, ["artifacts", "lineage", "evaluations/s-bm25-test", *w]).split())
+    assert f"index: {second.ref}" in tree and "k1=1.2 b=0.4 stemmer=none" in tree and "split=test depth=1000" in tree
+    same = _ok(runner, ["artifacts", "diff", first.ref, first.ref, *w])
+    assert "have the same config and inputs" in " ".join(same.split())
+
+
 def test_unknown_reference_lists_close_matches(runner, tmp_path: Path) -> None:
     _ok(runner, ["data", "synth", "--name", "cranfield", "--documents", "20", "--test-queries", "2", "--train-queries", "0", "-w", str(tmp_path)])
     result = runner.invoke(app, ["index", "datasets/cranfeld", "-w", str(tmp_path)])

@@ -109,3 +109,33 @@ def test_evaluating_again_with_other_measures_adds_columns_to_the_system(ws: Wor
     assert merged["baseline"] and values[("BM25 k1=0.9 b=0.4", "R@100")]["baseline"]  # one system, the baseline
     assert not values[("BM25 k1=0.9 b=0.4 stemmer=none", "nDCG@10")]["baseline"]
     assert set(merged["refs"].split(",")) == {first.ref, more.ref}
+
+
+def test_markdown_and_html_show_the_same_cells_marks_and_bold(session_ws: Workspace, tiny) -> None:  # noqa: ANN001
+    import html
+    import re
+
+    porter = evaluation.evaluate(session_ws, index=indexing.build_bm25(session_ws, tiny, indexing.BM25Config()).artifact).artifact
+    plain = indexing.build_bm25(session_ws, tiny, indexing.BM25Config(stemmer="none", k1=1.5)).artifact
+    other = evaluation.evaluate(session_ws, index=plain).artifact
+    art = reporting.report(session_ws, [porter, other], reporting.ReportConfig(baseline=porter.ref), name="formats").artifact
+    markdown = art.file("report.md").read_text(encoding="utf-8")
+    page = art.file("report.html").read_text(encoding="utf-8")
+
+    def md_rows(text: str) -> list[list[str]]:
+        return [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines() if line.startswith("| ")]
+
+    def html_rows(text: str) -> list[list[str]]:
+        return [[html.unescape(re.sub(r"<[^>]+>", "", c)) for c in re.findall(r"<t[hd]>(.*?)</t[hd]>", row)]
+                for row in re.findall(r"<tr>(.*?)</tr>", text)]
+
+    assert [[c.replace("**", "") for c in r] for r in md_rows(markdown)] == html_rows(page)  # same text in every cell
+    assert markdown.count("**") // 2 == page.count("<b>") > 0  # the same cells in bold
+    text = page.split("<img", 1)[0]  # the tables, not the inlined PNG data
+    for leftover in ("True", "False", "NaN", "<th></th>"):
+        assert leftover not in text
+    tests = [r for r in md_rows(markdown) if len(r) == 10 and r[0] != "system"]
+    assert tests and all(re.fullmatch(r"[+-]\d\.\d{4}", r[3]) for r in tests)  # signed deltas
+    p = float(tests[0][4])
+    assert tests[0][4] == f"{p:.3g}"  # p-values to 3 significant digits
+    assert f"- {reporting.load_table(art)['system'].iloc[0]}: {porter.ref}" in markdown  # the artifacts behind a row
