@@ -136,12 +136,14 @@ def verify_cli(ref: Annotated[str, typer.Argument(help="Artifact reference or pa
 
 @app.command("gc")
 def gc_cli(
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would go; remove nothing.")] = False,
-    damaged: Annotated[bool, typer.Option("--damaged", help="Also remove versions whose manifest cannot be read.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", metavar="", help="List what would go; remove nothing.")] = False,
+    damaged: Annotated[bool, typer.Option("--damaged", metavar="", help="Also remove versions whose manifest cannot be read.")] = False,
     workspace_path: WorkspaceOpt = None,
 ) -> None:
-    """Remove versions nothing refers to (kept: the latest of each name, what pipeline locks name,
-    and their inputs) and temporary folders left by crashed builds."""
+    """Remove versions nothing refers to, and temporary folders left by crashed builds.
+
+    Kept: the latest version of each name, what pipeline locks name, and their inputs.
+    """
     from retrieval_cli.pipeline import pinned
     from retrieval_cli.store import collect
 

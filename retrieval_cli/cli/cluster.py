@@ -7,11 +7,12 @@ from typing import Annotated
 import typer
 
 from retrieval_cli.cli import console
-from retrieval_cli.cli.options import ForceOpt, NameOpt, QuietOpt, WorkspaceOpt, workspace
+from retrieval_cli.cli.options import DatasetArg, DatasetOpt, ForceOpt, NameOpt, QuietOpt, WorkspaceOpt, dataset_ref, workspace
 
 
 def cluster_queries_cli(
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset reference (datasets/NAME[@VERSION] or NAME).")],
+    dataset: DatasetArg = None,
+    dataset_opt: DatasetOpt = None,
     split: Annotated[str, typer.Option(help="Split whose queries are clustered.")] = "train",
     model: Annotated[str, typer.Option(help="Bi-encoder that embeds the queries: alias (minilm), models/NAME, folder or hub id.")] = "minilm",
     k: Annotated[int, typer.Option("--k", help="Number of clusters.")] = 64,
@@ -31,7 +32,7 @@ def cluster_queries_cli(
     from retrieval_cli.training import clustering
 
     ws = workspace(workspace_path)
-    data = ws.resolve(dataset, kind="datasets")
+    data = ws.resolve(dataset_ref(dataset, dataset_opt), kind="datasets")
     config = clustering.ClusterConfig(split=split, model=model, k=k, iterations=iterations, restarts=restarts, seed=seed, examples=examples)
     with console.progress(quiet) as bar:
         result = clustering.cluster_queries(ws, data, config, name=name, force=force, progress=bar)

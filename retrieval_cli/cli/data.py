@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from retrieval_cli.cli import console
-from retrieval_cli.cli.options import ForceOpt, NameOpt, QuietOpt, WorkspaceOpt, workspace
+from retrieval_cli.cli.options import DatasetArg, DatasetOpt, ForceOpt, NameOpt, QuietOpt, WorkspaceOpt, dataset_ref, workspace
 
 app = typer.Typer(no_args_is_help=True, help="Import, download, subset or generate datasets.")
 import_app = typer.Typer(no_args_is_help=True, help="Import a dataset from files.")
@@ -107,7 +107,8 @@ def fetch_cli(
 
 @app.command("subset")
 def subset_cli(
-    dataset: Annotated[str, typer.Argument(help="Dataset reference (datasets/NAME[@VERSION]).")],
+    dataset: DatasetArg = None,
+    dataset_opt: DatasetOpt = None,
     queries: Annotated[int, typer.Option(help="Number of queries to sample.")] = 50,
     split: Annotated[str, typer.Option(help="Split to sample from, or 'all': QUERIES from every split (a CI subset keeps its training queries).")] = "test",
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 13,
@@ -123,7 +124,7 @@ def subset_cli(
     ws = workspace(workspace_path)
     with console.progress(quiet) as bar:
         result = subset(
-            ws, ws.resolve(dataset, kind="datasets"), queries=queries, split=split, seed=seed,
+            ws, ws.resolve(dataset_ref(dataset, dataset_opt), kind="datasets"), queries=queries, split=split, seed=seed,
             distractors=distractors, name=name, force=force, progress=bar,
         )
     _summary(result)
@@ -138,6 +139,7 @@ def synth_cli(
     seed: Annotated[int, typer.Option(help="Generator seed.")] = 13,
     workspace_path: WorkspaceOpt = None,
     force: ForceOpt = False,
+    quiet: QuietOpt = False,  # accepted like everywhere; generating shows no progress
 ) -> None:
     """Generate the project's own small product-search dataset (deterministic)."""
     from dataclasses import asdict

@@ -15,7 +15,7 @@ from retrieval_cli.cli.options import ForceOpt, JsonOpt, NameOpt, QuietOpt, Self
 
 def evaluate_cli(
     index: Annotated[Optional[str], typer.Argument(help="Index reference (indexes/NAME[@VERSION]).")] = None,
-    dataset: Annotated[Optional[str], typer.Option(help="Dataset reference \\[default: the index's dataset].")] = None,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Dataset reference \\[default: the index's dataset].")] = None,
     run: Annotated[Optional[Path], typer.Option("--run", help="Score this TREC run file instead of retrieving.")] = None,
     split: Annotated[str, typer.Option(help="Qrels split to evaluate on.")] = "test",
     measure: Annotated[Optional[list[str]], typer.Option("--measure", "-m", help="ir-measures measure; repeatable \\[default: nDCG@10, R@100].")] = None,

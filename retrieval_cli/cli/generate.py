@@ -8,6 +8,9 @@ import typer
 
 from retrieval_cli.cli import console
 from retrieval_cli.cli.options import (
+    DatasetArg,
+    DatasetOpt,
+    dataset_ref,
     ApiKeyEnvOpt,
     ConcurrencyOpt,
     ForceOpt,
@@ -22,13 +25,14 @@ from retrieval_cli.cli.options import (
 
 
 def generate_queries_cli(
-    dataset: Annotated[str, typer.Argument(help="Dataset reference (datasets/NAME[@VERSION] or NAME).")],
+    dataset: DatasetArg = None,
+    dataset_opt: DatasetOpt = None,
     method: Annotated[str, typer.Option(help="title: the title is the query (title → body); ict: one sentence of the passage is the query (inverse cloze, Lee et al. 2019); llm: an LLM writes a query for the passage (\"Don't Retrieve, Generate\").")] = "title",
     split: Annotated[str, typer.Option(help="Split to put the generated queries in.")] = "train",
     max_queries: Annotated[Optional[int], typer.Option(help="Sample at most this many queries (with --seed).")] = None,
     min_words: Annotated[int, typer.Option(help="Skip titles / sentences shorter than this.")] = 3,
     seed: Annotated[int, typer.Option(help="Seed for sentence choice, sampling and LLM decoding.")] = 13,
-    hide_query: Annotated[bool, typer.Option("--hide-query/--keep-query", help="title, ict: training positives leave out the text the query was cut from them (ICT-style), so training teaches meaning, not string matching.")] = True,
+    hide_query: Annotated[bool, typer.Option("--hide-query/--keep-query", metavar="", help="title, ict: training positives leave out the text the query was cut from them (ICT-style), so training teaches meaning, not string matching.")] = True,
     dev_queries: Annotated[int, typer.Option(help="Hold this many queries out as split 'dev', which train scores each epoch: choose settings there, never on evaluation queries.")] = 0,
     llm: LLMOpt = "default",
     api_key_env: ApiKeyEnvOpt = "",
@@ -48,7 +52,7 @@ def generate_queries_cli(
     from retrieval_cli.derive import pseudo_queries as generation
 
     ws = workspace(workspace_path)
-    source = ws.resolve(dataset, kind="datasets")
+    source = ws.resolve(dataset_ref(dataset, dataset_opt), kind="datasets")
     from retrieval_cli.llm import SamplingParams
     from retrieval_cli.store import Shard
 

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from retrieval_cli.cli import console
-from retrieval_cli.cli.options import ForceOpt, NameOpt, QuietOpt, ShardOpt, WorkspaceOpt, from_options, workspace
+from retrieval_cli.cli.options import DatasetArg, DatasetOpt, ForceOpt, NameOpt, QuietOpt, ShardOpt, WorkspaceOpt, dataset_ref, from_options, workspace
 from retrieval_cli.errors import InputError
 from retrieval_cli.index.config import BM25Config, DenseConfig
 
@@ -15,7 +15,8 @@ _BM25, _DENSE = BM25Config(), DenseConfig()  # the library's defaults are the co
 
 
 def index_cli(
-    dataset: Annotated[str, typer.Argument(help="Dataset reference (datasets/NAME[@VERSION] or NAME).")],
+    dataset: DatasetArg = None,
+    dataset_opt: DatasetOpt = None,
     kind: Annotated[str, typer.Option("--kind", help="bm25 or dense.")] = "bm25",
     k1: Annotated[float, typer.Option(help="BM25 k1.")] = _BM25.k1,
     b: Annotated[float, typer.Option(help="BM25 b.")] = _BM25.b,
@@ -37,7 +38,7 @@ def index_cli(
     from retrieval_cli.store import Shard
 
     ws = workspace(workspace_path)
-    data = ws.resolve(dataset, kind="datasets")
+    data = ws.resolve(dataset_ref(dataset, dataset_opt), kind="datasets")
     if shard is not None and kind != "dense":
         raise InputError("--shard applies to --kind dense (BM25 indexing is one Lucene job)")
     with console.progress(quiet) as bar:

@@ -8,6 +8,9 @@ import typer
 
 from retrieval_cli.cli import console
 from retrieval_cli.cli.options import (
+    DatasetArg,
+    DatasetOpt,
+    dataset_ref,
     ApiKeyEnvOpt,
     ConcurrencyOpt,
     ForceOpt,
@@ -28,7 +31,8 @@ _D = MiningConfig()  # the library's defaults are the command's
 
 
 def mine_negatives_cli(
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset reference (datasets/NAME[@VERSION] or NAME).")],
+    dataset: DatasetArg = None,
+    dataset_opt: DatasetOpt = None,
     strategy: Annotated[str, typer.Option(help="bm25, dense, cross-encoder, random, llm (generated passages that look relevant but do not answer, \"Don't Retrieve, Generate\"), or a mixture with per-query counts such as bm25:3,random:1 (STAR keeps random negatives beside hard ones).")] = _D.strategy,
     split: Annotated[str, typer.Option(help="Split whose queries (and positives) are mined.")] = _D.split,
     num_negatives: Annotated[Optional[int], typer.Option(help="Negatives per query \\[default: 4, or a mixture's total].")] = None,
@@ -80,7 +84,7 @@ def mine_negatives_cli(
         MiningConfig, locals(), llm_sampling=SamplingParams(max_tokens=llm_max_tokens, temperature=llm_temperature, seed=seed),
     )
     ws = workspace(workspace_path)
-    data = ws.resolve(dataset, kind="datasets")
+    data = ws.resolve(dataset_ref(dataset, dataset_opt), kind="datasets")
     mining.check_split(data, config.split)  # before any index is built for it
     with console.progress(quiet) as bar:
         given = [ws.resolve(ref, kind="indexes") for ref in index or []]

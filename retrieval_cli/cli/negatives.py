@@ -21,13 +21,14 @@ def export_cli(
     num_negatives: Annotated[Optional[int], typer.Option(help="n-tuple width \\[default: negatives per query mined].")] = None,
     workspace_path: WorkspaceOpt = None,
 ) -> None:
-    """Write columns sentence-transformers losses take directly.
+    """Write columns sentence-transformers losses take directly, one format per loss:
 
-    triplet (anchor, positive, negative) for MultipleNegativesRankingLoss; n-tuple (anchor,
-    positive, negative_1..n) for CachedMNRL; n-tuple-scores adds label = teacher margins
-    [s(pos) - s(neg_i)] for MarginMSELoss; labeled-pair (anchor, text, label) for a
-    cross-encoder's BinaryCrossEntropyLoss; labeled-list (query, docs, labels) for its listwise
-    losses.
+    - triplet: anchor, positive, negative (MultipleNegativesRankingLoss)
+    - triplet-scores: a triplet plus label = teacher(pos) - teacher(neg) (MarginMSELoss, one negative)
+    - n-tuple: anchor, positive, negative_1..n (CachedMultipleNegativesRankingLoss)
+    - n-tuple-scores: an n-tuple plus the teacher margins (MarginMSELoss)
+    - labeled-pair: anchor, text, label (a cross-encoder's BinaryCrossEntropyLoss)
+    - labeled-list: query, docs, labels (a cross-encoder's listwise losses)
     """
     from retrieval_cli.mining import records as negatives
 

@@ -26,10 +26,10 @@ WorkspaceOpt = Annotated[
         help="Artifact workspace folder \\[default: ./artifacts].",
     ),
 ]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Rebuild even if an identical artifact exists.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+ForceOpt = Annotated[bool, typer.Option("--force", metavar="", help="Rebuild even if an identical artifact exists.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="No progress bars.")]
 NameOpt = Annotated[Optional[str], typer.Option("--name", "-n", help="Artifact name \\[default: derived from inputs].")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Print JSON instead of a table.")]
 ShardOpt = Annotated[Optional[str], typer.Option(
     "--shard", help="Do shard I/N of the work (0 <= I < N) into the workspace cache and stop; the same command "
     "without --shard assembles the shards into the artifact an unsplit run makes (same version, same bytes).",
@@ -62,6 +62,22 @@ def workspace(path: "Path | Workspace | None", ctx: click.Context | None = None)
         path or Workspace().root, verify_reads=(found or State()).verify_reads,
         on_wait=lambda message: console.err.print(f"[dim]{message}[/]", highlight=False),
     )
+
+
+DatasetArg = Annotated[Optional[str], typer.Argument(help="Dataset reference (datasets/NAME\\[@VERSION] or NAME), or give it as -d.", show_default=False)]
+DatasetOpt = Annotated[Optional[str], typer.Option("--dataset", "-d", help="Dataset reference: the same as the argument (every command takes -d).")]
+
+
+def dataset_ref(argument: str | None, option: str | None) -> str:
+    """The dataset a command works on, given as its argument or as -d/--dataset (once)."""
+    from retrieval_cli.errors import InputError
+
+    if argument and option and argument != option:
+        raise InputError(f"give the dataset once: the argument says '{argument}', --dataset '{option}'", field="dataset")
+    ref = argument or option
+    if not ref:
+        raise InputError("which dataset? give it as the argument or as -d/--dataset (datasets/NAME or NAME)", field="dataset")
+    return ref
 
 
 def from_options(cls: type, values: dict[str, Any], **fixed: Any) -> Any:

@@ -49,7 +49,7 @@ def status_cli(recipe_path: RecipeArg, overrides: SetOpt = None, workspace_path:
 def run_cli(
     recipe_path: RecipeArg,
     overrides: SetOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the steps and which are done; run nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", metavar="", help="Print the steps and which are done; run nothing.")] = False,
     step: Annotated[Optional[list[str]], typer.Option("--step", help="Run only this step (repeatable), e.g. mine:bm25; inputs not done run first.")] = None,
     workspace_path: WorkspaceOpt = None,
     quiet: QuietOpt = False,
@@ -100,7 +100,7 @@ def _verdicts(wanted, cells) -> None:  # noqa: ANN001
 def check_cli(
     recipe_path: RecipeArg,
     overrides: SetOpt = None,
-    write: Annotated[bool, typer.Option("--write", help="Record the report's values as the expected ones (after checking them by eye).")] = False,
+    write: Annotated[bool, typer.Option("--write", metavar="", help="Record the report's values as the expected ones (after checking them by eye).")] = False,
     workspace_path: WorkspaceOpt = None,
 ) -> None:
     """Hold the recipe's report against its expected values (report.expect): OK, OKish or FAIL per

@@ -13,7 +13,7 @@ from retrieval_cli.errors import InputError
 
 def report_cli(
     evaluations: Annotated[Optional[list[str]], typer.Argument(help="Evaluation references.")] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Report every evaluation: each ranking once, with every measure any of its evaluations scored; name versions (NAME@VERSION) to choose.")] = False,
+    all_: Annotated[bool, typer.Option("--all", metavar="", help="Report every evaluation: each ranking once, with every measure any of its evaluations scored; name versions (NAME@VERSION) to choose.")] = False,
     baseline: Annotated[Optional[str], typer.Option(help="Evaluation the others are compared with (deltas, paired tests).")] = None,
     test: Annotated[str, typer.Option(help="Paired test per query: t, randomization (seeded) or wilcoxon.")] = "t",
     correction: Annotated[str, typer.Option(help="Multiple-comparison correction: holm, bonferroni or none.")] = "holm",

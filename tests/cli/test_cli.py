@@ -93,6 +93,21 @@ def test_lineage_settings_list_notes_and_diff_say_what_sets_versions_apart(runne
     assert "have the same config and inputs" in " ".join(same.split())
 
 
+def test_every_dataset_command_takes_the_dataset_as_argument_or_d(runner, tmp_path: Path) -> None:
+    w = ["-w", str(tmp_path)]
+    _ok(runner, ["data", "synth", "--name", "s", "--documents", "40", "--test-queries", "3", "--train-queries", "4", "-q", *w])
+    for command in (["index"], ["generate-queries", "--split", "more"], ["mine-negatives", "--strategy", "random"],
+                    ["cluster-queries", "--k", "2"], ["data", "subset", "--queries", "2", "--distractors", "none"]):
+        by_argument = _ok(runner, [*command, "s", "-q", *w])
+        by_option = _ok(runner, [*command, "-d", "s", "-q", *w])
+        assert "wrote" in by_argument and "reused" in by_option, command  # the same artifact either way
+        both = runner.invoke(app, [*command, "s", "-d", "other", *w])
+        assert both.exit_code == 2 and "give the dataset once" in both.output, command
+    assert "--dataset" in _ok(runner, ["evaluate", "--help"]) and " -d " in _ok(runner, ["evaluate", "--help"])
+    for flag_help in (_ok(runner, ["index", "--help"]), _ok(runner, ["train", "--help"])):
+        assert "--force" in flag_help and "--force <bool>" not in " ".join(flag_help.split())  # flags shown as flags
+
+
 def test_unknown_reference_lists_close_matches(runner, tmp_path: Path) -> None:
     _ok(runner, ["data", "synth", "--name", "cranfield", "--documents", "20", "--test-queries", "2", "--train-queries", "0", "-w", str(tmp_path)])
     result = runner.invoke(app, ["index", "datasets/cranfeld", "-w", str(tmp_path)])
