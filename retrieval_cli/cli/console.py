@@ -66,6 +66,12 @@ def built(result: BuildResult, what: str) -> None:
 
 
 
+def warnings(summary: dict) -> None:
+    """The warnings an artifact's manifest carries, one line each on stderr."""
+    for warning in summary.get("warnings", []):
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+
+
 def shard_done(part: "ShardResult", items: str, then: str) -> None:
     """Say what one --shard run did, and what to run next."""
     if part.artifact_exists:

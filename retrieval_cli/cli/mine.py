@@ -96,8 +96,7 @@ def mine_negatives_cli(
         result = mining.mine_negatives(ws, data, config, indexes=indexes, name=name, force=force, progress=bar)
     console.built(result, "negatives")
     stats = result.artifact.summary
-    for warning in stats.get("warnings", []):
-        console.err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    console.warnings(stats)
     if as_json:
         console.out.print_json(json.dumps(stats))
         return

@@ -72,6 +72,7 @@ def train_cli(
             result = training.train_cross_encoder(ws, source, ce_config, name=name, force=force, progress=bar)
         console.built(result, "model")
         summary = result.artifact.summary
+        console.warnings(summary)
         console.out.print(f"{summary['examples']} examples, {summary['steps']} steps, final training loss {summary['train_loss']}", highlight=False)
         return
 
@@ -96,6 +97,7 @@ def train_cli(
         return
     console.built(result, "model")
     summary = result.artifact.summary
+    console.warnings(summary)
     resumed = f", resumed at step {summary['resumed_from_step']}" if summary.get("resumed_from_step") else ""
     console.out.print(
         f"{summary['examples']} examples from {summary['queries']} queries ({summary['queries_short']} short of negatives), "

@@ -255,6 +255,7 @@ def train_bi_encoder(
             "dev_base": dev_base,
             "precision": precision,
             "processes": world,
+            **({"warnings": source.summary["warnings"]} if source.summary.get("warnings") else {}),  # e.g. trained on test queries
         }
 
     if world > 1 and rank != 0:

@@ -112,6 +112,7 @@ def train_cross_encoder(
             shutil.rmtree(scratch, ignore_errors=True)
         model.save_pretrained(str(folder / "model"))
         return {
+            **({"warnings": source.summary["warnings"]} if source.summary.get("warnings") else {}),  # e.g. trained on test queries
             "kind": "cross-encoder",
             "examples": len(table),
             "steps": int(result.global_step),
