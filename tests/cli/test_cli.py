@@ -193,6 +193,10 @@ def test_a_collection_without_training_queries_is_pointed_at_generate_queries(ru
     assert result.exit_code == 0 and "warning: split 'test' holds the queries benchmarks evaluate on" in " ".join(result.output.split())
     (mined,) = Workspace(tmp_path).artifacts("negatives")
     assert mined.summary["warnings"] == mining.split_warnings("test")
+    trained = runner.invoke(app, ["train", "--negatives", mined.ref, "--batch-size", "2", "--max-length", "16", "--eval-split", "", "-q", *w])
+    assert trained.exit_code == 0 and "warning: split 'test' holds the queries" in " ".join(trained.output.split())
+    (model,) = Workspace(tmp_path).artifacts("models")
+    assert model.summary["warnings"] == mining.split_warnings("test")  # the model's manifest says it too
 
 
 @pytest.mark.slow
