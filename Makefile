@@ -11,7 +11,7 @@ WHEELS ?= ../shared/wheels
 WORKSPACE ?= artifacts
 export RETRIEVAL_CLI_WORKSPACE := $(WORKSPACE)
 
-.PHONY: venv venv-llm demo compare status steps ci-smoke test test-fast bench clean
+.PHONY: venv venv-llm demo compare status steps ci-smoke screenshot test test-fast bench clean
 
 venv: $(STAMP)
 
@@ -45,6 +45,12 @@ ci-smoke: venv
 
 status: venv
 	$(CLI) pipeline status $(RECIPE)
+
+# A report's HTML as headless Chromium draws it (Debian: apt-get install chromium):
+#   make screenshot REPORT=artifacts/reports/NAME/VERSION/report.html   -> .../report.png
+screenshot:
+	chromium --headless=new --no-sandbox --disable-gpu --hide-scrollbars --window-size=1100,1400 \
+	  --screenshot=$(abspath $(basename $(REPORT))).png file://$(abspath $(REPORT))
 
 # The same DAG as make targets, one per step (the step's lock file), for make -j and CI smoke runs:
 #   make steps RECIPE=recipes/smoke.yaml -j2      every step, independent branches in parallel

@@ -75,7 +75,8 @@ def best_cells(table: pd.DataFrame) -> set[tuple[str, str, str]]:
     from retrieval_cli.evaluate import ALWAYS
 
     ranked = table[~table["measure"].isin(ALWAYS) & table["value"].notna()]
-    best = ranked.loc[ranked.groupby(["dataset", "measure"])["value"].idxmax()]
+    top = ranked.groupby(["dataset", "measure"])["value"].transform("max")
+    best = ranked[ranked["value"] >= top - 1e-12]  # ties are all best
     return {(r["system"], r["dataset"], r["measure"]) for _, r in best.iterrows()}
 
 
