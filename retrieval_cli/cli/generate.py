@@ -32,7 +32,7 @@ def generate_queries_cli(
     max_queries: Annotated[Optional[int], typer.Option(help="Sample at most this many queries (with --seed).")] = None,
     min_words: Annotated[int, typer.Option(help="Skip titles / sentences shorter than this.")] = 3,
     seed: Annotated[int, typer.Option(help="Seed for sentence choice, sampling and LLM decoding.")] = 13,
-    hide_query: Annotated[bool, typer.Option("--hide-query/--keep-query", metavar="", help="title, ict: training positives leave out the text the query was cut from them (ICT-style), so training teaches meaning, not string matching.")] = True,
+    hide_query: Annotated[bool, typer.Option("--hide-query/--keep-query", metavar="", help="title, ict: training positives leave out the text the query was cut from (ICT-style); with BM25 negatives of the same query it taught Cranfield models to avoid term overlap, hence off by default.")] = False,
     dev_queries: Annotated[int, typer.Option(help="Hold this many queries out as split 'dev', which train scores each epoch: choose settings there, never on evaluation queries.")] = 0,
     llm: LLMOpt = "default",
     api_key_env: ApiKeyEnvOpt = "",
@@ -84,7 +84,11 @@ def generate_queries_cli(
             highlight=False,
         )
         if copied["verbatim"] >= 0.5 and not copied["hidden"]:
-            console.err.print("[yellow]warning:[/] training on these is largely string matching; --hide-query (the default) prevents it", highlight=False)
+            console.err.print(
+                "[yellow]warning:[/] training on these is partly string matching, and hard negatives mined for them "
+                "are often unlabeled positives on a topical collection; see recipes/results/cross-benchmark.md",
+                highlight=False,
+            )
     gen = result.artifact.summary.get("llm")
     if gen:
         rejected = ", ".join(f"{k} {v}" for k, v in gen["rejected"].items()) or "none"

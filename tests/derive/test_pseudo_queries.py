@@ -79,16 +79,16 @@ def test_pseudo_queries_of_a_level_2_collection_are_judged_at_level_1(ws: Worksp
 
 
 def test_a_copied_query_is_hidden_from_its_positive_in_training_rows(ws: Workspace) -> None:
-    """Title queries train against their documents without the title (by default), so the loss
-    cannot be met by finding the query's string in the positive; --keep-query keeps it."""
+    """With --hide-query, title queries train against their documents without the title, so the
+    loss cannot be met by finding the query's string in the positive; by default it stays."""
     corpus = {
         "d1": {"title": "Swept wing flow", "text": "swept  WING flow . We measure lift on the wing."},  # Cranfield repeats it
         "d2": {"title": "Laminar boundary layers", "text": "Transition happens early on cones."},
         "d3": {"title": "Heat transfer in slabs", "text": "A slab heated on one side."},
     }
     source = datasets.save(ws, datasets.Dataset(corpus, {}, {}), "wings", {"s": 1}).artifact
-    hidden = generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=2)).artifact
-    kept = generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=2, hide_query=False)).artifact
+    hidden = generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=2, hide_query=True)).artifact
+    kept = generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=2)).artifact
     assert hidden.config["hidden_query_splits"] == ["train"] and "hidden_query_splits" not in kept.config
     assert hidden.version != kept.version
     config = MiningConfig(strategy="random", num_negatives=1)
@@ -111,7 +111,7 @@ def test_without_query_removes_every_occurrence_and_never_empties_a_text() -> No
 def test_dev_queries_are_held_out_of_training_and_searched_hidden(ws: Workspace) -> None:
     corpus = {f"d{i}": {"title": f"report {i} on wing flutter", "text": f"body {i}. report {i} on wing flutter again"} for i in range(6)}
     source = datasets.save(ws, datasets.Dataset(corpus, {}, {}), "six", {"s": 1}).artifact
-    art = generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=2, dev_queries=2, max_queries=3)).artifact
+    art = generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=2, dev_queries=2, max_queries=3, hide_query=True)).artifact
     data = datasets.load(art)
     train, dev = data.split_qrels("train"), data.split_qrels("dev")
     assert (len(train), len(dev)) == (3, 2) and not set(train) & set(dev)
@@ -125,8 +125,10 @@ def test_dev_queries_are_held_out_of_training_and_searched_hidden(ws: Workspace)
     assert dev_corpus(data, "dev", hidden=False)[1] == [data.doc_text(d) for d in ids]
     plain = generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=2, max_queries=3)).artifact
     assert "dev" not in datasets.load(plain).qrels
-    kept = generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=2, dev_queries=2, hide_query=False)).artifact
-    assert kept.config["hidden_query_splits"] == ["dev"]  # dev is searched hidden even when training keeps the query
+    kept = generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=2, dev_queries=2)).artifact
+    assert "hidden_query_splits" not in kept.config  # dev is searched as training sees its positives: whole
+    whole = dict(zip(*dev_corpus(datasets.load(kept), "dev", hidden=False)))
+    assert all(whole[d] == datasets.load(kept).doc_text(d) for d in whole)
     with pytest.raises(InputError, match="dev-queries 6 leaves none of the 6 title queries"):
         generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=2, dev_queries=6))
     with pytest.raises(InputError, match="already has a 'dev' split"):
@@ -144,4 +146,4 @@ def test_overlap_figures_say_how_much_queries_copy_their_positives(ws: Workspace
     assert figures == {"queries": 2, "verbatim": 0.5, "word_overlap": 0.75, "hidden": True}
     source = datasets.save(ws, datasets.Dataset(dict(CORPUS), {}, {}), "four", {"s": 1}).artifact
     art = generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=3)).artifact
-    assert art.summary["overlap"] == {"queries": 2, "verbatim": 1.0, "word_overlap": 1.0, "hidden": True}  # titles sit in their documents
+    assert art.summary["overlap"] == {"queries": 2, "verbatim": 1.0, "word_overlap": 1.0, "hidden": False}  # titles sit in their documents
