@@ -95,7 +95,8 @@ def test_dev_evaluation_each_epoch_matches_the_evaluate_command(session_ws, negs
     assert evals[-1]["eval"]["nDCG@10"] == pytest.approx(scored.summary["metrics"]["nDCG@10"], abs=2e-3)
     assert art.summary["dev"] == evals[-1]["eval"]
     # The starting model is scored on the same split before training: the untrained model's numbers.
-    start = indexing.build_dense(session_ws, session_ws.inputs_of(negs)["dataset"], indexing.DenseConfig(model="minilm")).artifact
+    start = indexing.build_dense(session_ws, session_ws.inputs_of(negs)["dataset"],
+                                 indexing.DenseConfig(model="minilm", max_seq_length=SMALL["max_seq_length"])).artifact  # as trained
     untrained = evaluation.evaluate(session_ws, index=start, config=evaluation.EvaluateConfig(split="test")).artifact
     assert art.summary["dev_base"]["nDCG@10"] == pytest.approx(untrained.summary["metrics"]["nDCG@10"], abs=2e-3)
 
