@@ -12,6 +12,7 @@ from rich.tree import Tree
 from retrieval_cli.cli import console
 from retrieval_cli.cli.options import JsonOpt, WorkspaceOpt, workspace
 from retrieval_cli.errors import ArtifactError
+from retrieval_cli.store import differences, settings_line
 
 app = typer.Typer(no_args_is_help=True, help="List, show, trace and verify artifacts.")
 
@@ -30,8 +31,6 @@ def list_cli(
         rows += [{"ref": f"{f.parent.parent.name}/{f.parent.name}@{f.name}", "damaged": why, "path": str(f)} for f, why in damaged]
         console.out.print_json(json.dumps(rows))
         return
-    from retrieval_cli.store import differences
-
     # Names stay whole (the kind and the date give way first); a name with several versions
     # says, per version, which fields differ from the one before it.
     longest = max([len("name"), *(len(a.name) for a in found)])
@@ -69,8 +68,6 @@ def show_cli(ref: Annotated[str, typer.Argument(help="Artifact reference or path
 
 
 def _tree(node: dict[str, Any], tree: Tree) -> None:
-    from retrieval_cli.store import settings_line
-
     for role, child in node["inputs"].items():
         gone = f" [red]({child['missing']})[/]" if child.get("missing") else ""
         settings = settings_line(child.get("config", {}))
@@ -89,8 +86,6 @@ def lineage_cli(
     if as_json:
         console.out.print_json(json.dumps(lineage))
         return
-    from retrieval_cli.store import settings_line
-
     settings = settings_line(lineage["config"])
     tree = Tree(lineage["ref"] + (f"\n[dim]{settings}[/]" if settings else ""))
     _tree(lineage, tree)
@@ -105,8 +100,6 @@ def diff_cli(
     as_json: JsonOpt = False,
 ) -> None:
     """Show the config fields and inputs that differ between two artifacts."""
-    from retrieval_cli.store import differences
-
     ws = workspace(workspace_path)
     a, b = ws.resolve(first), ws.resolve(second)
     rows = differences(a, b)

@@ -168,9 +168,9 @@ def _prepare(
     # The self-hit policy evaluation uses: the decision (not the option) versions the negatives,
     # recorded only where it changes them: mined query ids that are corpus ids, kept (they were
     # always dropped before the policy was shared, so other negatives keep their version ids).
-    data = datasets.load(dataset, lazy_corpus=True)
-    mined = data.split_queries(config.split)
-    if any(q in data.corpus for q in mined) and not datasets.drop_self_hits(data, config.self_hits):
+    data = datasets.load(dataset, lazy_corpus=True)  # texts read on demand: flat in corpus size
+    drop_self = datasets.drop_self_hits(data, config.self_hits)
+    if not drop_self and any(q in data.corpus for q in data.split_queries(config.split)):
         resolved["self_hits"] = "kept"
     llm_spec = None
     if any(s == "llm" for s, _ in config.components):
@@ -188,11 +188,11 @@ def _prepare(
     parts = Parts(ws.cache("mining"), f"{name}@{version}")
 
     def run(folder: Path | None, shard: Shard | None = None, tally: Counter | None = None) -> dict[str, Any]:
-        data = datasets.load(dataset, lazy_corpus=True)  # texts read on demand: flat in corpus size
         generated = None
         if llm_spec is not None:
             generated = generate_negatives(ws, data, config, llm_spec, resolved["llm_prompt_text"], progress)
-        return _mine(ws, data, config, engines, cross_spec, folder, progress, generated, parts=parts, shard=shard, tally=tally)
+        return _mine(ws, data, config, engines, cross_spec, folder, progress, generated, parts=parts, shard=shard, tally=tally,
+                     drop_self=drop_self)
 
     return _Job(name, version, resolved, inputs, parts, run)
 
@@ -212,17 +212,16 @@ def _mine(
     ws: Workspace, data: datasets.Dataset, config: MiningConfig, engines: dict[str, Artifact],
     cross_spec: models.ModelSpec | None, folder: Path | None, progress: Progress,
     generated: tuple[dict[str, list[str]], dict[str, Any]] | None = None,
-    *, parts: Parts, shard: Shard | None = None, tally: Counter | None = None,
+    *, parts: Parts, shard: Shard | None = None, tally: Counter | None = None, drop_self: bool,
 ) -> dict[str, Any]:
     """Mine chunk by chunk (``config.chunk_size`` queries). Each finished chunk is a part, so an
     interrupted run, or shards run elsewhere, leave work the next run takes as it is; a chunk's
     lines and statistics do not depend on the other chunks, so any split gives the same bytes.
     With ``shard``, only its chunks are mined and nothing is written to ``folder``; ``tally``
-    counts units, computed units and queries."""
+    counts units, computed units and queries; ``drop_self`` is the self-hit decision the version records."""
     split_qrels = data.split_qrels(config.split)
     queries = data.split_queries(config.split)
     level = data.level(config.split)
-    drop_self = datasets.drop_self_hits(data, config.self_hits)
     positives = {q: positives_of(q, split_qrels[q], level, config) for q in queries}
     with_positives = [q for q in queries if positives[q]]
     judged: dict[str, dict[str, int]] = {}

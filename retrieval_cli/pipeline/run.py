@@ -28,10 +28,11 @@ def status(ws: Workspace, recipe: Recipe) -> list[tuple[Step, str, str]]:
     return [(step, *done(listing, recipe, step)[:2]) for step in plan(recipe)]
 
 
-def check_reads(recipe: Recipe) -> None:
+def check_reads(recipe: Recipe, steps: list[Step] | None = None) -> None:
     """Every file and folder the recipe imports exists (before any work): one line naming the
-    recipe, the field and the path, which is relative to the recipe file."""
-    missing = [(where, path) for step in plan(recipe) for where, path in step.reads if not path.exists()]
+    recipe, the field and the path, which is relative to the recipe file. ``steps``: the recipe's
+    plan when the caller has made it."""
+    missing = [(where, path) for step in (steps or plan(recipe)) for where, path in step.reads if not path.exists()]
     if missing:
         where, path = missing[0]
         more = f" ({len(missing) - 1} more paths missing)" if len(missing) > 1 else ""
@@ -52,8 +53,8 @@ def run(
 
     ``steps`` runs only those steps (make's targets): their inputs come from the locks when done,
     and are run first otherwise."""
-    check_reads(recipe)
     planned = plan(recipe)
+    check_reads(recipe, planned)
     by_name = {s.name: s for s in planned}
     wanted = set(by_name)
     if steps is not None:

@@ -108,11 +108,12 @@ def merge_rankings(evaluations: list[Artifact]) -> list[_Scored]:
     out = []
     for members in groups.values():
         newest = sorted(members, key=lambda a: a.manifest.get("created", ""), reverse=True)
-        metrics = dict(evaluation.metrics(newest[0]))
+        read = [evaluation.metrics(ev) for ev in newest]
+        metrics = dict(read[0])
         aggregate: dict[str, float] = {}
         refs: dict[str, str] = {}
-        for ev in newest:
-            for measure, value in evaluation.metrics(ev)["aggregate"].items():
+        for ev, scored in zip(newest, read):
+            for measure, value in scored["aggregate"].items():
                 if measure not in aggregate:
                     aggregate[measure], refs[measure] = value, ev.ref
         metrics["aggregate"] = aggregate
