@@ -300,3 +300,34 @@ def test_sharded_llm_queries_equal_unsharded(tmp_path: Path, tiny, monkeypatch) 
     assert made["sharded"].summary["llm"]["cached"] == 9
     with pytest.raises(InputError, match="--shard applies to --method llm"):
         generation.generate_shard(Workspace(tmp_path / "whole"), source, generation.QueryGenConfig(method="title"), (0, 2))
+
+
+class _Numbered(_Fake):
+    def complete(self, prompt: str, params: llm.SamplingParams) -> llm.Completion:
+        self.calls.append(prompt)
+        return llm.Completion(f"which widget fits case {len(self.calls)}", tokens=5)
+
+
+def test_llm_dev_queries_are_written_for_held_out_documents_whose_titles_never_train(ws: Workspace, monkeypatch) -> None:  # noqa: ANN001
+    fake = _Numbered()
+    monkeypatch.setattr(llm, "open_backend", lambda spec: fake)
+    corpus = {f"d{i}": {"title": f"report {i} on wing flutter", "text": f"body {i} about panels"} for i in range(8)}
+    source = datasets.save(ws, datasets.Dataset(corpus, {}, {}), "eight", {"s": 1}).artifact
+    titles = generation.QueryGenConfig(min_words=2, dev_queries=3, hide_query=True)
+    plain = generation.generate_queries(ws, source, titles).artifact
+    art = generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=2, dev_queries=3, hide_query=True, dev_method="llm")).artifact
+    data, before = datasets.load(art), datasets.load(plain)
+    # The same documents are held out as with copied dev queries; only who writes their query differs.
+    held = sorted(d for judged in before.split_qrels("dev").values() for d in judged)
+    assert sorted(data.split_qrels("dev")) == [f"llm-{d}" for d in held]
+    assert data.split_qrels("train") == before.split_qrels("train")
+    assert not {d for judged in data.split_qrels("train").values() for d in judged} & set(held)
+    assert len(fake.calls) == 3 and all(f"body {d[1:]} about panels" in p for d, p in zip(held, fake.calls))
+    assert all(data.queries[q].startswith("which widget fits case") for q in data.split_qrels("dev"))
+    assert art.config["hidden_query_splits"] == ["train"]  # an LLM query copies nothing: dev is searched whole
+    assert art.summary["dev_llm"]["accepted"] == 3 and art.summary["dev_overlap"]["verbatim"] == 0.0
+    # Without dev queries the LLM fields and dev-method stay out of the version: ids made before do not move.
+    assert generation.QueryGenConfig(dev_method="llm").versioned() == generation.QueryGenConfig().versioned()
+    assert "llm" in generation.QueryGenConfig(dev_queries=3, dev_method="llm").versioned()
+    with pytest.raises(InputError, match="dev-method is the same method or llm"):
+        generation.QueryGenConfig(dev_queries=3, dev_method="ict").check()

@@ -44,7 +44,7 @@ app = typer.Typer(
 def _root(
     ctx: typer.Context,
     no_verify: bool = typer.Option(
-        False, "--no-verify", envvar="RETRIEVAL_CLI_NO_VERIFY",
+        False, "--no-verify", envvar="RETRIEVAL_CLI_NO_VERIFY", metavar="",
         help="Skip checksum checks of the artifacts a command reads (on by default: checksums up to 256 MiB, sizes beyond).",
     ),
 ) -> None:

@@ -34,6 +34,7 @@ def generate_queries_cli(
     seed: Annotated[int, typer.Option(help="Seed for sentence choice, sampling and LLM decoding.")] = 13,
     hide_query: Annotated[bool, typer.Option("--hide-query/--keep-query", metavar="", help="title, ict: training positives leave out the text the query was cut from (ICT-style); with BM25 negatives of the same query it taught Cranfield models to avoid term overlap, hence off by default.")] = False,
     dev_queries: Annotated[int, typer.Option(help="Hold this many queries out as split 'dev', which train scores each epoch: choose settings there, never on evaluation queries.")] = 0,
+    dev_method: Annotated[str, typer.Option(help="Who writes the dev queries: the same method [default], or llm (an LLM writes one query per held-out document, a dev split that copies nothing).")] = "",
     llm: LLMOpt = "default",
     api_key_env: ApiKeyEnvOpt = "",
     prompt: Annotated[str, typer.Option(help="Packaged few-shot template (query.txt, negative.txt) or a path with a {passage} placeholder.")] = "query.txt",
@@ -57,7 +58,8 @@ def generate_queries_cli(
     from retrieval_cli.store import Shard
 
     config = generation.QueryGenConfig(
-        method=method, split=split, max_queries=max_queries, min_words=min_words, seed=seed, hide_query=hide_query, dev_queries=dev_queries, llm=llm,
+        method=method, split=split, max_queries=max_queries, min_words=min_words, seed=seed, hide_query=hide_query, dev_queries=dev_queries, dev_method=dev_method,
+        llm=llm,
         api_key_env=api_key_env, prompt=prompt, max_words=max_words, concurrency=concurrency, max_failures=max_failures,
         sampling=SamplingParams(max_tokens=max_tokens, temperature=temperature, seed=seed),
     )
@@ -74,7 +76,9 @@ def generate_queries_cli(
     made = result.artifact.summary.get("splits", {}).get(split, {})
     console.out.print(f"{made.get('queries', 0)} {method} queries with {made.get('relevant', 0)} positives in split '{split}'", highlight=False)
     if dev_queries:
-        console.out.print(f"{dev_queries} held out as split 'dev' (train scores it each epoch)", highlight=False)
+        dev = result.artifact.summary.get("splits", {}).get("dev", {}).get("queries", dev_queries)
+        writer = f"{dev_method or method} " if dev_method and dev_method != method else ""
+        console.out.print(f"{dev} {writer}queries held out as split 'dev' (train scores it each epoch)", highlight=False)
     copied = result.artifact.summary.get("overlap")
     if copied:
         console.out.print(

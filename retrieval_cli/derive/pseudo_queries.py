@@ -15,6 +15,8 @@ mined for that title keep its words taught the model to avoid term overlap, and 
 as far (0.3278 against 0.3600 kept, untrained 0.3817, seed 13). ``dev_queries`` holds some out as
 a ``dev`` split that ``train`` scores before and after training; it is searched the way training
 saw its positives (hidden or whole), so it measures the task training was given, copying included.
+``dev_method: llm`` instead has the LLM write one query for each held-out document: a dev split
+that copies nothing, to choose settings on (the held-out titles or sentences never train).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class QueryGenConfig(Versioned):
     seed: int = 13
     hide_query: bool = False  # title, ict: training positives leave out the query copied from them
     dev_queries: int = 0  # held out of the split as split "dev", to choose training settings on
+    dev_method: str = ""  # "" the same method; llm: the LLM writes the held-out documents' dev queries
     # --method llm only
     llm: str = llmlib.DEFAULT_LLM
     api_key_env: str = ""
@@ -61,12 +64,25 @@ class QueryGenConfig(Versioned):
     max_failures: float = 0.05
 
     def irrelevant(self) -> set[str]:
-        return {"hide_query"} if self.method == "llm" else set(_LLM_FIELDS)
+        out = {"hide_query"} if self.method == "llm" else set()
+        if not self.dev_queries or self.dev_method in ("", self.method):
+            out.add("dev_method")
+        if "llm" not in (self.method, self.dev_method) or (self.method != "llm" and not self.dev_queries):
+            out.update(_LLM_FIELDS)
+        return out
+
+    def dev_writer(self) -> str:
+        """The method that writes the dev queries."""
+        return self.dev_method or self.method
 
     def check(self) -> None:
         if self.method not in METHODS:
             raise InputError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}", field="method")
-        if self.method == "llm":
+        if self.dev_method not in ("", *METHODS):
+            raise InputError(f"dev-method must be one of {', '.join(METHODS)}, got {self.dev_method!r}", field="dev_method")
+        if self.dev_method and self.dev_method != self.method and self.dev_method != "llm":
+            raise InputError(f"dev-method is the same method or llm (an LLM writes for held-out documents), got {self.dev_method!r}", field="dev_method")
+        if "llm" in (self.method, self.dev_method):
             self.sampling.check()
             if not 0 <= self.max_failures <= 1:
                 raise InputError(f"max-failures must be in [0, 1], got {self.max_failures}", field="max_failures")
@@ -155,11 +171,12 @@ def generate_queries(
     # The dev split is searched as training sees its positives. Neither way is neutral: whole, a
     # copied query finds its document by string matching; hidden, the dev positive is the one
     # document without the query's words. LLM-written dev queries copy nothing.
-    hidden = datasets.hidden_query_splits(source) | (set(made_splits) if config.hide_query and config.method != "llm" else set())
+    copied = [config.split] + ([DEV_SPLIT] if config.dev_queries and config.dev_writer() != "llm" else [])
+    hidden = datasets.hidden_query_splits(source) | (set(copied) if config.hide_query and config.method != "llm" else set())
     if hidden:
         resolved["hidden_query_splits"] = sorted(hidden)
     extra: dict[str, Any] = {}
-    if config.method == "llm":
+    if "llm" in (config.method, config.dev_writer()):
         spec = llmlib.LLMSpec.parse(config.llm, config.api_key_env)
         template = llmlib.load_prompt(config.prompt, "{passage}")
         resolved.update(llm_spec=spec.describe(), llm_fingerprint=spec.fingerprint, prompt_text=template)
@@ -176,7 +193,7 @@ def generate_queries(
         elif config.method == "ict":
             made = ict_queries(data.corpus, config.min_words, config.seed)
         else:
-            made = llm_queries(ws, data, config, spec, template, extra, progress)
+            made = llm_queries(ws, data, config, spec, template, extra, progress, _sampled_documents(data, config))
         progress(f"{config.method} queries", len(data.corpus), len(data.corpus))
         if not made:
             raise InputError(
@@ -197,6 +214,13 @@ def generate_queries(
         held = set(random.Random(f"{config.seed}/dev").sample(range(len(made)), config.dev_queries)) if config.dev_queries else set()
         dev = [m for i, m in enumerate(made) if i in held]
         train = [m for i, m in enumerate(made) if i not in held]
+        if dev and config.dev_writer() != config.method:
+            # One LLM query per held-out query, written from its first positive; the copied
+            # queries of those documents are dropped, so neither they nor the documents train.
+            stats: dict[str, Any] = {}
+            dev = llm_queries(ws, data, config, spec, template, stats, progress, [positives[0] for _, _, positives in dev], stage="LLM dev queries")
+            extra["dev_llm"] = stats["llm"]
+            extra["dev_overlap"] = overlap(dev, data.corpus, False)
         if config.method != "llm" and config.max_queries is not None and config.max_queries < len(train):
             keep = set(random.Random(config.seed).sample(range(len(train)), config.max_queries))
             train = [m for i, m in enumerate(train) if i in keep]
@@ -211,14 +235,19 @@ def generate_queries(
     return datasets.store(ws, summary_name, config, {"dataset": source}, make, resolved=resolved, extra_summary=extra, force=force)
 
 
-def _llm_prompts(data: datasets.Dataset, config: QueryGenConfig, template: str) -> tuple[list[str], list[str], list[str]]:
-    """(document ids, passages, prompts) of the documents sampled for LLM queries, in corpus order."""
+def _sampled_documents(data: datasets.Dataset, config: QueryGenConfig) -> list[str]:
+    """The documents ``--method llm`` writes for: ``max_queries`` of those with text, in corpus order."""
     doc_ids = [d for d in data.corpus if data.doc_text(d)]
     if config.max_queries is not None and config.max_queries < len(doc_ids):
         picked = sorted(random.Random(config.seed).sample(range(len(doc_ids)), config.max_queries))
         doc_ids = [doc_ids[i] for i in picked]  # corpus order, without a quadratic index lookup
+    return doc_ids
+
+
+def _llm_prompts(data: datasets.Dataset, doc_ids: list[str], config: QueryGenConfig, template: str) -> tuple[list[str], list[str]]:
+    """(passages, prompts) of the documents an LLM writes queries for."""
     passages = [" ".join(data.doc_text(d).split()[:config.passage_words]) for d in doc_ids]
-    return doc_ids, passages, [template.replace("{passage}", p) for p in passages]
+    return passages, [template.replace("{passage}", p) for p in passages]
 
 
 def generate_shard(
@@ -233,7 +262,8 @@ def generate_shard(
     shard = Shard.of(shard)
     spec = llmlib.LLMSpec.parse(config.llm, config.api_key_env)
     template = llmlib.load_prompt(config.prompt, "{passage}")
-    _, _, prompts = _llm_prompts(datasets.load(source), config, template)
+    data = datasets.load(source)
+    _, prompts = _llm_prompts(data, _sampled_documents(data, config), config, template)
     cache = llmlib.Cache(ws.cache("llm"))
     done = llmlib.generate(
         lambda: llmlib.open_backend(spec), spec.fingerprint, [prompts[u] for u in shard.units(len(prompts))], config.sampling,
@@ -244,14 +274,14 @@ def generate_shard(
 
 def llm_queries(
     ws: Workspace, data: datasets.Dataset, config: QueryGenConfig, spec: llmlib.LLMSpec, template: str,
-    stats: dict[str, Any], progress: Progress,
+    stats: dict[str, Any], progress: Progress, doc_ids: list[str], stage: str = "LLM queries",
 ) -> list[tuple[str, str, list[str]]]:
-    """One LLM-written query per sampled document, cleaned and filtered; counts go to ``stats``."""
-    doc_ids, passages, prompts = _llm_prompts(data, config, template)
+    """One LLM-written query per document of ``doc_ids``, cleaned and filtered; counts go to ``stats``."""
+    passages, prompts = _llm_prompts(data, doc_ids, config, template)
     timing: dict[str, float] = {}
     done = llmlib.generate(
         lambda: llmlib.open_backend(spec), spec.fingerprint, prompts, config.sampling,
-        llmlib.Cache(ws.cache("llm")), concurrency=config.concurrency, progress=progress, stage="LLM queries",
+        llmlib.Cache(ws.cache("llm")), concurrency=config.concurrency, progress=progress, stage=stage,
         timing=timing,
     )
     seconds = timing.get("seconds", 0.0)
