@@ -1,4 +1,4 @@
-"""``retrieval-cli evaluate``: retrieve (or read a run), rerank optionally, score with ir-measures."""
+"""``retrieval-cli evaluate``: retrieve (or read a run, or fuse evaluations' runs), rerank optionally, score with ir-measures."""
 
 from __future__ import annotations
 
@@ -23,25 +23,31 @@ def evaluate_cli(
     rerank: Annotated[Optional[str], typer.Option(help="Cross-encoder to rerank with (models/NAME, folder or hub id).")] = None,
     rerank_depth: Annotated[int, typer.Option(help="How many top documents the cross-encoder rescores.")] = 100,
     self_hits: SelfHitsOpt = "auto",
+    fuse: Annotated[Optional[list[str]], typer.Option("--fuse", help="Evaluation whose run to fuse (repeat: two or more, e.g. a BM25 and a dense one) instead of retrieving.")] = None,
+    fusion: Annotated[str, typer.Option(help="With --fuse: rrf (reciprocal-rank fusion, Cormack et al. 2009) or norm (min-max scores, weighted).")] = "rrf",
+    rrf_k: Annotated[int, typer.Option(help="RRF's k in 1/(k + rank).")] = 60,
+    fusion_weight: Annotated[float, typer.Option(help="norm: the first run's weight; the second gets 1 - weight.")] = 0.5,
     name: NameOpt = None,
     workspace_path: WorkspaceOpt = None,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Evaluate an index (or a run file) on a dataset split and write an evaluation artifact."""
+    """Evaluate an index (or a run file, or a fusion of evaluations' runs) on a dataset split and write an evaluation artifact."""
     from retrieval_cli import evaluate as evaluation
 
     ws = workspace(workspace_path)
     config = evaluation.EvaluateConfig(
         split=split, measures=list(measure or evaluation.DEFAULT_MEASURES), depth=depth,
         rerank=rerank, rerank_depth=rerank_depth, self_hits=self_hits,
+        fusion=fusion if fuse else None, rrf_k=rrf_k, fusion_weight=fusion_weight,
     )
+    fused = [ws.resolve(ref, kind="evaluations") for ref in fuse or []]
     index_artifact = ws.resolve(index, kind="indexes") if index else None
     dataset_artifact = ws.resolve(dataset, kind="datasets") if dataset else None
     with console.progress(quiet) as bar:
         result = evaluation.evaluate(
-            ws, index=index_artifact, dataset=dataset_artifact, run_file=run, config=config,
+            ws, index=index_artifact, dataset=dataset_artifact, run_file=run, fuse=fused or None, config=config,
             name=name, force=force, progress=bar,
         )
     metrics = evaluation.metrics(result.artifact)

@@ -4,6 +4,7 @@ with ir-measures (``evaluate.measures``); the run, per-query values and metrics 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from retrieval_cli.evaluate import runs
 from retrieval_cli.evaluate.measures import DEFAULT_MEASURES, resolve_measures, score_run
 from retrieval_cli.evaluate.rerank import rerank
 from retrieval_cli.evaluate.runs import Run
+from retrieval_cli.index import fusion as fusion_lib
 from retrieval_cli.index import index_dataset, open_searcher
 from retrieval_cli.progress import Progress, silent
 from retrieval_cli.store import Artifact, BuildResult, Versioned, Workspace
@@ -34,6 +36,15 @@ class EvaluateConfig(Versioned):
     rerank_depth: int = 100
     rerank_batch_size: int = 32
     self_hits: str = "auto"  # auto | drop | keep: data.drop_self_hits, the policy mining shares
+    fusion: str | None = None  # rrf | norm: the evaluated ranking fuses other evaluations' runs
+    rrf_k: int = fusion_lib.RRF_K
+    fusion_weight: float = 0.5  # norm: the first run's weight
+
+    def irrelevant(self) -> set[str]:
+        """Fusion settings version only a fused evaluation, each only for its method."""
+        if self.fusion is None:
+            return {"fusion", "rrf_k", "fusion_weight"}
+        return {"fusion_weight"} if self.fusion == "rrf" else {"rrf_k"}
 
     def check(self) -> None:
         if self.self_hits not in datasets.SELF_HITS:
@@ -42,6 +53,8 @@ class EvaluateConfig(Versioned):
             raise InputError(f"depth must be >= 1, got {self.depth}", field="depth")
         if self.rerank and not 1 <= self.rerank_depth:
             raise InputError(f"rerank depth must be >= 1, got {self.rerank_depth}", field="rerank_depth")
+        if self.fusion is not None:
+            fusion_lib.check(self.fusion, self.rrf_k, self.fusion_weight)
 
 
 def _ranking_key(index: Artifact, dataset: Artifact, config: EvaluateConfig, drop_self: bool, reranker: str | None) -> str:
@@ -57,16 +70,25 @@ def evaluate(
     index: Artifact | None = None,
     dataset: Artifact | None = None,
     run_file: Path | None = None,
+    fuse: list[Artifact] | None = None,
     config: EvaluateConfig | None = None,
     name: str | None = None,
     force: bool = False,
     progress: Progress = silent,
 ) -> BuildResult:
-    """Retrieve with ``index`` (or read ``run_file``) for a dataset split and score it."""
+    """Retrieve with ``index`` (or read ``run_file``, or fuse the runs of the evaluations in
+    ``fuse`` with ``config.fusion``) for a dataset split and score it."""
     config = config or EvaluateConfig()
+    if fuse and config.fusion is None:
+        config = dataclasses.replace(config, fusion="rrf")
     config.check()
-    if (index is None) == (run_file is None):
-        raise InputError("give exactly one of an index or a run file")
+    if sum(x is not None for x in (index, run_file, fuse or None)) != 1:
+        raise InputError("give exactly one of an index, a run file or evaluations to fuse")
+    if fuse:
+        fusion_lib.check(config.fusion or "rrf", config.rrf_k, config.fusion_weight, len(fuse))
+        dataset = _fused_dataset(ws, fuse, dataset, config.split)
+    elif config.fusion is not None:
+        raise InputError("fusion settings need evaluations to fuse (--fuse A --fuse B)", field="fusion")
     if index is not None:
         own = index_dataset(ws, index)
         if dataset is not None and dataset.version != own.version:
@@ -83,6 +105,9 @@ def evaluate(
     if index is not None:
         inputs["index"] = index
         default_name = f"{index.name}-{config.split}"
+    elif fuse:
+        inputs.update({f"fuse_{i}": ev for i, ev in enumerate(fuse)})
+        default_name = "_".join(ev.name for ev in fuse)[:100] + f"-{config.fusion}"  # names allow no '+'; 128 characters at most
     else:
         run_file = Path(run_file)  # type: ignore[arg-type]
         if not run_file.is_file():
@@ -128,6 +153,13 @@ def evaluate(
                 source = "retrieved"
                 final = run  # full-precision scores: the TREC file's six decimals could tie documents
                 entry.store({"index": index.ref, "split": config.split}, lambda path: (path / "run.json").write_text(json.dumps(final), encoding="utf-8"))
+        elif fuse:
+            # Each input's stored TREC run, fused by Pyserini's fusion; ranks are what RRF reads.
+            fused = fusion_lib.fuse([runs.read_trec(ev.file("run.trec")) for ev in fuse], config.fusion or "rrf",
+                                    rrf_k=config.rrf_k, weight=config.fusion_weight, depth=config.depth)
+            run = ranked({q: hits for q, hits in fused.items() if q in queries})
+            tag = str(config.fusion) + ("+rerank" if rerank_spec is not None else "")
+            source = "fused"
         else:
             first = runs.read_trec(run_file)  # type: ignore[arg-type]
             unknown = sorted(set(first) - set(data.queries))
@@ -159,6 +191,21 @@ def evaluate(
         return {"queries": len(qrels), "metrics": aggregate, "ranking": source}
 
     return ws.build("evaluations", name or default_name, config, inputs, build, resolved=resolved, force=force)
+
+
+def _fused_dataset(ws: Workspace, fuse: list[Artifact], dataset: Artifact | None, split: str) -> Artifact:
+    """The dataset the evaluations to fuse share, on the split they ranked; an error names the odd one."""
+    own = [ws.inputs_of(ev).get("dataset") for ev in fuse]
+    first = own[0]
+    for ev, data in zip(fuse, own):
+        if data is None or first is None or data.version != first.version:
+            raise InputError(f"'{ev.ref}' evaluated '{data.ref if data else '?'}', not '{first.ref if first else '?'}': fuse evaluations of one dataset", field="fuse")
+        if ev.config.get("split") != split:
+            raise InputError(f"'{ev.ref}' ranked split '{ev.config.get('split')}', not '{split}': fuse rankings of the split evaluated (--split)", field="fuse")
+    assert first is not None
+    if dataset is not None and dataset.version != first.version:
+        raise InputError(f"the evaluations to fuse ranked '{first.ref}', not '{dataset.ref}'", field="dataset")
+    return first
 
 
 def metrics(evaluation: Artifact) -> dict[str, Any]:

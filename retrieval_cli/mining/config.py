@@ -12,10 +12,13 @@ from retrieval_cli import models
 from retrieval_cli.errors import InputError, check_at_least
 from retrieval_cli.store import Versioned, unversioned
 
-STRATEGIES = ("bm25", "dense", "cross-encoder", "random", "llm")
+STRATEGIES = ("bm25", "dense", "hybrid", "cross-encoder", "random", "llm")
 
 
 FIRST_STAGES = ("bm25", "dense")
+
+
+HYBRID = "hybrid"  # BM25 and dense rankings fused by reciprocal rank (index.fusion): a first stage of both
 
 
 SAMPLINGS = ("top", "random")
@@ -87,12 +90,21 @@ class MiningConfig(Versioned):
         needed = {s for s, _ in self.components if s in FIRST_STAGES}
         if any(s == "cross-encoder" for s, _ in self.components):
             needed.add(self.candidates)
+        if HYBRID in needed or any(s == HYBRID for s, _ in self.components):
+            needed = (needed - {HYBRID}) | set(FIRST_STAGES)
         return needed
+
+    def rankings(self) -> set[str]:
+        """The first-stage rankings the strategies read: engines, and ``hybrid`` when fused."""
+        wanted = {s for s, _ in self.components if s in (*FIRST_STAGES, HYBRID)}
+        if any(s == "cross-encoder" for s, _ in self.components):
+            wanted.add(self.candidates)
+        return wanted
 
     def check(self) -> None:
         """Every option in its range, before any work starts."""
-        if self.candidates not in FIRST_STAGES:
-            raise InputError(f"candidates must be bm25 or dense, got {self.candidates!r}", field="candidates")
+        if self.candidates not in (*FIRST_STAGES, HYBRID):
+            raise InputError(f"candidates must be bm25, dense or hybrid, got {self.candidates!r}", field="candidates")
         if self.sampling not in SAMPLINGS:
             raise InputError(f"sampling must be top or random, got {self.sampling!r}", field="sampling")
         if self.range_min < 0:

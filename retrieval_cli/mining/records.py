@@ -186,7 +186,8 @@ def label(config: dict[str, Any]) -> str:
         strategy += f"/{config['candidates']}@{config.get('depth')}"
     parts = [strategy]
     low, high = config.get("range_min") or 0, config.get("range_max")
-    if low or high:
+    ranked = any(part.split(":")[0] not in ("random", "llm") for part in str(config.get("strategy", "")).split(","))
+    if ranked and (low or high):  # random and generated negatives have no rank for a window to cut
         parts.append(f"({low},{high if high is not None else ''}]")
     for key, short in (("max_score", "max"), ("absolute_margin", "abs"), ("relative_margin", "rel")):
         if config.get(key) is not None:

@@ -47,8 +47,8 @@ from retrieval_cli import data as datasets
 from retrieval_cli import llm as llmlib
 from retrieval_cli import models
 from retrieval_cli.errors import InputError
-from retrieval_cli.index import by_engine
-from retrieval_cli.mining.config import MiningConfig
+from retrieval_cli.index import by_engine, fusion
+from retrieval_cli.mining.config import FIRST_STAGES, HYBRID, MiningConfig
 from retrieval_cli.mining.filters import Candidate, QueryContext, positives_of, query_rng, random_candidates, select
 from retrieval_cli.mining.llm_negatives import generate_negatives
 from retrieval_cli.mining.scorers import Scorers, score_pairs
@@ -292,6 +292,12 @@ def _mine_chunk(
     pos_scores: dict[str, dict[str, dict[str, float]]] = {}
     for engine in engines:
         hits[engine], pos_scores[engine] = scorers.first_stage(engine, chunk_queries, chunk_positives, depth)
+    if HYBRID in config.rankings():
+        # The fused ranking of BM25 and dense, cut to the same depth; a positive's score is its RRF
+        # score from the ranks it reached (0 when neither first stage retrieved it).
+        fused = fusion.fuse([hits[e] for e in FIRST_STAGES], "rrf", depth=depth)
+        hits[HYBRID] = {q: fused.get(q, []) for q in chunk}
+        pos_scores[HYBRID] = {q: {p: fusion.rrf_score(p, [hits[e][q] for e in FIRST_STAGES]) for p in positives[q]} for q in chunk}
     ce: dict[tuple[str, str], float] = {}
     if has_cross:
         # Score every positive and every candidate the cross-encoder strategy sees.

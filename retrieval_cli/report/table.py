@@ -39,7 +39,11 @@ def describe(ws: Workspace, evaluation_artifact: Artifact) -> System:
     cfg = evaluation_artifact.config
     rerank = cfg.get("rerank") or ""
     index = inputs.get("index")
-    if index is None:
+    fused = [inputs[k] for k in sorted(inputs) if k.startswith("fuse_")]
+    if fused:
+        how = f"RRF k={cfg.get('rrf_k')}" if cfg.get("fusion") == "rrf" else f"norm w={cfg.get('fusion_weight')}"
+        retriever, model = f"{how} of " + " + ".join(describe(ws, ev).label for ev in fused), ""
+    elif index is None:
         run = cfg.get("run_file", {}).get("path", "run")
         retriever, model = f"run:{Path(run).stem}", ""
     elif index.config.get("kind") == "bm25":

@@ -159,3 +159,45 @@ def test_new_measures_score_the_stored_ranking_without_retrieving(ws: Workspace,
     direct = evaluation.evaluate(fresh, index=index, config=evaluation.EvaluateConfig(measures=["RR@10", "P@5"])).artifact
     assert direct.summary["ranking"] == "retrieved"
     assert direct.summary["metrics"] == {k: again.summary["metrics"][k] for k in direct.summary["metrics"]}
+
+
+def test_a_fused_evaluation_equals_ir_measures_on_the_fused_run(ws: Workspace, tmp_path: Path) -> None:
+    import ir_measures
+
+    from retrieval_cli.index import fusion
+    from retrieval_cli.report.table import describe
+
+    corpus = {f"d{i}": {"title": "", "text": f"document {i}"} for i in range(1, 7)}
+    qrels = {"q1": {"d1": 1, "d4": 1}, "q2": {"d5": 1}}
+    data = datasets.save(ws, datasets.Dataset(corpus, {"q1": "one", "q2": "two"}, {"test": qrels}), "six", {"s": 1}).artifact
+    first = {"q1": [("d1", 9.0), ("d2", 8.0), ("d3", 7.0)], "q2": [("d6", 3.0), ("d5", 2.0), ("d2", 1.0)]}
+    second = {"q1": [("d4", 0.9), ("d3", 0.8), ("d1", 0.7)], "q2": [("d5", 0.5), ("d1", 0.4)]}
+    made = []
+    for tag, run in (("sparse", first), ("dense", second)):
+        runs.write_trec(run, tmp_path / f"{tag}.run", tag)
+        made.append(evaluation.evaluate(ws, dataset=data, run_file=tmp_path / f"{tag}.run").artifact)
+    config = evaluation.EvaluateConfig(measures=["nDCG@10", "RR@10"], fusion="rrf")
+    fused = evaluation.evaluate(ws, fuse=made, config=config).artifact
+    assert fused.name == "sparse-test_dense-test-rrf" and fused.summary["ranking"] == "fused"
+    # The same numbers as ir-measures on the fused TREC file, and that file is the fusion's ranking.
+    direct = fusion.fuse([first, second], "rrf")
+    assert runs.read_trec(fused.file("run.trec")) == {q: [(d, round(s, 6)) for d, s in hits] for q, hits in direct.items()}
+    qrel_rows = [ir_measures.Qrel(q, d, r) for q, judged in qrels.items() for d, r in judged.items()]
+    expected = ir_measures.calc_aggregate([ir_measures.nDCG @ 10, ir_measures.RR @ 10], qrel_rows, list(ir_measures.read_trec_run(str(fused.file("run.trec")))))
+    got = evaluation.metrics(fused)["aggregate"]
+    assert got["nDCG@10"] == pytest.approx(expected[ir_measures.nDCG @ 10], abs=1e-9)
+    assert got["RR@10"] == pytest.approx(expected[ir_measures.RR @ 10], abs=1e-9)
+    # By hand: q1 fuses to d1 (1/61 + 1/63), d3 (1/63 + 1/62), d4 (1/61), d2 (1/62): the relevant d1
+    # and d4 at ranks 1 and 3; q2 to d5 (1/62 + 1/61) first. No ties, whose order trec_eval decides.
+    q1 = (1 + 1 / math.log2(4)) / (1 + 1 / math.log2(3))
+    assert got["nDCG@10"] == pytest.approx((q1 + 1) / 2, abs=1e-6) and got["RR@10"] == pytest.approx(1.0)
+    assert describe(ws, fused).label == "RRF k=60 of run:sparse + run:dense"
+    # norm is versioned by its weight, rrf by its k; neither setting names an unfused evaluation.
+    norm = evaluation.evaluate(ws, fuse=made, config=evaluation.EvaluateConfig(fusion="norm", fusion_weight=0.25)).artifact
+    assert norm.version != fused.version and "rrf_k" not in norm.config and "fusion" not in made[0].config
+    with pytest.raises(InputError, match="ranked split 'test', not 'dev'"):
+        evaluation.evaluate(ws, fuse=made, config=evaluation.EvaluateConfig(split="dev"))
+    with pytest.raises(InputError, match="give exactly one of an index, a run file or evaluations to fuse"):
+        evaluation.evaluate(ws, fuse=made, run_file=tmp_path / "sparse.run")
+    with pytest.raises(InputError, match="norm fuses exactly two rankings, got 3"):
+        evaluation.evaluate(ws, fuse=made + made[:1], config=evaluation.EvaluateConfig(fusion="norm"))

@@ -172,6 +172,28 @@ def test_positive_scores_match_what_the_engine_reports(session_ws: Workspace, ti
                     assert p["scores"][kind] == pytest.approx(hits[p["doc_id"]], abs=1e-4)
 
 
+def test_hybrid_negatives_come_from_the_rrf_fusion_of_bm25_and_dense(session_ws: Workspace, tiny) -> None:  # noqa: ANN001
+    from retrieval_cli.index import fusion
+
+    config = MiningConfig(strategy="hybrid", range_min=1, range_max=20, num_negatives=3)
+    assert config.engines() == {"bm25", "dense"}
+    art = mine(session_ws, tiny, config).artifact
+    data = datasets.load(tiny)
+    searchers = [indexing.open_searcher(session_ws, session_ws.inputs_of(art)[f"{kind}_index"]) for kind in ("bm25", "dense")]
+    for record in _records(art)[:6]:
+        qid = record["query_id"]
+        runs = [s.search({qid: data.queries[qid]}, 20)[qid] for s in searchers]
+        fused = fusion.fuse([{qid: r} for r in runs], "rrf", depth=20)[qid]
+        judged = {d for split in data.qrels.values() for d, g in split.get(qid, {}).items() if g > 0}
+        # By hand: the fused ranks 2..20, minus the judged documents, first three, with RRF scores.
+        expected = [(r, d, sc) for r, (d, sc) in enumerate(fused, start=1) if r > 1 and d not in judged][:3]
+        assert [(n["rank"], n["doc_id"]) for n in record["negatives"]] == [(r, d) for r, d, _ in expected]
+        assert [n["score"] for n in record["negatives"]] == pytest.approx([sc for _, _, sc in expected], abs=1e-9)
+        for p in record["positives"]:
+            assert p["scores"]["hybrid"] == pytest.approx(fusion.rrf_score(p["doc_id"], runs), abs=1e-9)
+    assert negatives.label(art.config) == "hybrid (1,20]"
+
+
 def test_mixture_counts_and_no_repeats(session_ws: Workspace, tiny) -> None:  # noqa: ANN001
     art = mine(session_ws, tiny, MiningConfig(strategy="bm25:3,random:2", range_max=50)).artifact
     for record in _records(art):
