@@ -24,7 +24,7 @@ from retrieval_cli.report import reporting
 from retrieval_cli.store import Artifact, BuildResult, Workspace, check_name
 from retrieval_cli.training import clustering
 
-RESERVED = ("untrained", "bm25-retrieval")  # the baseline systems every recipe evaluates
+RESERVED = ("untrained", "bm25-retrieval", "hybrid")  # the baseline systems every recipe evaluates
 
 
 def load(path: Path, overrides: dict[str, Any] | None = None) -> Recipe:
@@ -47,7 +47,7 @@ def plan(recipe: Recipe) -> list[Step]:
     """The recipe's steps in dependency order, with their spec hashes."""
     path, s = recipe.path, recipe.sections
     name = recipe.name
-    for suffix in ("untrained", "teacher-ce", "bm25-retrieval"):
+    for suffix in ("untrained", "teacher-ce", "bm25-retrieval", "hybrid"):
         artifact_name(path, "name", f"{name}-{suffix}")
     steps: list[Step] = []
 
@@ -115,6 +115,12 @@ def plan(recipe: Recipe) -> list[Step]:
             retrieval_index = f"index:bm25-retrieval{target.suffix}"
             add(Step(retrieval_index, "indexes", {}, [target.step], lambda ws, a, t=target: indexing.build_bm25(ws, a[t.step], indexing.BM25Config())))
         evaluate_step("bm25-retrieval", retrieval_index, target)
+        # The hybrid baseline: the two runs above fused by reciprocal rank (no retrieval of its own).
+        pair = [f"evaluate:untrained{target.suffix}", f"evaluate:bm25-retrieval{target.suffix}"]
+        fused_cfg = dataclasses.replace(target.config, fusion="rrf")
+        add(Step(f"evaluate:hybrid{target.suffix}", "evaluations", dataclasses.asdict(fused_cfg), pair,
+                 lambda ws, a, cfg=fused_cfg, pair=pair, t=target: evaluation.evaluate(ws, fuse=[a[x] for x in pair], config=cfg, name=f"{name}-hybrid{t.tag}")))
+        evaluated.append(f"evaluate:hybrid{target.suffix}")
 
     ce_model_step = None
     for label, fragment in strategies.items():
@@ -167,7 +173,7 @@ def plan(recipe: Recipe) -> list[Step]:
     baseline = str(report_fragment.pop("baseline", "untrained"))
     baseline_steps = [f"evaluate:{baseline}{t.suffix}" for t in targets]
     if baseline_steps[0] not in evaluated:
-        raise InputError(f"{path}: report.baseline: name untrained, bm25-retrieval or a strategy (without seeds), got '{baseline}'")
+        raise InputError(f"{path}: report.baseline: name untrained, bm25-retrieval, hybrid or a strategy (without seeds), got '{baseline}'")
     report_cfg = config_from(path, "report", report_fragment, reporting.ReportConfig, drop=("baseline",))
 
     def make_report(ws: Workspace, a: dict[str, Artifact]) -> BuildResult:

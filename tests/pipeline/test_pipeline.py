@@ -50,7 +50,11 @@ def test_recipe_runs_reuses_and_reruns_only_the_edited_branch(tmp_path: Path) ->
     table = reporting.load_table(report)
     # Baselines and one trained system per strategy, each compared with the untrained model.
     assert set(table["system"].str.split(" ").str[0]) >= {"minilm", "BM25"}
-    assert table["baseline"].sum() == 3 and table["p"].notna().sum() == 3 * 2  # 3 systems x (nDCG@10, R@100)
+    assert table["baseline"].sum() == 3 and table["p"].notna().sum() == 4 * 2  # 4 systems x (nDCG@10, R@100)
+    # The hybrid baseline fuses the two baseline runs, in that order (RRF, k = 60).
+    fused = ws.inputs_of(made["evaluate:hybrid"])
+    assert [fused["fuse_0"].ref, fused["fuse_1"].ref] == [made["evaluate:untrained"].ref, made["evaluate:bm25-retrieval"].ref]
+    assert made["evaluate:hybrid"].config["fusion"] == "rrf" and made["evaluate:hybrid"].config["rrf_k"] == 60
     assert ws.inputs_of(ws.inputs_of(ws.inputs_of(made["evaluate:bm25"])["index"])["model"])["negatives"].ref == made["mine:bm25"].ref
     assert {state for _, state, _ in pipeline.status(ws, recipe)} == {"done"}
 
@@ -78,7 +82,7 @@ def test_recipe_runs_reuses_and_reruns_only_the_edited_branch(tmp_path: Path) ->
     (RECIPE.replace("strategies:", "strategy:"), "unknown section 'strategy'"),
     (RECIPE.replace("num_negatives: 2, range_max", "num_negative: 2, range_max"), "strategies.bm25: unknown field 'num_negative'"),
     (RECIPE.replace("loss: mnrl", "loss: hinge"), "train: field 'loss': bi-encoder loss must be one of"),
-    (RECIPE.replace("baseline: untrained", "baseline: bm25x"), "report.baseline: name untrained, bm25-retrieval or a strategy"),
+    (RECIPE.replace("baseline: untrained", "baseline: bm25x"), "report.baseline: name untrained, bm25-retrieval, hybrid or a strategy"),
     (RECIPE.replace("  random: {", "  untrained: {"), "'untrained' names a baseline system"),
     (RECIPE.replace("synth: {", "synth: [{"), "not valid YAML"),
     (RECIPE.replace("synth:", "lucene:"), "dataset: unknown source 'lucene'"),
