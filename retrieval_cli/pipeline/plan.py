@@ -78,7 +78,7 @@ def plan(recipe: Recipe) -> list[Step]:
     needs_clusters = trainer.sampler in training.TOPIC_SAMPLERS
     if needs_clusters:
         clusters_cfg = config_from(path, "clusters", {"split": split, **(s.get("clusters") or {})}, clustering.ClusterConfig)
-        add(Step("clusters", "clusters", dataclasses.asdict(clusters_cfg), [train_data],
+        add(Step("clusters", "clusters", clusters_cfg.versioned(), [train_data],
                  lambda ws, a: clustering.cluster_queries(ws, a[train_data], clusters_cfg)))
 
     # An optional cross-encoder, trained on one strategy's negatives, for strategies that need a teacher.
@@ -100,7 +100,7 @@ def plan(recipe: Recipe) -> list[Step]:
         (the report folds them back into one system: their models share one name)."""
         step = f"evaluate:{run}{target.suffix}"
         artifact = f"{name}-{run}{target.tag}"
-        add(Step(step, "evaluations", dataclasses.asdict(target.config), [index_step],
+        add(Step(step, "evaluations", target.config.versioned(), [index_step],
                  lambda ws, a, cfg=target.config: evaluation.evaluate(ws, index=a[index_step], config=cfg, name=artifact)))
         evaluated.append(step)
 
@@ -118,7 +118,7 @@ def plan(recipe: Recipe) -> list[Step]:
         # The hybrid baseline: the two runs above fused by reciprocal rank (no retrieval of its own).
         pair = [f"evaluate:untrained{target.suffix}", f"evaluate:bm25-retrieval{target.suffix}"]
         fused_cfg = dataclasses.replace(target.config, fusion="rrf")
-        add(Step(f"evaluate:hybrid{target.suffix}", "evaluations", dataclasses.asdict(fused_cfg), pair,
+        add(Step(f"evaluate:hybrid{target.suffix}", "evaluations", fused_cfg.versioned(), pair,
                  lambda ws, a, cfg=fused_cfg, pair=pair, t=target: evaluation.evaluate(ws, fuse=[a[x] for x in pair], config=cfg, name=f"{name}-hybrid{t.tag}")))
         evaluated.append(f"evaluate:hybrid{target.suffix}")
 
@@ -131,32 +131,70 @@ def plan(recipe: Recipe) -> list[Step]:
         for suffix in ("-dense", *(f"-s{seed}" for seed in seeds)):  # the longest names it gives
             artifact_name(path, f"strategies.{label}", f"{name}-{label}{suffix}{longest}")
         fragment = dict(fragment or {})
+        # Rounds (ANCE, RocketQA's second stage): mine with the model another strategy trained
+        # (``model: trained:OTHER``) and start training from it (``base: trained:OTHER``), seed by seed.
+        mined_with = _trained_ref(path, label, "model", fragment.get("model"), strategies)
+        started_from = _trained_ref(path, label, "base", fragment.pop("base", None), strategies)
+        if mined_with:
+            fragment["model"] = "placeholder"  # replaced by the round before's model reference
         uses_ce = fragment.get("cross_encoder") == "trained"
         if uses_ce:
             if ce_fragment is None:
                 raise InputError(f"{path}: strategies.{label}: cross_encoder: trained needs a cross_encoder section")
             fragment["cross_encoder"] = "placeholder"  # replaced by the trained model's reference
         mine_cfg = config_from(path, f"strategies.{label}", {"split": split, **fragment}, mining.MiningConfig)
+        if mined_with and not mine_cfg.engines() & {"dense"}:
+            raise InputError(f"{path}: strategies.{label}: model: trained:{mined_with} needs a dense or hybrid strategy (it mines with that model)")
         deps = [train_data, "index:bm25"] + (["model:cross-encoder"] if uses_ce else [])
+        spec = {"split": split, **{k: v for k, v in fragment.items() if k not in ("cross_encoder", "model")}, "teacher": uses_ce}
+        if "model" in fragment:
+            spec["model"] = f"trained:{mined_with}" if mined_with else fragment["model"]
+        if started_from:
+            spec["base"] = f"trained:{started_from}"
+        # A strategy mined with a trained model mines once per seed: seed s uses round-before seed s.
+        per_seed = bool(mined_with)
 
-        def mine(ws: Workspace, a: dict[str, Artifact], cfg: mining.MiningConfig = mine_cfg, label: str = label, uses_ce: bool = uses_ce) -> BuildResult:
-            if uses_ce:
-                cfg = dataclasses.replace(cfg, cross_encoder=a["model:cross-encoder"].ref)
-            indexes = indexing.ensure(ws, a[train_data], cfg.engines(), given=[a["index:bm25"]], model=cfg.model)
-            return mining.mine_negatives(ws, a[train_data], cfg, indexes=indexes, name=f"{name}-{label}")
+        def mine_step(seed: int | None) -> str:
+            return f"mine:{label}-s{seed}" if per_seed and seeds else f"mine:{label}"
 
-        add(Step(f"mine:{label}", "negatives", {"split": split, **{k: v for k, v in fragment.items() if k != "cross_encoder"}, "teacher": uses_ce}, deps, mine))
+        def trained_step(other: str, seed: int | None) -> str:
+            return f"train:{other}-s{seed}" if seeds else f"train:{other}"
+
+        for seed in (seeds or [None]) if per_seed else [None]:
+            model_dep = [trained_step(mined_with, seed)] if mined_with else []
+
+            def mine(ws: Workspace, a: dict[str, Artifact], cfg: mining.MiningConfig = mine_cfg, label: str = label, uses_ce: bool = uses_ce,
+                     model_dep: list[str] = model_dep) -> BuildResult:
+                if uses_ce:
+                    cfg = dataclasses.replace(cfg, cross_encoder=a["model:cross-encoder"].ref)
+                if model_dep:
+                    cfg = dataclasses.replace(cfg, model=a[model_dep[0]].ref)
+                indexes = indexing.ensure(ws, a[train_data], cfg.engines(), given=[a["index:bm25"]], model=cfg.model)
+                return mining.mine_negatives(ws, a[train_data], cfg, indexes=indexes, name=f"{name}-{label}")
+
+            add(Step(mine_step(seed), "negatives", spec, deps + model_dep, mine))
         if ce_fragment is not None and label == ce_source and ce_model_step is None:
             if uses_ce:
                 raise InputError(f"{path}: cross_encoder.negatives: '{label}' itself needs the cross-encoder")
-            ce_model_step = add(Step("model:cross-encoder", "models", dataclasses.asdict(ce_cfg), [f"mine:{label}"],
+            ce_model_step = add(Step("model:cross-encoder", "models", ce_cfg.versioned(), [f"mine:{label}"],
                                      lambda ws, a, src=f"mine:{label}": training.train_cross_encoder(ws, a[src], ce_cfg, name=f"{name}-teacher-ce")))
-        train_deps = [f"mine:{label}"] + (["clusters"] if needs_clusters else [])
         for seed in seeds or [trainer.seed]:
             run = f"{label}-s{seed}" if seeds else label  # a seed's steps; one name for every seed's model
             seeded = dataclasses.replace(trainer, seed=seed)
-            add(Step(f"train:{run}", "models", {**train_fragment, "seed": seed} if seeds else train_fragment, train_deps,
-                     lambda ws, a, label=label, cfg=seeded: training.train_bi_encoder(ws, a[f"mine:{label}"], cfg, clusters=a.get("clusters"), name=f"{name}-{label}")))
+            negatives_step = mine_step(seed)
+            start = [trained_step(started_from, seed)] if started_from else []
+            train_deps = [negatives_step] + (["clusters"] if needs_clusters else []) + start
+            train_spec = {**train_fragment, "seed": seed} if seeds else dict(train_fragment)
+            if started_from:
+                train_spec["base"] = f"trained:{started_from}"
+
+            def train(ws: Workspace, a: dict[str, Artifact], cfg: training.BiEncoderTrainConfig = seeded, src: str = negatives_step,
+                      start: list[str] = start, label: str = label) -> BuildResult:
+                if start:
+                    cfg = dataclasses.replace(cfg, base=a[start[0]].ref)
+                return training.train_bi_encoder(ws, a[src], cfg, clusters=a.get("clusters"), name=f"{name}-{label}")
+
+            add(Step(f"train:{run}", "models", train_spec, train_deps, train))
             for target in targets:
                 index_step = f"index:model-{run}{target.suffix}"
                 add(Step(index_step, "indexes", {}, [target.step, f"train:{run}"],
@@ -182,6 +220,19 @@ def plan(recipe: Recipe) -> list[Step]:
 
     steps.append(Step("report", "reports", {"baseline": baseline, **report_fragment}, evaluated, make_report))
     return hashed(steps)
+
+
+def _trained_ref(path: Path, label: str, key: str, value: Any, strategies: dict[str, Any]) -> str | None:
+    """``trained:OTHER`` in a strategy's ``model`` or ``base``: the strategy OTHER, checked; None otherwise."""
+    if not isinstance(value, str) or not value.startswith("trained:"):
+        if key == "base" and value is not None:
+            raise InputError(f"{path}: strategies.{label}.base: give trained:STRATEGY (the train section sets the base for all)")
+        return None
+    other = value.split(":", 1)[1]
+    if other == label or other not in strategies:
+        known = ", ".join(str(s) for s in strategies if s != label)
+        raise InputError(f"{path}: strategies.{label}.{key}: trained:{other} names no other strategy (strategies: {known})")
+    return other
 
 
 def _source_spec(source: Any) -> dict[str, Any]:

@@ -87,6 +87,9 @@ def test_recipe_runs_reuses_and_reruns_only_the_edited_branch(tmp_path: Path) ->
     (RECIPE.replace("synth: {", "synth: [{"), "not valid YAML"),
     (RECIPE.replace("synth:", "lucene:"), "dataset: unknown source 'lucene'"),
     (RECIPE + "cross_encoder: {negatives: dense}\n", "cross_encoder.negatives: name one of the strategies"),
+    (RECIPE.replace("random: {strategy: random,", "random: {strategy: dense, model: trained:nope,"), "strategies.random.model: trained:nope names no other strategy"),
+    (RECIPE.replace("random: {strategy: random,", "random: {strategy: bm25, model: trained:bm25,"), "needs a dense or hybrid strategy"),
+    (RECIPE.replace("random: {strategy: random,", "random: {strategy: random, base: minilm,"), "strategies.random.base: give trained:STRATEGY"),
 ])
 def test_bad_recipes_name_the_file_and_section(tmp_path: Path, text: str, expected: str) -> None:
     with pytest.raises(InputError, match=expected) as info:
@@ -117,6 +120,50 @@ def test_missing_input_paths_stop_a_dry_run_and_a_run_before_any_work(runner, tm
         assert f"r.yaml: evaluate_on.far.dataset.beir: no such file or folder {tmp_path / 'shared' / 'data' / 'cranfield'}" in line
         assert "(paths are relative to the recipe file)" in line
     assert not (tmp_path / "ws" / "datasets").exists()  # nothing was imported
+
+
+ROUNDS = """\
+name: rounds
+dataset:
+  synth: {documents: 120, test_queries: 6, train_queries: 12, seed: 3}
+strategies:
+  bm25: {strategy: bm25, num_negatives: 2, range_max: 20}
+  round2: {strategy: dense, model: trained:bm25, base: trained:bm25, num_negatives: 2, range_min: 1, range_max: 20}
+train: {loss: mnrl, batch_size: 4, max_seq_length: 40, eval_split: "", seeds: [13, 14]}
+report: {baseline: untrained}
+"""
+
+
+@pytest.mark.slow
+def test_round_two_mines_with_the_round_one_model_and_starts_from_it(tmp_path: Path) -> None:
+    from retrieval_cli import data as datasets
+    from retrieval_cli import index as indexing
+    from retrieval_cli.mining import records as negatives
+
+    ws = Workspace(tmp_path / "ws")
+    recipe = _recipe(tmp_path, ROUNDS)
+    names = [s.name for s in pipeline.plan(recipe)]
+    assert {"mine:round2-s13", "mine:round2-s14"} <= set(names) and "mine:round2" not in names  # one round 2 per seed
+    made = pipeline.run(ws, recipe, steps=["train:round2-s13", "train:round2-s14"])
+    data = datasets.load(made["dataset"])
+    for seed in (13, 14):
+        first, mined = made[f"train:bm25-s{seed}"], made[f"mine:round2-s{seed}"]
+        assert made[f"train:round2-s{seed}"].config["base"] == first.ref  # round 2 starts where round 1 ended
+        dense = ws.inputs_of(mined)["dense_index"]
+        assert dense.config["model"] == first.ref
+        searcher = indexing.open_searcher(ws, dense)
+        round1 = {r["query_id"]: [n["doc_id"] for n in r["negatives"]] for r in negatives.read(made["mine:bm25"])}
+        differ = 0
+        for record in negatives.read(mined):
+            qid = record["query_id"]
+            hits = searcher.search({qid: data.queries[qid]}, 20)[qid]
+            judged = {d for split in data.qrels.values() for d, g in split.get(qid, {}).items() if g > 0}
+            # By hand, from the round-1 model's own ranking: ranks 2..20 minus judged, first two.
+            expected = [(r, d) for r, (d, _) in enumerate(hits, start=1) if r > 1 and d not in judged][:2]
+            assert [(n["rank"], n["doc_id"]) for n in record["negatives"]] == expected
+            differ += [n["doc_id"] for n in record["negatives"]] != round1[qid]
+        assert differ > 0  # round 2's negatives are not round 1's
+    assert made["mine:round2-s13"].version != made["mine:round2-s14"].version  # each seed's own round 1
 
 
 def test_shipped_recipes_parse() -> None:
