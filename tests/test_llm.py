@@ -260,7 +260,7 @@ def test_llm_negatives_carry_their_text_into_exports(ws: Workspace, tmp_path: Pa
 
     data = synthetic.generate(synthetic.SynthConfig(documents=40, test_queries=2, train_queries=3, seed=4))
     art = datasets.save(ws, data, "three", {"source": "test"}).artifact
-    config = mining.MiningConfig(strategy="bm25:1,llm:2", range_max=20)
+    config = mining.MiningConfig(strategy="bm25:1,llm:2", range_max=20, range_min=0, sampling="top")
     result = mine(ws, art, config).artifact
     stats = result.summary["llm"]
     assert stats["requested"] == 6 and stats["accepted"] + sum(stats["rejected"].values()) + stats["failed"] == 6

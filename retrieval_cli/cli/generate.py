@@ -32,7 +32,7 @@ def generate_queries_cli(
     max_queries: Annotated[Optional[int], typer.Option(help="Sample at most this many queries (with --seed).")] = None,
     min_words: Annotated[int, typer.Option(help="Skip titles / sentences shorter than this.")] = 3,
     seed: Annotated[int, typer.Option(help="Seed for sentence choice, sampling and LLM decoding.")] = 13,
-    hide_query: Annotated[bool, typer.Option("--hide-query/--keep-query", metavar="", help="title, ict: training positives leave out the text the query was cut from (ICT-style); with BM25 negatives of the same query it taught Cranfield models to avoid term overlap, hence off by default.")] = False,
+    hide_query: Annotated[bool, typer.Option("--hide-query/--keep-query", metavar="", help="title, ict: training positives leave out the text the query was cut from (ICT-style), so training is not string matching; chosen on Cranfield's LLM-written dev split (recipes/results/mining-defaults.md).")] = True,
     dev_queries: Annotated[int, typer.Option(help="Hold this many queries out as split 'dev', which train scores each epoch: choose settings there, never on evaluation queries.")] = 0,
     dev_method: Annotated[str, typer.Option(help="Who writes the dev queries: the same method [default], or llm (an LLM writes one query per held-out document, a dev split that copies nothing).")] = "",
     llm: LLMOpt = "default",

@@ -36,7 +36,7 @@ def mine_negatives_cli(
     strategy: Annotated[str, typer.Option(help="bm25, dense, hybrid (BM25 and dense fused by reciprocal rank), cross-encoder, random, llm (generated passages that look relevant but do not answer, \"Don't Retrieve, Generate\"), or a mixture with per-query counts such as bm25:3,random:1 (STAR keeps random negatives beside hard ones).")] = _D.strategy,
     split: Annotated[str, typer.Option(help="Split whose queries (and positives) are mined.")] = _D.split,
     num_negatives: Annotated[Optional[int], typer.Option(help="Negatives per query \\[default: 4, or a mixture's total].")] = None,
-    range_min: Annotated[int, typer.Option(help="Skip the top RANGE_MIN ranks, the likeliest unlabeled positives (STAR/ADORE).")] = _D.range_min,
+    range_min: Annotated[int, typer.Option(help="Skip the top RANGE_MIN ranks, the likeliest unlabeled positives (STAR/ADORE); 0 keeps them.")] = _D.range_min,
     range_max: Annotated[int, typer.Option(help="Consider ranks up to RANGE_MAX.")] = _D.range_max,
     depth: Annotated[Optional[int], typer.Option(help="First-stage candidates per query \\[default: RANGE_MAX].")] = None,
     sampling: Annotated[str, typer.Option(help="top: best-ranked survivors; random: uniform among survivors (with --seed).")] = _D.sampling,

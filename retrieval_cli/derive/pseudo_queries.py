@@ -7,14 +7,18 @@ Two classic methods, each query's positive being the document it came from:
 - ``ict``: inverse cloze task (Lee et al., 2019, "Latent Retrieval for Weakly Supervised Open
   Domain QA"): one sentence drawn from the passage is the query.
 
-Both copy their query from the positive. ``hide_query`` (``--hide-query``) takes the query's
-text out of the positive a loss sees, as the original ICT removes its sentence from the context;
-the positive stays a corpus document that mining and evaluation find by id. It is off by default:
-measured on Cranfield (recipes/results/cross-benchmark.md), hiding the title while BM25 negatives
-mined for that title keep its words taught the model to avoid term overlap, and nDCG@10 fell twice
-as far (0.3278 against 0.3600 kept, untrained 0.3817, seed 13). ``dev_queries`` holds some out as
-a ``dev`` split that ``train`` scores before and after training; it is searched the way training
-saw its positives (hidden or whole), so it measures the task training was given, copying included.
+Both copy their query from the positive. ``hide_query`` (on by default; ``--keep-query`` turns it
+off) takes the query's text out of the positive a loss sees, as the original ICT removes its
+sentence from the context; the positive stays a corpus document that mining and evaluation find
+by id. Chosen on a dev split that copies nothing (recipes/results/mining-defaults.md): on
+Cranfield, kept titles cost every mining variant 0.02-0.05 dev nDCG@10, while hidden ones with
+random negatives gained 0.007 (ranks 31-100 of BM25: -0.005). The exception is BM25's top-ranked
+negatives, mined for the title and full of its words: with those, a hidden positive is the one
+candidate without the title's words, and the model learns to avoid term overlap (Cranfield test
+nDCG@10 0.3278 hidden against 0.3600 kept), hence the mining default skips the top ranks.
+``dev_queries`` holds some out as a ``dev`` split that ``train`` scores before and after
+training; it is searched the way training saw its positives (hidden or whole), so it measures the
+task training was given, copying included.
 ``dev_method: llm`` instead has the LLM write one query for each held-out document: a dev split
 that copies nothing, to choose settings on (the held-out titles or sentences never train).
 """
@@ -50,7 +54,7 @@ class QueryGenConfig(Versioned):
     max_queries: int | None = None
     min_words: int = 3
     seed: int = 13
-    hide_query: bool = False  # title, ict: training positives leave out the query copied from them
+    hide_query: bool = True  # title, ict: training positives leave out the query copied from them
     dev_queries: int = 0  # held out of the split as split "dev", to choose training settings on
     dev_method: str = ""  # "" the same method; llm: the LLM writes the held-out documents' dev queries
     # --method llm only

@@ -192,6 +192,6 @@ def label(config: dict[str, Any]) -> str:
     for key, short in (("max_score", "max"), ("absolute_margin", "abs"), ("relative_margin", "rel")):
         if config.get(key) is not None:
             parts.append(f"{short} {config[key]}")
-    if config.get("sampling") == "random":
+    if ranked and config.get("sampling") == "random":
         parts.append("sampled")
     return " ".join(parts)

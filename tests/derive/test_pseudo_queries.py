@@ -88,10 +88,10 @@ def test_a_copied_query_is_hidden_from_its_positive_in_training_rows(ws: Workspa
     }
     source = datasets.save(ws, datasets.Dataset(corpus, {}, {}), "wings", {"s": 1}).artifact
     hidden = generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=2, hide_query=True)).artifact
-    kept = generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=2)).artifact
+    kept = generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=2, hide_query=False)).artifact
     assert hidden.config["hidden_query_splits"] == ["train"] and "hidden_query_splits" not in kept.config
     assert hidden.version != kept.version
-    config = MiningConfig(strategy="random", num_negatives=1)
+    config = MiningConfig(strategy="random", num_negatives=1, range_min=0, sampling="top")
     positives = {}
     for art in (hidden, kept):
         rows, _, _ = negatives.rows(ws, mine(ws, art, config).artifact, "triplet")
@@ -125,7 +125,7 @@ def test_dev_queries_are_held_out_of_training_and_searched_hidden(ws: Workspace)
     assert dev_corpus(data, "dev", hidden=False)[1] == [data.doc_text(d) for d in ids]
     plain = generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=2, max_queries=3)).artifact
     assert "dev" not in datasets.load(plain).qrels
-    kept = generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=2, dev_queries=2)).artifact
+    kept = generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=2, dev_queries=2, hide_query=False)).artifact
     assert "hidden_query_splits" not in kept.config  # dev is searched as training sees its positives: whole
     whole = dict(zip(*dev_corpus(datasets.load(kept), "dev", hidden=False)))
     assert all(whole[d] == datasets.load(kept).doc_text(d) for d in whole)
@@ -145,5 +145,5 @@ def test_overlap_figures_say_how_much_queries_copy_their_positives(ws: Workspace
     # q1 is in d1 verbatim (1 of 2); word overlap: q1 3/3, q2 1/2 ("cones") -> (1 + 0.5) / 2.
     assert figures == {"queries": 2, "verbatim": 0.5, "word_overlap": 0.75, "hidden": True}
     source = datasets.save(ws, datasets.Dataset(dict(CORPUS), {}, {}), "four", {"s": 1}).artifact
-    art = generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=3)).artifact
+    art = generation.generate_queries(ws, source, generation.QueryGenConfig(min_words=3, hide_query=False)).artifact
     assert art.summary["overlap"] == {"queries": 2, "verbatim": 1.0, "word_overlap": 1.0, "hidden": False}  # titles sit in their documents

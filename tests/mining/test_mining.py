@@ -34,21 +34,21 @@ def _ranked(scores: list[float]) -> list[Candidate]:
 
 def test_window_keeps_ranks_after_range_min_up_to_range_max() -> None:
     cands = _ranked([10 - i for i in range(10)])
-    kept, dropped, _ = _select(cands, MiningConfig(range_min=2, range_max=6))
+    kept, dropped, _ = _select(cands, MiningConfig(range_min=2, range_max=6, sampling="top"))
     assert kept == ["d3", "d4", "d5", "d6"]  # ranks 1-2 skipped, 7-10 past the window
     assert dropped["window"] == 6
 
 
 def test_absolute_margin_drops_scores_within_m_of_the_positive() -> None:
     cands = _ranked([9.0, 8.0, 7.9, 3.0])
-    kept, dropped, _ = _select(cands, MiningConfig(absolute_margin=2.0), pos=10.0)
+    kept, dropped, _ = _select(cands, MiningConfig(absolute_margin=2.0, range_min=0, sampling="top"), pos=10.0)
     assert kept == ["d3", "d4"]  # 9.0 and 8.0 are >= 10 - 2
     assert dropped["absolute_margin"] == 2
 
 
 def test_relative_margin_with_positive_scores_is_a_share_of_the_positive() -> None:
     cands = _ranked([9.5, 9.0, 8.99])
-    kept, dropped, _ = _select(cands, MiningConfig(relative_margin=0.1), pos=10.0)
+    kept, dropped, _ = _select(cands, MiningConfig(relative_margin=0.1, range_min=0, sampling="top"), pos=10.0)
     assert kept == ["d3"]  # threshold 10 - 0.1*10 = 9.0; 9.0 itself is dropped
     assert dropped["relative_margin"] == 2
 
@@ -57,7 +57,7 @@ def test_relative_margin_does_not_flip_for_negative_scores() -> None:
     # Cross-encoder logits are often negative. Positive at -2, r=0.5: threshold -2 - 0.5*2 = -3.
     # A naive pos*(1-r) = -1 would keep -2.5 and -1.5, which score *above* the positive.
     cands = _ranked([-1.5, -2.5, -3.0, -3.1, -7.0])
-    kept, dropped, _ = _select(cands, MiningConfig(relative_margin=0.5), pos=-2.0)
+    kept, dropped, _ = _select(cands, MiningConfig(relative_margin=0.5, range_min=0, sampling="top"), pos=-2.0)
     assert kept == ["d4", "d5"]
     assert dropped["relative_margin"] == 3
     assert mining.relative_threshold(-2.0, 0.5) == pytest.approx(-3.0)
@@ -66,7 +66,7 @@ def test_relative_margin_does_not_flip_for_negative_scores() -> None:
 
 def test_max_score_and_filter_order_count_each_drop_once() -> None:
     cands = _ranked([20.0, 12.0, 9.5, 5.0, 4.0])
-    kept, dropped, _ = _select(cands, MiningConfig(range_min=1, max_score=11.0, absolute_margin=1.0), pos=10.0)
+    kept, dropped, _ = _select(cands, MiningConfig(range_min=1, max_score=11.0, absolute_margin=1.0, sampling="top"), pos=10.0)
     # d1 is outside the window (counted there, not as max_score), d2 > 11, d3 >= 9, d4, d5 kept
     assert kept == ["d4", "d5"]
     assert dropped == Counter({"window": 1, "max_score": 1, "absolute_margin": 1})
@@ -74,7 +74,7 @@ def test_max_score_and_filter_order_count_each_drop_once() -> None:
 
 def test_exclusion_is_by_id_positives_judged_relevant_self_and_taken() -> None:
     cands = [Candidate(d, r, 1.0) for r, d in enumerate(["p", "rel", "q7", "dup", "twin-of-p", "ok"], start=1)]
-    kept, dropped, sel = _select(cands, MiningConfig(), positives={"p"}, relevant={"rel"}, qid="q7", taken={"dup"})
+    kept, dropped, sel = _select(cands, MiningConfig(range_min=0, sampling="top"), positives={"p"}, relevant={"rel"}, qid="q7", taken={"dup"})
     # "twin-of-p" might have the positive's text; only ids exclude, so it stays.
     assert kept == ["twin-of-p", "ok"]
     assert dropped == Counter({"positive": 1, "judged_relevant": 1, "self": 1, "duplicate": 1})
@@ -84,9 +84,9 @@ def test_exclusion_is_by_id_positives_judged_relevant_self_and_taken() -> None:
 
 def test_top_and_random_sampling() -> None:
     cands = _ranked([10 - 0.1 * i for i in range(20)])
-    top, _, _ = _select(cands, MiningConfig(sampling="top"), count=3)
+    top, _, _ = _select(cands, MiningConfig(sampling="top", range_min=0), count=3)
     assert top == ["d1", "d2", "d3"]
-    picks = [_select(cands, MiningConfig(sampling="random"), count=3)[0] for _ in range(2)]
+    picks = [_select(cands, MiningConfig(sampling="random", range_min=0), count=3)[0] for _ in range(2)]
     assert picks[0] == picks[1]  # same generator seed, same picks
     ranks = [int(d[1:]) for d in picks[0]]
     assert ranks == sorted(ranks) and len(set(ranks)) == 3  # kept in rank order, no repeats
@@ -113,6 +113,7 @@ def test_parse_strategy(text: str, num: int | None, expected: list) -> None:
         ({"strategy": "bm25:3,random:1", "num_negatives": 5}, "differs from the mixture's total 4"),
         ({"strategy": "bm25:1,bm25:2"}, "appears twice"),
         ({"range_min": 5, "range_max": 5}, "holds no rank"),
+        ({"range_max": 8}, "range-min defaults to 10; --range-min 0 keeps the top ranks"),
         ({"depth": 50, "range_max": 100}, "depth 50 is below range-max 100"),
         ({"relative_margin": 1.0}, r"relative-margin must be in \[0, 1\)"),
         ({"absolute_margin": -0.5}, "absolute-margin must be >= 0"),
@@ -133,7 +134,7 @@ def _records(artifact) -> list[dict]:  # noqa: ANN001
 
 
 def test_bm25_negatives_are_the_first_window_survivors(session_ws: Workspace, tiny) -> None:  # noqa: ANN001
-    config = MiningConfig(strategy="bm25", range_min=2, range_max=12, num_negatives=3)
+    config = MiningConfig(strategy="bm25", range_min=2, range_max=12, num_negatives=3, sampling="top")
     art = mine(session_ws, tiny, config).artifact
     data = datasets.load(tiny)
     index = indexing.build_bm25(session_ws, tiny, indexing.BM25Config()).artifact
@@ -158,7 +159,7 @@ def test_bm25_negatives_are_the_first_window_survivors(session_ws: Workspace, ti
 
 def test_positive_scores_match_what_the_engine_reports(session_ws: Workspace, tiny) -> None:  # noqa: ANN001
     # A margin compares a candidate's score with the positive's, so both must come from one scale.
-    art = mine(session_ws, tiny, MiningConfig(strategy="bm25:2,dense:2", range_max=300)).artifact
+    art = mine(session_ws, tiny, MiningConfig(strategy="bm25:2,dense:2", range_max=300, range_min=0, sampling="top")).artifact
     data = datasets.load(tiny)
     searchers = {
         kind: indexing.open_searcher(session_ws, session_ws.inputs_of(art)[f"{kind}_index"]) for kind in ("bm25", "dense")
@@ -175,7 +176,7 @@ def test_positive_scores_match_what_the_engine_reports(session_ws: Workspace, ti
 def test_hybrid_negatives_come_from_the_rrf_fusion_of_bm25_and_dense(session_ws: Workspace, tiny) -> None:  # noqa: ANN001
     from retrieval_cli.index import fusion
 
-    config = MiningConfig(strategy="hybrid", range_min=1, range_max=20, num_negatives=3)
+    config = MiningConfig(strategy="hybrid", range_min=1, range_max=20, num_negatives=3, sampling="top")
     assert config.engines() == {"bm25", "dense"}
     art = mine(session_ws, tiny, config).artifact
     data = datasets.load(tiny)
@@ -195,7 +196,7 @@ def test_hybrid_negatives_come_from_the_rrf_fusion_of_bm25_and_dense(session_ws:
 
 
 def test_mixture_counts_and_no_repeats(session_ws: Workspace, tiny) -> None:  # noqa: ANN001
-    art = mine(session_ws, tiny, MiningConfig(strategy="bm25:3,random:2", range_max=50)).artifact
+    art = mine(session_ws, tiny, MiningConfig(strategy="bm25:3,random:2", range_max=50, range_min=0, sampling="top")).artifact
     for record in _records(art):
         by = Counter(n["strategy"] for n in record["negatives"])
         assert by["random"] == 2 and by["bm25"] <= 3
@@ -235,7 +236,7 @@ def test_judged_documents_are_excluded_and_feed_the_false_negative_estimate(ws: 
     assert len(extra) >= 3
     data.qrels["extra"] = extra
     judged = datasets.save(ws, data, "five-judged", {"source": "test"}).artifact
-    result = mine(ws, judged, MiningConfig(strategy="bm25", range_max=150, num_negatives=5)).artifact
+    result = mine(ws, judged, MiningConfig(strategy="bm25", range_max=150, num_negatives=5, range_min=0, sampling="top")).artifact
     for record in _records(result):
         if record["query_id"] not in extra:
             continue
@@ -259,13 +260,13 @@ def test_queries_without_positives_are_skipped_and_counted(ws: Workspace) -> Non
     first = sorted(data.qrels["train"])[0]
     data.qrels["train"][first] = {d: 0 for d in data.qrels["train"][first]}  # judged, none relevant
     art = datasets.save(ws, data, "nopos", {"source": "test"}).artifact
-    stats = mine(ws, art, MiningConfig(strategy="random", num_negatives=2)).artifact.summary
+    stats = mine(ws, art, MiningConfig(strategy="random", num_negatives=2, range_min=0, sampling="top")).artifact.summary
     assert stats["skipped_without_positives"] == 1 and stats["processed"] == 3
 
 
 def test_unknown_split_is_one_clear_error(session_ws: Workspace, tiny) -> None:  # noqa: ANN001
     with pytest.raises(InputError, match="has no split 'dev'"):
-        mine(session_ws, tiny, MiningConfig(split="dev"))
+        mine(session_ws, tiny, MiningConfig(split="dev", range_min=0, sampling="top"))
 
 
 def test_max_positives_holds_out_judged_documents_for_the_estimate(ws: Workspace) -> None:
@@ -273,7 +274,7 @@ def test_max_positives_holds_out_judged_documents_for_the_estimate(ws: Workspace
     corpus = {f"d{i}": {"title": "", "text": f"rivers report number {i} " + "filler " * i} for i in range(1, 9)}
     qrels = {"train": {"q1": {"d1": 2, "d2": 1, "d3": 1}}}
     art = datasets.save(ws, datasets.Dataset(corpus, {"q1": "rivers"}, qrels), "eight", {"source": "test"}).artifact
-    config = MiningConfig(strategy="bm25", range_max=8, num_negatives=4, max_positives=1)
+    config = MiningConfig(strategy="bm25", range_max=8, num_negatives=4, max_positives=1, range_min=0, sampling="top")
     result = mine(ws, art, config).artifact
     record = _records(result)[0]
     assert [p["doc_id"] for p in record["positives"]] == ["d1"]  # the highest grade
@@ -285,7 +286,7 @@ def test_max_positives_holds_out_judged_documents_for_the_estimate(ws: Workspace
     assert (fn["queries"], fn["eligible"], fn["eligible_judged_relevant"]) == (1, 7, 2)
     assert (fn["would_keep"], fn["judged_relevant"], fn["rate"]) == (4, 2, 0.5)
     assert fn["eligible_rate"] == pytest.approx(2 / 7, abs=1e-4)
-    everything = mine(ws, art, MiningConfig(strategy="bm25", range_max=8, num_negatives=4)).artifact
+    everything = mine(ws, art, MiningConfig(strategy="bm25", range_max=8, num_negatives=4, range_min=0, sampling="top")).artifact
     assert [p["doc_id"] for p in _records(everything)[0]["positives"]] == ["d1", "d2", "d3"]
     assert everything.summary["false_negative_estimate"]["rate"] is None  # nothing judged beyond the positives
 
@@ -293,7 +294,7 @@ def test_max_positives_holds_out_judged_documents_for_the_estimate(ws: Workspace
 def test_sharded_mining_equals_unsharded_byte_for_byte_and_interrupted_runs_keep_chunks(tmp_path, monkeypatch) -> None:  # noqa: ANN001
     data = synthetic.generate(synthetic.SynthConfig(documents=150, test_queries=4, train_queries=23, seed=21))
     # bm25 + random: chunk-independent randomness; 23 queries in chunks of 5 make 5 chunks
-    config = MiningConfig(strategy="bm25:2,random:1", range_max=30, sampling="random", chunk_size=5)
+    config = MiningConfig(strategy="bm25:2,random:1", range_max=30, sampling="random", chunk_size=5, range_min=0)
     made = {}
     for how in ("whole", "sharded"):
         ws = Workspace(tmp_path / how)
@@ -338,7 +339,7 @@ def test_mining_and_evaluation_share_one_self_hit_policy(ws: Workspace, judged_s
     qrels = {"1": {"5": 1}, "2": {"2" if judged_self else "6": 1}}
     data = datasets.Dataset(corpus, {"1": "river bank report", "2": "river report"}, {"train": qrels, "test": qrels})
     art = datasets.save(ws, data, f"ids-{policy}", {"s": policy}).artifact
-    mined = mine(ws, art, MiningConfig(strategy="bm25", num_negatives=7, range_max=8)).artifact
+    mined = mine(ws, art, MiningConfig(strategy="bm25", num_negatives=7, range_max=8, range_min=0, sampling="top")).artifact
     record = next(r for r in negatives.read(mined) if r["query_id"] == "1")
     assert ("1" in {n["doc_id"] for n in record["negatives"]}) is (policy == "kept")
     (bm25,) = ensure(ws, art, ["bm25"])

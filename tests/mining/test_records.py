@@ -17,7 +17,7 @@ from retrieval_cli.store import Workspace
 
 @pytest.fixture(scope="module")
 def mined(session_ws: Workspace, tiny):  # noqa: ANN001, ANN201
-    art = mine(session_ws, tiny, MiningConfig(strategy="bm25", range_max=30, num_negatives=3)).artifact
+    art = mine(session_ws, tiny, MiningConfig(strategy="bm25", range_max=30, num_negatives=3, range_min=0, sampling="top")).artifact
     records = [json.loads(line) for line in art.file("negatives.jsonl").read_text().splitlines()]
     return art, records, datasets.load(tiny)
 
@@ -70,7 +70,7 @@ def test_export_errors(session_ws, mined, tmp_path, tiny) -> None:  # noqa: ANN0
         negatives.export(session_ws, art, "triplet", tmp_path / "t.csv")
     with pytest.raises(InputError, match="format must be one of"):
         negatives.export(session_ws, art, "quad", tmp_path / "t.jsonl")
-    mixed = mine(session_ws, tiny, MiningConfig(strategy="bm25:2,random:1", range_max=30)).artifact
+    mixed = mine(session_ws, tiny, MiningConfig(strategy="bm25:2,random:1", range_max=30, range_min=0, sampling="top")).artifact
     with pytest.raises(InputError, match="no single scorer"):
         negatives.export(session_ws, mixed, "n-tuple-scores", tmp_path / "m.jsonl")
     assert not list(tmp_path.iterdir())  # no half-written file

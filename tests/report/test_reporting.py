@@ -83,7 +83,7 @@ def test_report_plots_are_written_embedded_and_agree_with_the_metrics(session_ws
     ({"strategy": "bm25", "range_min": 5, "range_max": 100, "relative_margin": 0.05}, "bm25 (5,100] rel 0.05"),
     ({"strategy": "cross-encoder", "candidates": "bm25", "depth": 30, "range_max": 30, "absolute_margin": 0.1}, "cross-encoder/bm25@30 (0,30] abs 0.1"),
     ({"strategy": "bm25:3,random:1", "range_max": 100, "sampling": "random", "max_score": 9.5}, "bm25:3,random:1 (0,100] max 9.5 sampled"),
-    ({"strategy": "random", "range_min": 0, "range_max": 100}, "random"),  # no ranks: the window says nothing
+    ({"strategy": "random", "range_min": 0, "range_max": 100, "sampling": "random"}, "random"),  # no ranks: window and sampling say nothing
     ({"strategy": "random:1,llm:1", "range_min": 10, "range_max": 100}, "random:1,llm:1"),
 ])
 def test_negatives_label_names_strategy_and_filters(config: dict, expected: str) -> None:

@@ -44,7 +44,7 @@ def test_an_entry_round_trips_and_a_changed_one_is_dropped(tmp_path: Path) -> No
 
 def test_an_edited_mining_chunk_is_mined_again_not_assembled(tmp_path: Path) -> None:
     data = synthetic.generate(synthetic.SynthConfig(documents=120, test_queries=4, train_queries=16, seed=3))
-    config = MiningConfig(strategy="bm25", range_max=20, num_negatives=2, chunk_size=4)
+    config = MiningConfig(strategy="bm25", range_max=20, num_negatives=2, chunk_size=4, range_min=0, sampling="top")
     clean = mine(Workspace(tmp_path / "clean"), datasets.save(Workspace(tmp_path / "clean"), data, "m", {"s": 1}).artifact, config).artifact
 
     ws = Workspace(tmp_path / "ws")

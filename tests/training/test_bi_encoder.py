@@ -27,7 +27,7 @@ SMALL = {"batch_size": 4, "max_seq_length": 48}
 
 @pytest.fixture(scope="module")
 def negs(session_ws: Workspace, tiny):  # noqa: ANN001, ANN201
-    return mine(session_ws, tiny, MiningConfig(strategy="bm25", range_max=30, num_negatives=2)).artifact
+    return mine(session_ws, tiny, MiningConfig(strategy="bm25", range_max=30, num_negatives=2, range_min=0, sampling="top")).artifact
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +133,7 @@ def test_options_are_checked_before_any_work(session_ws, tiny, negs, clusters) -
         training.train_bi_encoder(session_ws, negs, training.BiEncoderTrainConfig(sampler="tas"))
     with pytest.raises(InputError, match="only by the tas and tas-balanced samplers"):
         training.train_bi_encoder(session_ws, negs, training.BiEncoderTrainConfig(), clusters=clusters)
-    mixed = mine(session_ws, tiny, MiningConfig(strategy="bm25:1,random:1", range_max=30)).artifact
+    mixed = mine(session_ws, tiny, MiningConfig(strategy="bm25:1,random:1", range_max=30, range_min=0, sampling="top")).artifact
     with pytest.raises(InputError, match="no single scorer"):
         training.train_bi_encoder(session_ws, mixed, training.BiEncoderTrainConfig(loss="margin-mse"))
     with pytest.raises(InputError, match="loss must be one of"):

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def cross_encoder(session_ws: Workspace, tiny):  # noqa: ANN001, ANN201
-    negs = mine(session_ws, tiny, MiningConfig(strategy="bm25:3,random:1", range_max=30)).artifact
+    negs = mine(session_ws, tiny, MiningConfig(strategy="bm25:3,random:1", range_max=30, range_min=0, sampling="top")).artifact
     steps = []
     result = training.train_cross_encoder(
         session_ws, negs, training.CrossEncoderTrainConfig(epochs=1, batch_size=16, max_length=128),
@@ -47,7 +47,7 @@ def test_training_writes_a_loadable_model_artifact(session_ws, cross_encoder) ->
 
 def test_cross_encoder_strategy_orders_by_teacher_and_scores_everything(session_ws, tiny, cross_encoder) -> None:  # noqa: ANN001
     ref = cross_encoder[0].artifact.ref
-    config = MiningConfig(strategy="cross-encoder", range_max=15, num_negatives=3, cross_encoder=ref)
+    config = MiningConfig(strategy="cross-encoder", range_max=15, num_negatives=3, cross_encoder=ref, range_min=0, sampling="top")
     art = mine(session_ws, tiny, config).artifact
     assert "cross_encoder" in session_ws.inputs_of(art)
     for line in art.file("negatives.jsonl").read_text().splitlines():
@@ -58,7 +58,7 @@ def test_cross_encoder_strategy_orders_by_teacher_and_scores_everything(session_
         assert all(1 <= n["first_stage_rank"] <= 15 for n in negs)
         assert all("cross-encoder" in p["scores"] for p in record["positives"])
     # Teacher scores for a mixture's random negatives too, so n-tuple-scores works.
-    mixed = mine(session_ws, tiny, MiningConfig(strategy="bm25:1,random:1", range_max=15, cross_encoder=ref)).artifact
+    mixed = mine(session_ws, tiny, MiningConfig(strategy="bm25:1,random:1", range_max=15, cross_encoder=ref, range_min=0, sampling="top")).artifact
     for line in mixed.file("negatives.jsonl").read_text().splitlines():
         assert all(n["ce_score"] is not None for n in json.loads(line)["negatives"])
 
