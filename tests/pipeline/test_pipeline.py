@@ -128,7 +128,7 @@ dataset:
   synth: {documents: 120, test_queries: 6, train_queries: 12, seed: 3}
 strategies:
   bm25: {strategy: bm25, num_negatives: 2, range_max: 20}
-  round2: {strategy: dense, model: trained:bm25, base: trained:bm25, num_negatives: 2, range_min: 1, range_max: 20}
+  round2: {strategy: dense, model: trained:bm25, base: trained:bm25, num_negatives: 2, range_min: 1, range_max: 20, sampling: top}
 train: {loss: mnrl, batch_size: 4, max_seq_length: 40, eval_split: "", seeds: [13, 14]}
 report: {baseline: untrained}
 """
