@@ -208,7 +208,7 @@ def mine_ours(args: dict) -> dict:
     from retrieval_cli import mining
 
     ws, data_art = _import_dataset(Path(args["data"]), Path(args["work"]) / "ws")
-    config = mining.MiningConfig(strategy="dense", split="test", num_negatives=3, range_max=50)
+    config = mining.MiningConfig(strategy="dense", split="test", num_negatives=3, range_min=0, range_max=50, sampling="top")
     seconds, result = _timed(lambda: _mine(ws, data_art, config))
     negatives = {}
     for line in open(result.artifact.file("negatives.jsonl"), encoding="utf-8"):

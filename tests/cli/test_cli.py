@@ -157,7 +157,7 @@ def test_mining_to_cross_encoder_to_rerank(runner, tmp_path: Path) -> None:
     out = _ok(runner, ["negatives", "export", "m-bm25-2-random-1", "-f", "labeled-pair", "-o", str(out_file), *w])
     assert "anchor, text, label" in out and out_file.exists()
     assert "examples" in _ok(runner, ["train", "--negatives", "m-bm25-2-random-1", "--kind", "cross-encoder", "--batch-size", "32", "--max-length", "96", "-n", "ce", *w])
-    _ok(runner, ["mine-negatives", "-d", "m", "--strategy", "cross-encoder", "--cross-encoder", "models/ce", "--range-max", "10", *w])
+    _ok(runner, ["mine-negatives", "-d", "m", "--strategy", "cross-encoder", "--cross-encoder", "models/ce", "--range-min", "0", "--range-max", "10", *w])
     _ok(runner, ["index", "m", *w])
     out = _ok(runner, ["evaluate", "m-bm25", "--rerank", "models/ce", "--rerank-depth", "10", *w])
     assert "nDCG@10" in out
@@ -203,7 +203,7 @@ def test_a_collection_without_training_queries_is_pointed_at_generate_queries(ru
 def test_bi_encoder_training_to_dense_index_to_report(runner, tmp_path: Path) -> None:
     w = ["-w", str(tmp_path)]
     _ok(runner, ["data", "synth", "--name", "b", "--documents", "150", "--test-queries", "10", "--train-queries", "16", *w])
-    _ok(runner, ["mine-negatives", "-d", "b", "--num-negatives", "2", "--range-max", "20", "-q", *w])
+    _ok(runner, ["mine-negatives", "-d", "b", "--num-negatives", "2", "--range-min", "0", "--range-max", "20", "--sampling", "top", "-q", *w])
     _ok(runner, ["cluster-queries", "-d", "b", "--k", "2", "-q", *w])
     for args, expected in (
         (["--sampler", "tas"], "give --clusters"),
