@@ -176,6 +176,8 @@ def plan(recipe: Recipe) -> list[Step]:
         if ce_fragment is not None and label == ce_source and ce_model_step is None:
             if uses_ce:
                 raise InputError(f"{path}: cross_encoder.negatives: '{label}' itself needs the cross-encoder")
+            if per_seed and seeds:
+                raise InputError(f"{path}: cross_encoder.negatives: '{label}' is mined once per seed (a round); name a strategy mined once")
             ce_model_step = add(Step("model:cross-encoder", "models", ce_cfg.versioned(), [f"mine:{label}"],
                                      lambda ws, a, src=f"mine:{label}": training.train_cross_encoder(ws, a[src], ce_cfg, name=f"{name}-teacher-ce")))
         for seed in seeds or [trainer.seed]:

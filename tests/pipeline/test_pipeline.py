@@ -134,6 +134,11 @@ report: {baseline: untrained}
 """
 
 
+def test_a_round_cannot_train_the_cross_encoder_teacher(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="'round2' is mined once per seed \\(a round\\)"):
+        _recipe(tmp_path, ROUNDS + "cross_encoder: {negatives: round2}\n")
+
+
 @pytest.mark.slow
 def test_round_two_mines_with_the_round_one_model_and_starts_from_it(tmp_path: Path) -> None:
     from retrieval_cli import data as datasets
