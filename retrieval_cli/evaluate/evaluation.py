@@ -85,7 +85,7 @@ def evaluate(
     if sum(x is not None for x in (index, run_file, fuse or None)) != 1:
         raise InputError("give exactly one of an index, a run file or evaluations to fuse")
     if fuse:
-        fusion_lib.check(config.fusion or "rrf", config.rrf_k, config.fusion_weight, len(fuse))
+        fusion_lib.check(str(config.fusion), config.rrf_k, config.fusion_weight, len(fuse))  # how many, before any reading
         dataset = _fused_dataset(ws, fuse, dataset, config.split)
     elif config.fusion is not None:
         raise InputError("fusion settings need evaluations to fuse (--fuse A --fuse B)", field="fusion")
@@ -155,7 +155,7 @@ def evaluate(
                 entry.store({"index": index.ref, "split": config.split}, lambda path: (path / "run.json").write_text(json.dumps(final), encoding="utf-8"))
         elif fuse:
             # Each input's stored TREC run, fused by Pyserini's fusion; ranks are what RRF reads.
-            fused = fusion_lib.fuse([runs.read_trec(ev.file("run.trec")) for ev in fuse], config.fusion or "rrf",
+            fused = fusion_lib.fuse([runs.read_trec(ev.file("run.trec")) for ev in fuse], str(config.fusion),
                                     rrf_k=config.rrf_k, weight=config.fusion_weight, depth=config.depth)
             run = ranked({q: hits for q, hits in fused.items() if q in queries})
             tag = str(config.fusion) + ("+rerank" if rerank_spec is not None else "")

@@ -89,21 +89,17 @@ class MiningConfig(Versioned):
             return self.components[0][0]
         return "-".join(f"{s}-{n}" for s, n in self.components)
 
-    def engines(self) -> set[str]:
-        """First-stage engines the strategies need."""
-        needed = {s for s, _ in self.components if s in FIRST_STAGES}
-        if any(s == "cross-encoder" for s, _ in self.components):
-            needed.add(self.candidates)
-        if HYBRID in needed or any(s == HYBRID for s, _ in self.components):
-            needed = (needed - {HYBRID}) | set(FIRST_STAGES)
-        return needed
-
     def rankings(self) -> set[str]:
-        """The first-stage rankings the strategies read: engines, and ``hybrid`` when fused."""
+        """The first-stage rankings the strategies read: bm25, dense, and ``hybrid`` when fused."""
         wanted = {s for s, _ in self.components if s in (*FIRST_STAGES, HYBRID)}
         if any(s == "cross-encoder" for s, _ in self.components):
             wanted.add(self.candidates)
         return wanted
+
+    def engines(self) -> set[str]:
+        """First-stage engines the strategies need: a fused ranking needs both."""
+        wanted = self.rankings()
+        return (wanted - {HYBRID}) | (set(FIRST_STAGES) if HYBRID in wanted else set())
 
     def check(self) -> None:
         """Every option in its range, before any work starts."""
