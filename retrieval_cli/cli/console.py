@@ -64,8 +64,6 @@ def built(result: BuildResult, what: str) -> None:
     err.print(f"{state} {what} {result.artifact.ref}  ({result.artifact.path})", highlight=False)
 
 
-
-
 def warnings(summary: dict) -> None:
     """The warnings an artifact's manifest carries, one line each on stderr."""
     for warning in summary.get("warnings", []):

@@ -54,3 +54,6 @@ def index_cli(
         else:
             raise InputError(f"--kind must be bm25 or dense, got {kind!r}")
     console.built(result, "index")
+    source = result.artifact.summary.get("lucene_from")
+    if source and not result.reused:
+        console.err.print(f"Lucene files linked from {source} (the same corpus and stemmer)", highlight=False)

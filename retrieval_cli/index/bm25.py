@@ -1,9 +1,16 @@
 """BM25 index artifacts: the corpus (title + text) indexed by Lucene through Pyserini's Anserini,
-searched with the parameters the artifact records."""
+searched with the parameters the artifact records.
+
+The Lucene files depend only on the corpus and the stemmer (k1 and b are search-time settings), so
+an index over a corpus file some index already holds (a dataset with generated queries, a fresh
+import of the same collection) links that index's Lucene files instead of indexing again. The new
+artifact keeps its own version id (its lineage is its own dataset); its summary names the source.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any, Mapping
@@ -12,7 +19,43 @@ from retrieval_cli import data as datasets
 from retrieval_cli.index import lucene
 from retrieval_cli.index.config import BM25Config, threads
 from retrieval_cli.progress import Progress, silent
+from retrieval_cli.errors import RetrievalError
 from retrieval_cli.store import Artifact, BuildResult, Workspace
+
+FIELDS = "title+text"  # what a document's indexed contents are; part of what a Lucene index depends on
+
+
+def same_lucene(ws: Workspace, dataset: Artifact, stemmer: str) -> Artifact | None:
+    """A finished, intact BM25 index whose Lucene files are what indexing ``dataset`` with
+    ``stemmer`` would write: same corpus file (by checksum), stemmer and fields; else None."""
+    corpus = dataset.manifest.get("files", {}).get("corpus.jsonl")
+    if corpus is None:
+        return None
+    for index in reversed(ws.artifacts("indexes")):  # the newest first
+        cfg = index.config
+        if cfg.get("kind") != "bm25" or cfg.get("stemmer") != stemmer or cfg.get("fields") != FIELDS:
+            continue
+        source = ws.find_ref(index.manifest.get("inputs", {}).get("dataset", ""))
+        if source is None or source.manifest.get("files", {}).get("corpus.jsonl") != corpus:
+            continue
+        try:
+            return ws.checked(index)
+        except RetrievalError:
+            continue  # a damaged index is never a source
+    return None
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """``target`` with ``source``'s files, hard-linked (artifacts are never written in place, so
+    they can share them) or copied where links cannot be made (another file system)."""
+    shutil.copytree(source, target, copy_function=_link_or_copy)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def build_bm25(
@@ -24,10 +67,18 @@ def build_bm25(
     force: bool = False,
     progress: Progress = silent,
 ) -> BuildResult:
-    """Build (or reuse) a Lucene index of the dataset's corpus."""
+    """Build (or reuse) a Lucene index of the dataset's corpus; another index's Lucene files when
+    they index the same corpus file with the same stemmer (``same_lucene``)."""
     config.check()
 
     def build(folder: Path) -> dict[str, Any]:
+        source = None if force else same_lucene(ws, dataset, config.stemmer)  # --force indexes afresh
+        if source is not None:
+            progress(f"Lucene files of {source.ref}", 0, None)
+            _link_tree(source.file("lucene"), folder / "lucene")
+            progress(f"Lucene files of {source.ref}", 1, 1)
+            summary = {k: v for k, v in source.manifest.get("summary", {}).items() if k != "lucene_from"}
+            return {**summary, "lucene_from": source.ref}
         data = datasets.load(dataset)
         collection = folder.parent / (folder.name + "-collection")
         collection.mkdir()
@@ -51,7 +102,7 @@ def build_bm25(
 
     return ws.build(
         "indexes", name or f"{dataset.name}-bm25", config, {"dataset": dataset}, build,
-        resolved={"kind": "bm25", "fields": "title+text"}, force=force, software={"java": lucene.java_version()},
+        resolved={"kind": "bm25", "fields": FIELDS}, force=force, software={"java": lucene.java_version()},
     )
 
 

@@ -285,3 +285,38 @@ def test_progress_moves_per_batch_while_encoding_and_searching(ws: Workspace, mo
     assert [done for stage, done, _ in heard if stage == "BM25 search"] == [0, 2, 4, 5]
     monkeypatch.setattr(indexing.bm25.BM25IndexSearcher, "BATCH", 256)
     assert hits == indexing.open_searcher(ws, bm25).search(data.split_queries("test"), 10)  # batches change nothing
+
+
+def test_a_second_dataset_over_the_same_corpus_links_the_first_lucene_index(ws: Workspace, monkeypatch) -> None:  # noqa: ANN001
+    """Issue 18: mining `cranfield-title` built a second BM25 index of the identical corpus."""
+    corpus = {f"d{i}": {"title": f"topic {i}", "text": f"word{i} shared text number {i}"} for i in range(30)}
+    first_data = datasets.Dataset(corpus, {"q1": "word3 shared"}, {"test": {"q1": {"d3": 1}}})
+    other_queries = datasets.Dataset(dict(corpus), {"t1": "topic 7", "t2": "word9"}, {"train": {"t1": {"d7": 1}, "t2": {"d9": 1}}})
+    first = datasets.save(ws, first_data, "first", {"s": 1}).artifact
+    second = datasets.save(ws, other_queries, "second", {"s": 2}).artifact
+    assert first.manifest["files"]["corpus.jsonl"] == second.manifest["files"]["corpus.jsonl"]
+    indexed: list[Path] = []
+    real = indexing.lucene.index_json_collection
+    monkeypatch.setattr(indexing.lucene, "index_json_collection", lambda src, dst, **kw: (indexed.append(dst), real(src, dst, **kw)))
+
+    original = indexing.build_bm25(ws, first, indexing.BM25Config()).artifact
+    assert len(indexed) == 1
+    linked = indexing.build_bm25(ws, second, indexing.BM25Config(k1=1.2)).artifact  # k1 and b are search-time
+    assert len(indexed) == 1, "the same corpus and stemmer were indexed twice"
+    assert linked.summary == {"documents": 30, "lucene_from": original.ref}
+    assert linked.version != original.version and ws.inputs_of(linked)["dataset"].ref == second.ref
+    for name in original.manifest["files"]:
+        if name.startswith("lucene/"):
+            assert linked.file(name).samefile(original.file(name))
+            assert linked.manifest["files"][name] == original.manifest["files"][name]
+    queries = {"a": "word9", "b": "topic shared"}
+    as_linked = indexing.open_searcher(ws, linked).search(queries, 5)
+    fresh = indexing.build_bm25(ws, second, indexing.BM25Config(k1=1.2), force=True).artifact  # --force indexes afresh
+    assert len(indexed) == 2 and "lucene_from" not in fresh.summary
+    assert as_linked == indexing.open_searcher(ws, fresh).search(queries, 5)
+
+    indexing.build_bm25(ws, second, indexing.BM25Config(stemmer="none"))  # another stemmer: other files
+    changed = dict(corpus, d0={"title": "topic 0", "text": "another text"})
+    third = datasets.save(ws, datasets.Dataset(changed, {"q1": "x"}, {"test": {"q1": {"d0": 1}}}), "third", {"s": 3}).artifact
+    indexing.build_bm25(ws, third, indexing.BM25Config())  # another corpus: indexed
+    assert len(indexed) == 4
