@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from bench.gpu_check import kept_section
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 
@@ -572,6 +574,10 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     results = run_all(config, progress=lambda message: print(f"[bench] {message}", file=sys.stderr, flush=True))
     text = to_markdown(results, config, time.perf_counter() - started)
+    # The GPU rows come from `make gpu-check` on a machine that has one: kept, not redrawn here.
+    kept = kept_section(options.out.read_text(encoding="utf-8")) if options.out.is_file() else ""
+    if kept:
+        text += "\n" + kept
     options.out.write_text(text, encoding="utf-8")
     (options.out.with_suffix(".json")).write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
     print(text)
