@@ -8,9 +8,11 @@ local folder works as given where the hub is reachable.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -114,30 +116,156 @@ def quiet_loading(spec: ModelSpec) -> None:
     logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
 
 
-def load_sentence_transformer(spec: ModelSpec, device: str | None = None, progress: Progress = silent) -> Any:
-    """Load a bi-encoder; failures (e.g. no network for a hub id) become one clear line. Loading
-    takes seconds (torch, then the weights), so ``progress`` hears a stage without a total."""
+# ---- devices and precision ------------------------------------------------------------------
+DEVICES = "auto, cpu, cuda, cuda:N or mps"
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:[0-9]+)?)$")
+PRECISIONS = ("fp32", "fp16", "bf16")  # inference; reduced precision moves the numbers, so it versions
+
+
+def gpu_device_files() -> bool:
+    """Whether this machine could have a CUDA/ROCm device at all (its device files exist). Checking
+    this first spares importing torch (over a second) when nothing else needs it."""
+    return any(Path("/dev").glob("nvidia[0-9]*")) or Path("/dev/kfd").exists()
+
+
+def check_device(requested: str) -> None:
+    """That a device string is well formed (whether this machine has it is ``resolve_device``'s
+    question: a recipe for a GPU machine is checked on a laptop)."""
+    if not _DEVICE.match(requested.strip()):
+        raise InputError(f"device must be {DEVICES}, got {requested!r}", field="device")
+
+
+def resolve_device(requested: str | None = "auto") -> str:
+    """The torch device models run on. ``auto`` takes CUDA when torch sees it, then Apple's MPS,
+    else the CPU; an explicit device is checked to exist, so a typo or a CPU-only torch is one line,
+    not a crash deep inside a model load."""
+    requested = (requested or "auto").strip()
+    check_device(requested)
+    if requested == "cpu" or (requested == "auto" and not gpu_device_files() and sys.platform != "darwin"):
+        return "cpu"
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    has_mps = bool(mps is not None and mps.is_available())
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
+    if requested == "mps":
+        if not has_mps:
+            raise InputError("device mps asked for, but torch sees no MPS device; use --device auto or cpu", field="device")
+        return requested
+    if not torch.cuda.is_available():
+        raise InputError(
+            f"device {requested} asked for, but torch {torch.__version__} sees no CUDA device "
+            f"(CUDA build: {torch.version.cuda or 'none'}); use --device auto or cpu", field="device",
+        )
+    number = int(requested.partition(":")[2] or 0)
+    if number >= torch.cuda.device_count():
+        raise InputError(f"device {requested} asked for, but torch sees {torch.cuda.device_count()} CUDA device(s)", field="device")
+    return requested
+
+
+def check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}", field="precision")
+
+
+def _cast(model: Any, precision: str) -> Any:
+    """The model in ``precision`` (inference): fp32 as loaded, or its weights cast to half/bfloat16."""
+    check_precision(precision)
+    if precision == "fp16":
+        return model.half()
+    if precision == "bf16":
+        import torch
+
+        return model.to(torch.bfloat16)
+    return model
+
+
+# ---- what a sentence-transformers model says of itself ----------------------------------------
+SIMILARITIES = ("cosine", "dot")  # what a faiss inner-product index can serve
+
+
+def configured(spec: ModelSpec) -> dict[str, Any]:
+    """A local model's own sentence-transformers settings (``config_sentence_transformers.json``:
+    prompts, default prompt name, similarity function), read without loading it; {} for a hub id
+    (its id, part of every version, stands for them) or a folder without that file."""
+    path = Path(spec.location) / "config_sentence_transformers.json"
+    if not spec.is_local or not path.is_file():
+        return {}
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError) as exc:
+        raise InputError(f"not a readable sentence-transformers config: {exc}", path=path) from None
+
+
+def similarity(model: Any, name: str = "") -> str:
+    """The loaded model's similarity function, ``cosine`` or ``dot``: cosine vectors are
+    normalised and compared by inner product, dot vectors are compared raw."""
+    found = str(getattr(model, "similarity_fn_name", None) or "cosine")
+    if found not in SIMILARITIES:
+        raise InputError(
+            f"model '{name or 'model'}' compares embeddings by {found}; faiss inner-product indexes serve "
+            f"{' and '.join(SIMILARITIES)} models", field="model",
+        )
+    return found
+
+
+def configured_similarity(spec: ModelSpec) -> str:
+    """``similarity`` of a model known before loading it (a local folder's config); cosine when unsaid."""
+    return str(configured(spec).get("similarity_fn_name") or "cosine")
+
+
+def prompt_for(model: Any, role: str, explicit: str = "") -> str:
+    """The text put before a ``role`` ("query" or "document") input, as sentence-transformers'
+    ``encode_query`` / ``encode_document`` choose it: an explicit prompt wins; else the model's
+    ``query`` prompt (documents: ``document``, ``passage`` or ``corpus``); else its default prompt."""
+    if explicit:
+        return explicit
+    prompts = dict(getattr(model, "prompts", None) or {})
+    for name in ("query",) if role == "query" else ("document", "passage", "corpus"):
+        if name in prompts:
+            return str(prompts[name] or "")
+    default = getattr(model, "default_prompt_name", None)
+    return str(prompts.get(default) or "") if default else ""
+
+
+# ---- loading --------------------------------------------------------------------------------
+def load_sentence_transformer(
+    spec: ModelSpec, device: str | None = None, progress: Progress = silent, precision: str = "fp32",
+) -> Any:
+    """Load a bi-encoder on ``device`` (``resolve_device``: auto takes a GPU when there is one);
+    failures (e.g. no network for a hub id) become one clear line. Loading takes seconds (torch,
+    then the weights), so ``progress`` hears a stage without a total."""
+    where = resolve_device(device)
     progress(f"load {spec.name}", 0, None)
     quiet_loading(spec)
     from sentence_transformers import SentenceTransformer
 
     try:
-        model = SentenceTransformer(spec.location, device=device or "cpu")
+        model = SentenceTransformer(spec.location, device=where)
     except OSError as exc:
         raise RetrievalError(f"cannot load model '{spec.name}' from {spec.location}: {exc}".splitlines()[0]) from exc
     progress(f"load {spec.name}", 1, 1)
-    return model
+    return _cast(model, precision)
 
 
-def load_cross_encoder(spec: ModelSpec, device: str | None = None, progress: Progress = silent) -> Any:
-    """Load a cross-encoder (a reranker with one output score)."""
+def load_cross_encoder(
+    spec: ModelSpec, device: str | None = None, progress: Progress = silent, precision: str = "fp32",
+) -> Any:
+    """Load a cross-encoder (a reranker with one output score) on ``device``."""
+    where = resolve_device(device)
     progress(f"load {spec.name}", 0, None)
     quiet_loading(spec)
     from sentence_transformers import CrossEncoder
 
     try:
-        model = CrossEncoder(spec.location, device=device or "cpu", num_labels=1)
+        model = CrossEncoder(spec.location, device=where, num_labels=1)
     except OSError as exc:
         raise RetrievalError(f"cannot load cross-encoder '{spec.name}' from {spec.location}: {exc}".splitlines()[0]) from exc
     progress(f"load {spec.name}", 1, 1)
-    return model
+    return _cast(model, precision)
+
+
+def device_of(model: Any) -> str:
+    """Where a loaded model runs, as the manifest records it (``cuda:0``, ``cpu``)."""
+    return str(getattr(model, "device", "cpu"))

@@ -7,7 +7,9 @@ from typing import Annotated
 import typer
 
 from retrieval_cli.cli import console
-from retrieval_cli.cli.options import DatasetArg, DatasetOpt, ForceOpt, NameOpt, QuietOpt, WorkspaceOpt, dataset_ref, workspace
+from retrieval_cli.cli.options import (
+    DatasetArg, DatasetOpt, DeviceOpt, ForceOpt, NameOpt, QueryPromptOpt, QuietOpt, WorkspaceOpt, dataset_ref, workspace,
+)
 
 
 def cluster_queries_cli(
@@ -21,6 +23,8 @@ def cluster_queries_cli(
     seed: Annotated[int, typer.Option(help="k-means seed; same seed, same clusters.")] = 13,
     examples: Annotated[int, typer.Option(help="Queries nearest each centroid kept as examples.")] = 5,
     show: Annotated[int, typer.Option(help="Largest clusters to print with their examples.")] = 5,
+    query_prompt: QueryPromptOpt = "",
+    device: DeviceOpt = "auto",
     name: NameOpt = None,
     workspace_path: WorkspaceOpt = None,
     force: ForceOpt = False,
@@ -33,7 +37,10 @@ def cluster_queries_cli(
 
     ws = workspace(workspace_path)
     data = ws.resolve(dataset_ref(dataset, dataset_opt), kind="datasets")
-    config = clustering.ClusterConfig(split=split, model=model, k=k, iterations=iterations, restarts=restarts, seed=seed, examples=examples)
+    config = clustering.ClusterConfig(
+        split=split, model=model, k=k, iterations=iterations, restarts=restarts, seed=seed, examples=examples,
+        query_prompt=query_prompt, device=device,
+    )
     with console.progress(quiet) as bar:
         result = clustering.cluster_queries(ws, data, config, name=name, force=force, progress=bar)
     console.built(result, "clusters")

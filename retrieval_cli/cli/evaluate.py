@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from retrieval_cli.cli import console
-from retrieval_cli.cli.options import ForceOpt, JsonOpt, NameOpt, QuietOpt, SelfHitsOpt, WorkspaceOpt, workspace
+from retrieval_cli.cli.options import DeviceOpt, ForceOpt, JsonOpt, NameOpt, QuietOpt, SelfHitsOpt, WorkspaceOpt, workspace
 
 
 def evaluate_cli(
@@ -27,6 +27,7 @@ def evaluate_cli(
     fusion: Annotated[str, typer.Option(help="With --fuse: rrf (reciprocal-rank fusion, Cormack et al. 2009) or norm (min-max scores, weighted).")] = "rrf",
     rrf_k: Annotated[int, typer.Option(help="RRF's k in 1/(k + rank).")] = 60,
     fusion_weight: Annotated[float, typer.Option(help="norm: the first run's weight; the second gets 1 - weight.")] = 0.5,
+    device: DeviceOpt = "auto",
     name: NameOpt = None,
     workspace_path: WorkspaceOpt = None,
     force: ForceOpt = False,
@@ -40,7 +41,7 @@ def evaluate_cli(
     config = evaluation.EvaluateConfig(
         split=split, measures=list(measure or evaluation.DEFAULT_MEASURES), depth=depth,
         rerank=rerank, rerank_depth=rerank_depth, self_hits=self_hits,
-        fusion=fusion if fuse else None, rrf_k=rrf_k, fusion_weight=fusion_weight,
+        fusion=fusion if fuse else None, rrf_k=rrf_k, fusion_weight=fusion_weight, device=device,
     )
     fused = [ws.resolve(ref, kind="evaluations") for ref in fuse or []]
     index_artifact = ws.resolve(index, kind="indexes") if index else None

@@ -7,7 +7,10 @@ from typing import Annotated, Optional
 import typer
 
 from retrieval_cli.cli import console
-from retrieval_cli.cli.options import DatasetArg, DatasetOpt, ForceOpt, NameOpt, QuietOpt, ShardOpt, WorkspaceOpt, dataset_ref, from_options, workspace
+from retrieval_cli.cli.options import (
+    DatasetArg, DatasetOpt, DeviceOpt, DocumentPromptOpt, ForceOpt, NameOpt, PrecisionOpt, QueryPromptOpt, QuietOpt, ShardOpt,
+    WorkspaceOpt, dataset_ref, from_options, workspace,
+)
 from retrieval_cli.errors import InputError
 from retrieval_cli.index.config import BM25Config, DenseConfig
 
@@ -25,8 +28,10 @@ def index_cli(
     faiss: Annotated[str, typer.Option("--faiss", help="Dense index structure: flat, hnsw or ivfpq.")] = _DENSE.faiss,
     batch_size: Annotated[int, typer.Option(help="Encoding batch size.")] = _DENSE.batch_size,
     max_seq_length: Annotated[Optional[int], typer.Option(help="Truncate texts to this many tokens.")] = None,
-    query_prompt: Annotated[str, typer.Option(help="Prefix for queries (e.g. 'query: ' for E5).")] = _DENSE.query_prompt,
-    document_prompt: Annotated[str, typer.Option(help="Prefix for documents (e.g. 'passage: ').")] = _DENSE.document_prompt,
+    query_prompt: QueryPromptOpt = _DENSE.query_prompt,
+    document_prompt: DocumentPromptOpt = _DENSE.document_prompt,
+    precision: PrecisionOpt = _DENSE.precision,
+    device: DeviceOpt = _DENSE.device,
     shard: ShardOpt = None,
     name: NameOpt = None,
     workspace_path: WorkspaceOpt = None,

@@ -15,6 +15,7 @@ from retrieval_cli.cli.options import (
     ConcurrencyOpt,
     ForceOpt,
     JsonOpt,
+    DeviceOpt,
     LLMOpt,
     MaxFailuresOpt,
     NameOpt,
@@ -59,6 +60,7 @@ def mine_negatives_cli(
     max_failures: MaxFailuresOpt = _D.max_failures,
     batch_size: Annotated[int, typer.Option(help="Cross-encoder batch size.")] = _D.batch_size,
     chunk_size: Annotated[int, typer.Option(help="Queries searched together; memory grows with chunk size x depth.")] = _D.chunk_size,
+    device: DeviceOpt = _D.device,
     shard: ShardOpt = None,
     name: NameOpt = None,
     workspace_path: WorkspaceOpt = None,
@@ -88,7 +90,7 @@ def mine_negatives_cli(
     mining.check_split(data, config.split)  # before any index is built for it
     with console.progress(quiet) as bar:
         given = [ws.resolve(ref, kind="indexes") for ref in index or []]
-        indexes = ensure(ws, data, config.engines(), given=given, model=config.model, progress=bar)
+        indexes = ensure(ws, data, config.engines(), given=given, model=config.model, device=config.device, progress=bar)
         if shard is not None:
             part = mining.mine_shard(ws, data, config, Shard.parse(shard), indexes=indexes, name=name, progress=bar)
             console.shard_done(part, "queries", "assemble the negatives")

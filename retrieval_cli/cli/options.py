@@ -40,6 +40,11 @@ LLMOpt = Annotated[str, typer.Option("--llm", help="LLM: default (packaged Gemma
 ApiKeyEnvOpt = Annotated[str, typer.Option(help="Environment variable holding the API key for openai: (never recorded).")]
 ConcurrencyOpt = Annotated[int, typer.Option(help="Parallel requests for openai: backends.")]
 SelfHitsOpt = Annotated[str, typer.Option(help="Documents whose id equals the query id, in mining and evaluation alike: drop, keep, or auto (drop when queries are corpus documents, as BEIR does for ArguAna/Quora).")]
+# Where models run, and the prompts put before their inputs (every command that loads a model)
+DeviceOpt = Annotated[str, typer.Option(help="Where models run: auto (a CUDA GPU when present, then MPS, else CPU), cpu, cuda, cuda:N or mps.")]
+PrecisionOpt = Annotated[str, typer.Option(help="Inference precision: fp32, or fp16 / bf16 on a GPU (faster; vectors move by ~1e-3, so it versions the index).")]
+QueryPromptOpt = Annotated[str, typer.Option(help="Text put before each query (e.g. 'query: ' for E5) \\[default: the model's own query prompt, if any].")]
+DocumentPromptOpt = Annotated[str, typer.Option(help="Text put before each document (e.g. 'passage: ') \\[default: the model's own document prompt, if any].")]
 MaxFailuresOpt = Annotated[float, typer.Option(help="Fail when more than this share of LLM requests fail (finished ones stay cached).")]
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from retrieval_cli.cli import console
-from retrieval_cli.cli.options import ForceOpt, NameOpt, QuietOpt, WorkspaceOpt, workspace
+from retrieval_cli.cli.options import DeviceOpt, DocumentPromptOpt, ForceOpt, NameOpt, QueryPromptOpt, QuietOpt, WorkspaceOpt, workspace
 
 KINDS = ("bi-encoder", "cross-encoder")
 
@@ -32,7 +32,7 @@ def train_cli(
     warmup_ratio: Annotated[float, typer.Option(help="Share of steps with linear warm-up.")] = 0.1,
     max_length: Annotated[int, typer.Option(help="Tokens per text (bi-encoder) or per (query, document) pair (cross-encoder).")] = 256,
     seed: Annotated[int, typer.Option(help="Seed for initialisation, shuffling, sampling and dropout.")] = 13,
-    scale: Annotated[Optional[float], typer.Option(help="Cosine-similarity scale for mnrl, cached-mnrl, mw \\[default: 20].")] = None,
+    scale: Annotated[Optional[float], typer.Option(help="A cosine model's scores are scale x cosine (mnrl, cached-mnrl, mw, margin-mse, tas-b; a dot model's are raw) \\[default: 20].")] = None,
     mini_batch_size: Annotated[Optional[int], typer.Option(help="cached-mnrl: examples per forward chunk (memory only) \\[default: 16].")] = None,
     guide: Annotated[Optional[str], typer.Option(help="gist: guide model; tas-b: in-batch teacher. Frozen bi-encoder \\[default: minilm].")] = None,
     inbatch_weight: Annotated[Optional[float], typer.Option(help="tas-b: weight of the in-batch teacher term \\[default: 0.75].")] = None,
@@ -40,6 +40,9 @@ def train_cli(
     eval_split: Annotated[str, typer.Option(help="Split evaluated after each epoch when the dataset has it; '' for none.")] = "dev",
     measure: Annotated[Optional[list[str]], typer.Option("--measure", "-m", help="Dev measures (ir-measures names) \\[default: nDCG@10, R@100].")] = None,
     precision: Annotated[str, typer.Option(help="auto (bf16/fp16 on a GPU, fp32 on CPU), fp32, fp16 or bf16.")] = "auto",
+    query_prompt: QueryPromptOpt = "",
+    document_prompt: DocumentPromptOpt = "",
+    device: DeviceOpt = "auto",
     checkpoint_steps: Annotated[int, typer.Option(help="Save a resumable checkpoint every N steps; 0 never.")] = 500,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", metavar="", help="Continue an interrupted run of the same version from its last checkpoint; --no-resume refuses to, --force starts over.")] = True,
     name: NameOpt = None,
@@ -60,13 +63,14 @@ def train_cli(
             "--sampler": sampler, "--clusters": clusters, "--num-negatives": num_negatives, "--scale": scale,
             "--mini-batch-size": mini_batch_size, "--guide": guide, "--inbatch-weight": inbatch_weight,
             "--margin-bins": margin_bins, "--measure": measure,
+            "--query-prompt": query_prompt or None, "--document-prompt": document_prompt or None,
         }
         unused = [flag for flag, value in given.items() if value is not None]
         if unused:
             raise InputError(f"{', '.join(unused)} apply to --kind bi-encoder only")
         ce_config = training.CrossEncoderTrainConfig(
             base=base, loss=loss or "bce", epochs=epochs, batch_size=batch_size or 16, learning_rate=learning_rate,
-            warmup_ratio=warmup_ratio, max_length=max_length, seed=seed,
+            warmup_ratio=warmup_ratio, max_length=max_length, seed=seed, device=device,
         )
         with console.progress(quiet) as bar:
             result = training.train_cross_encoder(ws, source, ce_config, name=name, force=force, progress=bar)
@@ -86,6 +90,7 @@ def train_cli(
         inbatch_weight=defaults.inbatch_weight if inbatch_weight is None else inbatch_weight,
         margin_bins=margin_bins or defaults.margin_bins, eval_split=eval_split,
         eval_measures=list(measure) if measure else defaults.eval_measures, precision=precision,
+        query_prompt=query_prompt, document_prompt=document_prompt, device=device,
     )
     cluster_artifact = ws.resolve(clusters, kind="clusters") if clusters else None
     with console.progress(quiet) as bar:

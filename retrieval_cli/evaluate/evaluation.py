@@ -21,7 +21,7 @@ from retrieval_cli.evaluate.runs import Run
 from retrieval_cli.index import fusion as fusion_lib
 from retrieval_cli.index import index_dataset, open_searcher
 from retrieval_cli.progress import Progress, silent
-from retrieval_cli.store import Artifact, BuildResult, Versioned, Workspace
+from retrieval_cli.store import Artifact, BuildResult, Versioned, Workspace, unversioned
 
 
 @dataclass
@@ -39,6 +39,7 @@ class EvaluateConfig(Versioned):
     fusion: str | None = None  # rrf | norm: the evaluated ranking fuses other evaluations' runs
     rrf_k: int = fusion_lib.RRF_K
     fusion_weight: float = 0.5  # norm: the first run's weight
+    device: str = unversioned("auto")  # where a dense index's queries and a reranker run
 
     def irrelevant(self) -> set[str]:
         """Fusion settings version only a fused evaluation, each only for its method."""
@@ -47,6 +48,7 @@ class EvaluateConfig(Versioned):
         return {"fusion_weight"} if self.fusion == "rrf" else {"rrf_k"}
 
     def check(self) -> None:
+        models.check_device(self.device)
         if self.self_hits not in datasets.SELF_HITS:
             raise InputError(f"self-hits must be auto, drop or keep, got {self.self_hits!r}", field="self_hits")
         if self.depth < 1:
@@ -132,7 +134,7 @@ def evaluate(
             run = runs.truncate(runs.drop_self_hits(first_stage) if drop_self else first_stage, config.depth)
             if rerank_spec is None:
                 return run
-            model = models.load_cross_encoder(rerank_spec, progress=progress)
+            model = models.load_cross_encoder(rerank_spec, device=config.device, progress=progress)
             return rerank(run, queries, data, model, config.rerank_depth, config.rerank_batch_size, progress)
 
         if index is not None:
@@ -145,7 +147,7 @@ def evaluate(
                 run = {q: [(d, s) for d, s in hits] for q, hits in json.loads(kept.file("run.json").read_text(encoding="utf-8")).items()}
                 source = "stored"
             else:
-                searcher = open_searcher(ws, index, progress)
+                searcher = open_searcher(ws, index, progress, device=config.device)
                 progress("retrieve", 0, len(queries))
                 first = searcher.search(queries, config.depth + (1 if drop_self else 0))
                 progress("retrieve", len(queries), len(queries))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from retrieval_cli import models
 from retrieval_cli.errors import InputError
 from retrieval_cli.index import lucene
-from retrieval_cli.store import Versioned
+from retrieval_cli.store import Versioned, unversioned
 
 FAISS_KINDS = ("flat", "hnsw", "ivfpq")
 
@@ -33,21 +33,30 @@ class BM25Config(Versioned):
 @dataclass
 class DenseConfig(Versioned):
     """A sentence-transformers bi-encoder and the faiss structure its vectors live in. The batch
-    size versions the index: it sets the encoding chunks, whose padding moves vectors by ~1e-7."""
+    size versions the index: it sets the encoding chunks, whose padding moves vectors by ~1e-7.
+    The device does not (fp32 vectors agree across devices to ~1e-6); a reduced precision does."""
 
     model: str = models.DEFAULT_MODEL
     faiss: str = "flat"
     batch_size: int = 64
     max_seq_length: int | None = None
-    query_prompt: str = ""
-    document_prompt: str = ""
+    query_prompt: str = ""  # "" = the model's own query prompt (none if it has none)
+    document_prompt: str = ""  # "" = the model's own document prompt
+    precision: str = "fp32"  # fp16 / bf16: faster on a GPU, vectors move by ~1e-3
+    device: str = unversioned("auto")
     hnsw_m: int = 32
     ef_search: int = 128
     nlist: int | None = None  # IVF cells; default ~4*sqrt(n)
     pq_m: int = 16  # PQ sub-quantisers; must divide the dimension
     nprobe: int = 16
 
+    def irrelevant(self) -> set[str]:
+        """fp32 is what every index made before precision existed used: left unsaid, so they keep their ids."""
+        return {"precision"} if self.precision == "fp32" else set()
+
     def check(self) -> None:
+        models.check_precision(self.precision)
+        models.check_device(self.device)
         if self.faiss not in FAISS_KINDS:
             raise InputError(f"faiss must be one of {', '.join(FAISS_KINDS)}, got {self.faiss!r}", field="faiss")
         if self.batch_size < 1:

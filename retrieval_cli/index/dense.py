@@ -1,5 +1,7 @@
 """Dense index artifacts: the corpus embeddings (float16, for reuse by mining), the doc ids, and a
-faiss index (Flat, HNSW or IVF-PQ) built from the float32 embeddings, searched by inner product."""
+faiss index (Flat, HNSW or IVF-PQ) built from the float32 embeddings, searched by inner product:
+cosine for a model that compares by cosine (its vectors normalised), the raw dot product for one
+that compares by dot product (TAS-B and its kin), as the model's ``similarity_fn_name`` says."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import numpy as np
 from retrieval_cli import models
 from retrieval_cli.errors import InputError
 from retrieval_cli.index.config import DenseConfig, threads
-from retrieval_cli.index.encoding import corpus_embeddings, encode_texts
+from retrieval_cli.index.encoding import corpus_embeddings, encode_texts, vector_settings
 from retrieval_cli.progress import Progress, silent
 from retrieval_cli.store import Artifact, BuildResult, Workspace
 from retrieval_cli.store.npy import write_npy
@@ -71,30 +73,49 @@ def build_dense(
         import faiss
 
         faiss.omp_set_num_threads(threads())
-        doc_ids, vectors, max_seq_length = corpus_embeddings(ws, dataset, spec, config, progress)
+        doc_ids, vectors, encoded = corpus_embeddings(ws, dataset, spec, config, progress)
         write_npy(folder / "embeddings.f16.npy", vectors, np.float16)  # chunked: no whole float16 copy
         (folder / "docids.txt").write_text("\n".join(doc_ids) + "\n", encoding="utf-8")
         progress("build faiss index", 0, None)
         _write_index(_faiss_index(vectors, config), folder / "index.faiss")
         progress("build faiss index", 1, 1)
-        return {"documents": len(doc_ids), "dimension": int(vectors.shape[1]), "max_seq_length": max_seq_length}
+        return {
+            "documents": len(doc_ids), "dimension": int(vectors.shape[1]), **_facts(encoded),
+        }
 
     return ws.build(
         "indexes", name or f"{dataset.name}-dense-{models.short_label(config.model)}", config, inputs, build,
-        resolved={"kind": "dense", "model_fingerprint": spec.fingerprint}, force=force,
+        resolved={"kind": "dense", "model_fingerprint": spec.fingerprint, **vector_settings(spec, config)}, force=force,
     )
+
+
+def _facts(encoded: Mapping[str, Any]) -> dict[str, Any]:
+    """How the corpus was encoded, for the manifest: the defaults (no prompt, cosine) stay unsaid,
+    so the summaries of indexes made before read the same."""
+    out: dict[str, Any] = {"max_seq_length": encoded["max_seq_length"]}
+    if encoded.get("document_prompt"):
+        out["document_prompt"] = encoded["document_prompt"]
+    if encoded.get("similarity", "cosine") != "cosine":
+        out["similarity"] = encoded["similarity"]
+    out["device"] = encoded.get("device", "cpu")
+    return out
 
 
 class DenseSearcher:
     """Encode queries with the index's model and search its faiss index."""
 
-    def __init__(self, ws: Workspace, index: Artifact, progress: Progress = silent) -> None:
+    def __init__(self, ws: Workspace, index: Artifact, progress: Progress = silent, device: str | None = None) -> None:
+        """``device`` is where queries are encoded now (auto: a GPU when present), whatever
+        machine built the index; the index's precision is kept, as its vectors were made with it."""
         import faiss
 
         self.config = DenseConfig(**{k: v for k, v in index.config.items() if k in DenseConfig.__dataclass_fields__})
-        self.model = models.load_sentence_transformer(models.resolve(self.config.model, ws), progress=progress)
+        spec = models.resolve(self.config.model, ws)
+        self.model = models.load_sentence_transformer(spec, device=device, progress=progress, precision=self.config.precision)
         if self.config.max_seq_length:
             self.model.max_seq_length = self.config.max_seq_length
+        self.similarity = models.similarity(self.model, spec.name)
+        self.query_prompt = models.prompt_for(self.model, "query", self.config.query_prompt)
         faiss.omp_set_num_threads(threads())
         # A flat index is memory-mapped, not copied: its pages are the OS's file cache, shared by
         # every process searching it (parallel shards, a pipeline's steps) and read on demand.
@@ -109,10 +130,11 @@ class DenseSearcher:
         self._positions: dict[str, int] | None = None
 
     def encode_queries(self, queries: Mapping[str, str]) -> np.ndarray:
-        """L2-normalised query vectors, in the order of ``queries``."""
+        """Query vectors in the order of ``queries``, as ``encode_query`` makes them (the query
+        prompt; normalised for a cosine model, raw for a dot-product one)."""
         return encode_texts(
             self.model, list(queries.values()), self.config.batch_size, "encode queries", self.progress,
-            prompt=self.config.query_prompt,
+            prompt=self.query_prompt, role="query",
         )
 
     def search_vectors(self, qids: list[str], vectors: np.ndarray, k: int) -> dict[str, list[tuple[str, float]]]:

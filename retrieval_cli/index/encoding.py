@@ -55,16 +55,22 @@ def encoding_chunks(model: Any, texts: list[str], batch_size: int, prompt: str =
 
 def _encode_chunk(
     model: Any, texts: list[str], idx: np.ndarray, batch_size: int, prompt: str, on_batch: Callable[[int], None] | None = None,
+    role: str = "document",
 ) -> np.ndarray:
     # One encode call per batch: a call re-sorts its texts by characters, which would undo ours.
-    # ``on_batch`` hears each batch's size, so progress moves per batch, not per chunk.
+    # ``on_batch`` hears each batch's size, so progress moves per batch, not per chunk. The role's
+    # own method (encode_query / encode_document) routes a model with per-role modules; the prompt
+    # is given resolved (``models.prompt_for``), "" meaning none. Cosine models' vectors are
+    # normalised; a dot-product model's stay raw, as it was trained to compare them.
+    method = getattr(model, "encode_query" if role == "query" else "encode_document", None) or model.encode
+    normalise = models.similarity(model) == "cosine"
     parts = []
     for start in range(0, len(idx), batch_size):
         batch = [texts[i] for i in idx[start:start + batch_size]]
-        parts.append(model.encode(
-            batch, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False,
-            prompt=prompt or None,
-        ))
+        parts.append(np.asarray(method(
+            batch, batch_size=batch_size, normalize_embeddings=normalise, convert_to_numpy=True, show_progress_bar=False,
+            prompt=prompt,
+        ), dtype=np.float32))
         if on_batch is not None:
             on_batch(len(batch))
     return np.concatenate(parts).astype(np.float32)
@@ -109,11 +115,13 @@ def _chunk_vectors(
 
 def encode_texts(
     model: Any, texts: list[str], batch_size: int, stage: str, progress: Progress, prompt: str = "",
-    chunks: list[np.ndarray] | None = None, parts: Parts | None = None,
+    chunks: list[np.ndarray] | None = None, parts: Parts | None = None, role: str = "document",
 ) -> np.ndarray:
-    """Encode texts to L2-normalised float32 vectors chunk by chunk, reporting progress. ``chunks``
-    is the plan from ``encoding_chunks`` when the caller already made it; with ``parts``, each
-    chunk is taken from (or kept as) a part, so finished chunks survive an interruption."""
+    """Encode texts as ``role`` ("query" or "document") to float32 vectors chunk by chunk,
+    reporting progress: L2-normalised for a cosine model, raw for a dot-product one. ``prompt`` is
+    the resolved prompt (``models.prompt_for``). ``chunks`` is the plan from ``encoding_chunks``
+    when the caller already made it; with ``parts``, each chunk is taken from (or kept as) a part,
+    so finished chunks survive an interruption."""
     if not texts:
         return np.zeros((0, model.get_embedding_dimension()), dtype=np.float32)
     chunks = chunks if chunks is not None else encoding_chunks(model, texts, batch_size, prompt)
@@ -123,13 +131,25 @@ def encode_texts(
     finished = 0
     for number, idx in enumerate(chunks):
         moved = _per_batch(progress, stage, finished, len(texts))
-        part, _ = _chunk_vectors(parts, plan, number, lambda idx=idx, moved=moved: _encode_chunk(model, texts, idx, batch_size, prompt, moved))
+        part, _ = _chunk_vectors(parts, plan, number, lambda idx=idx, moved=moved: _encode_chunk(model, texts, idx, batch_size, prompt, moved, role))
         if vectors is None:
             vectors = np.empty((len(texts), part.shape[1]), dtype=np.float32)
         vectors[idx] = part
         finished += len(idx)
         progress(stage, finished, len(texts))
     return vectors
+
+
+def vector_settings(spec: models.ModelSpec, config: DenseConfig) -> dict[str, str]:
+    """What moves a corpus's vectors beyond model, corpus, prompt and truncation, named only when
+    it is not the default (so every cosine, fp32 key and version made before stays): a reduced
+    precision, and a dot-product model's raw (unnormalised) vectors."""
+    out = {}
+    if config.precision != "fp32":
+        out["precision"] = config.precision
+    if models.configured_similarity(spec) != "cosine":
+        out["similarity"] = models.configured_similarity(spec)
+    return out
 
 
 def embedding_cache(ws: Workspace, dataset: Artifact, spec: models.ModelSpec, config: DenseConfig) -> CacheEntry:
@@ -141,6 +161,7 @@ def embedding_cache(ws: Workspace, dataset: Artifact, spec: models.ModelSpec, co
     key = hashlib.sha256(json.dumps({
         "model": spec.fingerprint, "corpus": corpus_hash,
         "document_prompt": config.document_prompt, "max_seq_length": config.max_seq_length,
+        **vector_settings(spec, config),
     }, sort_keys=True).encode()).hexdigest()[:20]
     return ws.cache("embeddings").entry(key)
 
@@ -156,10 +177,15 @@ def _corpus_encoder(
     data = datasets.load(dataset)
     doc_ids = list(data.corpus)
     texts = [data.doc_text(d) for d in doc_ids]
-    encoder = models.load_sentence_transformer(spec, progress=progress)
+    encoder = models.load_sentence_transformer(spec, device=config.device, progress=progress, precision=config.precision)
     if config.max_seq_length:
         encoder.max_seq_length = config.max_seq_length
-    return doc_ids, texts, encoder, encoding_chunks(encoder, texts, config.batch_size, config.document_prompt)
+    return doc_ids, texts, encoder, encoding_chunks(encoder, texts, config.batch_size, document_prompt(encoder, config))
+
+
+def document_prompt(encoder: Any, config: DenseConfig) -> str:
+    """The prompt a corpus is encoded with: the config's, else the model's own document prompt."""
+    return models.prompt_for(encoder, "document", config.document_prompt)
 
 
 def encode_shard(
@@ -192,7 +218,7 @@ def encode_shard(
     for c in mine:
         moved = _per_batch(progress, stage, finished, total)
         _, made = _chunk_vectors(
-            parts, plan, c, lambda c=c, moved=moved: _encode_chunk(encoder, texts, chunks[c], config.batch_size, config.document_prompt, moved),
+            parts, plan, c, lambda c=c, moved=moved: _encode_chunk(encoder, texts, chunks[c], config.batch_size, document_prompt(encoder, config), moved),
         )
         computed += made
         finished += len(chunks[c])
@@ -203,23 +229,27 @@ def encode_shard(
 
 def corpus_embeddings(
     ws: Workspace, dataset: Artifact, spec: models.ModelSpec, config: DenseConfig, progress: Progress = silent
-) -> tuple[list[str], np.ndarray, int]:
-    """(doc ids, float32 vectors, max sequence length) of a corpus, from the workspace cache
+) -> tuple[list[str], np.ndarray, dict[str, Any]]:
+    """(doc ids, float32 vectors, how they were encoded) of a corpus, from the workspace cache
     (``embedding_cache``) when possible, else encoded, taking chunks that shards or an interrupted
-    run already did."""
+    run already did. How: max sequence length, document prompt, similarity, device."""
     cache = embedding_cache(ws, dataset, spec, config)
     found = cache.load()  # a damaged entry is removed: recomputed, never trusted
     if found is not None:
         doc_ids = found.file("docids.txt").read_text(encoding="utf-8").splitlines()
         # Memory-mapped: building an index reads the vectors once, so they stay in the OS's
         # file cache rather than in a private copy beside the index faiss builds from them.
-        return doc_ids, np.load(found.file("embeddings.npy"), mmap_mode="r"), int(found.data["max_seq_length"])
+        return doc_ids, np.load(found.file("embeddings.npy"), mmap_mode="r"), _encoded(found.data)
     doc_ids, texts, encoder, chunks = _corpus_encoder(ws, dataset, spec, config, progress)
     parts = _parts(ws, cache)
     vectors = encode_texts(
-        encoder, texts, config.batch_size, "encode corpus", progress, prompt=config.document_prompt, chunks=chunks, parts=parts,
+        encoder, texts, config.batch_size, "encode corpus", progress, prompt=document_prompt(encoder, config), chunks=chunks, parts=parts,
     )
-    meta = {"model": spec.name, "fingerprint": spec.fingerprint, "dataset": dataset.ref, "max_seq_length": encoder.max_seq_length}
+    meta = {
+        "model": spec.name, "fingerprint": spec.fingerprint, "dataset": dataset.ref, "max_seq_length": encoder.max_seq_length,
+        "document_prompt": document_prompt(encoder, config), "similarity": models.similarity(encoder, spec.name),
+        "device": models.device_of(encoder),
+    }
 
     def write(folder: Any) -> None:
         write_npy(folder / "embeddings.npy", vectors)
@@ -227,4 +257,13 @@ def corpus_embeddings(
 
     cache.store(meta, write)
     parts.clear()  # the whole entry supersedes its parts
-    return doc_ids, vectors, int(encoder.max_seq_length)
+    return doc_ids, vectors, _encoded(meta)
+
+
+def _encoded(meta: dict[str, Any]) -> dict[str, Any]:
+    """How a cache entry's vectors were made (entries written before prompts and devices were
+    recorded were cosine, CPU and without a prompt)."""
+    return {
+        "max_seq_length": int(meta["max_seq_length"]), "document_prompt": meta.get("document_prompt", ""),
+        "similarity": meta.get("similarity", "cosine"), "device": meta.get("device", "cpu"),
+    }

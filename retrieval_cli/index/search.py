@@ -22,13 +22,14 @@ class Searcher(Protocol):
     def search(self, queries: Mapping[str, str], k: int) -> dict[str, list[tuple[str, float]]]: ...
 
 
-def open_searcher(ws: Workspace, index: Artifact, progress: Progress = silent) -> Searcher:
-    """A searcher for any index artifact."""
+def open_searcher(ws: Workspace, index: Artifact, progress: Progress = silent, device: str | None = None) -> Searcher:
+    """A searcher for any index artifact; a dense one encodes queries on ``device`` (auto: a GPU
+    when present)."""
     kind = index.config.get("kind")
     if kind == "bm25":
         return BM25IndexSearcher(index, progress)
     if kind == "dense":
-        return DenseSearcher(ws, index, progress)
+        return DenseSearcher(ws, index, progress, device=device)
     raise InputError(f"'{index.ref}' is not a searchable index (kind {kind!r})")
 
 
@@ -60,17 +61,19 @@ def ensure(
     *,
     given: Iterable[Artifact] = (),
     model: str = models.DEFAULT_MODEL,
+    device: str | None = None,
     progress: Progress = silent,
 ) -> list[Artifact]:
     """One index per engine in ``engines`` over ``dataset``'s corpus: the ones ``given``, the rest
-    built or reused with default settings (BM25: Anserini's k1, b and stemmer; dense: ``model``)."""
+    built or reused with default settings (BM25: Anserini's k1, b and stemmer; dense: ``model``,
+    encoded on ``device``)."""
     wanted = set(engines)
     found = by_engine(ws, dataset, given)
     for engine in sorted(wanted - set(found)):
         if engine == "bm25":
             found["bm25"] = build_bm25(ws, dataset, BM25Config(), progress=progress).artifact
         elif engine == "dense":
-            found["dense"] = build_dense(ws, dataset, DenseConfig(model=model), progress=progress).artifact
+            found["dense"] = build_dense(ws, dataset, DenseConfig(model=model, device=device or "auto"), progress=progress).artifact
         else:
             raise InputError(f"unknown engine {engine!r}: use {', '.join(ENGINES)}", field="index")
     return [found[e] for e in sorted(found) if e in wanted]

@@ -70,6 +70,7 @@ class MiningConfig(Versioned):
     max_failures: float = 0.05
     batch_size: int = 32  # cross-encoder batch size
     chunk_size: int = 256  # queries searched and scored together
+    device: str = unversioned("auto")  # where the dense model and the cross-encoder run
     components: list[tuple[str, int]] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
@@ -133,6 +134,7 @@ class MiningConfig(Versioned):
         if self.max_positives is not None and self.max_positives < 1:
             raise InputError(f"max-positives must be >= 1, got {self.max_positives}", field="max_positives")
         check_at_least(self, 1, "batch_size", "chunk_size")
+        models.check_device(self.device)
         if any(s == "cross-encoder" for s, _ in self.components) and not self.cross_encoder:
             raise InputError(
                 "strategy cross-encoder needs --cross-encoder MODEL (a hub id such as "

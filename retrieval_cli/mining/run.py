@@ -232,7 +232,7 @@ def _mine(
                 for d, g in docs.items():
                     target[d] = max(g, target.get(d, g))
     doc_ids = data.doc_ids()
-    scorers = Scorers(ws, engines, cross_spec, config.batch_size, progress)
+    scorers = Scorers(ws, engines, cross_spec, config.batch_size, progress, device=config.device)
     wanted = sum(n for _, n in config.components)
     stats = Stats(wanted=wanted, queries=len(queries), processed=len(with_positives))
     chunks = list(_chunks(with_positives, config.chunk_size))

@@ -15,15 +15,15 @@ class Scorers:
 
     def __init__(
         self, ws: Workspace, indexes: dict[str, Artifact], cross_encoder: models.ModelSpec | None,
-        batch_size: int, progress: Progress,
+        batch_size: int, progress: Progress, device: str | None = None,
     ) -> None:
         self.batch_size = batch_size
         self.progress = progress
         self.scored = 0
         self.engines = sorted(indexes)
         self.bm25 = BM25IndexSearcher(indexes["bm25"]) if "bm25" in indexes else None
-        self.dense = DenseSearcher(ws, indexes["dense"], silent) if "dense" in indexes else None
-        self.cross = models.load_cross_encoder(cross_encoder) if cross_encoder else None
+        self.dense = DenseSearcher(ws, indexes["dense"], silent, device=device) if "dense" in indexes else None
+        self.cross = models.load_cross_encoder(cross_encoder, device=device) if cross_encoder else None
 
     def first_stage(self, engine: str, queries: dict[str, str], positives: dict[str, list[str]], depth: int) -> tuple[dict[str, list[tuple[str, float]]], dict[str, dict[str, float]]]:
         """Top-``depth`` hits and the positives' scores, by the same engine, for a chunk of queries."""

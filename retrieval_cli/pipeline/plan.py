@@ -13,7 +13,7 @@ from typing import Any, Callable
 from retrieval_cli import data as datasets
 from retrieval_cli import evaluate as evaluation
 from retrieval_cli import index as indexing
-from retrieval_cli import mining, training
+from retrieval_cli import mining, models, training
 from retrieval_cli.data import synthetic
 from retrieval_cli.derive import pseudo_queries as generation
 from retrieval_cli.errors import InputError
@@ -56,6 +56,14 @@ def plan(recipe: Recipe) -> list[Step]:
         return step
 
     base = Path(path).parent
+    # Where every model of the recipe runs (a section's own ``device`` wins); never part of a step's
+    # spec, so moving a recipe to a GPU machine reruns nothing.
+    device = s.get("device", "auto")
+    try:
+        models.check_device(device if isinstance(device, str) else "")
+    except InputError:
+        raise InputError(f"{path}: device: give {models.DEVICES}, got {device!r}") from None
+    on_device = lambda fragment: {"device": device, **(fragment or {})}  # noqa: E731
     add(Step("dataset", "datasets", _source_spec(s["dataset"]), [], dataset_maker(path, "dataset", s["dataset"], base, name),
              reads=source_reads("dataset", s["dataset"], base)))
 
@@ -74,10 +82,10 @@ def plan(recipe: Recipe) -> list[Step]:
 
     train_fragment = dict(s.get("train") or {})
     seeds = _seeds(path, train_fragment.pop("seeds", None))
-    trainer = config_from(path, "train", train_fragment, training.BiEncoderTrainConfig)
+    trainer = config_from(path, "train", on_device(train_fragment), training.BiEncoderTrainConfig)
     needs_clusters = trainer.sampler in training.TOPIC_SAMPLERS
     if needs_clusters:
-        clusters_cfg = config_from(path, "clusters", {"split": split, **(s.get("clusters") or {})}, clustering.ClusterConfig)
+        clusters_cfg = config_from(path, "clusters", on_device({"split": split, **(s.get("clusters") or {})}), clustering.ClusterConfig)
         add(Step("clusters", "clusters", clusters_cfg.versioned(), [train_data],
                  lambda ws, a: clustering.cluster_queries(ws, a[train_data], clusters_cfg)))
 
@@ -89,9 +97,9 @@ def plan(recipe: Recipe) -> list[Step]:
         ce_source = str(ce_fragment.pop("negatives", ""))
         if ce_source not in strategies:
             raise InputError(f"{path}: cross_encoder.negatives: name one of the strategies ({', '.join(strategies)})")
-        ce_cfg = config_from(path, "cross_encoder", ce_fragment, training.CrossEncoderTrainConfig)
+        ce_cfg = config_from(path, "cross_encoder", on_device(ce_fragment), training.CrossEncoderTrainConfig)
 
-    evaluate_cfg = config_from(path, "evaluate", s.get("evaluate"), evaluation.EvaluateConfig, drop=("rerank", "rerank_depth", "rerank_batch_size"))
+    evaluate_cfg = config_from(path, "evaluate", on_device(s.get("evaluate")), evaluation.EvaluateConfig, drop=("rerank", "rerank_depth", "rerank_batch_size"))
     targets = _targets(path, s.get("evaluate_on"), evaluate_cfg, base, name)
     evaluated: list[str] = []
 
@@ -108,7 +116,7 @@ def plan(recipe: Recipe) -> list[Step]:
         if target.step != "dataset":
             add(Step(target.step, "datasets", target.spec, [], target.make, reads=target.reads))
         add(Step(f"index:untrained{target.suffix}", "indexes", {"model": trainer.base}, [target.step],
-                 lambda ws, a, t=target: indexing.build_dense(ws, a[t.step], indexing.DenseConfig(model=trainer.base), name=f"{name}-untrained{t.tag}")))
+                 lambda ws, a, t=target: indexing.build_dense(ws, a[t.step], indexing.DenseConfig(model=trainer.base, device=device), name=f"{name}-untrained{t.tag}")))
         evaluate_step("untrained", f"index:untrained{target.suffix}", target)
         retrieval_index = "index:bm25"
         if train_data != "dataset" or target.step != "dataset":  # a BM25 index of the target's own corpus
@@ -142,11 +150,11 @@ def plan(recipe: Recipe) -> list[Step]:
             if ce_fragment is None:
                 raise InputError(f"{path}: strategies.{label}: cross_encoder: trained needs a cross_encoder section")
             fragment["cross_encoder"] = "placeholder"  # replaced by the trained model's reference
-        mine_cfg = config_from(path, f"strategies.{label}", {"split": split, **fragment}, mining.MiningConfig)
+        mine_cfg = config_from(path, f"strategies.{label}", on_device({"split": split, **fragment}), mining.MiningConfig)
         if mined_with and not mine_cfg.engines() & {"dense"}:
             raise InputError(f"{path}: strategies.{label}: model: trained:{mined_with} needs a dense or hybrid strategy (it mines with that model)")
         deps = [train_data, "index:bm25"] + (["model:cross-encoder"] if uses_ce else [])
-        spec = {"split": split, **{k: v for k, v in fragment.items() if k not in ("cross_encoder", "model")}, "teacher": uses_ce}
+        spec = {"split": split, **{k: v for k, v in fragment.items() if k not in ("cross_encoder", "model", "device")}, "teacher": uses_ce}
         if "model" in fragment:
             spec["model"] = f"trained:{mined_with}" if mined_with else fragment["model"]
         if started_from:
@@ -169,7 +177,7 @@ def plan(recipe: Recipe) -> list[Step]:
                     cfg = dataclasses.replace(cfg, cross_encoder=a["model:cross-encoder"].ref)
                 if model_dep:
                     cfg = dataclasses.replace(cfg, model=a[model_dep[0]].ref)
-                indexes = indexing.ensure(ws, a[train_data], cfg.engines(), given=[a["index:bm25"]], model=cfg.model)
+                indexes = indexing.ensure(ws, a[train_data], cfg.engines(), given=[a["index:bm25"]], model=cfg.model, device=cfg.device)
                 return mining.mine_negatives(ws, a[train_data], cfg, indexes=indexes, name=f"{name}-{label}")
 
             add(Step(mine_step(seed), "negatives", spec, deps + model_dep, mine))
@@ -186,7 +194,8 @@ def plan(recipe: Recipe) -> list[Step]:
             negatives_step = mine_step(seed)
             start = [trained_step(started_from, seed)] if started_from else []
             train_deps = [negatives_step] + (["clusters"] if needs_clusters else []) + start
-            train_spec = {**train_fragment, "seed": seed} if seeds else dict(train_fragment)
+            what = {k: v for k, v in train_fragment.items() if k != "device"}  # where it runs is no part of the spec
+            train_spec = {**what, "seed": seed} if seeds else what
             if started_from:
                 train_spec["base"] = f"trained:{started_from}"
 
@@ -201,7 +210,7 @@ def plan(recipe: Recipe) -> list[Step]:
                 index_step = f"index:model-{run}{target.suffix}"
                 add(Step(index_step, "indexes", {}, [target.step, f"train:{run}"],
                          lambda ws, a, run=run, t=target, label=label: indexing.build_dense(
-                             ws, a[t.step], indexing.DenseConfig(model=a[f"train:{run}"].ref), name=f"{name}-{label}-dense{t.tag}")))
+                             ws, a[t.step], indexing.DenseConfig(model=a[f"train:{run}"].ref, device=device), name=f"{name}-{label}-dense{t.tag}")))
                 evaluate_step(run, index_step, target)
 
     # A strategy mined with the trained cross-encoder depends on a step added after it: order them.
@@ -311,7 +320,7 @@ def _targets(path: Path, section: Any, evaluate_cfg: evaluation.EvaluateConfig, 
         if unknown:
             raise InputError(f"{path}: {where}: unknown field '{unknown[0]}' (known: {', '.join(TARGET_FIELDS)})")
         source = fragment.pop("dataset", "same")
-        cfg = config_from(path, where, {**{k: v for k, v in dataclasses.asdict(evaluate_cfg).items() if k in TARGET_FIELDS}, **fragment},
+        cfg = config_from(path, where, {**{k: v for k, v in dataclasses.asdict(evaluate_cfg).items() if k in TARGET_FIELDS + ("device",)}, **fragment},
                           evaluation.EvaluateConfig, drop=("rerank", "rerank_depth", "rerank_batch_size"))
         if source == "same":
             targets.append(_Target("dataset", f"@{label}", f"-{label}", cfg))

@@ -14,7 +14,7 @@ from typing import Any
 from retrieval_cli.errors import InputError
 from retrieval_cli.store import check_name
 
-SECTIONS = ("name", "dataset", "train_queries", "cross_encoder", "strategies", "clusters", "train", "evaluate", "evaluate_on", "report")
+SECTIONS = ("name", "device", "dataset", "train_queries", "cross_encoder", "strategies", "clusters", "train", "evaluate", "evaluate_on", "report")
 
 
 @dataclass

@@ -29,24 +29,17 @@ from retrieval_cli.training.checkpoints import checkpoint_dir, latest_checkpoint
 from retrieval_cli.training.config import GUIDED_LOSSES, TEACHER_LOSSES, TOPIC_SAMPLERS, BiEncoderTrainConfig
 from retrieval_cli.training.dev_evaluator import dev_evaluator
 from retrieval_cli.training.examples import examples_for, sampler_factory
-from retrieval_cli.training.trainer import progress_callback, schedule
-
-
-def _gpu_device_files() -> bool:
-    """Whether this machine could have a CUDA/ROCm device at all (its device files exist). Checking
-    this first spares importing torch (over a second) when a re-run only needs the version id."""
-    return any(Path("/dev").glob("nvidia[0-9]*")) or Path("/dev/kfd").exists()
+from retrieval_cli.training.model_card import train_command, write_model_card
+from retrieval_cli.training.trainer import device_arguments, progress_callback, schedule, training_device
 
 
 def _precision(config: BiEncoderTrainConfig) -> str:
     if config.precision != "auto":
         return config.precision
-    if not _gpu_device_files():
+    if training_device(config.device) != "cuda":
         return "fp32"
     import torch
 
-    if not torch.cuda.is_available():
-        return "fp32"
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
@@ -56,21 +49,44 @@ def _distributed() -> tuple[int, int]:
 
 
 def _bi_encoder_loss(config: BiEncoderTrainConfig, model: Any, guide: Any) -> Any:
+    """The loss, scoring as the model compares (``losses.scores``): a cosine model ``scale`` x
+    cosine, a dot-product model the raw dot product (sentence-transformers' MNRL takes
+    ``dot_score`` at scale 1 for those)."""
+    from sentence_transformers import util
     from sentence_transformers.sentence_transformer import losses as st_losses
 
     from retrieval_cli.training import losses
 
+    similarity = models.similarity(model, config.base)
+    contrast = {"scale": config.scale} if similarity == "cosine" else {"scale": 1.0, "similarity_fct": util.dot_score}
     if config.loss == "mnrl":
-        return st_losses.MultipleNegativesRankingLoss(model, scale=config.scale)
+        return st_losses.MultipleNegativesRankingLoss(model, **contrast)
     if config.loss == "cached-mnrl":
-        return st_losses.CachedMultipleNegativesRankingLoss(model, scale=config.scale, mini_batch_size=config.mini_batch_size)
+        return st_losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=config.mini_batch_size, **contrast)
     if config.loss == "gist":
         return st_losses.GISTEmbedLoss(model, guide)
     if config.loss == "margin-mse":
-        return st_losses.MarginMSELoss(model)
+        return st_losses.MarginMSELoss(model, similarity_fct=losses.PairScore(similarity, config.scale))
     if config.loss == "tas-b":
-        return losses.TASBalancedLoss(model, guide, config.inbatch_weight)
-    return losses.MannWhitneyLoss(model, scale=config.scale)
+        return losses.TASBalancedLoss(
+            model, guide, config.inbatch_weight, config.scale, similarity, models.similarity(guide, config.guide),
+        )
+    return losses.MannWhitneyLoss(model, scale=config.scale, similarity=similarity)
+
+
+def training_prompts(model: Any, config: BiEncoderTrainConfig, columns: list[str]) -> dict[str, str]:
+    """The prompt of each training column (sentence-transformers' ``prompts`` argument): the query
+    prompt for the anchor, the document prompt for passages; the config's, else the model's own."""
+    query = models.prompt_for(model, "query", config.query_prompt)
+    document = models.prompt_for(model, "document", config.document_prompt)
+    out = {}
+    for column in columns:
+        if column == "label":
+            continue
+        prompt = query if column == "anchor" else document
+        if prompt:
+            out[column] = prompt
+    return out
 
 
 def _log_records(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -175,7 +191,6 @@ def train_bi_encoder(
         left = None
 
     def build(folder: Path) -> dict[str, Any]:
-        import torch
         from datasets import Dataset, disable_progress_bars
         from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
         from sentence_transformers.base.sampler import BatchSamplers
@@ -198,7 +213,7 @@ def train_bi_encoder(
                     return make_sampler(dataset, **kwargs)
                 return super().get_batch_sampler(dataset, *args, **kwargs)
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = training_device(config.device)
         set_seed(config.seed)
         model = models.load_sentence_transformer(spec, device=device)
         model.max_seq_length = config.max_seq_length
@@ -209,6 +224,7 @@ def train_bi_encoder(
             hidden = config.eval_split in datasets.hidden_query_splits(dataset_artifact)
             evaluator = dev_evaluator(data, config, progress, hidden=hidden)
         precision = _precision(config)
+        prompts = training_prompts(model, config, list(rows[0]))
         args = SentenceTransformerTrainingArguments(
             output_dir=str(checkpoints),
             **schedule(config.epochs, config.batch_size, config.learning_rate, config.warmup_ratio, config.seed),
@@ -221,10 +237,10 @@ def train_bi_encoder(
             logging_steps=1,
             fp16=precision == "fp16",
             bf16=precision == "bf16",
-            dataloader_pin_memory=device == "cuda",
             # accelerate spreads CPU processes (torchrun without GPUs) only when told it is on CPU.
-            use_cpu=device == "cpu",
+            **device_arguments(device),
             ddp_backend="gloo" if device == "cpu" and world > 1 else None,
+            prompts=prompts or None,
         )
         trainer = Trainer(
             model=model, args=args, train_dataset=Dataset.from_list(rows), loss=_bi_encoder_loss(config, model, guide),
@@ -237,11 +253,7 @@ def train_bi_encoder(
         log = _log_records(trainer.state.log_history)
         evals = [r["eval"] for r in log if "eval" in r]
         losses = [r["loss"] for r in log if "loss" in r]
-        if rank == 0:
-            model.save_pretrained(str(folder / "model"))
-            with open(folder / "training_log.jsonl", "w", encoding="utf-8") as out:
-                out.writelines(json.dumps(r) + "\n" for r in log)
-        return {
+        summary = {
             "kind": "bi-encoder",
             "examples": len(rows),
             "queries": examples.queries,
@@ -255,8 +267,21 @@ def train_bi_encoder(
             "dev_base": dev_base,
             "precision": precision,
             "processes": world,
+            "device": models.device_of(model),
+            **({"prompts": prompts} if prompts else {}),
+            "similarity": models.similarity(model, config.base),
             **({"warnings": source.summary["warnings"]} if source.summary.get("warnings") else {}),  # e.g. trained on test queries
         }
+        if rank == 0:
+            model.save_pretrained(str(folder / "model"))
+            with open(folder / "training_log.jsonl", "w", encoding="utf-8") as out:
+                out.writelines(json.dumps(r) + "\n" for r in log)
+            write_model_card(
+                folder / "model", ref=f"models/{name}@{version}", kind="bi-encoder", base=config.base,
+                config={**config.versioned(), **resolved}, negatives=source, dataset=dataset_artifact, facts=summary,
+                command=train_command(source, "bi-encoder", config, BiEncoderTrainConfig(), name),
+            )
+        return summary
 
     if world > 1 and rank != 0:
         # Every process trains in lockstep; rank 0 alone writes the artifact, the others wait for it.

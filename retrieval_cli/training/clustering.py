@@ -37,8 +37,16 @@ class ClusterConfig(Versioned):
     seed: int = 13
     examples: int = 5  # queries nearest each centroid, kept for people to read
     batch_size: int = unversioned(64)  # how fast, not what
+    query_prompt: str = ""  # "" = the model's own query prompt (none if it has none)
+    device: str = unversioned("auto")
+
+    def irrelevant(self) -> set[str]:
+        """A prompt left to the model is the model's (its fingerprint versions it): unsaid, so
+        clusters made before prompts existed keep their ids."""
+        return set() if self.query_prompt else {"query_prompt"}
 
     def check(self) -> None:
+        models.check_device(self.device)
         if self.k < 2:
             raise InputError(f"k must be >= 2, got {self.k}", field="k")
         check_at_least(self, 1, "iterations", "restarts", "batch_size")
@@ -69,8 +77,11 @@ def cluster_queries(
         data = datasets.load(dataset)
         queries = data.split_queries(config.split)
         qids = list(queries)
-        encoder = models.load_sentence_transformer(spec)
-        vectors = encode_texts(encoder, [queries[q] for q in qids], config.batch_size, "encode queries", progress)
+        encoder = models.load_sentence_transformer(spec, device=config.device, progress=progress)
+        prompt = models.prompt_for(encoder, "query", config.query_prompt)
+        vectors = encode_texts(encoder, [queries[q] for q in qids], config.batch_size, "encode queries", progress, prompt=prompt, role="query")
+        if models.similarity(encoder, spec.name) != "cosine":
+            faiss.normalize_L2(vectors)  # topics are directions: a dot-product model's raw vectors too
         progress("k-means", 0, None)
         kmeans = faiss.Kmeans(
             vectors.shape[1], config.k, niter=config.iterations, seed=config.seed, spherical=True,

@@ -28,6 +28,9 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 GUIDED_LOSSES = ("gist", "tas-b")  # take a second, frozen bi-encoder
 
 
+SCALED_LOSSES = ("mnrl", "cached-mnrl", "mw", "margin-mse", "tas-b")  # a cosine student's scores are scale x cosine
+
+
 @dataclass
 class BiEncoderTrainConfig(Versioned):
     """A bi-encoder fine-tuning run. Fields a loss or sampler does not use stay out of the version."""
@@ -42,7 +45,7 @@ class BiEncoderTrainConfig(Versioned):
     warmup_ratio: float = 0.1
     max_seq_length: int = 256
     seed: int = 13
-    scale: float = 20.0  # cosine x scale: mnrl, cached-mnrl, mw (sentence-transformers' default)
+    scale: float = 20.0  # a cosine model's scores are scale x cosine (mnrl, cached-mnrl, mw, margin-mse, tas-b); a dot model's are raw
     mini_batch_size: int = unversioned(16)  # cached-mnrl: GradCache chunk; GradCache gives the same gradients in any size
     guide: str = models.DEFAULT_MODEL  # gist: filters in-batch false negatives; tas-b: in-batch teacher
     inbatch_weight: float = 0.75  # tas-b: weight of the in-batch teacher term
@@ -50,6 +53,9 @@ class BiEncoderTrainConfig(Versioned):
     eval_split: str = "dev"  # evaluated each epoch when the dataset has it; "" never
     eval_measures: list[str] = field(default_factory=lambda: list(evaluation.DEFAULT_MEASURES))
     precision: str = "auto"  # auto: bf16 (or fp16) on a GPU, fp32 on CPU
+    query_prompt: str = ""  # "" = the base model's own query prompt (none if it has none)
+    document_prompt: str = ""  # "" = the base model's own document prompt
+    device: str = unversioned("auto")  # auto: the GPU when there is one
 
     def check(self) -> None:
         if self.loss not in BI_ENCODER_LOSSES:
@@ -66,6 +72,7 @@ class BiEncoderTrainConfig(Versioned):
         if self.num_negatives is not None and self.num_negatives < 1:
             raise InputError(f"num-negatives must be >= 1, got {self.num_negatives}", field="num_negatives")
         check_schedule(self.learning_rate, self.warmup_ratio)
+        models.check_device(self.device)
         if self.scale <= 0 or self.inbatch_weight < 0:
             raise InputError("scale must be > 0 and inbatch-weight >= 0", field="scale")
         if self.margin_bins < 1:
@@ -76,8 +83,11 @@ class BiEncoderTrainConfig(Versioned):
     def irrelevant(self) -> set[str]:
         """Fields that change the trained model only for some losses and samplers."""
         out = set()
-        if self.loss not in ("mnrl", "cached-mnrl", "mw"):
+        if self.loss not in SCALED_LOSSES:
             out.add("scale")
+        # A prompt left to the model is the model's (its fingerprint versions it): unsaid, so
+        # models trained before prompts existed keep their ids.
+        out.update(f for f in ("query_prompt", "document_prompt") if not getattr(self, f))
         if self.loss not in GUIDED_LOSSES:
             out.add("guide")
         if self.loss != "tas-b":

@@ -19,8 +19,9 @@ from retrieval_cli import models
 from retrieval_cli.errors import InputError, check_at_least
 from retrieval_cli.mining import records as negatives
 from retrieval_cli.progress import Progress, silent
-from retrieval_cli.store import Artifact, BuildResult, Versioned, Workspace
-from retrieval_cli.training.trainer import check_schedule, progress_callback, schedule
+from retrieval_cli.store import Artifact, BuildResult, Versioned, Workspace, unversioned
+from retrieval_cli.training.model_card import train_command, write_model_card
+from retrieval_cli.training.trainer import check_schedule, device_arguments, progress_callback, schedule, training_device
 
 CROSS_ENCODER_LOSSES = ("bce", "listnet", "lambda")
 
@@ -37,8 +38,10 @@ class CrossEncoderTrainConfig(Versioned):
     warmup_ratio: float = 0.1
     max_length: int = 256
     seed: int = 13
+    device: str = unversioned("auto")  # auto: the GPU when there is one
 
     def check(self) -> None:
+        models.check_device(self.device)
         if self.loss not in CROSS_ENCODER_LOSSES:
             raise InputError(f"cross-encoder loss must be one of {', '.join(CROSS_ENCODER_LOSSES)}, got {self.loss!r}", field="loss")
         check_at_least(self, 1, "epochs", "batch_size")
@@ -85,7 +88,8 @@ def train_cross_encoder(
             if not table:
                 raise InputError(f"'{source.ref}' has no query with both a positive and a negative")
         set_seed(config.seed)  # the new classification head is randomly initialised
-        model = CrossEncoder(spec.location, num_labels=1, max_length=config.max_length, device="cuda" if torch.cuda.is_available() else "cpu")
+        device = training_device(config.device)
+        model = CrossEncoder(spec.location, num_labels=1, max_length=config.max_length, device=device)
         if config.loss == "bce":
             # Up-weight positives by the negatives per positive, so the head does not learn "always 0".
             loss = losses.BinaryCrossEntropyLoss(model, pos_weight=torch.tensor((len(table) - positives) / positives))
@@ -99,7 +103,7 @@ def train_cross_encoder(
             **schedule(config.epochs, config.batch_size, config.learning_rate, config.warmup_ratio, config.seed),
             save_strategy="no",
             logging_strategy="no",
-            dataloader_pin_memory=torch.cuda.is_available(),
+            **device_arguments(device),
         )
         trainer = CrossEncoderTrainer(
             model=model, args=args, train_dataset=Dataset.from_list(table), loss=loss,
@@ -111,15 +115,22 @@ def train_cross_encoder(
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         model.save_pretrained(str(folder / "model"))
-        return {
+        summary = {
             **({"warnings": source.summary["warnings"]} if source.summary.get("warnings") else {}),  # e.g. trained on test queries
             "kind": "cross-encoder",
             "examples": len(table),
             "steps": int(result.global_step),
             "train_loss": round(float(result.training_loss), 5),
+            "device": models.device_of(model),
         }
+        write_model_card(
+            folder / "model", ref=f"models/{artifact_name}@{ws.version_of('models', config, inputs, resolved)}",
+            kind="cross-encoder", base=config.base, config={**config.versioned(), **resolved}, negatives=source,
+            dataset=ws.inputs_of(source)["dataset"], facts=summary,
+            command=train_command(source, "cross-encoder", config, CrossEncoderTrainConfig(), artifact_name),
+        )
+        return summary
 
-    return ws.build(
-        "models", name or f"{source.name}-ce-{config.loss}", config, inputs, build,
-        resolved={"kind": "cross-encoder", "base_fingerprint": spec.fingerprint}, force=force,
-    )
+    artifact_name = name or f"{source.name}-ce-{config.loss}"
+    resolved = {"kind": "cross-encoder", "base_fingerprint": spec.fingerprint}
+    return ws.build("models", artifact_name, config, inputs, build, resolved=resolved, force=force)

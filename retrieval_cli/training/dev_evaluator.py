@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from retrieval_cli import data as datasets
+from retrieval_cli import models
 from retrieval_cli.evaluate import measures as evaluation
 from retrieval_cli.index import encode_texts
 from retrieval_cli.progress import Progress
@@ -47,8 +48,11 @@ def dev_evaluator(data: datasets.Dataset, config: BiEncoderTrainConfig, progress
 
         def __call__(self, model, output_path=None, epoch=-1, steps=-1):  # noqa: ANN001, ANN204
             qids = list(queries)
-            q = encode_texts(model, [queries[i] for i in qids], 64, "dev: encode queries", progress)
-            d = encode_texts(model, doc_texts, 64, "dev: encode corpus", progress)
+            # As the trained model will be indexed and searched: its prompts, its similarity.
+            q = encode_texts(model, [queries[i] for i in qids], 64, "dev: encode queries", progress,
+                             prompt=models.prompt_for(model, "query", config.query_prompt), role="query")
+            d = encode_texts(model, doc_texts, 64, "dev: encode corpus", progress,
+                             prompt=models.prompt_for(model, "document", config.document_prompt))
             index = faiss.IndexFlatIP(d.shape[1])
             index.add(d)
             scores, found = index.search(q, min(depth, len(doc_ids)))

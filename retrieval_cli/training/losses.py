@@ -11,7 +11,14 @@
   teacher that scores every (query, in-batch passage) pair cheaply (ColBERT's role in the paper).
 
 The score arithmetic lives in plain functions over tensors (``mann_whitney``, ``margin_mse``,
-``in_batch_margins``) so tests check them against hand computations without a model.
+``in_batch_margins``, ``scores``) so tests check them against hand computations without a model.
+
+Scales. A bi-encoder's score is what its ``similarity_fn_name`` says, on one scale for every loss:
+a cosine model scores ``scale x cosine`` (20 by default, MultipleNegativesRankingLoss's
+temperature), a dot-product model the raw dot product. Margin losses regress cross-encoder logit
+margins (teacher(pos) - teacher(neg), about +-20 for an MS MARCO cross-encoder) onto student
+margins on that scale; a bare cosine margin lies in [-2, 2] and could never reach them. TAS-B's
+in-batch teacher scores on its own model's scale the same way.
 """
 
 from __future__ import annotations
@@ -63,6 +70,31 @@ def in_batch_margins(scores: Tensor) -> tuple[Tensor, Tensor]:
     return positives - scores, ~own
 
 
+def scores(a: Tensor, b: Tensor, similarity: str, scale: float) -> Tensor:
+    """The a x b score matrix of a bi-encoder: ``scale`` x cosine for a cosine model, the raw dot
+    product for a dot-product one."""
+    if similarity == "dot":
+        return a @ b.T
+    return scale * (F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T)
+
+
+def pair_scores(a: Tensor, b: Tensor, similarity: str, scale: float) -> Tensor:
+    """Row-wise scores s(a_i, b_i), on ``scores``' scale."""
+    if similarity == "dot":
+        return (a * b).sum(-1)
+    return scale * F.cosine_similarity(a, b, dim=-1)
+
+
+class PairScore:
+    """``pair_scores`` as a similarity function (sentence-transformers' MarginMSELoss takes one)."""
+
+    def __init__(self, similarity: str, scale: float) -> None:
+        self.similarity, self.scale = similarity, scale
+
+    def __call__(self, a: Tensor, b: Tensor) -> Tensor:
+        return pair_scores(a, b, self.similarity, self.scale)
+
+
 def _embed(model: nn.Module, features: Iterable[dict[str, Tensor]]) -> list[Tensor]:
     from sentence_transformers.base.losses.merged_forward import embed_columns
 
@@ -74,29 +106,29 @@ class MannWhitneyLoss(nn.Module):
 
     Inputs: (anchor, positive) pairs or (anchor, positive, negative_1, ..., negative_n) tuples.
     Row i's positive is candidate i; every other candidate (other rows' positives, every hard
-    negative) is a negative for anchor i. ``scale`` multiplies cosine similarity, as in
-    MultipleNegativesRankingLoss, so differences are in a range where σ is not flat.
+    negative) is a negative for anchor i. Scores are on the module's scale (``scores``: ``scale``
+    x cosine, as in MultipleNegativesRankingLoss, or a dot model's raw dot product), so
+    differences are in a range where σ is not flat.
     """
 
-    def __init__(self, model: nn.Module, scale: float = 20.0) -> None:
+    def __init__(self, model: nn.Module, scale: float = 20.0, similarity: str = "cosine") -> None:
         super().__init__()
         self.model = model
         self.scale = scale
+        self.similarity = similarity
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None) -> Tensor:
         embeddings = _embed(self.model, sentence_features)
         return self.compute_loss_from_embeddings(embeddings, labels)
 
     def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor | None = None) -> Tensor:
-        from sentence_transformers.util import cos_sim
-
         anchors = embeddings[0]
         candidates = torch.cat(embeddings[1:])
-        scores = cos_sim(anchors, candidates) * self.scale
-        positive = torch.zeros_like(scores, dtype=torch.bool)
-        rows = torch.arange(anchors.shape[0], device=scores.device)
+        matrix = scores(anchors, candidates, self.similarity, self.scale)
+        positive = torch.zeros_like(matrix, dtype=torch.bool)
+        rows = torch.arange(anchors.shape[0], device=matrix.device)
         positive[rows, rows] = True
-        return mann_whitney(scores, positive)
+        return mann_whitney(matrix, positive)
 
     def get_config_dict(self) -> dict[str, Any]:
         return {"scale": self.scale}
@@ -107,15 +139,22 @@ class TASBalancedLoss(nn.Module):
 
     Inputs: (anchor, positive, negative_1..n) with ``label`` = the n teacher margins
     teacher(pos) - teacher(neg_k) from the negatives artifact. ``teacher`` is a frozen bi-encoder
-    that scores all in-batch (query, passage) pairs; student and teacher both use dot product
-    (the similarity TAS-B trains with).
+    that scores all in-batch (query, passage) pairs. Student and teacher each score by their own
+    similarity on the module's one scale (``scores``): TAS-B's own dot-product models compare raw
+    dot products, a cosine model ``scale`` x cosine, so the cross-encoder margins are reachable.
     """
 
-    def __init__(self, model: nn.Module, teacher: nn.Module, inbatch_weight: float = 0.75) -> None:
+    def __init__(
+        self, model: nn.Module, teacher: nn.Module, inbatch_weight: float = 0.75, scale: float = 20.0,
+        similarity: str = "cosine", teacher_similarity: str = "cosine",
+    ) -> None:
         super().__init__()
         self.model = model
         self.teacher = teacher
         self.inbatch_weight = inbatch_weight
+        self.scale = scale
+        self.similarity = similarity
+        self.teacher_similarity = teacher_similarity
         self.teacher.eval()
         for parameter in self.teacher.parameters():
             parameter.requires_grad_(False)
@@ -140,13 +179,14 @@ class TASBalancedLoss(nn.Module):
         queries, positives, negatives = student[0], student[1], student[2:]
         if labels.dim() == 1:
             labels = labels.unsqueeze(1)
-        pairwise_student = torch.stack([(queries * positives).sum(-1) - (queries * n).sum(-1) for n in negatives], dim=1)
+        own = pair_scores(queries, positives, self.similarity, self.scale)
+        pairwise_student = torch.stack([own - pair_scores(queries, n, self.similarity, self.scale) for n in negatives], dim=1)
         loss = margin_mse(pairwise_student, labels.detach())
         if self.inbatch_weight and queries.shape[0] > 1:
-            student_margins, used = in_batch_margins(queries @ torch.cat(student[1:]).T)
-            teacher_margins, _ = in_batch_margins(teacher[0] @ torch.cat(teacher[1:]).T)
+            student_margins, used = in_batch_margins(scores(queries, torch.cat(student[1:]), self.similarity, self.scale))
+            teacher_margins, _ = in_batch_margins(scores(teacher[0], torch.cat(teacher[1:]), self.teacher_similarity, self.scale))
             loss = loss + self.inbatch_weight * margin_mse(student_margins[used], teacher_margins[used].detach())
         return loss
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {"inbatch_weight": self.inbatch_weight}
+        return {"inbatch_weight": self.inbatch_weight, "scale": self.scale, "similarity": self.similarity}

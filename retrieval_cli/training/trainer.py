@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from retrieval_cli import models
 from retrieval_cli.errors import InputError
 from retrieval_cli.progress import Progress
 
@@ -30,6 +31,23 @@ def schedule(epochs: int, batch_size: int, learning_rate: float, warmup_ratio: f
         "report_to": "none",
         "disable_tqdm": True,  # library code never prints; progress goes through the callback
     }
+
+
+def training_device(requested: str) -> str:
+    """The device a trainer runs on (``models.resolve_device``). transformers' Trainer places a
+    single process on the first visible GPU, so one GPU of several is chosen by the environment."""
+    device = models.resolve_device(requested)
+    if device.startswith("cuda:") and device != "cuda:0":
+        raise InputError(
+            f"training runs on the first visible GPU: choose it with CUDA_VISIBLE_DEVICES={device.partition(':')[2]} "
+            "and --device cuda", field="device",
+        )
+    return "cuda" if device.startswith("cuda") else device
+
+
+def device_arguments(device: str) -> dict[str, Any]:
+    """Trainer arguments that keep training on ``device``: a CPU run stays there when a GPU exists."""
+    return {"use_cpu": device == "cpu", "dataloader_pin_memory": device == "cuda"}
 
 
 def progress_callback(progress: Progress, stage: str = "train cross-encoder") -> Any:

@@ -90,11 +90,20 @@ def test_recipe_runs_reuses_and_reruns_only_the_edited_branch(tmp_path: Path) ->
     (RECIPE.replace("random: {strategy: random,", "random: {strategy: dense, model: trained:nope,"), "strategies.random.model: trained:nope names no other strategy"),
     (RECIPE.replace("random: {strategy: random,", "random: {strategy: bm25, model: trained:bm25,"), "needs a dense or hybrid strategy"),
     (RECIPE.replace("random: {strategy: random,", "random: {strategy: random, base: minilm,"), "strategies.random.base: give trained:STRATEGY"),
+    ("device: gpu\n" + RECIPE, "device: give auto, cpu, cuda, cuda:N or mps, got 'gpu'"),
 ])
 def test_bad_recipes_name_the_file_and_section(tmp_path: Path, text: str, expected: str) -> None:
     with pytest.raises(InputError, match=expected) as info:
         _recipe(tmp_path, text)
     assert "recipe.yaml" in str(info.value)
+
+
+def test_a_recipes_device_plans_anywhere_and_versions_nothing(tmp_path: Path) -> None:
+    """Issue 19: one `device:` for the whole recipe (a section's own wins); planned on a CPU machine
+    even for a GPU, and no step's spec (what decides reruns) changes with it."""
+    here = {s.name: s for s in pipeline.plan(_recipe(tmp_path))}
+    gpu = {s.name: s for s in pipeline.plan(_recipe(tmp_path, "device: cuda:1\n" + RECIPE.replace("eval_split: \"\"", "eval_split: \"\", device: cpu")))}
+    assert {n: s.hash for n, s in here.items()} == {n: s.hash for n, s in gpu.items()}
 
 
 def test_bad_recipe_exits_2_from_the_cli(runner, tmp_path: Path) -> None:  # noqa: ANN001

@@ -70,7 +70,8 @@ def test_tas_b_loss_adds_weighted_in_batch_margin_mse_to_pairwise_margin_mse() -
     class Frozen(torch.nn.Module):
         tokenizer = type("T", (), {"get_vocab": staticmethod(lambda: {})})()
 
-    loss = losses.TASBalancedLoss(Frozen(), Frozen(), inbatch_weight=0.5)
+    # Dot-product student and teacher (TAS-B's own models): scores are the raw dot products.
+    loss = losses.TASBalancedLoss(Frozen(), Frozen(), inbatch_weight=0.5, similarity="dot", teacher_similarity="dot")
     value = loss.compute_loss_from_embeddings([q, p, n], [tq, tp, tn], labels).item()
 
     def dot(a, b):  # noqa: ANN001, ANN202
@@ -84,5 +85,38 @@ def test_tas_b_loss_adds_weighted_in_batch_margin_mse_to_pairwise_margin_mse() -
                dot(tq[1], tp[1]) - dot(tq[1], tp[0]), dot(tq[1], tp[1]) - dot(tq[1], tn[0])]
     inbatch = sum((s - t) ** 2 for s, t in zip(student, teacher)) / 4
     assert value == pytest.approx(pairwise + 0.5 * inbatch, rel=1e-5)
-    without = losses.TASBalancedLoss(Frozen(), Frozen(), inbatch_weight=0.0)
+    without = losses.TASBalancedLoss(Frozen(), Frozen(), inbatch_weight=0.0, similarity="dot", teacher_similarity="dot")
     assert without.compute_loss_from_embeddings([q, p, n], [tq, tp, tn], labels).item() == pytest.approx(pairwise, rel=1e-5)
+
+
+def test_margin_losses_score_a_cosine_student_at_scale_times_cosine_and_a_dot_student_raw() -> None:
+    """Issue 19: cross-encoder logit margins (about +-20) were regressed onto bare cosine margins
+    ([-2, 2]) for a cosine model. Pinned: cosine students score scale x cosine, dot students raw."""
+    from sentence_transformers.sentence_transformer import losses as st_losses
+
+    q = torch.tensor([[3.0, 4.0], [1.0, 0.0]])
+    p = torch.tensor([[4.0, 3.0], [2.0, 2.0]])
+    n = torch.tensor([[0.0, 5.0], [0.0, 3.0]])
+    labels = torch.tensor([[6.0], [9.0]])  # teacher margins, cross-encoder scale
+
+    def cos(a, b):  # noqa: ANN001, ANN202
+        x, y = a.tolist(), b.tolist()
+        return sum(i * j for i, j in zip(x, y)) / (sum(i * i for i in x) ** 0.5 * sum(j * j for j in y) ** 0.5)
+
+    cosine_margins = [20 * (cos(q[i], p[i]) - cos(q[i], n[i])) for i in range(2)]  # [2.4, 14.142...]
+    expected = sum((m - t) ** 2 for m, t in zip(cosine_margins, [6.0, 9.0])) / 2
+    assert losses.PairScore("cosine", 20.0)(q, p).tolist() == pytest.approx([20 * cos(q[i], p[i]) for i in range(2)], rel=1e-6)
+    assert losses.PairScore("dot", 20.0)(q, p).tolist() == pytest.approx([24.0, 2.0])
+
+    class Frozen(torch.nn.Module):
+        tokenizer = type("T", (), {"get_vocab": staticmethod(lambda: {})})()
+
+    tas = losses.TASBalancedLoss(Frozen(), Frozen(), inbatch_weight=0.0)  # the defaults: cosine, scale 20
+    assert tas.compute_loss_from_embeddings([q, p, n], [q, p, n], labels).item() == pytest.approx(expected, rel=1e-5)
+    # sentence-transformers' MarginMSELoss with the score function training passes it: the same number.
+    mse = st_losses.MarginMSELoss(Frozen(), similarity_fct=losses.PairScore("cosine", 20.0))
+    assert mse.compute_loss_from_embeddings([q, p, n], labels[:, 0]).item() == pytest.approx(expected, rel=1e-5)
+    dot_margins = [24.0 - 20.0, 2.0 - 0.0]
+    dot = losses.TASBalancedLoss(Frozen(), Frozen(), inbatch_weight=0.0, similarity="dot")
+    assert dot.compute_loss_from_embeddings([q, p, n], [q, p, n], labels).item() == pytest.approx(
+        ((dot_margins[0] - 6) ** 2 + (dot_margins[1] - 9) ** 2) / 2, rel=1e-5)
