@@ -33,6 +33,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from retrieval_cli import models
 from retrieval_cli.errors import InputError, RetrievalError
 from retrieval_cli.progress import Progress, silent
 from retrieval_cli.store import Cache as StoreCache
@@ -154,7 +155,9 @@ class LlamaCppBackend:
 
     parallel = False  # one llama.cpp context is not thread-safe
 
-    def __init__(self, spec: LLMSpec, n_ctx: int = 2048) -> None:
+    def __init__(self, spec: LLMSpec, n_ctx: int = 2048, device: str = "auto") -> None:
+        """``device``: on a GPU (or MPS) every layer is offloaded, where llama-cpp-python was built
+        with GPU support (a CPU-only build ignores it)."""
         try:
             from llama_cpp import Llama
         except ImportError as exc:
@@ -163,7 +166,10 @@ class LlamaCppBackend:
                 "(it compiles from source unless a wheel is available)"
             ) from exc
         _quiet_llama_cpp()
-        self._llm = Llama(model_path=spec.model, n_ctx=n_ctx, n_threads=max(1, os.cpu_count() or 1), verbose=False)
+        offload = -1 if models.resolve_device(device) != "cpu" else 0
+        self._llm = Llama(
+            model_path=spec.model, n_ctx=n_ctx, n_threads=max(1, os.cpu_count() or 1), n_gpu_layers=offload, verbose=False,
+        )
 
     def complete(self, prompt: str, params: SamplingParams) -> Completion:
         out = self._llm.create_completion(
@@ -214,8 +220,9 @@ class OpenAIBackend:
         return Completion(None, error=error)
 
 
-def open_backend(spec: LLMSpec) -> Backend:
-    return LlamaCppBackend(spec) if spec.backend == "llama-cpp" else OpenAIBackend(spec)
+def open_backend(spec: LLMSpec, device: str = "auto") -> Backend:
+    """The backend ``spec`` names; an in-process model runs on ``device`` (a server decides its own)."""
+    return LlamaCppBackend(spec, device=device) if spec.backend == "llama-cpp" else OpenAIBackend(spec)
 
 
 class Cache:

@@ -283,7 +283,7 @@ class _Short(_Fake):
 
 
 def test_sharded_llm_queries_equal_unsharded(tmp_path: Path, tiny, monkeypatch) -> None:  # noqa: ANN001
-    monkeypatch.setattr(llm, "open_backend", lambda spec: _Short())
+    monkeypatch.setattr(llm, "open_backend", lambda spec, device="auto": _Short())
     config = generation.QueryGenConfig(method="llm", split="llm", max_queries=9, min_words=1)
     made = {}
     for how in ("whole", "sharded"):
@@ -292,7 +292,7 @@ def test_sharded_llm_queries_equal_unsharded(tmp_path: Path, tiny, monkeypatch) 
         if how == "sharded":
             parts = [generation.generate_shard(ws, source, config, (i, 4)) for i in range(4)]
             assert [p.units for p in parts] == [3, 2, 2, 2]
-            monkeypatch.setattr(llm, "open_backend", lambda spec: pytest.fail("assembling asked the LLM again"))
+            monkeypatch.setattr(llm, "open_backend", lambda spec, device="auto": pytest.fail("assembling asked the LLM again"))
         made[how] = generation.generate_queries(ws, source, config).artifact
     assert made["whole"].version == made["sharded"].version
     for name in ("queries.jsonl", "qrels/llm.tsv", "corpus.jsonl"):
@@ -310,7 +310,7 @@ class _Numbered(_Fake):
 
 def test_llm_dev_queries_are_written_for_held_out_documents_whose_titles_never_train(ws: Workspace, monkeypatch) -> None:  # noqa: ANN001
     fake = _Numbered()
-    monkeypatch.setattr(llm, "open_backend", lambda spec: fake)
+    monkeypatch.setattr(llm, "open_backend", lambda spec, device="auto": fake)
     corpus = {f"d{i}": {"title": f"report {i} on wing flutter", "text": f"body {i} about panels"} for i in range(8)}
     source = datasets.save(ws, datasets.Dataset(corpus, {}, {}), "eight", {"s": 1}).artifact
     titles = generation.QueryGenConfig(min_words=2, dev_queries=3, hide_query=True)
@@ -331,3 +331,20 @@ def test_llm_dev_queries_are_written_for_held_out_documents_whose_titles_never_t
     assert "llm" in generation.QueryGenConfig(dev_queries=3, dev_method="llm").versioned()
     with pytest.raises(InputError, match="dev-method is the same method or llm"):
         generation.QueryGenConfig(dev_queries=3, dev_method="ict").check()
+
+
+def test_the_in_process_llm_offloads_its_layers_to_the_device_it_is_given(monkeypatch) -> None:  # noqa: ANN001
+    """Issue 19: --device reaches llama.cpp too (every layer on a GPU, none on the CPU)."""
+    import sys
+    import types
+
+    made: list[dict] = []
+    fake = types.ModuleType("llama_cpp")
+    fake.Llama = lambda **kwargs: made.append(kwargs)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "llama_cpp", fake)
+    monkeypatch.setattr(llm, "_quiet_llama_cpp", lambda: None)
+    spec = llm.LLMSpec("llama-cpp", "/models/x.gguf")
+    llm.open_backend(spec, "cpu")
+    monkeypatch.setattr(llm.models, "resolve_device", lambda requested="auto": "cuda")
+    llm.open_backend(spec, "cuda")
+    assert [m["n_gpu_layers"] for m in made] == [0, -1] and made[0]["model_path"] == "/models/x.gguf"

@@ -17,6 +17,7 @@ from retrieval_cli.cli.options import (
     LLMOpt,
     MaxFailuresOpt,
     NameOpt,
+    DeviceOpt,
     QuietOpt,
     ShardOpt,
     WorkspaceOpt,
@@ -43,6 +44,7 @@ def generate_queries_cli(
     max_words: Annotated[int, typer.Option(help="Reject generated queries longer than this.")] = 32,
     concurrency: ConcurrencyOpt = 4,
     max_failures: MaxFailuresOpt = 0.05,
+    device: DeviceOpt = "auto",
     shard: ShardOpt = None,
     name: NameOpt = None,
     workspace_path: WorkspaceOpt = None,
@@ -61,7 +63,7 @@ def generate_queries_cli(
         method=method, split=split, max_queries=max_queries, min_words=min_words, seed=seed, hide_query=hide_query, dev_queries=dev_queries, dev_method=dev_method,
         llm=llm,
         api_key_env=api_key_env, prompt=prompt, max_words=max_words, concurrency=concurrency, max_failures=max_failures,
-        sampling=SamplingParams(max_tokens=max_tokens, temperature=temperature, seed=seed),
+        sampling=SamplingParams(max_tokens=max_tokens, temperature=temperature, seed=seed), device=device,
     )
     with console.progress(quiet) as bar:
         if shard is not None:

@@ -32,6 +32,7 @@ from typing import Any
 
 from retrieval_cli import data as datasets
 from retrieval_cli import llm as llmlib
+from retrieval_cli import models
 from retrieval_cli.errors import InputError
 from retrieval_cli.progress import Progress, silent
 from retrieval_cli.store import Artifact, BuildResult, Shard, ShardResult, Versioned, Workspace, unversioned
@@ -65,6 +66,7 @@ class QueryGenConfig(Versioned):
     max_words: int = 32  # longer outputs are rejected
     sampling: llmlib.SamplingParams = field(default_factory=llmlib.SamplingParams)
     concurrency: int = unversioned(4)  # parallel requests for HTTP backends: how fast, not what
+    device: str = unversioned("auto")  # the in-process LLM's layers go to the GPU when there is one
     max_failures: float = 0.05
 
     def irrelevant(self) -> set[str]:
@@ -80,6 +82,7 @@ class QueryGenConfig(Versioned):
         return self.dev_method or self.method
 
     def check(self) -> None:
+        models.check_device(self.device)
         if self.method not in METHODS:
             raise InputError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}", field="method")
         if self.dev_method not in ("", *METHODS):
@@ -270,7 +273,7 @@ def generate_shard(
     _, prompts = _llm_prompts(data, _sampled_documents(data, config), config, template)
     cache = llmlib.Cache(ws.cache("llm"))
     done = llmlib.generate(
-        lambda: llmlib.open_backend(spec), spec.fingerprint, [prompts[u] for u in shard.units(len(prompts))], config.sampling,
+        lambda: llmlib.open_backend(spec, config.device), spec.fingerprint, [prompts[u] for u in shard.units(len(prompts))], config.sampling,
         cache, concurrency=config.concurrency, progress=progress, stage=f"LLM queries {shard}",
     )
     return ShardResult(shard, len(done), sum(1 for c in done if not c.cached), len(done), cache.root)
@@ -284,7 +287,7 @@ def llm_queries(
     passages, prompts = _llm_prompts(data, doc_ids, config, template)
     timing: dict[str, float] = {}
     done = llmlib.generate(
-        lambda: llmlib.open_backend(spec), spec.fingerprint, prompts, config.sampling,
+        lambda: llmlib.open_backend(spec, config.device), spec.fingerprint, prompts, config.sampling,
         llmlib.Cache(ws.cache("llm")), concurrency=config.concurrency, progress=progress, stage=stage,
         timing=timing,
     )

@@ -36,7 +36,7 @@ def generate_negatives(
 
     def backend() -> llmlib.Backend:  # loaded once, and only if something is not cached
         if not opened:
-            opened.append(llmlib.open_backend(spec))
+            opened.append(llmlib.open_backend(spec, config.device))
         return opened[0]
 
     # One generate() call per slot: the same prompt with another seed is another negative.

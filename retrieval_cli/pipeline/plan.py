@@ -72,7 +72,7 @@ def plan(recipe: Recipe) -> list[Step]:
     split = str(queries.get("split", "train"))
     train_data = "dataset"
     if "method" in queries:
-        gen = config_from(path, "train_queries", queries, generation.QueryGenConfig)
+        gen = config_from(path, "train_queries", on_device(queries), generation.QueryGenConfig)
         add(Step("queries", "datasets", queries, ["dataset"], lambda ws, a: generation.generate_queries(ws, a["dataset"], gen)))
         train_data, split = "queries", gen.split
     elif set(queries) - {"split"}:
