@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from retrieval_cli.mining import records as negatives
 from retrieval_cli.progress import Progress, silent
 from retrieval_cli.store import Artifact, BuildResult, Workspace
 from retrieval_cli.training.checkpoints import checkpoint_dir, latest_checkpoint
-from retrieval_cli.training.config import GUIDED_LOSSES, TEACHER_LOSSES, TOPIC_SAMPLERS, BiEncoderTrainConfig
+from retrieval_cli.training.config import CHECKPOINT_TOKENS, GUIDED_LOSSES, TEACHER_LOSSES, TOPIC_SAMPLERS, BiEncoderTrainConfig
 from retrieval_cli.training.dev_evaluator import dev_evaluator
 from retrieval_cli.training.examples import examples_for, sampler_factory
 from retrieval_cli.training.model_card import train_command, write_model_card
@@ -72,6 +73,15 @@ def _bi_encoder_loss(config: BiEncoderTrainConfig, model: Any, guide: Any) -> An
             model, guide, config.inbatch_weight, config.scale, similarity, models.similarity(guide, config.guide),
         )
     return losses.MannWhitneyLoss(model, scale=config.scale, similarity=similarity)
+
+
+def recomputes_activations(config: BiEncoderTrainConfig, device: str, texts_per_row: int) -> bool:
+    """Whether training recomputes activations (gradient checkpointing): as the config says, else
+    on a CPU when one step holds more than ``CHECKPOINT_TOKENS`` tokens. The gradients are the
+    same either way; a GPU keeps them by default, where speed is the scarcer thing."""
+    if config.gradient_checkpointing is not None:
+        return config.gradient_checkpointing
+    return device == "cpu" and config.batch_size * texts_per_row * config.max_seq_length > CHECKPOINT_TOKENS
 
 
 def training_prompts(model: Any, config: BiEncoderTrainConfig, columns: list[str]) -> dict[str, str]:
@@ -197,6 +207,8 @@ def train_bi_encoder(
         from transformers import PrinterCallback, set_seed
 
         disable_progress_bars()
+        # sentence-transformers still calls the name transformers 5 deprecates; the call works.
+        warnings.filterwarnings("ignore", message="`gradient_checkpointing_enable` is deprecated", category=FutureWarning)
         examples = examples_for(ws, source, config)
         rows = examples.rows
         make_sampler = sampler_factory(config, clusters, examples)
@@ -225,6 +237,7 @@ def train_bi_encoder(
             evaluator = dev_evaluator(data, config, progress, hidden=hidden)
         precision = _precision(config)
         prompts = training_prompts(model, config, list(rows[0]))
+        recompute = recomputes_activations(config, device, sum(1 for c in rows[0] if c != "label"))
         args = SentenceTransformerTrainingArguments(
             output_dir=str(checkpoints),
             **schedule(config.epochs, config.batch_size, config.learning_rate, config.warmup_ratio, config.seed),
@@ -241,6 +254,8 @@ def train_bi_encoder(
             **device_arguments(device),
             ddp_backend="gloo" if device == "cpu" and world > 1 else None,
             prompts=prompts or None,
+            gradient_checkpointing=recompute,
+            gradient_checkpointing_kwargs={"use_reentrant": False} if recompute else None,
         )
         trainer = Trainer(
             model=model, args=args, train_dataset=Dataset.from_list(rows), loss=_bi_encoder_loss(config, model, guide),
@@ -268,6 +283,7 @@ def train_bi_encoder(
             "precision": precision,
             "processes": world,
             "device": models.device_of(model),
+            "gradient_checkpointing": recompute,
             **({"prompts": prompts} if prompts else {}),
             "similarity": models.similarity(model, config.base),
             **({"warnings": source.summary["warnings"]} if source.summary.get("warnings") else {}),  # e.g. trained on test queries
