@@ -43,7 +43,7 @@ def train_cli(
     query_prompt: QueryPromptOpt = "",
     document_prompt: DocumentPromptOpt = "",
     device: DeviceOpt = "auto",
-    gradient_checkpointing: Annotated[Optional[bool], typer.Option("--gradient-checkpointing/--no-gradient-checkpointing", metavar="", help="bi-encoder: recompute activations in the backward pass instead of keeping them: the same model, a quarter of the memory, ~35% slower on CPU \\[default: on for CPU steps over 8,192 tokens (batch x texts per row x max length), off on a GPU].")] = None,
+    gradient_checkpointing: Annotated[Optional[bool], typer.Option("--gradient-checkpointing/--no-gradient-checkpointing", metavar="", help="bi-encoder: recompute activations in the backward pass instead of keeping them: the same model, a quarter of the memory, ~22% slower on CPU \\[default: on for CPU steps over 8,192 tokens (batch x texts per row x max length), off on a GPU].")] = None,
     checkpoint_steps: Annotated[int, typer.Option(help="Save a resumable checkpoint every N steps; 0 never.")] = 500,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", metavar="", help="Continue an interrupted run of the same version from its last checkpoint; --no-resume refuses to, --force starts over.")] = True,
     name: NameOpt = None,

@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +81,19 @@ def recomputes_activations(config: BiEncoderTrainConfig, device: str, texts_per_
     if config.gradient_checkpointing is not None:
         return config.gradient_checkpointing
     return device == "cpu" and config.batch_size * texts_per_row * config.max_seq_length > CHECKPOINT_TOKENS
+
+
+def _recompute_activations(model: Any, name: str) -> None:
+    """Gradient checkpointing on each transformer inside the sentence-transformers model, switched
+    on directly: the trainer's own switch reaches it through a name transformers 5 deprecates (with
+    a warning on the terminal) and transformers 6 will no longer call."""
+    from transformers import PreTrainedModel
+
+    inner = [m for m in model.modules() if isinstance(m, PreTrainedModel) and m.supports_gradient_checkpointing]
+    if not inner:
+        raise InputError(f"model '{name}' cannot recompute activations; train it with --no-gradient-checkpointing", field="gradient_checkpointing")
+    for module in inner:
+        module.activation_checkpointing_enable({"use_reentrant": False})  # dropout's random state is replayed
 
 
 def training_prompts(model: Any, config: BiEncoderTrainConfig, columns: list[str]) -> dict[str, str]:
@@ -207,8 +219,6 @@ def train_bi_encoder(
         from transformers import PrinterCallback, set_seed
 
         disable_progress_bars()
-        # sentence-transformers still calls the name transformers 5 deprecates; the call works.
-        warnings.filterwarnings("ignore", message="`gradient_checkpointing_enable` is deprecated", category=FutureWarning)
         examples = examples_for(ws, source, config)
         rows = examples.rows
         make_sampler = sampler_factory(config, clusters, examples)
@@ -238,6 +248,8 @@ def train_bi_encoder(
         precision = _precision(config)
         prompts = training_prompts(model, config, list(rows[0]))
         recompute = recomputes_activations(config, device, sum(1 for c in rows[0] if c != "label"))
+        if recompute:
+            _recompute_activations(model, config.base)
         args = SentenceTransformerTrainingArguments(
             output_dir=str(checkpoints),
             **schedule(config.epochs, config.batch_size, config.learning_rate, config.warmup_ratio, config.seed),
@@ -254,8 +266,6 @@ def train_bi_encoder(
             **device_arguments(device),
             ddp_backend="gloo" if device == "cpu" and world > 1 else None,
             prompts=prompts or None,
-            gradient_checkpointing=recompute,
-            gradient_checkpointing_kwargs={"use_reentrant": False} if recompute else None,
         )
         trainer = Trainer(
             model=model, args=args, train_dataset=Dataset.from_list(rows), loss=_bi_encoder_loss(config, model, guide),

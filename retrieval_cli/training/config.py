@@ -63,7 +63,7 @@ class BiEncoderTrainConfig(Versioned):
     document_prompt: str = ""  # "" = the base model's own document prompt
     device: str = unversioned("auto")  # auto: the GPU when there is one
     # Recompute each layer's activations in the backward pass instead of keeping them: the same
-    # gradients (dropout's random state is replayed), a quarter of the memory, about 35% slower on
+    # gradients (dropout's random state is replayed), a quarter of the memory, about 22% slower on
     # CPU. None: on for CPU steps of more than CHECKPOINT_TOKENS tokens, where memory runs out first.
     gradient_checkpointing: bool | None = unversioned(None)
 
