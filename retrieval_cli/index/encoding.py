@@ -147,8 +147,9 @@ def vector_settings(spec: models.ModelSpec, config: DenseConfig) -> dict[str, st
     out = {}
     if config.precision != "fp32":
         out["precision"] = config.precision
-    if models.configured_similarity(spec) != "cosine":
-        out["similarity"] = models.configured_similarity(spec)
+    similarity = models.configured_similarity(spec)
+    if similarity != "cosine":
+        out["similarity"] = similarity
     return out
 
 
