@@ -47,7 +47,7 @@ class BenchConfig:
     corpus_sizes: tuple[int, ...] = (10_000, 100_000)
     query_counts: tuple[int, ...] = (1_000,)
     workdir: Path | None = None
-    only: tuple[str, ...] = ()  # row keys (bm25, encode, mine, evaluate, recipe, scaling); empty: all
+    only: tuple[str, ...] = ()  # row keys (bm25, encode, mine, train, evaluate, recipe, scaling); empty: all
 
     def wants(self, key: str) -> bool:
         return not self.only or key in self.only
@@ -345,10 +345,77 @@ def scale_bm25(args: dict) -> dict:
     return _scale_mine(args, "bm25")
 
 
+# The training row: both sides train MiniLM on the same rows with the same settings and seed.
+TRAIN = {"batch_size": 16, "max_seq_length": 64, "epochs": 1, "learning_rate": 2e-5, "warmup_ratio": 0.1, "seed": 13}
+
+
+def _training_rows(args: dict) -> tuple[Any, Any]:
+    """Outside the clock, on both sides: title queries (``queries`` of them) and their BM25 negatives."""
+    from retrieval_cli import mining
+    from retrieval_cli.derive import pseudo_queries
+
+    ws, data_art = _import_dataset(Path(args["data"]), Path(args["work"]) / "ws")
+    titles = pseudo_queries.generate_queries(
+        ws, data_art, pseudo_queries.QueryGenConfig(method="title", split="train", max_queries=int(args.get("queries", 64)), min_words=1),
+    ).artifact
+    config = mining.MiningConfig(strategy="bm25", num_negatives=2, range_min=0, range_max=30, sampling="top")
+    return ws, _mine(ws, titles, config).artifact
+
+
+def train_ours(args: dict) -> dict:
+    """retrieval-cli: ``train`` (MNRL, no-duplicates batches) on the mined negatives."""
+    import sentence_transformers  # noqa: F401  (imports stay outside the clock on both sides)
+
+    from retrieval_cli import training
+
+    ws, negatives = _training_rows(args)
+    config = training.BiEncoderTrainConfig(loss="mnrl", eval_split="", gradient_checkpointing=False, **TRAIN)
+    seconds, result = _timed(lambda: training.train_bi_encoder(ws, negatives, config, force=True, checkpoint_steps=0))
+    return {"seconds": seconds, "losses": [r["loss"] for r in training.training_log(result.artifact) if "loss" in r]}
+
+
+def train_direct(args: dict) -> dict:
+    """sentence-transformers: a plain SentenceTransformerTrainer script over the same n-tuple rows."""
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from transformers import set_seed
+
+    from retrieval_cli import models
+    from retrieval_cli.mining import records
+
+    ws, negatives = _training_rows(args)
+    rows = records.rows(ws, negatives, "n-tuple")[0]
+    location = str(models.resolve(models.DEFAULT_MODEL).location)
+    output = Path(args["work"]) / "direct-trainer"
+
+    def work() -> list[float]:
+        set_seed(TRAIN["seed"])
+        model = SentenceTransformer(location, device="cpu")
+        model.max_seq_length = TRAIN["max_seq_length"]
+        arguments = SentenceTransformerTrainingArguments(
+            output_dir=str(output), num_train_epochs=TRAIN["epochs"], per_device_train_batch_size=TRAIN["batch_size"],
+            learning_rate=TRAIN["learning_rate"], warmup_steps=TRAIN["warmup_ratio"], seed=TRAIN["seed"], data_seed=TRAIN["seed"],
+            batch_sampler=BatchSamplers.NO_DUPLICATES, logging_strategy="steps", logging_steps=1, save_strategy="no",
+            report_to="none", disable_tqdm=True, use_cpu=True,
+        )
+        trainer = SentenceTransformerTrainer(
+            model=model, args=arguments, train_dataset=Dataset.from_list(rows), loss=MultipleNegativesRankingLoss(model, scale=20.0),
+        )
+        trainer.train()
+        model.save_pretrained(str(output / "model"))  # as ours writes its model
+        return [float(e["loss"]) for e in trainer.state.log_history if "loss" in e]
+
+    seconds, losses = _timed(work)
+    shutil.rmtree(output, ignore_errors=True)
+    return {"seconds": seconds, "losses": losses}
+
+
 CASES: dict[str, Callable[[dict], dict]] = {
     f.__name__: f for f in (
         bm25_ours, bm25_direct, encode_ours, encode_direct, mine_ours, mine_direct, evaluate_ours, evaluate_direct,
-        scale_setup, scale_dense, scale_bm25,
+        train_ours, train_direct, scale_setup, scale_dense, scale_bm25,
     )
 }
 
@@ -463,6 +530,9 @@ def run_all(config: BenchConfig, progress: Callable[[str], None] = lambda _: Non
     pair("Dense encode of the corpus (Cranfield)", "encode", {"data": str(config.small)}, "<= 1.05x")
     pair("Dense mining vs mine_hard_negatives (Cranfield)", "mine", {"data": str(config.small)}, "<= 1.0x, less memory",
          lambda a, b: f"negatives overlap (Jaccard) {_overlap(a.extra['negatives'], b.extra['negatives']):.3f}")
+    pair("Bi-encoder training, MNRL (64 Cranfield titles, batch 16, 64 tokens)", "train", {"data": str(config.small), "queries": 64},
+         "<= 1.05x, same losses",
+         lambda a, b: f"max loss difference {max(abs(x - y) for x, y in zip(a.extra['losses'], b.extra['losses'])):.1e} over {len(a.extra['losses'])} steps")
     run_path = _run_file(config, workdir) if config.wants("evaluate") else Path()
     pair("Evaluate nDCG@10, R@100 (TREC-DL pool)", "evaluate", {"data": str(config.trec_dl), "run": str(run_path)}, "<= 1.1x",
          lambda a, b: "values equal: " + str(all(abs(a.extra["values"][k] - b.extra["values"][k]) < 1e-9 for k in a.extra["values"])))
@@ -558,7 +628,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default=",".join(map(str, BenchConfig.corpus_sizes)), help="corpus sizes of the scaling rows")
     parser.add_argument("--queries", default=",".join(map(str, BenchConfig.query_counts)), help="query counts of the scaling rows")
     parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--only", default="", help="comma-separated rows: bm25, encode, mine, evaluate, recipe, scaling")
+    parser.add_argument("--only", default="", help="comma-separated rows: bm25, encode, mine, train, evaluate, recipe, scaling")
     options = parser.parse_args(argv)
     if options.child:
         _child(options.child[0], json.loads(options.child[1]))

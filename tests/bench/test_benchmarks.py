@@ -37,3 +37,19 @@ def test_markdown_reports_every_row_and_scaling_point() -> None:
     text = benchmarks.to_markdown(results, benchmarks.BenchConfig(), 60.0)
     assert "| BM25 | 2.00 | 1.60 | 1.250 | <= 1.15x | 900 / 800 |  |" in text
     assert "| dense | 10,000 | 1,000 | 3.00 | 700 | 8 | 1.00 |" in text
+
+
+@pytest.mark.slow
+def test_training_row_sides_train_the_same_model(tmp_path: Path) -> None:
+    """Issue 21: the training row's direct SentenceTransformerTrainer script and `train` compute the
+    same thing: the same loss at every step."""
+    words = ["river", "mountain", "bridge", "valley", "forest", "desert", "harbour", "glacier", "canyon", "meadow"]
+    corpus = "".join(
+        f'{{"_id": "d{i}", "title": "the {words[i % 10]} of place {i}", "text": "notes on the {words[i % 10]} '
+        f'and the {words[(i * 3) % 10]} near place number {i}"}}\n' for i in range(40)
+    )
+    folder = write_beir(tmp_path / "b", corpus, '{"_id": "q1", "text": "river"}\n', "query-id\tcorpus-id\tscore\nq1\td0\t1\n")
+    args = {"data": str(folder), "work": str(tmp_path), "queries": 40}
+    ours, direct = benchmarks.train_ours(args), benchmarks.train_direct(args)
+    assert len(ours["losses"]) == len(direct["losses"]) == 3  # 40 rows in batches of 16
+    assert ours["losses"] == pytest.approx(direct["losses"], rel=1e-5)
