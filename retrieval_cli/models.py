@@ -185,19 +185,6 @@ def _cast(model: Any, precision: str) -> Any:
 SIMILARITIES = ("cosine", "dot")  # what a faiss inner-product index can serve
 
 
-def configured(spec: ModelSpec) -> dict[str, Any]:
-    """A local model's own sentence-transformers settings (``config_sentence_transformers.json``:
-    prompts, default prompt name, similarity function), read without loading it; {} for a hub id
-    (its id, part of every version, stands for them) or a folder without that file."""
-    path = Path(spec.location) / "config_sentence_transformers.json"
-    if not spec.is_local or not path.is_file():
-        return {}
-    try:
-        return dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError) as exc:
-        raise InputError(f"not a readable sentence-transformers config: {exc}", path=path) from None
-
-
 def similarity(model: Any, name: str = "") -> str:
     """The loaded model's similarity function, ``cosine`` or ``dot``: cosine vectors are
     normalised and compared by inner product, dot vectors are compared raw."""
@@ -211,8 +198,15 @@ def similarity(model: Any, name: str = "") -> str:
 
 
 def configured_similarity(spec: ModelSpec) -> str:
-    """``similarity`` of a model known before loading it (a local folder's config); cosine when unsaid."""
-    return str(configured(spec).get("similarity_fn_name") or "cosine")
+    """``similarity`` of a model known before loading it: a local folder's own sentence-transformers
+    config says it; cosine when unsaid, or for a hub id (its id, part of every version, stands for it)."""
+    path = Path(spec.location) / "config_sentence_transformers.json"
+    if not spec.is_local or not path.is_file():
+        return "cosine"
+    try:
+        return str(json.loads(path.read_text(encoding="utf-8")).get("similarity_fn_name") or "cosine")
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise InputError(f"not a readable sentence-transformers config: {exc}", path=path) from None
 
 
 def prompt_for(model: Any, role: str, explicit: str = "") -> str:

@@ -15,7 +15,7 @@ import numpy as np
 from retrieval_cli import models
 from retrieval_cli.errors import InputError
 from retrieval_cli.index.config import DenseConfig, threads
-from retrieval_cli.index.encoding import corpus_embeddings, encode_texts, vector_settings
+from retrieval_cli.index.encoding import corpus_embeddings, encode_texts, similarity_setting
 from retrieval_cli.progress import Progress, silent
 from retrieval_cli.store import Artifact, BuildResult, Workspace
 from retrieval_cli.store.npy import write_npy
@@ -85,7 +85,7 @@ def build_dense(
 
     return ws.build(
         "indexes", name or f"{dataset.name}-dense-{models.short_label(config.model)}", config, inputs, build,
-        resolved={"kind": "dense", "model_fingerprint": spec.fingerprint, **vector_settings(spec, config)}, force=force,
+        resolved={"kind": "dense", "model_fingerprint": spec.fingerprint, **similarity_setting(spec)}, force=force,
     )
 
 
@@ -114,7 +114,7 @@ class DenseSearcher:
         self.model = models.load_sentence_transformer(spec, device=device, progress=progress, precision=self.config.precision)
         if self.config.max_seq_length:
             self.model.max_seq_length = self.config.max_seq_length
-        self.similarity = models.similarity(self.model, spec.name)
+        models.similarity(self.model, spec.name)  # an unsupported similarity is refused before any search
         self.query_prompt = models.prompt_for(self.model, "query", self.config.query_prompt)
         faiss.omp_set_num_threads(threads())
         # A flat index is memory-mapped, not copied: its pages are the OS's file cache, shared by

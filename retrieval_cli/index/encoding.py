@@ -140,17 +140,11 @@ def encode_texts(
     return vectors
 
 
-def vector_settings(spec: models.ModelSpec, config: DenseConfig) -> dict[str, str]:
-    """What moves a corpus's vectors beyond model, corpus, prompt and truncation, named only when
-    it is not the default (so every cosine, fp32 key and version made before stays): a reduced
-    precision, and a dot-product model's raw (unnormalised) vectors."""
-    out = {}
-    if config.precision != "fp32":
-        out["precision"] = config.precision
+def similarity_setting(spec: models.ModelSpec) -> dict[str, str]:
+    """A dot-product model's raw (unnormalised) vectors, named in cache keys and index versions;
+    nothing for cosine, so every key and version made before stays."""
     similarity = models.configured_similarity(spec)
-    if similarity != "cosine":
-        out["similarity"] = similarity
-    return out
+    return {} if similarity == "cosine" else {"similarity": similarity}
 
 
 def embedding_cache(ws: Workspace, dataset: Artifact, spec: models.ModelSpec, config: DenseConfig) -> CacheEntry:
@@ -162,7 +156,8 @@ def embedding_cache(ws: Workspace, dataset: Artifact, spec: models.ModelSpec, co
     key = hashlib.sha256(json.dumps({
         "model": spec.fingerprint, "corpus": corpus_hash,
         "document_prompt": config.document_prompt, "max_seq_length": config.max_seq_length,
-        **vector_settings(spec, config),
+        **similarity_setting(spec),
+        **({"precision": config.precision} if config.precision != "fp32" else {}),  # fp32 keys stay as they were
     }, sort_keys=True).encode()).hexdigest()[:20]
     return ws.cache("embeddings").entry(key)
 

@@ -71,18 +71,18 @@ def in_batch_margins(scores: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def scores(a: Tensor, b: Tensor, similarity: str, scale: float) -> Tensor:
-    """The a x b score matrix of a bi-encoder: ``scale`` x cosine for a cosine model, the raw dot
-    product for a dot-product one."""
-    if similarity == "dot":
-        return a @ b.T
-    return scale * (F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T)
+    """The a x b score matrix of a bi-encoder (sentence-transformers' own similarity functions):
+    ``scale`` x cosine for a cosine model, the raw dot product for a dot-product one."""
+    from sentence_transformers import util
+
+    return util.dot_score(a, b) if similarity == "dot" else scale * util.cos_sim(a, b)
 
 
 def pair_scores(a: Tensor, b: Tensor, similarity: str, scale: float) -> Tensor:
     """Row-wise scores s(a_i, b_i), on ``scores``' scale."""
-    if similarity == "dot":
-        return (a * b).sum(-1)
-    return scale * F.cosine_similarity(a, b, dim=-1)
+    from sentence_transformers import util
+
+    return util.pairwise_dot_score(a, b) if similarity == "dot" else scale * util.pairwise_cos_sim(a, b)
 
 
 class PairScore:
