@@ -65,6 +65,7 @@ def train_cli(
             "--mini-batch-size": mini_batch_size, "--guide": guide, "--inbatch-weight": inbatch_weight,
             "--margin-bins": margin_bins, "--measure": measure,
             "--query-prompt": query_prompt or None, "--document-prompt": document_prompt or None,
+            "--gradient-checkpointing": gradient_checkpointing,
         }
         unused = [flag for flag, value in given.items() if value is not None]
         if unused:
