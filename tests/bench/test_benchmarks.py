@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ def test_evaluate_row_sides_agree(tmp_path: Path) -> None:
     run = tmp_path / "r.run"
     run.write_text("q1 Q0 d3 1 3.0 t\nq1 Q0 d2 2 2.0 t\nq1 Q0 d1 3 1.0 t\nq2 Q0 d1 1 1.0 t\n", encoding="utf-8")
     args = {"data": str(folder), "run": str(run), "work": str(tmp_path)}
-    ours, direct = benchmarks.evaluate_ours(args), benchmarks.evaluate_direct(args)
+    ours, direct = benchmarks.rows.evaluate_ours(args), benchmarks.rows.evaluate_direct(args)
     assert ours["values"]["nDCG@10"] == pytest.approx(direct["values"]["nDCG@10"])
     assert ours["values"]["R@100"] == pytest.approx(direct["values"]["R@100"]) == 0.5  # q2 finds nothing
     assert set(ours["values"]) == set(direct["values"]) == {"nDCG@10", "R@100", "Judged@10"}
@@ -32,11 +33,18 @@ def test_markdown_reports_every_row_and_scaling_point() -> None:
         "machine": {"cpus": "2", "platform": "Linux", "python": "3.11", "retrieval-cli": "0.1", "torch": "2", "sentence-transformers": "5",
                     "pyserini": "1.6", "faiss-cpu": "1", "ir-measures": "0.4"},
         "rows": [{"row": "BM25", "ours_s": 2.0, "direct_s": 1.6, "ratio": 1.25, "ours_mb": 900.0, "direct_mb": 800.0, "goal": "<= 1.15x", "note": ""}],
-        "scaling": [{"strategy": "dense", "docs": 10000, "queries": 1000, "seconds": 3.0, "peak_mb": 700.0, "index_mb": 8.0, "index_build_s": 1.0}],
+        "scaling": [
+            {"stage": "dense index", "docs": 10000, "queries": 1000, "seconds": 1.0, "peak_mb": 600.0, "index_mb": 15.0},
+            {"stage": "dense index", "docs": 100000, "queries": 1000, "seconds": 10.0, "peak_mb": 1500.0, "index_mb": 150.0},
+            {"stage": "dense mining", "docs": 10000, "queries": 1000, "seconds": 3.0, "peak_mb": 700.0, "index_mb": None},
+        ],
     }
+    results["fits"] = [benchmarks.scaling.fit(results["scaling"], stage) for stage in benchmarks.scaling.STAGES]
     text = benchmarks.to_markdown(results, benchmarks.BenchConfig(), 60.0)
     assert "| BM25 | 2.00 | 1.60 | 1.250 | <= 1.15x | 900 / 800 |  |" in text
-    assert "| dense | 10,000 | 1,000 | 3.00 | 700 | 8 | 1.00 |" in text
+    assert "| dense mining | 10,000 | 1,000 | 3.00 | 700 | - |" in text
+    # Ten times the passages, ten times the seconds: exponent 1, and MS MARCO is 88.4x the largest point.
+    assert "| dense index | 1.00 | 0.00 | 10000 | - | 14.7 min | 88.9 |" in text
 
 
 @pytest.mark.slow
@@ -50,6 +58,68 @@ def test_training_row_sides_train_the_same_model(tmp_path: Path) -> None:
     )
     folder = write_beir(tmp_path / "b", corpus, '{"_id": "q1", "text": "river"}\n', "query-id\tcorpus-id\tscore\nq1\td0\t1\n")
     args = {"data": str(folder), "work": str(tmp_path), "queries": 40}
-    ours, direct = benchmarks.train_ours(args), benchmarks.train_direct(args)
+    ours, direct = benchmarks.rows.train_ours(args), benchmarks.rows.train_direct(args)
     assert len(ours["losses"]) == len(direct["losses"]) == 3  # 40 rows in batches of 16
     assert ours["losses"] == pytest.approx(direct["losses"], rel=1e-5)
+
+
+def test_scaling_corpus_shares_one_corpus_file_and_each_query_comes_from_its_judged_passage(tmp_path: Path) -> None:
+    from bench import scaling
+
+    folders = scaling.write_corpus(tmp_path / "beir", docs=60, query_counts=[4, 10])
+    assert sorted(folders) == [4, 10]
+    assert (folders[4] / "corpus.jsonl").stat().st_ino == (folders[10] / "corpus.jsonl").stat().st_ino
+    corpus = {d["_id"]: d["text"].split() for d in map(json.loads, (folders[10] / "corpus.jsonl").read_text().splitlines())}
+    assert len(corpus) == 60 and all(len(words) == scaling.WORDS_PER_PASSAGE for words in corpus.values())
+    for n, folder in folders.items():
+        queries = {q["_id"]: q["text"].split() for q in map(json.loads, (folder / "queries.jsonl").read_text().splitlines())}
+        assert len(queries) == 2 * n
+        for split in ("train", "test"):
+            rows = [line.split("\t") for line in (folder / "qrels" / f"{split}.tsv").read_text().splitlines()[1:]]
+            assert len(rows) == n
+            for qid, doc, _ in rows:
+                assert set(queries[qid]) <= set(corpus[doc])  # a query's words are its passage's
+    small = (folders[4] / "queries.jsonl").read_text().splitlines()
+    assert small[:4] == (folders[10] / "queries.jsonl").read_text().splitlines()[:4]  # the first n of the larger set
+
+
+def test_scaling_fit_recovers_a_known_power_law_and_projects_it() -> None:
+    from bench import scaling
+
+    def seconds(docs: int, queries: int) -> float:
+        return 3e-5 * docs ** 0.9 * queries ** 0.6
+
+    points = [
+        {"stage": "bm25 mining", "docs": d, "queries": q, "seconds": seconds(d, q), "peak_mb": 100 + 0.002 * d + 0.05 * q}
+        for d in (10_000, 100_000, 1_000_000) for q in (1_000, 10_000)
+    ]
+    fitted = scaling.fit(points, "bm25 mining")
+    assert fitted["docs_exponent"] == pytest.approx(0.9, abs=1e-9)
+    assert fitted["queries_exponent"] == pytest.approx(0.6, abs=1e-9)
+    big = scaling.MSMARCO
+    assert fitted["msmarco_s"] == pytest.approx(seconds(big["docs"], big["train_queries"]), rel=1e-9)
+    assert fitted["msmarco_mb"] == pytest.approx(100 + 0.002 * big["docs"] + 0.05 * big["train_queries"], rel=1e-9)
+    # One query count: the queries exponent is assumed 1 and said to be.
+    one = scaling.fit([p for p in points if p["queries"] == 1_000], "bm25 mining")
+    assert one["queries_assumed"] and one["queries_exponent"] == 1.0
+    assert one["docs_exponent"] == pytest.approx(0.9, abs=1e-9)
+
+
+@pytest.mark.slow
+def test_cross_encoder_row_sides_keep_the_same_negatives(tmp_path: Path) -> None:
+    """Issue 21: mining with --strategy cross-encoder and the direct Pyserini + CrossEncoder.predict
+    script score the same pairs with the same model and keep the same negatives."""
+    words = ["river", "mountain", "bridge", "valley", "forest", "desert", "harbour", "glacier", "canyon", "meadow"]
+    corpus = "".join(
+        f'{{"_id": "d{i}", "title": "", "text": "the {words[i % 10]} and the {words[(i * 3) % 10]} near place {i}"}}\n' for i in range(60)
+    )
+    queries = '{"_id": "q1", "text": "river bridge"}\n{"_id": "q2", "text": "forest canyon place"}\n'
+    qrels = "query-id\tcorpus-id\tscore\nq1\td0\t2\nq2\td4\t2\nq2\td14\t1\n"
+    folder = write_beir(tmp_path / "b", corpus, queries, qrels)
+    model = benchmarks.rows.make_cross_encoder(tmp_path / "ce")
+    args = {"data": str(folder), "model": str(model)}
+    ours = benchmarks.rows.cross_ours({**args, "work": str(tmp_path / "ours")})
+    direct = benchmarks.rows.cross_direct({**args, "work": str(tmp_path / "direct")})
+    assert set(ours["negatives"]) == set(direct["negatives"]) == {"q1", "q2"}
+    assert ours["negatives"] == direct["negatives"]
+    assert all(len(n) == benchmarks.rows.CROSS["negatives"] for n in ours["negatives"].values())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -29,6 +28,12 @@ SMALL = {"batch_size": 4, "max_seq_length": 48}
 @pytest.fixture(scope="module")
 def negs(session_ws: Workspace, tiny):  # noqa: ANN001, ANN201
     return mine(session_ws, tiny, MiningConfig(strategy="bm25", range_max=30, num_negatives=2, range_min=0, sampling="top")).artifact
+
+
+@pytest.fixture(scope="module")
+def plain(session_ws: Workspace, negs):  # noqa: ANN001, ANN201
+    """MNRL at SMALL with every other default: the model three tests compare against, trained once."""
+    return training.train_bi_encoder(session_ws, negs, training.BiEncoderTrainConfig(**SMALL), checkpoint_steps=0).artifact
 
 
 @pytest.fixture(scope="module")
@@ -129,12 +134,11 @@ def test_resume_continues_at_the_saved_step_with_the_same_losses(session_ws, neg
     assert not training.checkpoint_dir(session_ws, "cut", resumed.version).exists()
 
 
-def test_gradient_checkpointing_trains_the_same_model(session_ws, negs) -> None:  # noqa: ANN001
+def test_gradient_checkpointing_trains_the_same_model(session_ws, negs, plain) -> None:  # noqa: ANN001
     """Issue 21: recomputing activations (dropout's random state replayed) gives the same losses and
     weights as keeping them; it only changes memory, so it does not version the model."""
-    plain = training.BiEncoderTrainConfig(loss="mnrl", **SMALL)
-    kept = training.train_bi_encoder(session_ws, negs, plain, name="kept-activations", checkpoint_steps=0).artifact
-    recomputed_cfg = dataclasses.replace(plain, gradient_checkpointing=True)
+    kept = plain  # activations kept: SMALL's steps are below the automatic threshold
+    recomputed_cfg = training.BiEncoderTrainConfig(gradient_checkpointing=True, **SMALL)
     assert training.planned_version(session_ws, negs, recomputed_cfg) == kept.version
     recomputed = training.train_bi_encoder(session_ws, negs, recomputed_cfg, name="recomputed", checkpoint_steps=0).artifact
     a = [r["loss"] for r in training.training_log(kept) if "loss" in r]
@@ -144,7 +148,7 @@ def test_gradient_checkpointing_trains_the_same_model(session_ws, negs) -> None:
     # By default a CPU recomputes once a step holds over 8,192 tokens: the default run's 32 x 5 x 256 does.
     recomputes = training.bi_encoder.recomputes_activations
     assert recomputes(training.BiEncoderTrainConfig(), "cpu", 5) and not recomputes(training.BiEncoderTrainConfig(), "cuda", 5)
-    assert not recomputes(plain, "cpu", 4) and not recomputes(training.BiEncoderTrainConfig(gradient_checkpointing=False), "cpu", 5)
+    assert not recomputes(training.BiEncoderTrainConfig(**SMALL), "cpu", 4) and not recomputes(training.BiEncoderTrainConfig(gradient_checkpointing=False), "cpu", 5)
     x = models.load_sentence_transformer(models.resolve(f"models/{kept.name}", session_ws)).encode(["a river crossing"])
     y = models.load_sentence_transformer(models.resolve(f"models/{recomputed.name}", session_ws)).encode(["a river crossing"])
     assert np.abs(x - y).max() < 1e-5
@@ -166,8 +170,8 @@ def test_options_are_checked_before_any_work(session_ws, tiny, negs, clusters) -
     assert training.BiEncoderTrainConfig(guide="x", margin_bins=3).versioned() == training.BiEncoderTrainConfig().versioned()
 
 
-def test_torchrun_two_cpu_processes_share_the_batches(session_ws, negs) -> None:  # noqa: ANN001
-    single = training.train_bi_encoder(session_ws, negs, training.BiEncoderTrainConfig(**SMALL), name="one-proc").artifact
+def test_torchrun_two_cpu_processes_share_the_batches(session_ws, negs, plain) -> None:  # noqa: ANN001
+    single = plain  # one process
     env = {**os.environ, "RETRIEVAL_CLI_WORKSPACE": str(session_ws.root), "OMP_NUM_THREADS": "1"}
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "retrieval_cli", "train",

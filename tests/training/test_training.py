@@ -23,7 +23,7 @@ def cross_encoder(session_ws: Workspace, tiny):  # noqa: ANN001, ANN201
     negs = mine(session_ws, tiny, MiningConfig(strategy="bm25:3,random:1", range_max=30, range_min=0, sampling="top")).artifact
     steps = []
     result = training.train_cross_encoder(
-        session_ws, negs, training.CrossEncoderTrainConfig(epochs=1, batch_size=16, max_length=128),
+        session_ws, negs, training.CrossEncoderTrainConfig(epochs=1, batch_size=16, max_length=64),
         progress=lambda stage, done, total: steps.append((done, total)),
     )
     return result, negs, steps
@@ -41,7 +41,7 @@ def test_training_writes_a_loadable_model_artifact(session_ws, cross_encoder) ->
     model = models.load_cross_encoder(models.resolve(art.ref, session_ws))
     scores = model.predict([("query text", "a document"), ("another", "text")])
     assert all(math.isfinite(float(s)) for s in scores)
-    again = training.train_cross_encoder(session_ws, negs, training.CrossEncoderTrainConfig(epochs=1, batch_size=16, max_length=128))
+    again = training.train_cross_encoder(session_ws, negs, training.CrossEncoderTrainConfig(epochs=1, batch_size=16, max_length=64))
     assert again.reused
 
 
