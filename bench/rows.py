@@ -92,6 +92,25 @@ def bm25_direct(args: dict) -> dict:
     return {"seconds": seconds, "hits": hits}
 
 
+def subset(folder: Path, docs: int, out: Path) -> Path:
+    """A BEIR folder of ``folder``'s first ``docs`` passages, its queries, and the judgments on
+    those passages: the rows that encode a corpus on every side stay minutes, not quarter hours."""
+    (out / "qrels").mkdir(parents=True, exist_ok=True)
+    kept = set()
+    with open(folder / "corpus.jsonl", encoding="utf-8") as src, open(out / "corpus.jsonl", "w", encoding="utf-8") as dst:
+        for line in src:
+            if len(kept) == docs:
+                break
+            kept.add(str(json.loads(line)["_id"]))
+            dst.write(line)
+    shutil.copyfile(folder / "queries.jsonl", out / "queries.jsonl")
+    for qrels in (folder / "qrels").glob("*.tsv"):
+        lines = qrels.read_text(encoding="utf-8").splitlines()
+        body = [line for line in lines[1:] if line.split("\t")[1] in kept]
+        (out / "qrels" / qrels.name).write_text("\n".join([lines[0], *body]) + "\n", encoding="utf-8")
+    return out
+
+
 def _texts(folder: Path) -> list[str]:
     out = []
     for line in open(folder / "corpus.jsonl", encoding="utf-8"):
@@ -238,11 +257,11 @@ def evaluate_direct(args: dict) -> dict:
     return {"seconds": seconds, "values": values}
 
 
-# The cross-encoder row: BM25 candidates (ranks 1-30) and every positive scored by a cross-encoder,
+# The cross-encoder row: BM25 candidates (ranks 1-20) and every positive (grade 3) scored by a cross-encoder,
 # the best 3 non-positive candidates kept. The model is MiniLM with a seeded one-logit head
 # (``make_cross_encoder``): no trained reranker ships with a PyPI package, and speed does not
 # depend on what the weights learned.
-CROSS = {"depth": 30, "negatives": 3, "batch_size": 32, "relevance_level": 2}
+CROSS = {"depth": 20, "negatives": 3, "batch_size": 32, "relevance_level": 3}
 
 
 def make_cross_encoder(folder: Path) -> Path:
@@ -299,10 +318,13 @@ def cross_direct(args: dict) -> dict:
         doc = json.loads(line)
         docs[str(doc["_id"])] = f"{doc.get('title', '')} {doc['text']}".strip()
     positives: dict[str, set[str]] = {}
+    relevant: dict[str, set[str]] = {}  # any positive grade: never a negative, as mining excludes them
     for line in open(folder / "qrels" / "test.tsv", encoding="utf-8"):
         qid, did, score = line.rstrip("\n").split("\t")
-        if qid != "query-id" and int(score) >= CROSS["relevance_level"] and did in docs:
-            positives.setdefault(qid, set()).add(did)
+        if qid != "query-id" and int(score) > 0 and did in docs:
+            relevant.setdefault(qid, set()).add(did)
+            if int(score) >= CROSS["relevance_level"]:
+                positives.setdefault(qid, set()).add(did)
     collection, index = work / "collection", work / "index"
     collection.mkdir(parents=True)
     with open(collection / "docs.jsonl", "w", encoding="utf-8") as out:
@@ -324,7 +346,7 @@ def cross_direct(args: dict) -> dict:
         scores = model.predict([(queries[q], docs[d]) for q, d in pairs], batch_size=CROSS["batch_size"], show_progress_bar=False)
         by_pair = dict(zip(pairs, (float(s) for s in scores)))
         return {
-            q: sorted(sorted((h.docid for h in hits[q] if h.docid not in positives[q]), key=lambda d: -by_pair[(q, d)])[:CROSS["negatives"]])
+            q: sorted(sorted((h.docid for h in hits[q] if h.docid not in relevant[q]), key=lambda d: -by_pair[(q, d)])[:CROSS["negatives"]])
             for q in qids
         }
 
@@ -334,7 +356,7 @@ def cross_direct(args: dict) -> dict:
 
 # The LLM rows: the packaged Gemma 3 270M writes one query for each of a few Cranfield passages,
 # with the same prompts and sampling on both sides (seeded: both generate the same tokens).
-LLM_DOCUMENTS = 8
+LLM_DOCUMENTS = 4
 
 
 def _llm_config(args: dict) -> Any:
@@ -478,13 +500,17 @@ report: {{baseline: untrained}}
 
 
 def recipe_ours(args: dict) -> dict:
-    """retrieval-cli: ``pipeline run`` of the recipe in a fresh workspace."""
+    """retrieval-cli: ``pipeline run`` of the recipe in a fresh workspace, then once more unchanged."""
     start = time.perf_counter()
     from retrieval_cli import pipeline
     from retrieval_cli.store import Workspace
 
-    pipeline.run(Workspace(Path(args["work"]) / "ws"), pipeline.load(Path(args["recipe"])))
-    return {"seconds": time.perf_counter() - start}
+    ws, recipe = Workspace(Path(args["work"]) / "ws"), pipeline.load(Path(args["recipe"]))
+    pipeline.run(ws, recipe)
+    seconds = time.perf_counter() - start
+    again = time.perf_counter()
+    pipeline.run(ws, recipe)  # unchanged: every step a cache hit (the re-run row)
+    return {"seconds": seconds, "rerun_seconds": time.perf_counter() - again}
 
 
 def recipe_direct(args: dict) -> dict:

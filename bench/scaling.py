@@ -49,7 +49,9 @@ def _vocabulary(rng: Any) -> list[str]:
 
 def write_corpus(folder: Path, docs: int, query_counts: list[int], seed: int = 7) -> dict[int, Path]:
     """A BEIR folder per query count under ``folder``, all sharing one ``corpus.jsonl`` (hard
-    links); each has ``n`` train and ``n`` test queries, the first ``n`` of the largest set."""
+    links); each has ``n`` train and ``n`` test queries, the first ``n`` of the largest set.
+    Counts above ``docs`` are left out (more queries than passages is no collection's shape;
+    MS MARCO has one per 18), unless no count fits."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -57,7 +59,7 @@ def write_corpus(folder: Path, docs: int, query_counts: list[int], seed: int = 7
     weights = 1.0 / np.arange(1, VOCABULARY + 1) ** 1.07
     weights /= weights.sum()
     folder.mkdir(parents=True, exist_ok=True)
-    most = max(query_counts)
+    most = max(n for n in query_counts if n <= docs) if any(n <= docs for n in query_counts) else min(query_counts)
     # Targets first, so each query's words can be drawn from its passage as the passage is written.
     targets = rng.choice(docs, size=2 * most, replace=docs < 2 * most)
     by_doc: dict[int, list[int]] = {}
@@ -75,7 +77,7 @@ def write_corpus(folder: Path, docs: int, query_counts: list[int], seed: int = 7
                 for qi in by_doc.get(start + i, ()):
                     texts[qi] = (f"d{start + i}", " ".join(rng.choice(row, size=WORDS_PER_QUERY, replace=False)))
     folders = {}
-    for n in sorted(query_counts):
+    for n in sorted(n for n in query_counts if n <= most):
         cell = folder.parent / f"{folder.name}-q{n}"
         (cell / "qrels").mkdir(parents=True, exist_ok=True)
         if not (cell / "corpus.jsonl").exists():

@@ -66,8 +66,8 @@ def test_training_row_sides_train_the_same_model(tmp_path: Path) -> None:
 def test_scaling_corpus_shares_one_corpus_file_and_each_query_comes_from_its_judged_passage(tmp_path: Path) -> None:
     from bench import scaling
 
-    folders = scaling.write_corpus(tmp_path / "beir", docs=60, query_counts=[4, 10])
-    assert sorted(folders) == [4, 10]
+    folders = scaling.write_corpus(tmp_path / "beir", docs=60, query_counts=[4, 10, 100])
+    assert sorted(folders) == [4, 10]  # 100 queries over 60 passages: no collection's shape, left out
     assert (folders[4] / "corpus.jsonl").stat().st_ino == (folders[10] / "corpus.jsonl").stat().st_ino
     corpus = {d["_id"]: d["text"].split() for d in map(json.loads, (folders[10] / "corpus.jsonl").read_text().splitlines())}
     assert len(corpus) == 60 and all(len(words) == scaling.WORDS_PER_PASSAGE for words in corpus.values())
@@ -114,7 +114,7 @@ def test_cross_encoder_row_sides_keep_the_same_negatives(tmp_path: Path) -> None
         f'{{"_id": "d{i}", "title": "", "text": "the {words[i % 10]} and the {words[(i * 3) % 10]} near place {i}"}}\n' for i in range(60)
     )
     queries = '{"_id": "q1", "text": "river bridge"}\n{"_id": "q2", "text": "forest canyon place"}\n'
-    qrels = "query-id\tcorpus-id\tscore\nq1\td0\t2\nq2\td4\t2\nq2\td14\t1\n"
+    qrels = "query-id\tcorpus-id\tscore\nq1\td0\t3\nq2\td4\t3\nq2\td14\t1\n"  # d14: relevant, never a negative
     folder = write_beir(tmp_path / "b", corpus, queries, qrels)
     model = benchmarks.rows.make_cross_encoder(tmp_path / "ce")
     args = {"data": str(folder), "model": str(model)}
@@ -123,3 +123,4 @@ def test_cross_encoder_row_sides_keep_the_same_negatives(tmp_path: Path) -> None
     assert set(ours["negatives"]) == set(direct["negatives"]) == {"q1", "q2"}
     assert ours["negatives"] == direct["negatives"]
     assert all(len(n) == benchmarks.rows.CROSS["negatives"] for n in ours["negatives"].values())
+    assert "d14" not in ours["negatives"]["q2"]  # judged relevant below the level: excluded on both sides
