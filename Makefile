@@ -18,13 +18,14 @@ venv: $(STAMP)
 # torch is installed first and pinned: 2.13.0 is the CPU wheel this machine type has on disk;
 # without it pip resolves torch for Pyserini/sentence-transformers to a multi-GB CUDA build.
 # On a GPU machine that CUDA build is the point: make venv TORCH=torch (see DEVELOPERS.md).
+# With the prebuilt llama-cpp-python wheel at hand the LLM extra comes in the same install (one
+# resolution, not two).
 TORCH ?= torch==2.13.0
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q '$(TORCH)'
-	$(PY) -m pip install -q -e '.[dev]'
-	if [ -d $(WHEELS) ]; then $(PY) -m pip install -q --find-links $(WHEELS) -e '.[dev,llm]'; fi
+	if [ -d $(WHEELS) ]; then $(PY) -m pip install -q --find-links $(WHEELS) -e '.[dev,llm]'; else $(PY) -m pip install -q -e '.[dev]'; fi
 	touch $(STAMP)
 
 # The main job: recipes/smoke.yaml on the project's synthetic dataset. Every mining strategy

@@ -1,15 +1,15 @@
 """Benchmarks (``make bench`` -> BENCHMARKS.md): retrieval-cli against the libraries it wraps.
 
 A development harness, outside the installed package: it imports retrieval_cli like any user.
-It is one file on purpose: each row is a pair of small functions (ours, direct) that a child
-process runs by name, and keeping every pair beside its twin is what lets a reader check that
-both sides do the same work.
+This module is the runner (subprocesses, repeats, the table); ``bench/rows.py`` holds each row as
+a pair of small functions (ours, direct) kept beside each other so a reader can check that both
+sides do the same work, and ``bench/scaling.py`` the scaling curves.
 
 Each row times the same work done by retrieval-cli and by the direct library call (Pyserini,
-sentence-transformers, ir-measures), each in a fresh subprocess so that a JVM or a model loaded by
-one side never favours the other and peak memory is each side's own. A row reports medians over
-repeats and the ratio retrieval-cli / direct. Nothing here asserts a speed: the numbers go in the
-file, misses included.
+sentence-transformers, ir-measures, llama-cpp-python), each in a fresh subprocess so that a JVM
+or a model loaded by one side never favours the other and peak memory is each side's own. A row
+reports medians over repeats and the ratio retrieval-cli / direct. Nothing here asserts a speed:
+the numbers go in the file, misses included.
 
 ``python -m bench --out BENCHMARKS.md`` (from the repository root) runs everything; ``--child CASE ARGS``
 is how one measurement runs inside its subprocess.
@@ -302,7 +302,8 @@ def to_markdown(results: dict[str, Any], config: BenchConfig, wall: float) -> st
         "The clock covers the work (file reading, model loading, encoding, indexing, search, writing, and",
         "turning hits into Python (id, score) lists), not Python imports or the JVM start, on both sides;",
         "both JVMs get the same options. Peak memory is each process's maximum resident set (imports",
-        "included). Every repeat's seconds are in BENCHMARKS.json.",
+        "included). The recipe row is the exception: `pipeline run` is a command, so both of its sides are",
+        "timed from a fresh process, imports included. Every repeat's seconds are in BENCHMARKS.json.",
         "",
         f"Machine: {m['cpus']} CPUs, {m['platform']}, Python {m['python']}; retrieval-cli {m['retrieval-cli']}, "
         f"torch {m['torch']}, sentence-transformers {m['sentence-transformers']}, pyserini {m['pyserini']}, "
