@@ -84,9 +84,21 @@ CASES: dict[str, Callable[[dict], dict]] = {
 }
 
 
+def peak_mb() -> float:
+    """This process's peak resident memory. Linux's VmHWM belongs to the process's own memory map;
+    ``ru_maxrss`` survives exec, so a child would report at least its parent's size at the fork."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _child(case: str, args: dict) -> None:
     result = CASES[case](args)
-    result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_mb"] = peak_mb()
     sys.stdout.write("\nRESULT " + json.dumps(result, default=str) + "\n")
 
 
@@ -176,10 +188,11 @@ def _run_file(config: BenchConfig, workdir: Path) -> Path:
     return path
 
 
-def scale(config: BenchConfig, workdir: Path, progress: Callable[[str], None]) -> list[dict[str, Any]]:
-    """The scaling points: per corpus size, the corpus written once, imported and indexed in the
-    first query count's cell; mining and evaluation in every cell. Each stage is its own process."""
-    points: list[dict[str, Any]] = []
+def scale(config: BenchConfig, workdir: Path, progress: Callable[[str], None], points: list[dict[str, Any]],
+          updated: Callable[[], None] = lambda: None) -> list[dict[str, Any]]:
+    """The scaling points, appended to ``points`` as each is measured (``updated`` hears each): per
+    corpus size, the corpus written once, imported and indexed in the first query count's cell;
+    mining and evaluation in every cell. Each stage is its own process."""
     counts = sorted(config.query_counts)
     for docs in sorted(config.corpus_sizes):
         root = workdir / f"scale-{docs}"
@@ -196,15 +209,25 @@ def scale(config: BenchConfig, workdir: Path, progress: Callable[[str], None]) -
                     points.append({"stage": stage, "docs": docs, "queries": n, "seconds": measure.median,
                                    "peak_mb": measure.peak_mb, "index_mb": measure.extra.get("index_mb")})
                     progress(f"scaling: {stage}, {docs:,} x {n:,}: {measure.median:.2f} s, {measure.peak_mb:.0f} MB")
+                    updated()
         shutil.rmtree(root, ignore_errors=True)
     return points
 
 
-def run_all(config: BenchConfig, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """Every row; returns the numbers ``to_markdown`` lays out."""
+def run_all(
+    config: BenchConfig, progress: Callable[[str], None] = lambda _: None, updated: Callable[[dict[str, Any]], None] = lambda _: None,
+) -> dict[str, Any]:
+    """Every row; returns the numbers ``to_markdown`` lays out. ``updated`` hears the results so far
+    after each row and point, so a run stopped early (or one that fails late) keeps what it measured."""
     workdir = Path(config.workdir or tempfile.mkdtemp(prefix="rcli-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     table: list[dict[str, Any]] = []
+    points: list[dict[str, Any]] = []
+
+    def results(done: bool = False) -> dict[str, Any]:
+        fits = [scaling.fit(points, stage) for stage in scaling.STAGES] if points else []
+        return {"rows": table, "scaling": points, "fits": fits, "machine": machine(), "complete": done}
+
     small = rows.subset(config.small, config.small_docs, workdir / "small")
     small_label = f"{config.small.name}, {config.small_docs} passages"
 
@@ -227,6 +250,7 @@ def run_all(config: BenchConfig, progress: Callable[[str], None] = lambda _: Non
             "ours_s": ours.median, "direct_s": direct_side.median, "ratio": ours.median / direct_side.median,
             "ours_mb": ours.peak_mb, "direct_mb": direct_side.peak_mb, "goal": goal, "note": note(ours, direct_side),
         })
+        updated(results())
         return ours
 
     pair("BM25 index + search (TREC-DL pool)", "bm25", {"data": str(config.trec_dl)}, "<= 1.15x",
@@ -269,10 +293,11 @@ def run_all(config: BenchConfig, progress: Callable[[str], None] = lambda _: Non
                       "ratio": again / ours.median, "ours_mb": None, "direct_mb": None, "goal": "<= 0.05",
                       "note": "direct column: the first run (the recipe row's retrieval-cli side, same process)"})
 
-    points = scale(config, workdir, progress) if config.wants("scaling") else []
+    if config.wants("scaling"):
+        scale(config, workdir, progress, points, lambda: updated(results()))
     if config.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)
-    return {"rows": table, "scaling": points, "fits": [scaling.fit(points, stage) for stage in scaling.STAGES] if points else [], "machine": machine()}
+    return results(done=True)
 
 
 def machine() -> dict[str, str]:
@@ -307,7 +332,8 @@ def to_markdown(results: dict[str, Any], config: BenchConfig, wall: float) -> st
         "",
         f"Machine: {m['cpus']} CPUs, {m['platform']}, Python {m['python']}; retrieval-cli {m['retrieval-cli']}, "
         f"torch {m['torch']}, sentence-transformers {m['sentence-transformers']}, pyserini {m['pyserini']}, "
-        f"faiss {m['faiss-cpu']}, ir-measures {m['ir-measures']}. Whole run: {wall / 60:.1f} min.",
+        f"faiss {m['faiss-cpu']}, ir-measures {m['ir-measures']}. "
+        + (f"Whole run: {wall / 60:.1f} min." if results.get("complete", True) else f"PARTIAL: written {wall / 60:.1f} min into a run still going or stopped."),
         "",
         "| row | retrieval-cli s | direct s | ratio | goal | peak MB (ours / direct) | note |",
         "|---|---|---|---|---|---|---|",
@@ -347,15 +373,18 @@ def main(argv: list[str] | None = None) -> None:
         if not folder.is_dir():
             raise SystemExit(f"benchmarks need {folder} (the project's ../shared/data)")
     started = time.perf_counter()
-    results = run_all(config, progress=lambda message: print(f"[bench] {message}", file=sys.stderr, flush=True))
-    text = to_markdown(results, config, time.perf_counter() - started)
     # The GPU rows come from `make gpu-check` on a machine that has one: kept, not redrawn here.
     kept = kept_section(options.out.read_text(encoding="utf-8")) if options.out.is_file() else ""
-    if kept:
-        text += "\n" + kept
-    options.out.write_text(text, encoding="utf-8")
-    (options.out.with_suffix(".json")).write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
-    print(text)
+
+    def write(results: dict[str, Any]) -> str:
+        wall = time.perf_counter() - started
+        text = to_markdown({**results, "wall_s": wall}, config, wall) + ("\n" + kept if kept else "")
+        options.out.write_text(text, encoding="utf-8")
+        options.out.with_suffix(".json").write_text(json.dumps({**results, "wall_s": wall}, indent=1, default=str) + "\n", encoding="utf-8")
+        return text
+
+    results = run_all(config, progress=lambda message: print(f"[bench] {message}", file=sys.stderr, flush=True), updated=write)
+    print(write(results))
 
 
 if __name__ == "__main__":

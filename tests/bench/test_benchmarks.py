@@ -124,3 +124,19 @@ def test_cross_encoder_row_sides_keep_the_same_negatives(tmp_path: Path) -> None
     assert ours["negatives"] == direct["negatives"]
     assert all(len(n) == benchmarks.rows.CROSS["negatives"] for n in ours["negatives"].values())
     assert "d14" not in ours["negatives"]["q2"]  # judged relevant below the level: excluded on both sides
+
+
+def test_a_childs_peak_memory_is_its_own_not_its_parents() -> None:
+    """ru_maxrss survives exec on Linux: a child forked from a large parent reported the parent's
+    size (every row after the cross-encoder was built read 900 MB). VmHWM is the child's own."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    ballast = np.ones(400 * 2**20 // 8)  # 400 MB resident in this process
+    code = "import resource; from bench.harness import peak_mb; print(peak_mb(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+    own, inherited = map(float, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                               cwd=Path(benchmarks.__file__).parents[1]).stdout.split())
+    assert own < 200 < 400 <= inherited + 50, (own, inherited)
+    del ballast
