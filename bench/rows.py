@@ -182,6 +182,15 @@ def _mine(ws: Any, data_art: Any, config: Any) -> Any:
     return mining.mine_negatives(ws, data_art, config, indexes=indexes, force=True)
 
 
+def _negatives_of(artifact: Any) -> dict[str, list[str]]:
+    """{query: sorted negative ids} of a negatives artifact: what both sides of a mining row compare."""
+    negatives = {}
+    for line in open(artifact.file("negatives.jsonl"), encoding="utf-8"):
+        row = json.loads(line)
+        negatives[row["query_id"]] = sorted(n["doc_id"] for n in row["negatives"])
+    return negatives
+
+
 def mine_ours(args: dict) -> dict:
     """retrieval-cli: dense negatives (top 3 of ranks 1..50, positives excluded) for every test query."""
     import faiss  # noqa: F401  (imports stay outside the clock on both sides)
@@ -192,11 +201,7 @@ def mine_ours(args: dict) -> dict:
     ws, data_art = _import_dataset(Path(args["data"]), Path(args["work"]) / "ws")
     config = mining.MiningConfig(strategy="dense", split="test", num_negatives=3, range_min=0, range_max=50, sampling="top")
     seconds, result = _timed(lambda: _mine(ws, data_art, config))
-    negatives = {}
-    for line in open(result.artifact.file("negatives.jsonl"), encoding="utf-8"):
-        row = json.loads(line)
-        negatives[row["query_id"]] = sorted(n["doc_id"] for n in row["negatives"])
-    return {"seconds": seconds, "negatives": negatives}
+    return {"seconds": seconds, "negatives": _negatives_of(result.artifact)}
 
 
 def mine_direct(args: dict) -> dict:
@@ -306,11 +311,7 @@ def cross_ours(args: dict) -> dict:
     )
     indexes = ensure(ws, data_art, config.engines())
     seconds, result = _timed(lambda: mining.mine_negatives(ws, data_art, config, indexes=indexes, force=True))
-    negatives = {}
-    for line in open(result.artifact.file("negatives.jsonl"), encoding="utf-8"):
-        row = json.loads(line)
-        negatives[row["query_id"]] = sorted(n["doc_id"] for n in row["negatives"])
-    return {"seconds": seconds, "negatives": negatives}
+    return {"seconds": seconds, "negatives": _negatives_of(result.artifact)}
 
 
 def cross_direct(args: dict) -> dict:
