@@ -125,12 +125,9 @@ def subset(folder: Path, docs: int, out: Path) -> Path:
     return out
 
 
-def _texts(folder: Path) -> list[str]:
-    out = []
-    for line in open(folder / "corpus.jsonl", encoding="utf-8"):
-        doc = json.loads(line)
-        out.append(f"{doc.get('title', '')} {doc['text']}".strip())
-    return out
+def _passages(folder: Path) -> dict[str, str]:
+    """{id: "title text"} of a BEIR folder's passages, in file order: what every direct side encodes."""
+    return {i: f"{title} {text}".strip() for i, title, text in _beir_docs(folder)}
 
 
 def encode_ours(args: dict) -> dict:
@@ -152,7 +149,7 @@ def encode_direct(args: dict) -> dict:
 
     from retrieval_cli import models
 
-    texts = _texts(Path(args["data"]))
+    texts = list(_passages(Path(args["data"])).values())
     location = str(models.resolve(models.DEFAULT_MODEL).location)
     seconds, vectors = _timed(lambda: SentenceTransformer(location, device="cpu").encode(texts, batch_size=64, normalize_embeddings=True))
     return {"seconds": seconds, "vectors": len(vectors)}
@@ -161,10 +158,7 @@ def encode_direct(args: dict) -> dict:
 def _pairs(folder: Path) -> tuple[dict[str, str], dict[str, str], list[tuple[str, str]]]:
     records = [json.loads(line) for line in open(folder / "queries.jsonl", encoding="utf-8")]
     queries = {str(r["_id"]): r["text"] for r in records}
-    docs = {}
-    for line in open(folder / "corpus.jsonl", encoding="utf-8"):
-        doc = json.loads(line)
-        docs[str(doc["_id"])] = f"{doc.get('title', '')} {doc['text']}".strip()
+    docs = _passages(folder)
     pairs = []
     for line in open(folder / "qrels" / "test.tsv", encoding="utf-8"):
         qid, did, score = line.rstrip("\n").split("\t")
@@ -327,10 +321,7 @@ def cross_direct(args: dict) -> dict:
 
     folder, work = Path(args["data"]), Path(args["work"])
     queries = {str(r["_id"]): r["text"] for r in map(json.loads, open(folder / "queries.jsonl", encoding="utf-8"))}
-    docs = {}
-    for line in open(folder / "corpus.jsonl", encoding="utf-8"):
-        doc = json.loads(line)
-        docs[str(doc["_id"])] = f"{doc.get('title', '')} {doc['text']}".strip()
+    docs = _passages(folder)
     positives: dict[str, set[str]] = {}
     relevant: dict[str, set[str]] = {}  # any positive grade: never a negative, as mining excludes them
     for line in open(folder / "qrels" / "test.tsv", encoding="utf-8"):

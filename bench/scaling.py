@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
 from pathlib import Path
 from typing import Any
+
+from bench.rows import _timed  # the one clock every row and stage uses
 
 # MS MARCO passage: what the projection is for (passages, training queries, dev queries).
 MSMARCO = {"docs": 8_841_823, "train_queries": 502_939, "dev_queries": 6_980}
@@ -95,12 +96,6 @@ def write_corpus(folder: Path, docs: int, query_counts: list[int], seed: int = 7
 
 
 # ---- the stages, each run inside its own child process ---------------------------------------
-
-def _timed(fn: Any) -> tuple[float, Any]:
-    start = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - start, out
-
 
 def _workspace(args: dict) -> Any:
     from retrieval_cli.store import Workspace
