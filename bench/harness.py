@@ -49,7 +49,7 @@ class BenchConfig:
 
     trec_dl: Path = SHARED / "trec-dl-2019-passage-pool"  # real data: BM25 and evaluation rows
     small: Path = SHARED / "cranfield"  # encode, mining, training and LLM rows (every side encodes the corpus)
-    small_docs: int = 700  # of its passages: halves the rows that encode it on every side
+    small_docs: int = 500  # of its passages: a third of the rows that encode it on every side
     repeats: int = 3
     corpus_sizes: tuple[int, ...] = (10_000, 100_000)
     query_counts: tuple[int, ...] = (1_000,)
@@ -66,6 +66,7 @@ class Measure:
 
     seconds: list[float] = field(default_factory=list)
     peak_mb: float = 0.0
+    wall_s: float = 0.0  # the children's whole lives (start-up and imports too): what the run's length is made of
     extras: list[dict[str, Any]] = field(default_factory=list)  # what each repeat returned beside its seconds
 
     @property
@@ -113,6 +114,7 @@ def run_case(case: str, args: dict, repeats: int, workdir: Path, measure: Measur
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+        started = time.perf_counter()
         proc = subprocess.run(
             [sys.executable, "-m", "bench", "--child", case, json.dumps({**args, "work": str(work)})],
             capture_output=True, text=True, env=env, cwd=REPO,  # -m bench: the harness lives in the repository
@@ -121,6 +123,7 @@ def run_case(case: str, args: dict, repeats: int, workdir: Path, measure: Measur
         if proc.returncode != 0 or not lines:
             raise RuntimeError(f"benchmark {case} failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
         result = json.loads(lines[-1][len("RESULT "):])
+        measure.wall_s += time.perf_counter() - started
         measure.seconds.append(float(result.pop("seconds")))
         measure.peak_mb = max(measure.peak_mb, float(result.pop("peak_mb")))
         measure.extras.append(result)
@@ -203,12 +206,14 @@ def scale(config: BenchConfig, workdir: Path, progress: Callable[[str], None], p
         for n, folder in folders.items():
             args = {"ws": str(root / "ws"), "folder": str(folder), "name": f"q{n}"}
             for stage in scaling.STAGES:
+                if stage == "dense index":  # its vectors, seeded by a process of their own (not timed, not counted)
+                    run_case(f"scale/{scaling.SEED}", args, 1, workdir)
                 progress(f"scaling: {stage}, {docs:,} passages, {n:,} queries")
                 measure = run_case(f"scale/{stage}", args, 1, workdir)
                 first_cell = n == counts[0]
                 if first_cell or scaling.STAGES[stage][0] == "both":  # later cells link or reuse the indexes
                     points.append({"stage": stage, "docs": docs, "queries": n, "seconds": measure.median,
-                                   "peak_mb": measure.peak_mb, "index_mb": measure.extra.get("index_mb")})
+                                   "peak_mb": measure.peak_mb, "index_mb": measure.extra.get("index_mb"), "wall_s": measure.wall_s})
                     progress(f"scaling: {stage}, {docs:,} x {n:,}: {measure.median:.2f} s, {measure.peak_mb:.0f} MB")
                     updated()
         shutil.rmtree(root, ignore_errors=True)
@@ -234,22 +239,26 @@ def run_all(
 
     def pair(
         label: str, case: str, args: dict, goal: str, note: Callable[[Measure, Measure], str] = lambda a, b: "",
-        key: str = "", direct: dict | None = None, direct_case: str = "",
+        key: str = "", direct: dict | None = None, direct_case: str = "", repeats: int = 0,
     ) -> Measure | None:
-        """One row: ``case``_ours against ``case``_direct (or ``direct_case`` with ``direct`` overriding args)."""
+        """One row: ``case``_ours against ``case``_direct (or ``direct_case`` with ``direct`` overriding
+        args), ``repeats`` times (0: the configured number)."""
         if not config.wants(key or case):
             return None
+        repeats = repeats or config.repeats
         # Sides alternate (ours, direct, ours, ...): the machine's speed drifts over minutes (runs of
         # one encode spread 50-54 s here), and alternating gives both sides the same drift.
         ours, direct_side = Measure(), Measure()
-        for repeat in range(config.repeats):
-            progress(f"{label}: retrieval-cli, then direct ({repeat + 1}/{config.repeats})")
+        for repeat in range(repeats):
+            progress(f"{label}: retrieval-cli, then direct ({repeat + 1}/{repeats})")
             run_case(f"{case}_ours", args, 1, workdir, ours)
             run_case(direct_case or f"{case}_direct", {**args, **(direct or {})}, 1, workdir, direct_side)
         table.append({
             "row": label, "ours_runs": ours.seconds, "direct_runs": direct_side.seconds,
             "ours_s": ours.median, "direct_s": direct_side.median, "ratio": ours.median / direct_side.median,
-            "ours_mb": ours.peak_mb, "direct_mb": direct_side.peak_mb, "goal": goal, "note": note(ours, direct_side),
+            "ours_mb": ours.peak_mb, "direct_mb": direct_side.peak_mb, "goal": goal,
+            "note": note(ours, direct_side) + (f"; {repeats} run{'s' if repeats > 1 else ''}" if repeats != config.repeats else ""),
+            "wall_s": ours.wall_s + direct_side.wall_s,
         })
         updated(results())
         return ours
@@ -264,12 +273,13 @@ def run_all(
          "<= 1.05x, same losses", losses)
     # Memory at train's defaults (batch 32, 3 negatives, 256 tokens), which turn gradient checkpointing
     # on for a step this big on CPU; the direct script trains without it, as sentence-transformers does.
+    # One run a side: the row is about memory (each run takes about 40 s).
     pair("Bi-encoder training at the defaults, peak memory (32 Cranfield titles, 3 negatives, batch 32, 256 tokens)", "train",
          {"data": str(small), "queries": 32, "negatives": 3, "batch_size": 32, "max_seq_length": 256, "defaults": 1},
-         "peak <= 6 GB, same losses", losses, key="train-defaults")
+         "peak <= 6 GB, same losses", losses, key="train-defaults", repeats=1)
     if config.wants("cross"):
         model = rows.make_cross_encoder(workdir / "cross-encoder")
-        pair("Cross-encoder scoring in mining vs CrossEncoder.predict (TREC-DL pool: 36 queries, 20 BM25 candidates + grade-3 positives)",
+        pair(f"Cross-encoder scoring in mining vs CrossEncoder.predict (TREC-DL pool: 36 queries, {rows.CROSS['depth']} BM25 candidates + grade-3 positives)",
              "cross", {"data": str(config.trec_dl), "model": str(model)}, "<= 1.05x",
              lambda a, b: f"negatives overlap (Jaccard) {_overlap(a.extra['negatives'], b.extra['negatives']):.3f}")
     tokens = lambda a, b: f"{a.extra['tokens']} / {b.extra['tokens']} tokens; {a.extra['tokens'] / a.median:.1f} / {b.extra['tokens'] / b.median:.1f} tok/s"  # noqa: E731

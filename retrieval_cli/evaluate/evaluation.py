@@ -9,13 +9,13 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from retrieval_cli import data as datasets
 from retrieval_cli import models
 from retrieval_cli.errors import InputError
 from retrieval_cli.evaluate import runs
-from retrieval_cli.evaluate.measures import DEFAULT_MEASURES, resolve_measures, score_run
+from retrieval_cli.evaluate.measures import DEFAULT_MEASURES, RunScorer, resolve_measures
 from retrieval_cli.evaluate.rerank import rerank
 from retrieval_cli.evaluate.runs import Run
 from retrieval_cli.index import fusion as fusion_lib
@@ -59,9 +59,32 @@ class EvaluateConfig(Versioned):
             fusion_lib.check(self.fusion, self.rrf_k, self.fusion_weight)
 
 
+GROUP_QUERIES = 10_000  # queries retrieved, written and scored at a time
+STORED_RUN = "run.jsonl"  # a kept ranking: one [query id, [[doc id, score], ...]] line per query
+
+
+def _groups(query_ids: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(query_ids), GROUP_QUERIES):
+        yield query_ids[start:start + GROUP_QUERIES]
+
+
+def _stored_groups(path: Path) -> Iterator[Run]:
+    """A kept ranking read back a group of queries at a time."""
+    run: Run = {}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            qid, hits = json.loads(line)
+            run[qid] = [(d, s) for d, s in hits]
+            if len(run) == GROUP_QUERIES:
+                yield run
+                run = {}
+    if run:
+        yield run
+
+
 def _ranking_key(index: Artifact, dataset: Artifact, config: EvaluateConfig, drop_self: bool, reranker: str | None) -> str:
     """The cache key of a ranking: everything it depends on, and not the measures."""
-    key = {"index": index.ref, "dataset": dataset.ref, "split": config.split, "depth": config.depth, "drop_self": drop_self,
+    key = {"stored": STORED_RUN, "index": index.ref, "dataset": dataset.ref, "split": config.split, "depth": config.depth, "drop_self": drop_self,
            "rerank": reranker, "rerank_depth": config.rerank_depth if reranker else None}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode("utf-8")).hexdigest()[:32]
 
@@ -125,60 +148,82 @@ def evaluate(
         default_name += f"-rerank-{models.short_label(config.rerank)}"
 
     def build(folder: Path) -> dict[str, Any]:
-        data = datasets.load(dataset)
+        data = datasets.load(dataset, lazy_corpus=True)  # texts read on demand (a reranker's): flat in corpus size
         drop_self = datasets.drop_self_hits(data, config.self_hits)
         qrels = data.split_qrels(config.split)
         queries = data.split_queries(config.split)
+        reranker: list[Any] = []  # the cross-encoder, loaded by the first group that needs it
+
         def ranked(first_stage: Run) -> Run:
             """Self hits dropped, cut to depth, reranked: the same steps for an index and a run file."""
             run = runs.truncate(runs.drop_self_hits(first_stage) if drop_self else first_stage, config.depth)
             if rerank_spec is None:
                 return run
-            model = models.load_cross_encoder(rerank_spec, device=config.device, progress=progress)
-            return rerank(run, queries, data, model, config.rerank_depth, config.rerank_batch_size, progress)
+            if not reranker:
+                reranker.append(models.load_cross_encoder(rerank_spec, device=config.device, progress=progress))
+            return rerank(run, queries, data, reranker[0], config.rerank_depth, config.rerank_batch_size, progress)
 
-        if index is not None:
-            tag = index.name + ("+rerank" if rerank_spec is not None else "")
-            # The ranking depends on the index, the queries and the retrieval settings, never on
-            # the measures: evaluating again with other measures scores the ranking kept here.
-            entry = ws.cache("runs").entry(_ranking_key(index, dataset, config, drop_self, resolved.get("rerank_fingerprint")))
-            kept = entry.load()
-            if kept is not None:
-                run = {q: [(d, s) for d, s in hits] for q, hits in json.loads(kept.file("run.json").read_text(encoding="utf-8")).items()}
-                source = "stored"
+        # Queries go through in groups: each group's ranking is written to run.trec and scored,
+        # then dropped, so memory follows the index and the group, never the number of queries.
+        scorer = RunScorer(qrels, measures)
+        trec = open(folder / "run.trec", "w", encoding="utf-8")
+        answered = 0
+        done = 0
+
+        def take(run: Run, group: list[str], tag: str) -> None:
+            nonlocal answered, done
+            trec.writelines(runs.trec_lines(run, tag))
+            scorer.add(run, group)
+            answered += sum(1 for q in group if q in qrels and run.get(q))
+            done += len(group)
+            progress("retrieve and score", done, len(queries))
+
+        with trec:
+            if index is not None:
+                tag = index.name + ("+rerank" if rerank_spec is not None else "")
+                # The ranking depends on the index, the queries and the retrieval settings, never on
+                # the measures: evaluating again with other measures scores the ranking kept here.
+                entry = ws.cache("runs").entry(_ranking_key(index, dataset, config, drop_self, resolved.get("rerank_fingerprint")))
+                kept = entry.load()
+                if kept is not None:
+                    for run in _stored_groups(kept.file(STORED_RUN)):
+                        take(run, list(run), tag)
+                    source = "stored"
+                else:
+                    searcher = open_searcher(ws, index, progress, device=config.device)
+
+                    def search_all(path: Path) -> None:
+                        with open(path / STORED_RUN, "w", encoding="utf-8") as stored:
+                            for group in _groups(list(queries)):
+                                run = ranked(searcher.search({q: queries[q] for q in group}, config.depth + (1 if drop_self else 0)))
+                                # Full-precision scores: the TREC file's six decimals could tie documents.
+                                stored.writelines(json.dumps([q, hits]) + "\n" for q, hits in run.items())
+                                take(run, group, tag)
+
+                    entry.store({"index": index.ref, "split": config.split}, search_all)
+                    source = "retrieved"
             else:
-                searcher = open_searcher(ws, index, progress, device=config.device)
-                progress("retrieve", 0, len(queries))
-                first = searcher.search(queries, config.depth + (1 if drop_self else 0))
-                progress("retrieve", len(queries), len(queries))
-                run = ranked(first)
-                source = "retrieved"
-                final = run  # full-precision scores: the TREC file's six decimals could tie documents
-                entry.store({"index": index.ref, "split": config.split}, lambda path: (path / "run.json").write_text(json.dumps(final), encoding="utf-8"))
-        elif fuse:
-            # Each input's stored TREC run, fused by Pyserini's fusion; ranks are what RRF reads.
-            fused = fusion_lib.fuse([runs.read_trec(ev.file("run.trec")) for ev in fuse], str(config.fusion),
-                                    rrf_k=config.rrf_k, weight=config.fusion_weight, depth=config.depth)
-            run = ranked({q: hits for q, hits in fused.items() if q in queries})
-            tag = str(config.fusion) + ("+rerank" if rerank_spec is not None else "")
-            source = "fused"
-        else:
-            first = runs.read_trec(run_file)  # type: ignore[arg-type]
-            unknown = sorted(set(first) - set(data.queries))
-            if len(unknown) == len(first):
-                raise InputError(f"no query id in the run is in dataset '{data.name}' (e.g. '{unknown[0]}')", path=run_file)
-            run = ranked({q: hits for q, hits in first.items() if q in queries})
-            tag = run_file.stem + ("+rerank" if rerank_spec is not None else "")  # type: ignore[union-attr]
-            source = "run file"
-        runs.write_trec(run, folder / "run.trec", tag)
+                if fuse:
+                    # Each input's stored TREC run, fused by Pyserini's fusion; ranks are what RRF reads.
+                    first = fusion_lib.fuse([runs.read_trec(ev.file("run.trec")) for ev in fuse], str(config.fusion),
+                                            rrf_k=config.rrf_k, weight=config.fusion_weight, depth=config.depth)
+                    tag, source = str(config.fusion), "fused"
+                else:
+                    first = runs.read_trec(run_file)  # type: ignore[arg-type]
+                    unknown = sorted(set(first) - set(data.queries))
+                    if len(unknown) == len(first):
+                        raise InputError(f"no query id in the run is in dataset '{data.name}' (e.g. '{unknown[0]}')", path=run_file)
+                    tag, source = run_file.stem, "run file"  # type: ignore[union-attr]
+                tag += "+rerank" if rerank_spec is not None else ""
+                for group in _groups(list(queries)):
+                    take(ranked({q: first[q] for q in group if q in first}), group, tag)
         progress("score", 0, None)
-        aggregate, per_query = score_run(run, qrels, measures)
+        aggregate, per_query = scorer.result()
         progress("score", 1, 1)
         with open(folder / "per_query.tsv", "w", encoding="utf-8", newline="") as out:
             writer = csv.writer(out, delimiter="\t", lineterminator="\n")
             writer.writerow(["query_id", "measure", "value"])
             writer.writerows((q, m, f"{v:.6f}") for q, m, v in per_query)
-        answered = sum(1 for q in qrels if run.get(q))
         metrics = {
             "dataset": data.name,
             "split": config.split,

@@ -8,7 +8,7 @@ as nDCG use the grades as gains.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 from retrieval_cli.errors import InputError
 from retrieval_cli.evaluate import runs
@@ -61,26 +61,50 @@ def resolve_measures(names: list[str], relevance_level: int) -> dict[str, Any]:
     return resolved
 
 
+class RunScorer:
+    """A run scored by ir-measures a group of queries at a time, so memory follows the group, not
+    the run. Each group is scored against its own queries' judgments (ir-measures gives a judged
+    query missing from the run its measure's default), and every per-query value feeds the
+    measure's own aggregator, as ``Evaluator.calc`` does over one whole run."""
+
+    def __init__(self, qrels: dict[str, dict[str, int]], measures: dict[str, Any]) -> None:
+        self.qrels = qrels
+        self.measures = measures
+        # Two labels may name one measure (R@100 and R(rel=1)@100): compute each measure once and
+        # give its values to every label that names it.
+        self.distinct = {str(m): m for m in measures.values()}
+        self.aggregators = {key: m.aggregator() for key, m in self.distinct.items()}
+        self.values: dict[str, list[tuple[str, float]]] = {}
+        self.scored: set[str] = set()
+
+    def add(self, run: Mapping[str, list[tuple[str, float]]], query_ids: Iterable[str]) -> None:
+        """Score the judged queries among ``query_ids`` (each once over all calls) on their hits in ``run``."""
+        import ir_measures
+
+        group = [q for q in dict.fromkeys(query_ids) if q in self.qrels and q not in self.scored]
+        if not group:
+            return
+        self.scored.update(group)
+        qrel_rows = [ir_measures.Qrel(q, d, g) for q in group for d, g in self.qrels[q].items()]
+        evaluator = ir_measures.evaluator(list(self.distinct.values()), qrel_rows)
+        for metric in evaluator.iter_calc(runs.to_scored_docs({q: run[q] for q in group if q in run})):
+            key = str(metric.measure)
+            self.aggregators[key].add(metric.value)
+            self.values.setdefault(key, []).append((metric.query_id, float(metric.value)))
+
+    def result(self) -> tuple[dict[str, float], list[tuple[str, str, float]]]:
+        """(label -> aggregate, sorted (query id, label, value)); judged queries never added count as
+        queries without hits, as in one call over the whole run."""
+        self.add({}, self.qrels)
+        aggregate = {label: float(self.aggregators[str(m)].result()) for label, m in self.measures.items()}
+        per_query = [(qid, label, value) for label, m in self.measures.items() for qid, value in self.values.get(str(m), [])]
+        return aggregate, sorted(per_query)
+
+
 def score_run(
     run: runs.Run, qrels: dict[str, dict[str, int]], measures: dict[str, Any]
 ) -> tuple[dict[str, float], list[tuple[str, str, float]]]:
-    """Aggregate and per-query values of each measure, computed by ir-measures."""
-    import ir_measures
-
-    qrel_rows = [ir_measures.Qrel(q, d, g) for q, docs in qrels.items() for d, g in docs.items()]
-    # Two labels may name one measure (R@100 and R(rel=1)@100): compute each measure once and
-    # give its values to every label that names it.
-    distinct = {str(m): m for m in measures.values()}
-    evaluator = ir_measures.evaluator(list(distinct.values()), qrel_rows)
-    scored = runs.to_scored_docs({q: hits for q, hits in run.items() if q in qrels})
-    # One pass gives both the aggregates (ir-measures' own aggregators) and the per-query values.
-    aggregated, metrics = evaluator.calc(scored)
-    values = {str(m): float(v) for m, v in aggregated.items()}
-    per_measure: dict[str, list[tuple[str, float]]] = {}
-    for m in metrics:
-        per_measure.setdefault(str(m.measure), []).append((m.query_id, float(m.value)))
-    aggregate = {label: values.get(str(m), 0.0) for label, m in measures.items()}
-    per_query = [
-        (qid, label, value) for label, m in measures.items() for qid, value in per_measure.get(str(m), [])
-    ]
-    return aggregate, sorted(per_query)
+    """Aggregate and per-query values of each measure over a whole run, computed by ir-measures."""
+    scorer = RunScorer(qrels, measures)
+    scorer.add(run, qrels)
+    return scorer.result()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Iterator, Mapping
 
 from retrieval_cli.data.readers import read_lines
 from retrieval_cli.errors import InputError
@@ -12,12 +12,17 @@ from retrieval_cli.errors import InputError
 Run = dict[str, list[tuple[str, float]]]  # query id -> [(doc id, score)] best first
 
 
+def trec_lines(run: Mapping[str, list[tuple[str, float]]], tag: str) -> Iterator[str]:
+    """A run's TREC lines, ranks 1..n per query; ties keep the order given."""
+    for qid, hits in run.items():
+        for rank, (doc_id, score) in enumerate(hits, start=1):
+            yield f"{qid} Q0 {doc_id} {rank} {score:.6f} {tag}\n"
+
+
 def write_trec(run: Mapping[str, list[tuple[str, float]]], path: Path, tag: str) -> None:
     """Write a run with ranks 1..n per query; ties keep the order given."""
     with open(path, "w", encoding="utf-8") as out:
-        for qid, hits in run.items():
-            for rank, (doc_id, score) in enumerate(hits, start=1):
-                out.write(f"{qid} Q0 {doc_id} {rank} {score:.6f} {tag}\n")
+        out.writelines(trec_lines(run, tag))
 
 
 def read_trec(path: Path) -> Run:

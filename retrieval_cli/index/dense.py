@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import errno
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -40,6 +41,22 @@ def _faiss_index(vectors: np.ndarray, config: DenseConfig) -> Any:
         index.train(vectors)
     index.add(vectors)
     return index
+
+
+@contextmanager
+def _blas_search() -> Iterator[None]:
+    """Exhaustive inner products by BLAS matrix products for any batch of 20 queries or more.
+    faiss 1.15 raised the switch to 128,000 queries, so a mining chunk (250 queries) took its
+    per-query SIMD loop: 1.57 s against 0.33 s by BLAS over 100k vectors on 2 cores, the same ids
+    and scores within 1e-7. The global is restored, so other faiss users in the process see theirs."""
+    import faiss
+
+    before = faiss.cvar.distance_compute_blas_threshold
+    faiss.cvar.distance_compute_blas_threshold = 20  # faiss's default before 1.15
+    try:
+        yield
+    finally:
+        faiss.cvar.distance_compute_blas_threshold = before
 
 
 def _write_index(index: Any, path: Path) -> None:
@@ -144,7 +161,8 @@ class DenseSearcher:
         chunk = 1024  # bounded memory: scores are chunk x k, never queries x corpus
         self.progress("faiss search", 0, len(qids))
         for start in range(0, len(qids), chunk):
-            scores, idx = self.index.search(vectors[start:start + chunk], k)
+            with _blas_search():
+                scores, idx = self.index.search(vectors[start:start + chunk], k)
             for row, qid in enumerate(qids[start:start + chunk]):
                 results[qid] = [
                     (self.doc_ids[i], float(s)) for i, s in zip(idx[row], scores[row]) if i >= 0

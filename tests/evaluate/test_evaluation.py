@@ -201,3 +201,52 @@ def test_a_fused_evaluation_equals_ir_measures_on_the_fused_run(ws: Workspace, t
         evaluation.evaluate(ws, fuse=made, run_file=tmp_path / "sparse.run")
     with pytest.raises(InputError, match="norm fuses exactly two rankings, got 3"):
         evaluation.evaluate(ws, fuse=made + made[:1], config=evaluation.EvaluateConfig(fusion="norm"))
+
+
+def test_scoring_in_groups_equals_ir_measures_over_the_whole_run() -> None:
+    """Aggregates from groups of queries equal one ir-measures call over the whole run, judged
+    queries missing from the run count as zeros in both, and per-query values are the same."""
+    import random
+
+    import ir_measures
+
+    rng = random.Random(5)
+    docs = [f"d{i}" for i in range(30)]
+    qrels = {f"q{i}": {d: rng.choice([0, 1, 2, 3]) for d in rng.sample(docs, 4)} for i in range(23)}
+    run = {q: [(d, rng.random()) for d in rng.sample(docs, 12)] for q in list(qrels)[:20]}  # q20-q22 unanswered
+    run["unjudged"] = [("d1", 1.0)]
+    measures = evaluation.resolve_measures(["nDCG@10", "R@100", "RR@10", "AP"], relevance_level=2)
+    scorer = evaluation.RunScorer(qrels, measures)
+    groups = [["unjudged", "q0", "q1", "q2"], ["q3"], [f"q{i}" for i in range(4, 20)]]
+    for group in groups:
+        scorer.add({q: run[q] for q in group}, group)
+    aggregate, per_query = scorer.result()
+    qrel_rows = [ir_measures.Qrel(q, d, g) for q, judged in qrels.items() for d, g in judged.items()]
+    scored = [ir_measures.ScoredDoc(q, d, s) for q, hits in run.items() for d, s in hits]
+    direct = ir_measures.calc_aggregate(list(measures.values()), qrel_rows, scored)
+    for label, measure in measures.items():
+        assert aggregate[label] == pytest.approx(direct[measure], abs=1e-12)
+    whole_aggregate, whole_per_query = evaluation.score_run(run, qrels, measures)
+    assert per_query == whole_per_query and len({q for q, _, _ in per_query}) == 23
+    assert aggregate == pytest.approx(whole_aggregate, abs=1e-12)
+
+
+def test_an_index_evaluated_in_groups_writes_and_scores_what_one_group_does(ws: Workspace, tiny, monkeypatch) -> None:  # noqa: ANN001
+    from retrieval_cli import index as indexing
+    from retrieval_cli.evaluate import evaluation as module
+
+    own = datasets.save(ws, datasets.load(tiny), "tiny", dict(tiny.config)).artifact
+    bm25 = indexing.build_bm25(ws, own, indexing.BM25Config()).artifact
+    whole = evaluation.evaluate(ws, index=bm25, config=evaluation.EvaluateConfig(measures=["nDCG@10", "RR@10"])).artifact
+    monkeypatch.setattr(module, "GROUP_QUERIES", 3)
+    grouped = evaluation.evaluate(ws, index=bm25, config=evaluation.EvaluateConfig(measures=["nDCG@10", "RR@10"]), force=True).artifact
+    assert grouped.summary["ranking"] == "stored"  # the kept ranking read back three queries at a time
+    assert len(datasets.load(tiny).split_qrels("test")) > 3
+    fresh = Workspace(ws.root.parent / "fresh-groups")
+    index = indexing.build_bm25(fresh, datasets.save(fresh, datasets.load(tiny), "tiny", dict(tiny.config)).artifact, indexing.BM25Config()).artifact
+    searched = evaluation.evaluate(fresh, index=index, config=evaluation.EvaluateConfig(measures=["nDCG@10", "RR@10"])).artifact
+    assert searched.summary["ranking"] == "retrieved"  # searched three queries at a time
+    for art in (grouped, searched):
+        assert art.file("run.trec").read_bytes() == whole.file("run.trec").read_bytes()
+        assert art.file("per_query.tsv").read_bytes() == whole.file("per_query.tsv").read_bytes()
+        assert evaluation.metrics(art)["aggregate"] == pytest.approx(evaluation.metrics(whole)["aggregate"], abs=1e-12)

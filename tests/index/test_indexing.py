@@ -47,6 +47,24 @@ def test_bm25_config_is_checked() -> None:
         indexing.BM25Config(stemmer="snowball").check()
 
 
+def test_flat_search_by_blas_keeps_faiss_default_hits_and_setting(session_ws: Workspace, tiny) -> None:
+    import faiss
+
+    flat = indexing.build_dense(session_ws, tiny, indexing.DenseConfig()).artifact
+    searcher = indexing.open_searcher(session_ws, flat)
+    stored = np.load(flat.file("embeddings.f16.npy")).astype(np.float32)
+    vectors = stored[:40] + np.random.default_rng(3).normal(0, 0.05, stored[:40].shape).astype(np.float32)
+    before = faiss.cvar.distance_compute_blas_threshold
+    hits = searcher.search_vectors([f"q{i}" for i in range(40)], vectors, 10)
+    assert faiss.cvar.distance_compute_blas_threshold == before  # the process-wide setting is restored
+    assert before > 40  # so this direct search takes faiss's per-query path, the BLAS one above did not
+    scores, idx = faiss.read_index(str(flat.file("index.faiss"))).search(vectors, 10)
+    ids = flat.file("docids.txt").read_text().splitlines()
+    for i in range(40):
+        assert [d for d, _ in hits[f"q{i}"]] == [ids[j] for j in idx[i]]
+        assert np.abs(np.array([s for _, s in hits[f"q{i}"]]) - scores[i]).max() < 1e-5
+
+
 @pytest.mark.slow
 def test_dense_index_flat_hnsw_ivfpq(session_ws: Workspace, tiny) -> None:
     flat = indexing.build_dense(session_ws, tiny, indexing.DenseConfig()).artifact
