@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrieval_cli.data.artifacts import content_hash, store, write_corpus, write_queries_and_qrels
+from retrieval_cli.data.artifacts import content_hash, write_corpus, write_queries_and_qrels
 from retrieval_cli.data.dataset import Dataset, check_split_name, levels_record
-from retrieval_cli.data.readers import beir_files, iter_id_tsv, read_beir, read_id_tsv, read_trec_qrels
+from retrieval_cli.data.readers import beir_files, iter_beir_corpus, iter_id_tsv, read_beir_judgments, read_id_tsv, read_trec_qrels
 from retrieval_cli.errors import InputError
 from retrieval_cli.progress import Progress, silent
 from retrieval_cli.store import BuildResult, Workspace
@@ -24,17 +24,23 @@ def import_beir(
     force: bool = False,
     progress: Progress = silent,
 ) -> BuildResult:
-    """Validate a BEIR folder and copy it into a dataset artifact (reused when the files are unchanged)."""
+    """Validate a BEIR folder and copy it into a dataset artifact (reused when the files are unchanged).
+    The corpus streams to the artifact's corpus.jsonl as it is checked: memory grows with its ids
+    and the queries and judgments, not its text (the same bytes ``read_beir`` + ``write_beir`` give)."""
     source = Path(source)
     config = {"source": "beir", "content": content_hash(beir_files(source)), "relevance_level": relevance_level}
 
-    def make() -> Dataset:
+    def build(folder: Path) -> dict[str, object]:
         progress("read BEIR folder", 0, None)
-        dataset = read_beir(source, name=name, relevance_level=relevance_level)
+        ids: dict[str, int] = {}
+        documents = write_corpus(folder, iter_beir_corpus(source, ids))
+        queries, qrels = read_beir_judgments(source, ids)
+        write_queries_and_qrels(folder, queries, qrels)
         progress("read BEIR folder", 1, 1)
-        return dataset
+        made = Dataset({}, queries, qrels, relevance_level=relevance_level)
+        return {**made.stats(documents=documents), "origin": origin or str(source.resolve())}
 
-    return store(ws, name, config, {}, make, origin=origin or str(source.resolve()), force=force)
+    return ws.build("datasets", name, config, {}, build, force=force)
 
 
 @dataclass(frozen=True)

@@ -68,8 +68,14 @@ def read_jsonl_records(
     """Read a BEIR JSONL file keyed by ``_id``; every bad line is an InputError naming it.
     With ``nonempty`` (what a record is: "query"), a blank ``text`` is an error too: an empty
     query cannot be searched, and scoring it 0 would pass silently."""
-    records: dict[str, dict[str, str]] = {}
-    first_line: dict[str, int] = {}
+    return dict(iter_jsonl_records(path, fields, required, nonempty, {}))
+
+
+def iter_jsonl_records(
+    path: Path, fields: tuple[str, ...], required: tuple[str, ...], nonempty: str, first_line: dict[str, int],
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """``read_jsonl_records`` as a stream, for a corpus too large to hold: only the ids stay, in
+    ``first_line`` (the caller's: id -> line, so qrels can be checked against it)."""
     for number, text in read_lines(path):
         try:
             record = json.loads(text)
@@ -80,17 +86,15 @@ def read_jsonl_records(
         if not isinstance(record, dict):
             raise InputError(f"expected a JSON object, got {type(record).__name__}", path=path, line=number)
         doc_id = _string_field(record, "_id", path, number, required=True)
-        if doc_id in records:
+        if doc_id in first_line:
             raise InputError(
                 f"duplicate _id '{doc_id}' (first seen on line {first_line[doc_id]})", path=path, line=number
             )
-        records[doc_id] = {
-            key: _string_field(record, key, path, number, required=key in required) for key in fields
-        }
-        if nonempty and not records[doc_id]["text"].strip():
+        values = {key: _string_field(record, key, path, number, required=key in required) for key in fields}
+        if nonempty and not values["text"].strip():
             raise InputError(f"empty {nonempty} '{doc_id}'", path=path, line=number, field="text")
         first_line[doc_id] = number
-    return records
+        yield doc_id, values
 
 
 def read_qrels_tsv(
@@ -170,18 +174,34 @@ def beir_files(folder: Path) -> list[Path]:
 
 def read_beir(folder: Path, name: str = "", relevance_level: int = 1) -> Dataset:
     """Read and validate a BEIR folder; raises InputError on the first bad line."""
-    corpus_path, queries_path, *qrels_paths = beir_files(folder)
+    corpus_path = beir_files(folder)[0]
     corpus = read_jsonl_records(corpus_path, ("title", "text"), required=("text",))
     if not corpus:
         raise InputError("empty corpus: no documents", path=corpus_path)
+    queries, qrels = read_beir_judgments(folder, corpus)
+    return Dataset(corpus, queries, qrels, relevance_level=relevance_level, name=name)
+
+
+def iter_beir_corpus(folder: Path, ids: dict[str, int]) -> Iterator[tuple[str, str, str]]:
+    """A BEIR folder's corpus as (id, title, text), checked line by line as ``read_beir`` checks
+    it; ``ids`` collects id -> line. An empty corpus is an InputError once the stream ends."""
+    corpus_path = beir_files(folder)[0]
+    for doc_id, record in iter_jsonl_records(corpus_path, ("title", "text"), ("text",), "", ids):
+        yield doc_id, record["title"], record["text"]
+    if not ids:
+        raise InputError("empty corpus: no documents", path=corpus_path)
+
+
+def read_beir_judgments(folder: Path, corpus: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, dict[str, dict[str, int]]]]:
+    """A BEIR folder's queries and qrels by split, the qrels checked against ``corpus``'s ids."""
+    _, queries_path, *qrels_paths = beir_files(folder)
     queries = {
         qid: rec["text"]
         for qid, rec in read_jsonl_records(queries_path, ("text",), required=("text",), nonempty="query").items()
     }
     if not queries:
         raise InputError("no queries", path=queries_path)
-    qrels = {path.stem: read_qrels_tsv(path, queries, corpus) for path in qrels_paths}
-    return Dataset(corpus, queries, qrels, relevance_level=relevance_level, name=name)
+    return queries, {path.stem: read_qrels_tsv(path, queries, corpus) for path in qrels_paths}
 
 
 def read_id_tsv(path: Path, id_field: str, text_field: str, *, nonempty: bool = False) -> dict[str, str]:

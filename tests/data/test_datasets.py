@@ -23,6 +23,12 @@ def test_beir_import_round_trips(ws: Workspace, beir_folder: Path) -> None:
     assert loaded.queries == original.queries
     assert loaded.qrels == {"test": {"q1": {"d1": 2, "d3": 1}, "q2": {"d2": 1}}}
     assert art.summary["splits"]["test"] == {"queries": 2, "judgments": 3, "relevant": 3}
+    # The streamed import writes the bytes and summary of the whole-corpus reader and writer.
+    held = ws.root.parent / "held"
+    datasets.write_beir(original, held)
+    for name in ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv"):
+        assert art.file(name).read_bytes() == (held / name).read_bytes()
+    assert {k: v for k, v in art.summary.items() if k != "origin"} == original.stats()
     # the same files import to the same version; a changed file gives a new one
     assert datasets.import_beir(ws, beir_folder, "toy").reused
     (beir_folder / "queries.jsonl").write_text(GOOD_QUERIES.replace("rivers", "lakes"))
