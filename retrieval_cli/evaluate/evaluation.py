@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -152,16 +153,15 @@ def evaluate(
         drop_self = datasets.drop_self_hits(data, config.self_hits)
         qrels = data.split_qrels(config.split)
         queries = data.split_queries(config.split)
-        reranker: list[Any] = []  # the cross-encoder, loaded by the first group that needs it
+        # The cross-encoder, loaded by the first group that reranks and kept for the others.
+        reranker = functools.cache(lambda: models.load_cross_encoder(rerank_spec, device=config.device, progress=progress))
 
         def ranked(first_stage: Run) -> Run:
             """Self hits dropped, cut to depth, reranked: the same steps for an index and a run file."""
             run = runs.truncate(runs.drop_self_hits(first_stage) if drop_self else first_stage, config.depth)
             if rerank_spec is None:
                 return run
-            if not reranker:
-                reranker.append(models.load_cross_encoder(rerank_spec, device=config.device, progress=progress))
-            return rerank(run, queries, data, reranker[0], config.rerank_depth, config.rerank_batch_size, progress)
+            return rerank(run, queries, data, reranker(), config.rerank_depth, config.rerank_batch_size, progress)
 
         # Queries go through in groups: each group's ranking is written to run.trec and scored,
         # then dropped, so memory follows the index and the group, never the number of queries.
