@@ -125,13 +125,15 @@ def stage_bm25_index(args: dict) -> dict:
     return {"seconds": seconds, "index_mb": _folder_mb(result.artifact.path)}
 
 
-def _vector_cache(ws: Any, data_art: Any) -> Any:
-    """The embedding-cache entry ``index --kind dense`` reads for this corpus at the default model."""
+def _vector_cache(ws: Any, data_art: Any) -> tuple[Any, Any]:
+    """The embedding-cache entry ``index --kind dense`` reads for this corpus at the default model,
+    and that model's spec."""
     from retrieval_cli import index as indexing
     from retrieval_cli import models
 
     dense = indexing.DenseConfig()
-    return indexing.embedding_cache(ws, data_art, models.resolve(dense.model, ws), dense)
+    spec = models.resolve(dense.model, ws)
+    return indexing.embedding_cache(ws, data_art, spec, dense), spec
 
 
 def seed_vectors(args: dict) -> dict:
@@ -140,13 +142,10 @@ def seed_vectors(args: dict) -> dict:
     import numpy as np
 
     from retrieval_cli import data as datasets
-    from retrieval_cli import index as indexing
-    from retrieval_cli import models
 
     ws = _workspace(args)
     data_art = ws.resolve(f"datasets/{args['name']}")
-    cache = _vector_cache(ws, data_art)
-    spec = models.resolve(indexing.DenseConfig().model, ws)
+    cache, spec = _vector_cache(ws, data_art)
     if cache.load() is None:
         doc_ids = list(datasets.load(data_art, lazy_corpus=True).corpus)
         vectors = np.random.default_rng(0).standard_normal((len(doc_ids), 384), dtype=np.float32)
@@ -166,7 +165,7 @@ def stage_dense_index(args: dict) -> dict:
 
     ws = _workspace(args)
     data_art = ws.resolve(f"datasets/{args['name']}")
-    if not _vector_cache(ws, data_art).exists():
+    if not _vector_cache(ws, data_art)[0].exists():
         raise RuntimeError(f"no seeded vectors for {data_art.ref}: run the {SEED!r} case first")
     seconds, result = _timed(lambda: indexing.build_dense(ws, data_art, indexing.DenseConfig()))
     return {"seconds": seconds, "index_mb": _folder_mb(result.artifact.path)}

@@ -174,10 +174,7 @@ def beir_files(folder: Path) -> list[Path]:
 
 def read_beir(folder: Path, name: str = "", relevance_level: int = 1) -> Dataset:
     """Read and validate a BEIR folder; raises InputError on the first bad line."""
-    corpus_path = beir_files(folder)[0]
-    corpus = read_jsonl_records(corpus_path, ("title", "text"), required=("text",))
-    if not corpus:
-        raise InputError("empty corpus: no documents", path=corpus_path)
+    corpus = {doc_id: {"title": title, "text": text} for doc_id, title, text in iter_beir_corpus(folder, {})}
     queries, qrels = read_beir_judgments(folder, corpus)
     return Dataset(corpus, queries, qrels, relevance_level=relevance_level, name=name)
 
