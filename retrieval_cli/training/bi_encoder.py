@@ -93,7 +93,9 @@ def _recompute_activations(model: Any, name: str) -> None:
     if not inner:
         raise InputError(f"model '{name}' cannot recompute activations; train it with --no-gradient-checkpointing", field="gradient_checkpointing")
     for module in inner:
-        module.activation_checkpointing_enable({"use_reentrant": False})  # dropout's random state is replayed
+        # transformers 5.x before the rename (5.17 on a CUDA machine here) has only the old name.
+        enable = getattr(module, "activation_checkpointing_enable", None) or module.gradient_checkpointing_enable
+        enable({"use_reentrant": False})  # dropout's random state is replayed
 
 
 def training_prompts(model: Any, config: BiEncoderTrainConfig, columns: list[str]) -> dict[str, str]:

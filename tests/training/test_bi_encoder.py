@@ -134,6 +134,20 @@ def test_resume_continues_at_the_saved_step_with_the_same_losses(session_ws, neg
     assert not training.checkpoint_dir(session_ws, "cut", resumed.version).exists()
 
 
+def test_recomputing_activations_takes_the_old_name_where_transformers_has_only_that(monkeypatch) -> None:  # noqa: ANN001
+    """transformers 5.17 (a CUDA machine's) has ``gradient_checkpointing_enable`` and not yet
+    ``activation_checkpointing_enable``: training on its CPU failed with an AttributeError."""
+    import torch
+    from transformers import BertConfig, BertModel, PreTrainedModel
+
+    bert = BertModel(BertConfig(vocab_size=30, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16))
+    seen: list[object] = []
+    monkeypatch.delattr(PreTrainedModel, "activation_checkpointing_enable")
+    monkeypatch.setattr(PreTrainedModel, "gradient_checkpointing_enable", lambda self, kwargs=None: seen.append((self, kwargs)))
+    training.bi_encoder._recompute_activations(torch.nn.Sequential(bert), "tiny-bert")
+    assert seen == [(bert, {"use_reentrant": False})]
+
+
 def test_gradient_checkpointing_trains_the_same_model(session_ws, negs, plain) -> None:  # noqa: ANN001
     """Issue 21: recomputing activations (dropout's random state replayed) gives the same losses and
     weights as keeping them; it only changes memory, so it does not version the model."""
