@@ -10,6 +10,7 @@ from retrieval_cli.index.encoding import (
     encode_shard,
     encode_texts,
     encoding_chunks,
+    sort_lengths,
     token_lengths,
 )
 from retrieval_cli.index.search import Searcher, by_engine, ensure, index_dataset, open_searcher
@@ -17,5 +18,5 @@ from retrieval_cli.index.search import Searcher, by_engine, ensure, index_datase
 __all__ = [
     "FAISS_KINDS", "BM25Config", "BM25IndexSearcher", "DenseConfig", "DenseSearcher", "Searcher", "build_bm25", "build_dense",
     "by_engine", "corpus_embeddings", "embedding_cache", "encode_shard", "encode_texts", "encoding_chunks", "ensure",
-    "index_dataset", "open_searcher", "token_lengths",
+    "index_dataset", "open_searcher", "sort_lengths", "token_lengths",
 ]

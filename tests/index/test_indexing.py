@@ -192,6 +192,24 @@ def test_encoding_batches_group_texts_by_tokens_not_characters() -> None:
     assert indexing.token_lengths(object(), ["abc", "a"], prompt="p").tolist() == [4, 2]  # no tokenizer: characters
 
 
+def test_encoding_batches_on_an_accelerator_are_ordered_by_characters_without_tokenizing() -> None:
+    class _GpuWordModel(_WordModel):
+        device = "cuda:0"
+
+        def tokenizer(self, *a, **k):  # noqa: ANN002, ANN003, ANN201
+            raise AssertionError("a GPU encode must not tokenize its texts twice")
+
+    model = _GpuWordModel()
+    model.max_seq_length = None
+    texts = ["a b", "internationalisation", "x y z w v", "c d e", "longwordinglyish words"]
+    assert indexing.sort_lengths(model, texts, prompt="p: ").tolist() == [6, 23, 12, 8, 25]
+    chunks = indexing.encoding_chunks(model, texts, batch_size=2)
+    assert [c.tolist() for c in chunks] == [[4, 1, 2, 3, 0]]  # most characters first, as sentence-transformers sorts
+    vectors = indexing.encode_texts(model, texts, 2, "encode", lambda *a: None)
+    assert model.calls == [["longwordinglyish words", "internationalisation"], ["x y z w v", "c d e"], ["a b"]]
+    assert vectors[:, 0].tolist() == [2, 1, 5, 3, 2]  # back in the texts' order
+
+
 def test_float16_vectors_are_written_in_chunks_as_np_save_writes_them(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     vectors = np.random.default_rng(0).standard_normal((1001, 8)).astype(np.float32)
     monkeypatch.setattr(npy, "CHUNK_BYTES", 100 * 8 * 2)  # 100 rows of float16 a chunk
