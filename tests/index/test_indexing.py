@@ -65,6 +65,29 @@ def test_flat_search_by_blas_keeps_faiss_default_hits_and_setting(session_ws: Wo
         assert np.abs(np.array([s for _, s in hits[f"q{i}"]]) - scores[i]).max() < 1e-5
 
 
+def test_a_flat_index_added_in_chunks_from_the_file_is_the_index_of_one_add(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """Issue 21: a flat index is filled from the mapped vectors' file a chunk at a time, into storage
+    sized once; its bytes equal faiss's own index over the whole array."""
+    import faiss
+
+    from retrieval_cli.index import dense
+
+    vectors = np.random.default_rng(5).standard_normal((1003, 16)).astype(np.float32)
+    np.save(tmp_path / "v.npy", vectors)
+    mapped = np.load(tmp_path / "v.npy", mmap_mode="r")
+    monkeypatch.setattr(npy, "CHUNK_BYTES", 100 * 16 * 4)  # 100 rows a chunk: 11 adds
+    reads: list[int] = []
+    real_fromfile = np.fromfile
+    monkeypatch.setattr(np, "fromfile", lambda *a, **k: reads.append(k["count"]) or real_fromfile(*a, **k))
+    built = dense._faiss_index(mapped, indexing.DenseConfig())
+    assert reads == [1600] * 10 + [48]  # read from the file by plain reads, not through the map
+    whole = faiss.IndexFlatIP(16)
+    whole.add(vectors)
+    assert np.array_equal(faiss.serialize_index(built), faiss.serialize_index(whole))
+    # a slice of a map keeps its parent's file and offset: it is sliced, never read from the file's start
+    assert np.array_equal(np.concatenate(list(npy.row_chunks(mapped[500:]))), vectors[500:]) and len(reads) == 11
+
+
 @pytest.mark.slow
 def test_dense_index_flat_hnsw_ivfpq(session_ws: Workspace, tiny) -> None:
     flat = indexing.build_dense(session_ws, tiny, indexing.DenseConfig()).artifact
@@ -224,6 +247,7 @@ def test_damaged_embedding_cache_is_recomputed_not_trusted(ws: Workspace) -> Non
     spec = models.resolve("minilm")
     config = indexing.DenseConfig(model="minilm")
     ids, good, _ = indexing.corpus_embeddings(ws, art, spec, config)
+    good = np.array(good)  # the entry's file, mapped: copied before the test damages that file in place
     (entry,) = (ws.root / ".cache" / "embeddings").iterdir()
     damaged = np.load(entry / "embeddings.npy")
     damaged[0] = 0.0  # same size, different vectors: only the checksum can tell
