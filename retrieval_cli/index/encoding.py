@@ -1,9 +1,10 @@
 """Encoding texts with a sentence-transformers bi-encoder, and the corpus embedding cache.
 
 Texts are encoded in chunks ordered by length (tokens on a CPU, characters on a GPU: little
-padding either way), one ``encode`` call per batch. A corpus's embeddings are a workspace cache entry keyed by the model's weights and the
-corpus file's hash, never by names; while they are being made, each finished chunk is a part
-(``store.shards``), so ``--shard I/N`` runs and interrupted runs leave work the next run takes.
+padding either way), one ``encode`` call per batch. A corpus's embeddings are a workspace cache
+entry keyed by the model's weights and the corpus file's hash, never by names; while they are
+being made, each finished chunk is a part (``store.shards``), so ``--shard I/N`` runs and
+interrupted runs leave work the next run takes.
 """
 
 from __future__ import annotations
