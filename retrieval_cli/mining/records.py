@@ -90,7 +90,9 @@ def rows(
     if fmt not in FORMATS:
         raise InputError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}", field="format")
     source = ws.inputs_of(artifact)["dataset"]
-    data = datasets.load(source)
+    # Texts read on demand: rows need a few passages per query, never the corpus held in memory
+    # (8.8M MS MARCO passages would be gigabytes of dicts beside the rows).
+    data = datasets.load(source, lazy_corpus=True)
     hide = artifact.config.get("split") in datasets.hidden_query_splits(source)
     # n-tuples are this wide (shorter queries skipped); triplets use at most this many negatives.
     width = num_negatives or sum(n for _, n in artifact.config.get("components", [])) or None

@@ -242,7 +242,7 @@ def train_bi_encoder(
         model = models.load_sentence_transformer(spec, device=device)
         model.max_seq_length = config.max_seq_length
         guide = models.load_sentence_transformer(guide_spec, device=device) if guide_spec is not None else None
-        data = datasets.load(dataset_artifact)
+        data = datasets.load(dataset_artifact, lazy_corpus=True)  # texts are read only by a dev evaluator
         evaluator = None
         if config.eval_split and config.eval_split in data.qrels:
             hidden = config.eval_split in datasets.hidden_query_splits(dataset_artifact)
