@@ -119,6 +119,7 @@ def throughput(config: CheckConfig, texts: list[str]) -> dict[str, Any]:
     ``SentenceTransformer.encode`` of the same texts (same loaded model, batch size, normalisation)."""
     from retrieval_cli import index as indexing
     from retrieval_cli import models
+    from retrieval_cli.store import software_versions
 
     model = models.load_sentence_transformer(models.resolve(models.DEFAULT_MODEL), device=config.device)
     sides: dict[str, Callable[[], Any]] = {
@@ -141,6 +142,7 @@ def throughput(config: CheckConfig, texts: list[str]) -> dict[str, Any]:
         "passages_per_s": {name: round(len(texts) / s, 1) for name, s in medians.items()},
         "ratio": round(medians["retrieval-cli"] / medians["sentence-transformers"], 3),
         "device_name": _device_name(config.device),
+        "software": software_versions(),  # a GPU machine's stack is its own, not the pinned one
     }
 
 
@@ -186,7 +188,8 @@ def markdown(config: CheckConfig, rows: list[dict[str, Any]], agreement: float, 
         f"## GPU ({speed['device_name']}, `make gpu-check`, {wall:.0f} s)",
         "",
         f"Collection: {config.data.name if config.data else 'synthetic'}; MiniLM, fp32; {config.queries} title queries, "
-        f"dense negatives, one epoch of MNRL at 128 tokens, batch {config.train_batch}.",
+        f"dense negatives, one epoch of MNRL at 128 tokens, batch {config.train_batch}. Software: "
+        + ", ".join(f"{k} {v}" for k, v in speed.get("software", {}).items() if k != "git") + ".",
         "",
         f"| model | measure | {dev} | {ref} | delta | tolerance | |",
         "|---|---|---|---|---|---|---|",

@@ -44,13 +44,14 @@ ROWS = ("bm25", "encode", "mine", "train", "train-defaults", "cross", "llm", "ll
 
 @dataclass
 class BenchConfig:
-    """What ``make bench`` measures; the defaults take about 22 minutes on 2 CPU cores (the rows
-    20, the default curve 2), over the 20-minute goal: child start-ups are about 6 minutes of it."""
+    """What ``make bench`` measures; the defaults took 22 minutes on 2 CPU cores with 500 passages,
+    a cross-encoder depth of 10 and 3 runs of every row; child start-ups are about 6 minutes of it."""
 
     trec_dl: Path = SHARED / "trec-dl-2019-passage-pool"  # real data: BM25 and evaluation rows
     small: Path = SHARED / "cranfield"  # encode, mining, training and LLM rows (every side encodes the corpus)
-    small_docs: int = 500  # of its passages: a third of the rows that encode it on every side
+    small_docs: int = 300  # of its passages: a fifth of the rows that encode it on every side
     repeats: int = 3
+    short_repeats: int = 5  # rows of a few seconds' work (BM25, LLM): a second's noise decided their ratio at 3
     corpus_sizes: tuple[int, ...] = (10_000, 100_000)
     query_counts: tuple[int, ...] = (1_000,)
     workdir: Path | None = None
@@ -193,7 +194,7 @@ def _run_file(config: BenchConfig, workdir: Path) -> Path:
 
 
 def scale(config: BenchConfig, workdir: Path, progress: Callable[[str], None], points: list[dict[str, Any]],
-          updated: Callable[[], None] = lambda: None) -> list[dict[str, Any]]:
+          updated: Callable[[], None] = lambda: None, run: str = "") -> list[dict[str, Any]]:
     """The scaling points, appended to ``points`` as each is measured (``updated`` hears each): per
     corpus size, the corpus written once, imported and indexed in the first query count's cell;
     mining and evaluation in every cell. Each stage is its own process."""
@@ -213,7 +214,8 @@ def scale(config: BenchConfig, workdir: Path, progress: Callable[[str], None], p
                 first_cell = n == counts[0]
                 if first_cell or scaling.STAGES[stage][0] == "both":  # later cells link or reuse the indexes
                     points.append({"stage": stage, "docs": docs, "queries": n, "seconds": measure.median,
-                                   "peak_mb": measure.peak_mb, "index_mb": measure.extra.get("index_mb"), "wall_s": measure.wall_s})
+                                   "peak_mb": measure.peak_mb, "index_mb": measure.extra.get("index_mb"), "wall_s": measure.wall_s,
+                                   "run": run})
                     progress(f"scaling: {stage}, {docs:,} x {n:,}: {measure.median:.2f} s, {measure.peak_mb:.0f} MB")
                     updated()
         shutil.rmtree(root, ignore_errors=True)
@@ -227,12 +229,13 @@ def run_all(
     after each row and point, so a run stopped early (or one that fails late) keeps what it measured."""
     workdir = Path(config.workdir or tempfile.mkdtemp(prefix="rcli-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())  # names this run's rows and points
     table: list[dict[str, Any]] = []
     points: list[dict[str, Any]] = []
 
     def results(done: bool = False) -> dict[str, Any]:
         fits = [scaling.fit(points, stage) for stage in scaling.STAGES] if points else []
-        return {"rows": table, "scaling": points, "fits": fits, "machine": machine(), "complete": done}
+        return {"rows": table, "scaling": points, "fits": fits, "machine": machine(), "complete": done, "started": started}
 
     small = rows.subset(config.small, config.small_docs, workdir / "small")
     small_label = f"{config.small.name}, {config.small_docs} passages"
@@ -258,13 +261,13 @@ def run_all(
             "ours_s": ours.median, "direct_s": direct_side.median, "ratio": ours.median / direct_side.median,
             "ours_mb": ours.peak_mb, "direct_mb": direct_side.peak_mb, "goal": goal,
             "note": note(ours, direct_side) + (f"; {repeats} run{'s' if repeats > 1 else ''}" if repeats != config.repeats else ""),
-            "wall_s": ours.wall_s + direct_side.wall_s,
+            "wall_s": ours.wall_s + direct_side.wall_s, "key": key or case, "run": started,
         })
         updated(results())
         return ours
 
     pair("BM25 index + search (TREC-DL pool)", "bm25", {"data": str(config.trec_dl)}, "<= 1.15x",
-         lambda a, b: f"{a.extra['hits']} / {b.extra['hits']} hits")
+         lambda a, b: f"{a.extra['hits']} / {b.extra['hits']} hits", repeats=config.short_repeats)
     pair(f"Dense encode of the corpus ({small_label})", "encode", {"data": str(small)}, "<= 1.05x")
     pair(f"Dense mining vs mine_hard_negatives ({small_label})", "mine", {"data": str(small)}, "<= 1.0x, less memory",
          lambda a, b: f"negatives overlap (Jaccard) {_overlap(a.extra['negatives'], b.extra['negatives']):.3f}")
@@ -284,7 +287,7 @@ def run_all(
              lambda a, b: f"negatives overlap (Jaccard) {_overlap(a.extra['negatives'], b.extra['negatives']):.3f}")
     tokens = lambda a, b: f"{a.extra['tokens']} / {b.extra['tokens']} tokens; {a.extra['tokens'] / a.median:.1f} / {b.extra['tokens'] / b.median:.1f} tok/s"  # noqa: E731
     pair(f"LLM generation, Gemma 3 270M in-process vs llama-cpp-python ({rows.LLM_DOCUMENTS} Cranfield passages)", "llm",
-         {"data": str(small)}, "<= 1.05x", tokens)
+         {"data": str(small)}, "<= 1.05x", tokens, repeats=config.short_repeats)
     if config.wants("llm-server"):
         with llama_server() as url:
             pair(f"LLM generation --concurrency 4 vs 1 against a local llama.cpp server ({rows.LLM_DOCUMENTS} passages)", "llm",
@@ -302,13 +305,37 @@ def run_all(
         again = statistics.median(e["rerun_seconds"] for e in ours.extras)
         table.append({"row": "Re-run of an unchanged recipe vs its first run", "ours_s": again, "direct_s": ours.median,
                       "ratio": again / ours.median, "ours_mb": None, "direct_mb": None, "goal": "<= 0.05",
-                      "note": "direct column: the first run (the recipe row's retrieval-cli side, same process)"})
+                      "note": "direct column: the first run (the recipe row's retrieval-cli side, same process)",
+                      "key": "recipe", "run": started})
 
     if config.wants("scaling"):
-        scale(config, workdir, progress, points, lambda: updated(results()))
+        scale(config, workdir, progress, points, lambda: updated(results()), run=started)
     if config.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)
     return results(done=True)
+
+
+def keep_earlier(previous: dict[str, Any] | None, current: dict[str, Any]) -> dict[str, Any]:
+    """``current`` plus what ``previous`` (the last BENCHMARKS.json) measured and this run did not:
+    rows of the keys this run left out, and scaling points at sizes it did not reach, each still
+    naming the run that measured it; the fits are made again over every point. A default run (or
+    ``--only bm25``) so leaves the full curve's million-passage points, and the other rows, in place."""
+    if not previous:
+        return current
+    earlier = previous.get("started") or "an earlier run"
+    measured = {r.get("key") for r in current["rows"]}
+    kept_rows = [{"run": earlier, **r} for r in previous.get("rows", []) if r.get("key") and r["key"] not in measured]
+    order = {key: i for i, key in enumerate(ROWS)}
+    table = sorted(current["rows"] + kept_rows, key=lambda r: order.get(r.get("key", ""), len(order)))  # stable: a key's rows stay together
+
+    def cell(p: dict[str, Any]) -> tuple[str, int, int]:
+        return p["stage"], p["docs"], p["queries"]
+
+    now = {cell(p) for p in current["scaling"]}
+    points = current["scaling"] + [{"run": earlier, **p} for p in previous.get("scaling", []) if cell(p) not in now]
+    points.sort(key=lambda p: (p["docs"], p["queries"], list(scaling.STAGES).index(p["stage"]) if p["stage"] in scaling.STAGES else 99))
+    fits = [scaling.fit(points, stage) for stage in scaling.STAGES] if points else []
+    return {**current, "rows": table, "scaling": points, "fits": fits}
 
 
 def machine() -> dict[str, str]:
@@ -325,6 +352,11 @@ def machine() -> dict[str, str]:
 
 def _fmt(value: Any, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _any_earlier(results: dict[str, Any]) -> bool:
+    this_run = results.get("started")
+    return any(r.get("run", this_run) != this_run for r in results["rows"] + results.get("scaling", []))
 
 
 def to_markdown(results: dict[str, Any], config: BenchConfig, wall: float) -> str:
@@ -344,17 +376,29 @@ def to_markdown(results: dict[str, Any], config: BenchConfig, wall: float) -> st
         f"Machine: {m['cpus']} CPUs, {m['platform']}, Python {m['python']}; retrieval-cli {m['retrieval-cli']}, "
         f"torch {m['torch']}, sentence-transformers {m['sentence-transformers']}, pyserini {m['pyserini']}, "
         f"faiss {m['faiss-cpu']}, ir-measures {m['ir-measures']}. "
-        + (f"Whole run: {wall / 60:.1f} min." if results.get("complete", True) else f"PARTIAL: written {wall / 60:.1f} min into a run still going or stopped."),
+        + (f"Whole run: {wall / 60:.1f} min." if results.get("complete", True) else f"PARTIAL: written {wall / 60:.1f} min into a run still going or stopped.")
+        + (" Rows and points this run did not measure name the run that did." if _any_earlier(results) else ""),
         "",
         "| row | retrieval-cli s | direct s | ratio | goal | peak MB (ours / direct) | note |",
         "|---|---|---|---|---|---|---|",
     ]
+    this_run = results.get("started")
     for r in results["rows"]:
         memory = f"{_fmt(r['ours_mb'], 0)} / {_fmt(r['direct_mb'], 0)}" if r["ours_mb"] is not None else "-"
-        lines.append(f"| {r['row']} | {_fmt(r['ours_s'])} | {_fmt(r['direct_s'])} | {r['ratio']:.3f} | {r['goal']} | {memory} | {r['note']} |")
+        earlier = f"measured by the run of {r['run']}, not this one" if r.get("run", this_run) != this_run else ""
+        note = "; ".join(part for part in (r["note"], earlier) if part)
+        lines.append(f"| {r['row']} | {_fmt(r['ours_s'])} | {_fmt(r['direct_s'])} | {r['ratio']:.3f} | {r['goal']} | {memory} | {note} |")
     if results.get("scaling"):
-        lines += ["", *scaling.to_markdown(results["scaling"], results.get("fits", []))]
+        lines += ["", *scaling.to_markdown(results["scaling"], results.get("fits", []), this_run)]
     return "\n".join(lines) + "\n"
+
+
+def earlier_results(path: Path) -> dict[str, Any] | None:
+    """The last run's BENCHMARKS.json, when there is a readable one."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -364,6 +408,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--child", nargs=2, metavar=("CASE", "ARGS"), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
     parser.add_argument("--repeats", type=int, default=BenchConfig.repeats)
+    parser.add_argument("--short-repeats", type=int, default=BenchConfig.short_repeats, help="runs of the few-second rows (BM25, LLM)")
     parser.add_argument("--sizes", default=",".join(map(str, BenchConfig.corpus_sizes)), help="corpus sizes of the scaling rows")
     parser.add_argument("--queries", default=",".join(map(str, BenchConfig.query_counts)), help="query counts of the scaling rows")
     parser.add_argument("--workdir", type=Path, default=None)
@@ -376,7 +421,7 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         raise SystemExit(f"--only: unknown row {unknown[0]!r}; rows are {', '.join(ROWS)}")
     config = BenchConfig(
-        repeats=options.repeats, corpus_sizes=tuple(int(x) for x in options.sizes.split(",") if x),
+        repeats=options.repeats, short_repeats=options.short_repeats, corpus_sizes=tuple(int(x) for x in options.sizes.split(",") if x),
         query_counts=tuple(int(x) for x in options.queries.split(",") if x), workdir=options.workdir,
         only=tuple(x for x in options.only.split(",") if x),
     )
@@ -384,10 +429,13 @@ def main(argv: list[str] | None = None) -> None:
         if not folder.is_dir():
             raise SystemExit(f"benchmarks need {folder} (the project's ../shared/data)")
     started = time.perf_counter()
-    # The GPU rows come from `make gpu-check` on a machine that has one: kept, not redrawn here.
+    # The GPU rows come from `make gpu-check` on a machine that has one: kept, not redrawn here;
+    # so are the rows and scaling points of the last run that this one does not measure.
     kept = kept_section(options.out.read_text(encoding="utf-8")) if options.out.is_file() else ""
+    previous = earlier_results(options.out.with_suffix(".json"))
 
     def write(results: dict[str, Any]) -> str:
+        results = keep_earlier(previous, results)
         wall = time.perf_counter() - started
         text = to_markdown({**results, "wall_s": wall}, config, wall) + ("\n" + kept if kept else "")
         options.out.write_text(text, encoding="utf-8")

@@ -274,7 +274,7 @@ def evaluate_direct(args: dict) -> dict:
 # the best 3 non-positive candidates kept. The model is MiniLM with a seeded one-logit head
 # (``make_cross_encoder``): no trained reranker ships with a PyPI package, and speed does not
 # depend on what the weights learned.
-CROSS = {"depth": 10, "negatives": 3, "batch_size": 32, "relevance_level": 3}
+CROSS = {"depth": 5, "negatives": 3, "batch_size": 32, "relevance_level": 3}
 
 
 def make_cross_encoder(folder: Path) -> Path:

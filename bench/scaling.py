@@ -254,8 +254,9 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
 
-def to_markdown(points: list[dict], fits: list[dict]) -> list[str]:
-    """The scaling section: every point, then each stage's fit and its MS MARCO projection."""
+def to_markdown(points: list[dict], fits: list[dict], this_run: str | None = None) -> list[str]:
+    """The scaling section: every point (with the run that measured it, where not ``this_run``),
+    then each stage's fit and its MS MARCO projection."""
     lines = [
         "## Scaling curves",
         "",
@@ -263,14 +264,15 @@ def to_markdown(points: list[dict], fits: list[dict]) -> list[str]:
         "passage). Dense vectors are random unit vectors seeded into the embedding cache, so the dense rows time",
         "query encoding, search and selection, not a corpus encode. Each point is one run in a fresh process;",
         "mining and evaluation run on `queries` training / test queries. Peak memory should grow with the index,",
-        "not with the number of queries.",
+        "not with the number of queries. Points this run did not measure are kept from the run named beside them.",
         "",
-        "| stage | passages | queries | seconds | peak MB | index MB |",
-        "|---|---|---|---|---|---|",
+        "| stage | passages | queries | seconds | peak MB | index MB | run |",
+        "|---|---|---|---|---|---|---|",
     ]
     for p in points:
         index = f"{p['index_mb']:.0f}" if p.get("index_mb") is not None else "-"
-        lines.append(f"| {p['stage']} | {p['docs']:,} | {p['queries']:,} | {p['seconds']:.2f} | {p['peak_mb']:.0f} | {index} |")
+        run = "this one" if p.get("run", this_run) == this_run else p["run"]
+        lines.append(f"| {p['stage']} | {p['docs']:,} | {p['queries']:,} | {p['seconds']:.2f} | {p['peak_mb']:.0f} | {index} | {run} |")
     fitted = [f for f in fits if "docs_exponent" in f]
     if fitted:
         lines += [

@@ -42,9 +42,37 @@ def test_markdown_reports_every_row_and_scaling_point() -> None:
     results["fits"] = [benchmarks.scaling.fit(results["scaling"], stage) for stage in benchmarks.scaling.STAGES]
     text = benchmarks.to_markdown(results, benchmarks.BenchConfig(), 60.0)
     assert "| BM25 | 2.00 | 1.60 | 1.250 | <= 1.15x | 900 / 800 |  |" in text
-    assert "| dense mining | 10,000 | 1,000 | 3.00 | 700 | - |" in text
+    assert "| dense mining | 10,000 | 1,000 | 3.00 | 700 | - | this one |" in text
     # Ten times the passages, ten times the seconds: exponent 1, and MS MARCO is 88.4x the largest point.
     assert "| dense index | 1.00 | 0.00 | 10000 | - | 14.7 min | 88.9 |" in text
+
+
+def test_a_run_keeps_the_rows_and_points_an_earlier_run_measured_and_it_did_not() -> None:
+    """A default run (or --only) must not wipe the full curve's million-passage points or other rows."""
+    def point(docs: int, seconds: float, run: str | None = None) -> dict:
+        return {"stage": "dense index", "docs": docs, "queries": 1000, "seconds": seconds, "peak_mb": docs / 1000, "index_mb": None,
+                **({"run": run} if run else {})}
+
+    row = {"ours_s": 1.0, "direct_s": 1.0, "ratio": 1.0, "ours_mb": None, "direct_mb": None, "goal": "", "note": ""}
+    previous = {
+        "started": "2026-12-01 23:16 UTC",
+        "rows": [{**row, "row": "BM25 old", "key": "bm25"}, {**row, "row": "Encode old", "key": "encode"}, {**row, "row": "keyless"}],
+        "scaling": [point(10_000, 1.0), point(1_000_000, 100.0)],  # points written before runs were named
+    }
+    current = {"started": "2026-12-04 15:34 UTC", "rows": [{**row, "row": "BM25 new", "key": "bm25", "run": "2026-12-04 15:34 UTC"}],
+               "scaling": [point(10_000, 2.0, "2026-12-04 15:34 UTC"), point(100_000, 20.0, "2026-12-04 15:34 UTC")], "machine": {}}
+    merged = benchmarks.keep_earlier(previous, current)
+    assert [(r["row"], r.get("run")) for r in merged["rows"]] == [("BM25 new", "2026-12-04 15:34 UTC"), ("Encode old", "2026-12-01 23:16 UTC")]
+    assert [(p["docs"], p["seconds"], p["run"]) for p in merged["scaling"]] == [
+        (10_000, 2.0, "2026-12-04 15:34 UTC"), (100_000, 20.0, "2026-12-04 15:34 UTC"), (1_000_000, 100.0, "2026-12-01 23:16 UTC")]
+    fit = next(f for f in merged["fits"] if f["stage"] == "dense index")
+    assert fit["docs_exponent"] == pytest.approx(0.85, abs=0.01)  # fitted over all three points, not this run's two (exponent 1)
+    assert benchmarks.keep_earlier(None, current) is current
+    machine = {k: "-" for k in ("cpus", "platform", "python", "retrieval-cli", "torch", "sentence-transformers", "pyserini", "faiss-cpu", "ir-measures")}
+    text = benchmarks.to_markdown({**merged, "machine": machine}, benchmarks.BenchConfig(), 60.0)
+    assert "| Encode old | 1.00 | 1.00 | 1.000 |  | - | measured by the run of 2026-12-01 23:16 UTC, not this one |" in text
+    assert "| dense index | 1,000,000 | 1,000 | 100.00 | 1000 | - | 2026-12-01 23:16 UTC |" in text
+    assert "| dense index | 100,000 | 1,000 | 20.00 | 100 | - | this one |" in text
 
 
 @pytest.mark.slow

@@ -22,6 +22,9 @@ def test_the_gpu_check_compares_two_passes_and_writes_its_benchmarks_section(tmp
     assert all(run["seconds"]["train"] > 0 for run in result["runs"])
     speed = result["throughput"]
     assert speed["texts"] == 80 and set(speed["passages_per_s"]) == {"retrieval-cli", "sentence-transformers"}
+    from importlib import metadata
+
+    assert f"torch {metadata.version('torch')}, sentence-transformers {metadata.version('sentence-transformers')}" in result["markdown"]
 
     bench = tmp_path / "BENCHMARKS.md"
     bench.write_text("# Benchmarks\n\nrows\n", encoding="utf-8")
