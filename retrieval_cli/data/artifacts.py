@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Collection, Iterable, Mapping
 
 from retrieval_cli.data.corpus_file import CorpusFile
 from retrieval_cli.data.dataset import Dataset, levels_record
@@ -47,9 +47,12 @@ def write_queries_and_qrels(folder: Path, queries: Mapping[str, str], qrels: Map
                     out.write(f"{qid}\t{doc_id}\t{grade}\n")
 
 
-def load(artifact: Artifact, *, lazy_corpus: bool = False) -> Dataset:
+def load(artifact: Artifact, *, lazy_corpus: bool = False, splits: Collection[str] | None = None) -> Dataset:
     """Load a dataset artifact written by this module (trusted: it was validated on import).
-    ``lazy_corpus`` keeps the corpus on disk (a CorpusFile) for commands that read few texts."""
+    ``lazy_corpus`` keeps the corpus on disk (a CorpusFile) for commands that read few texts.
+    ``splits`` holds only those splits' judgments and queries: evaluating MS MARCO's 6,980 dev
+    queries need not hold its 502,939 training ones. The auto self-hit rule (``drop_self_hits``)
+    is still decided over every query and judgment, read as a stream."""
     if artifact.kind != "datasets":
         raise InputError(f"'{artifact.ref}' is a {artifact.kind} artifact, expected datasets")
     folder = artifact.path
@@ -62,26 +65,55 @@ def load(artifact: Artifact, *, lazy_corpus: bool = False) -> Dataset:
             for line in handle:
                 record = json.loads(line)
                 corpus[record["_id"]] = {"title": record["title"], "text": record["text"]}
+    present = sorted(path.stem for path in (folder / "qrels").glob("*.tsv"))
+    for split in splits or ():
+        if split not in present:
+            raise InputError(f"dataset '{artifact.name}' has no split '{split}' (splits: {', '.join(present) or 'none'})")
+    held = present if splits is None else sorted(set(splits))
+    qrels = {split: _read_qrels(folder / "qrels" / f"{split}.tsv") for split in held}
+    wanted = None if splits is None else {qid for judged in qrels.values() for qid in judged}
     queries = {}
+    any_in_corpus = False  # for the auto self-hit rule when only some splits are held
     with open(folder / "queries.jsonl", encoding="utf-8") as handle:
         for line in handle:
             record = json.loads(line)
-            queries[record["_id"]] = record["text"]
-    qrels: dict[str, dict[str, dict[str, int]]] = {}
-    for path in sorted((folder / "qrels").glob("*.tsv")):
-        judged: dict[str, dict[str, int]] = {}
-        with open(path, encoding="utf-8") as handle:
-            next(handle)
-            for line in handle:
-                qid, doc_id, grade = line.rstrip("\n").split("\t")
-                judged.setdefault(qid, {})[doc_id] = int(grade)
-        qrels[path.stem] = judged
+            if wanted is None or record["_id"] in wanted:
+                queries[record["_id"]] = record["text"]
+            if wanted is not None and not any_in_corpus:
+                any_in_corpus = record["_id"] in corpus
+    auto_self_hits = None
+    if wanted is not None:
+        self_judged = any(docs.get(q, 0) > 0 for judged in qrels.values() for q, docs in judged.items()) or any(
+            _judges_itself(folder / "qrels" / f"{split}.tsv") for split in present if split not in qrels)
+        auto_self_hits = any_in_corpus and not self_judged
     return Dataset(
         corpus, queries, qrels,
         relevance_level=int(artifact.config.get("relevance_level", 1)),
         name=artifact.name,
         split_levels={s: int(v) for s, v in artifact.config.get("split_levels", {}).items()},
+        auto_self_hits=auto_self_hits,
     )
+
+
+def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    judged: dict[str, dict[str, int]] = {}
+    with open(path, encoding="utf-8") as handle:
+        next(handle)
+        for line in handle:
+            qid, doc_id, grade = line.rstrip("\n").split("\t")
+            judged.setdefault(qid, {})[doc_id] = int(grade)
+    return judged
+
+
+def _judges_itself(path: Path) -> bool:
+    """Whether a qrels file judges some query's own id relevant (read as a stream, nothing held)."""
+    with open(path, encoding="utf-8") as handle:
+        next(handle)
+        for line in handle:
+            qid, doc_id, grade = line.rstrip("\n").split("\t")
+            if qid == doc_id and int(grade) > 0:
+                return True
+    return False
 
 
 def levels_config(dataset: Dataset) -> dict[str, Any]:

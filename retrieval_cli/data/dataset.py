@@ -32,6 +32,8 @@ class Dataset:
     relevance_level: int = 1  # the default level
     name: str = ""
     split_levels: dict[str, int] = field(default_factory=dict)  # splits judged at another level
+    # The auto self-hit rule's answer over the whole artifact, when this holds only some splits.
+    auto_self_hits: bool | None = None
 
     def level(self, split: str) -> int:
         """The lowest grade binary measures (and mining's positives) count as relevant in ``split``."""
@@ -104,6 +106,8 @@ def drop_self_hits(data: Dataset, policy: str) -> bool:
         raise InputError(f"self-hits must be auto, drop or keep, got {policy!r}", field="self_hits")
     if policy != "auto":
         return policy == "drop"
+    if data.auto_self_hits is not None:  # decided when the dataset was loaded, over every split
+        return data.auto_self_hits
     if not any(q in data.corpus for q in data.queries):
         return False
     return not any(docs.get(q, 0) > 0 for judged in data.qrels.values() for q, docs in judged.items())

@@ -149,7 +149,9 @@ def evaluate(
         default_name += f"-rerank-{models.short_label(config.rerank)}"
 
     def build(folder: Path) -> dict[str, Any]:
-        data = datasets.load(dataset, lazy_corpus=True)  # texts read on demand (a reranker's): flat in corpus size
+        # Texts read on demand (a reranker's), and only the evaluated split's queries and judgments
+        # held: memory flat in the corpus size and in the other splits' query counts.
+        data = datasets.load(dataset, lazy_corpus=True, splits=(config.split,))
         drop_self = datasets.drop_self_hits(data, config.self_hits)
         qrels = data.split_qrels(config.split)
         queries = data.split_queries(config.split)
@@ -212,7 +214,7 @@ def evaluate(
                     first = runs.read_trec(run_file)  # type: ignore[arg-type]
                     unknown = sorted(set(first) - set(data.queries))
                     if len(unknown) == len(first):
-                        raise InputError(f"no query id in the run is in dataset '{data.name}' (e.g. '{unknown[0]}')", path=run_file)
+                        raise InputError(f"no query id in the run is a {config.split} query of dataset '{data.name}' (e.g. '{unknown[0]}')", path=run_file)
                     tag, source = run_file.stem, "run file"  # type: ignore[union-attr]
                 tag += "+rerank" if rerank_spec is not None else ""
                 for group in _groups(list(queries)):

@@ -91,6 +91,27 @@ def test_self_hit_policy() -> None:
     assert not datasets.drop_self_hits(disjoint, "auto")
 
 
+def test_a_dataset_loaded_for_one_split_holds_it_alone_and_decides_self_hits_over_every_split(ws: Workspace) -> None:
+    corpus = {i: {"title": "", "text": f"document {i}"} for i in ("1", "2", "3")}
+    queries = {"1": "a", "2": "b", "x": "c"}
+    # Train judges query 2 relevant to its own id: ids coincide (Cranfield), so nothing is dropped,
+    # though the test split alone (query 1 a corpus id, judged elsewhere) would say ArguAna.
+    cranfield_like = datasets.save(ws, datasets.Dataset(corpus, queries, {"test": {"1": {"3": 1}}, "train": {"2": {"2": 1}}}),
+                                   "ids-coincide", {"source": "test"}).artifact
+    one = datasets.load(cranfield_like, lazy_corpus=True, splits=("test",))
+    assert one.qrels == {"test": {"1": {"3": 1}}} and one.queries == {"1": "a"}
+    assert one.split_queries("test") == datasets.load(cranfield_like).split_queries("test")
+    assert datasets.drop_self_hits(one, "auto") is False and datasets.drop_self_hits(datasets.load(cranfield_like), "auto") is False
+    # Only train's queries are corpus ids, none judged to itself: ArguAna, though test's query "x" is no document.
+    arguana_like = datasets.save(ws, datasets.Dataset(corpus, queries, {"test": {"x": {"1": 1}}, "train": {"2": {"3": 1}}}),
+                                 "queries-are-documents", {"source": "test"}).artifact
+    one = datasets.load(arguana_like, splits=("test",))
+    assert one.queries == {"x": "c"} and datasets.drop_self_hits(one, "auto") is True
+    assert datasets.drop_self_hits(datasets.load(arguana_like), "auto") is True
+    with pytest.raises(InputError, match=r"has no split 'dev' \(splits: test, train\)"):
+        datasets.load(arguana_like, splits=("dev",))
+
+
 class _FakeCrossEncoder:
     """Scores a pair by the length of the document text: a known, checkable order."""
 
