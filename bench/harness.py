@@ -44,8 +44,9 @@ ROWS = ("bm25", "encode", "mine", "train", "train-defaults", "cross", "llm", "ll
 
 @dataclass
 class BenchConfig:
-    """What ``make bench`` measures; the defaults took 22 minutes on 2 CPU cores with 500 passages,
-    a cross-encoder depth of 10 and 3 runs of every row; child start-ups are about 6 minutes of it."""
+    """What ``make bench`` measures; the defaults took 24 minutes on 2 CPU cores (2026-12-04, on a
+    machine 1.3-1.5x slower for the same work than the 22-minute run before the cuts to 300
+    passages and depth 5); child start-ups and preparation outside the clock are about a third."""
 
     trec_dl: Path = SHARED / "trec-dl-2019-passage-pool"  # real data: BM25 and evaluation rows
     small: Path = SHARED / "cranfield"  # encode, mining, training and LLM rows (every side encodes the corpus)
