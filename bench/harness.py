@@ -170,11 +170,16 @@ def llama_server() -> Iterator[str]:
 
 
 def _overlap(a: dict[str, list[str]], b: dict[str, list[str]]) -> float:
-    """Mean Jaccard overlap of two {query: negatives} maps over the queries both have."""
+    """Mean Jaccard overlap of two {query: negatives} maps over the queries both have. Two empty
+    choices agree (1.0): at depth 5 on the TREC-DL pool, 11 of 36 queries have every candidate
+    judged relevant and no negative on either side, which read as 0 and put 0.694 in the table
+    where every query agreed."""
     common = set(a) & set(b)
     if not common:
         return float("nan")
-    return statistics.mean(len(set(a[q]) & set(b[q])) / max(1, len(set(a[q]) | set(b[q]))) for q in common)
+    return statistics.mean(
+        len(set(a[q]) & set(b[q])) / len(set(a[q]) | set(b[q])) if a[q] or b[q] else 1.0 for q in common
+    )
 
 
 def _run_file(config: BenchConfig, workdir: Path) -> Path:

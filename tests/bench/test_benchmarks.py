@@ -15,6 +15,8 @@ def test_overlap_is_mean_jaccard_over_common_queries() -> None:
     a = {"q1": ["d1", "d2"], "q2": ["d3"], "q3": ["d9"]}
     b = {"q1": ["d2", "d4"], "q2": ["d3"]}
     assert benchmarks._overlap(a, b) == pytest.approx((1 / 3 + 1) / 2)
+    # no negative on either side is agreement, one side's none against the other's some is not
+    assert benchmarks._overlap({**a, "q4": [], "q5": []}, {**b, "q4": [], "q5": ["d1"]}) == pytest.approx((1 / 3 + 1 + 1 + 0) / 4)
 
 
 def test_evaluate_row_sides_agree(tmp_path: Path) -> None:
