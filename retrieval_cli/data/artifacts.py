@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable, Collection, Iterable, Mapping
+from typing import Any, Callable, Collection, Iterable, Iterator, Mapping
 
 from retrieval_cli.data.corpus_file import CorpusFile
 from retrieval_cli.data.dataset import Dataset, levels_record
@@ -95,25 +95,25 @@ def load(artifact: Artifact, *, lazy_corpus: bool = False, splits: Collection[st
     )
 
 
-def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
-    judged: dict[str, dict[str, int]] = {}
+def _qrels_rows(path: Path) -> Iterator[tuple[str, str, int]]:
+    """(query id, doc id, grade) of a normalised qrels file, as a stream."""
     with open(path, encoding="utf-8") as handle:
         next(handle)
         for line in handle:
             qid, doc_id, grade = line.rstrip("\n").split("\t")
-            judged.setdefault(qid, {})[doc_id] = int(grade)
+            yield qid, doc_id, int(grade)
+
+
+def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    judged: dict[str, dict[str, int]] = {}
+    for qid, doc_id, grade in _qrels_rows(path):
+        judged.setdefault(qid, {})[doc_id] = grade
     return judged
 
 
 def _judges_itself(path: Path) -> bool:
-    """Whether a qrels file judges some query's own id relevant (read as a stream, nothing held)."""
-    with open(path, encoding="utf-8") as handle:
-        next(handle)
-        for line in handle:
-            qid, doc_id, grade = line.rstrip("\n").split("\t")
-            if qid == doc_id and int(grade) > 0:
-                return True
-    return False
+    """Whether a qrels file judges some query's own id relevant (nothing held)."""
+    return any(qid == doc_id and grade > 0 for qid, doc_id, grade in _qrels_rows(path))
 
 
 def levels_config(dataset: Dataset) -> dict[str, Any]:
