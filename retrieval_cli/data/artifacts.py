@@ -4,12 +4,13 @@ every later step."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterable, Iterator, Mapping
 
 from retrieval_cli.data.corpus_file import CorpusFile
-from retrieval_cli.data.dataset import Dataset, levels_record
+from retrieval_cli.data.dataset import Dataset, levels_record, queries_are_documents
 from retrieval_cli.errors import InputError
 from retrieval_cli.store import Artifact, BuildResult, Versioned, Workspace, files_fingerprint
 
@@ -82,10 +83,12 @@ def load(artifact: Artifact, *, lazy_corpus: bool = False, splits: Collection[st
             if wanted is not None and not any_in_corpus:
                 any_in_corpus = record["_id"] in corpus
     auto_self_hits = None
-    if wanted is not None:
-        self_judged = any(docs.get(q, 0) > 0 for judged in qrels.values() for q, docs in judged.items()) or any(
-            _judges_itself(folder / "qrels" / f"{split}.tsv") for split in present if split not in qrels)
-        auto_self_hits = any_in_corpus and not self_judged
+    if wanted is not None:  # the held splits' judgments, then the others' read as a stream
+        judgments = itertools.chain(
+            ((q, d, g) for judged in qrels.values() for q, docs in judged.items() for d, g in docs.items()),
+            *(_qrels_rows(folder / "qrels" / f"{split}.tsv") for split in present if split not in qrels),
+        )
+        auto_self_hits = queries_are_documents(any_in_corpus, judgments)
     return Dataset(
         corpus, queries, qrels,
         relevance_level=int(artifact.config.get("relevance_level", 1)),
@@ -109,11 +112,6 @@ def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
     for qid, doc_id, grade in _qrels_rows(path):
         judged.setdefault(qid, {})[doc_id] = grade
     return judged
-
-
-def _judges_itself(path: Path) -> bool:
-    """Whether a qrels file judges some query's own id relevant (nothing held)."""
-    return any(qid == doc_id and grade > 0 for qid, doc_id, grade in _qrels_rows(path))
 
 
 def levels_config(dataset: Dataset) -> dict[str, Any]:

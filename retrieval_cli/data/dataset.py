@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from retrieval_cli.data.corpus_file import CorpusFile
 from retrieval_cli.errors import InputError
@@ -108,9 +108,15 @@ def drop_self_hits(data: Dataset, policy: str) -> bool:
         return policy == "drop"
     if data.auto_self_hits is not None:  # decided when the dataset was loaded, over every split
         return data.auto_self_hits
-    if not any(q in data.corpus for q in data.queries):
-        return False
-    return not any(docs.get(q, 0) > 0 for judged in data.qrels.values() for q, docs in judged.items())
+    judgments = ((q, d, g) for judged in data.qrels.values() for q, docs in judged.items() for d, g in docs.items())
+    return queries_are_documents(any(q in data.corpus for q in data.queries), judgments)
+
+
+def queries_are_documents(some_query_in_corpus: bool, judgments: Iterable[tuple[str, str, int]]) -> bool:
+    """``drop_self_hits``' auto rule: some query id is a corpus id and no (query, doc, grade)
+    judgment calls a query's own id relevant. Judgments may be a stream (the load of one split
+    reads the others' qrels this way); they are not read when no query is a corpus id."""
+    return some_query_in_corpus and not any(q == d and g > 0 for q, d, g in judgments)
 
 
 def hidden_query_splits(artifact: Artifact) -> set[str]:
