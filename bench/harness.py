@@ -360,11 +360,6 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _any_earlier(results: dict[str, Any]) -> bool:
-    this_run = results.get("started")
-    return any(r.get("run", this_run) != this_run for r in results["rows"] + results.get("scaling", []))
-
-
 def to_markdown(results: dict[str, Any], config: BenchConfig, wall: float) -> str:
     m = results["machine"]
     lines = [
@@ -383,7 +378,8 @@ def to_markdown(results: dict[str, Any], config: BenchConfig, wall: float) -> st
         f"torch {m['torch']}, sentence-transformers {m['sentence-transformers']}, pyserini {m['pyserini']}, "
         f"faiss {m['faiss-cpu']}, ir-measures {m['ir-measures']}. "
         + (f"Whole run: {wall / 60:.1f} min." if results.get("complete", True) else f"PARTIAL: written {wall / 60:.1f} min into a run still going or stopped.")
-        + (" Rows and points this run did not measure name the run that did." if _any_earlier(results) else ""),
+        + (" Rows and points this run did not measure name the run that did."
+           if any(scaling.earlier_run(e, results.get("started")) for e in results["rows"] + results.get("scaling", [])) else ""),
         "",
         "| row | retrieval-cli s | direct s | ratio | goal | peak MB (ours / direct) | note |",
         "|---|---|---|---|---|---|---|",
@@ -391,7 +387,7 @@ def to_markdown(results: dict[str, Any], config: BenchConfig, wall: float) -> st
     this_run = results.get("started")
     for r in results["rows"]:
         memory = f"{_fmt(r['ours_mb'], 0)} / {_fmt(r['direct_mb'], 0)}" if r["ours_mb"] is not None else "-"
-        earlier = f"measured by the run of {r['run']}, not this one" if r.get("run", this_run) != this_run else ""
+        earlier = f"measured by the run of {r['run']}, not this one" if scaling.earlier_run(r, this_run) else ""
         note = "; ".join(part for part in (r["note"], earlier) if part)
         lines.append(f"| {r['row']} | {_fmt(r['ours_s'])} | {_fmt(r['direct_s'])} | {r['ratio']:.3f} | {r['goal']} | {memory} | {note} |")
     if results.get("scaling"):

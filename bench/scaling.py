@@ -254,6 +254,12 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
 
+def earlier_run(entry: dict, this_run: str | None) -> str:
+    """The run that measured a row or point when it was not ``this_run`` (kept by
+    ``harness.keep_earlier``); "" for this run's own."""
+    return "" if entry.get("run", this_run) == this_run else str(entry["run"])
+
+
 def to_markdown(points: list[dict], fits: list[dict], this_run: str | None = None) -> list[str]:
     """The scaling section: every point (with the run that measured it, where not ``this_run``),
     then each stage's fit and its MS MARCO projection."""
@@ -271,7 +277,7 @@ def to_markdown(points: list[dict], fits: list[dict], this_run: str | None = Non
     ]
     for p in points:
         index = f"{p['index_mb']:.0f}" if p.get("index_mb") is not None else "-"
-        run = "this one" if p.get("run", this_run) == this_run else p["run"]
+        run = earlier_run(p, this_run) or "this one"
         lines.append(f"| {p['stage']} | {p['docs']:,} | {p['queries']:,} | {p['seconds']:.2f} | {p['peak_mb']:.0f} | {index} | {run} |")
     fitted = [f for f in fits if "docs_exponent" in f]
     if fitted:
