@@ -29,7 +29,9 @@ def small_disk(tmp_path: Path):  # noqa: ANN201
     try:
         yield mount
     finally:
-        subprocess.run(["umount", str(mount)], capture_output=True, timeout=30)
+        # Lazy: the JVM and numpy maps of this process still hold files there, and a plain umount
+        # failed "busy", leaving every run's tmpfs mounted under pytest's old folders.
+        subprocess.run(["umount", "--lazy", str(mount)], capture_output=True, timeout=30)
 
 
 def _leave_free(disk: Path, kb: int) -> None:
