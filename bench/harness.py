@@ -83,7 +83,7 @@ class Measure:
 
 # Every case a child can run: the rows' pairs by function name, the scaling stages as scale/STAGE.
 CASES: dict[str, Callable[[dict], dict]] = {
-    **{name: fn for name, fn in vars(rows).items() if callable(fn) and name.endswith(("_ours", "_direct"))},
+    **{name: fn for name, fn in vars(rows).items() if callable(fn) and name.endswith(("_ours", "_direct", "_prepare"))},
     **{f"scale/{stage}": fn for stage, fn in scaling.CASES.items()},
 }
 
@@ -248,13 +248,19 @@ def run_all(
 
     def pair(
         label: str, case: str, args: dict, goal: str, note: Callable[[Measure, Measure], str] = lambda a, b: "",
-        key: str = "", direct: dict | None = None, direct_case: str = "", repeats: int = 0,
+        key: str = "", direct: dict | None = None, direct_case: str = "", repeats: int = 0, prepare: bool = False,
     ) -> Measure | None:
         """One row: ``case``_ours against ``case``_direct (or ``direct_case`` with ``direct`` overriding
-        args), ``repeats`` times (0: the configured number)."""
+        args), ``repeats`` times (0: the configured number); with ``prepare``, ``case``_prepare first,
+        once, into a folder both sides' children copy from (``rows.prepared_workspace``)."""
         if not config.wants(key or case):
             return None
         repeats = repeats or config.repeats
+        if prepare:
+            args = {**args, "prepared": str(workdir / f"prepared-{key or case}")}
+            shutil.rmtree(args["prepared"], ignore_errors=True)
+            progress(f"{label}: preparing its inputs")
+            run_case(f"{case}_prepare", args, 1, workdir)
         # Sides alternate (ours, direct, ours, ...): the machine's speed drifts over minutes (runs of
         # one encode spread 50-54 s here), and alternating gives both sides the same drift.
         ours, direct_side = Measure(), Measure()
@@ -279,18 +285,18 @@ def run_all(
          lambda a, b: f"negatives overlap (Jaccard) {_overlap(a.extra['negatives'], b.extra['negatives']):.3f}")
     losses = lambda a, b: f"max loss difference {max(abs(x - y) for x, y in zip(a.extra['losses'], b.extra['losses'])):.1e} over {len(a.extra['losses'])} steps"  # noqa: E731
     pair("Bi-encoder training, MNRL (64 Cranfield titles, batch 16, 64 tokens)", "train", {"data": str(small), "queries": 64},
-         "<= 1.05x, same losses", losses)
+         "<= 1.05x, same losses", losses, prepare=True)
     # Memory at train's defaults (batch 32, 3 negatives, 256 tokens), which turn gradient checkpointing
     # on for a step this big on CPU; the direct script trains without it, as sentence-transformers does.
     # One run a side: the row is about memory (each run takes about 40 s).
     pair("Bi-encoder training at the defaults, peak memory (32 Cranfield titles, 3 negatives, batch 32, 256 tokens)", "train",
          {"data": str(small), "queries": 32, "negatives": 3, "batch_size": 32, "max_seq_length": 256, "defaults": 1},
-         "peak <= 6 GB, same losses", losses, key="train-defaults", repeats=1)
+         "peak <= 6 GB, same losses", losses, key="train-defaults", repeats=1, prepare=True)
     if config.wants("cross"):
         model = rows.make_cross_encoder(workdir / "cross-encoder")
         pair(f"Cross-encoder scoring in mining vs CrossEncoder.predict (TREC-DL pool: 36 queries, {rows.CROSS['depth']} BM25 candidates + grade-3 positives)",
              "cross", {"data": str(config.trec_dl), "model": str(model)}, "<= 1.05x",
-             lambda a, b: f"negatives overlap (Jaccard) {_overlap(a.extra['negatives'], b.extra['negatives']):.3f}")
+             lambda a, b: f"negatives overlap (Jaccard) {_overlap(a.extra['negatives'], b.extra['negatives']):.3f}", prepare=True)
     tokens = lambda a, b: f"{a.extra['tokens']} / {b.extra['tokens']} tokens; {a.extra['tokens'] / a.median:.1f} / {b.extra['tokens'] / b.median:.1f} tok/s"  # noqa: E731
     pair(f"LLM generation, Gemma 3 270M in-process vs llama-cpp-python ({rows.LLM_DOCUMENTS} Cranfield passages)", "llm",
          {"data": str(small)}, "<= 1.05x", tokens, repeats=config.short_repeats)

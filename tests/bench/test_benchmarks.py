@@ -87,8 +87,10 @@ def test_training_row_sides_train_the_same_model(tmp_path: Path) -> None:
         f'and the {words[(i * 3) % 10]} near place number {i}"}}\n' for i in range(40)
     )
     folder = write_beir(tmp_path / "b", corpus, '{"_id": "q1", "text": "river"}\n', "query-id\tcorpus-id\tscore\nq1\td0\t1\n")
-    args = {"data": str(folder), "work": str(tmp_path), "queries": 40}
-    ours, direct = benchmarks.rows.train_ours(args), benchmarks.rows.train_direct(args)
+    args = {"data": str(folder), "prepared": str(tmp_path / "prepared"), "queries": 40}
+    benchmarks.rows.train_prepare(args)  # once; each side copies it, as each child does
+    ours = benchmarks.rows.train_ours({**args, "work": str(tmp_path / "ours")})
+    direct = benchmarks.rows.train_direct({**args, "work": str(tmp_path / "direct")})
     assert len(ours["losses"]) == len(direct["losses"]) == 3  # 40 rows in batches of 16
     assert ours["losses"] == pytest.approx(direct["losses"], rel=1e-5)
 
@@ -147,7 +149,8 @@ def test_cross_encoder_row_sides_keep_the_same_negatives(tmp_path: Path) -> None
     qrels = "query-id\tcorpus-id\tscore\nq1\td0\t3\nq2\td4\t3\nq2\td14\t1\n"  # d14: relevant, never a negative
     folder = write_beir(tmp_path / "b", corpus, queries, qrels)
     model = benchmarks.rows.make_cross_encoder(tmp_path / "ce")
-    args = {"data": str(folder), "model": str(model)}
+    args = {"data": str(folder), "model": str(model), "prepared": str(tmp_path / "prepared")}
+    benchmarks.rows.cross_prepare(args)
     ours = benchmarks.rows.cross_ours({**args, "work": str(tmp_path / "ours")})
     direct = benchmarks.rows.cross_direct({**args, "work": str(tmp_path / "direct")})
     assert set(ours["negatives"]) == set(direct["negatives"]) == {"q1", "q2"}
