@@ -1,3 +1,4 @@
 from bench.harness import main
 
-main()
+if __name__ == "__main__":  # not again in a forkserver child, which imports the main module by name
+    main()

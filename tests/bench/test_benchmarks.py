@@ -30,6 +30,22 @@ def test_evaluate_row_sides_agree(tmp_path: Path) -> None:
     assert set(ours["values"]) == set(direct["values"]) == {"nDCG@10", "R@100", "Judged@10"}
 
 
+@pytest.mark.slow
+def test_a_forked_child_returns_what_a_fresh_one_does_and_its_failure_with_the_cause(tmp_path: Path) -> None:
+    """The torch rows' children are forks of a preloaded forkserver: the same case returns the same
+    values in either kind of child, with a peak of its own, and a failing case raises its own error."""
+    folder = write_beir(tmp_path / "b", GOOD_CORPUS, GOOD_QUERIES, GOOD_QRELS)
+    run = tmp_path / "r.run"
+    run.write_text("q1 Q0 d3 1 3.0 t\nq1 Q0 d2 2 2.0 t\nq2 Q0 d1 1 1.0 t\n", encoding="utf-8")
+    args = {"data": str(folder), "run": str(run)}
+    forked = benchmarks.run_case("evaluate_ours", args, 1, tmp_path / "w", fork=True)
+    fresh = benchmarks.run_case("evaluate_ours", args, 1, tmp_path / "w", fork=False)
+    assert forked.extra["values"] == fresh.extra["values"] and set(forked.extra["values"]) == {"nDCG@10", "R@100", "Judged@10"}
+    assert 0 < forked.peak_mb and len(forked.seconds) == 1
+    with pytest.raises(RuntimeError, match=r"(?s)evaluate_ours failed.*no-such.run: cannot read file"):
+        benchmarks.run_case("evaluate_ours", {**args, "run": str(tmp_path / "no-such.run")}, 1, tmp_path / "w", fork=True)
+
+
 def test_markdown_reports_every_row_and_scaling_point() -> None:
     results = {
         "machine": {"cpus": "2", "platform": "Linux", "python": "3.11", "retrieval-cli": "0.1", "torch": "2", "sentence-transformers": "5",
