@@ -44,9 +44,9 @@ ROWS = ("bm25", "encode", "mine", "train", "train-defaults", "cross", "llm", "ll
 
 @dataclass
 class BenchConfig:
-    """What ``make bench`` measures; the defaults took 24 minutes on 2 CPU cores (2026-12-04, on a
-    machine 1.3-1.5x slower for the same work than the 22-minute run before the cuts to 300
-    passages and depth 5); child start-ups and preparation outside the clock are about a third."""
+    """What ``make bench`` measures; the defaults took 23.2 minutes on 2 CPU cores (2026-12-04
+    18:13 UTC), 19.8 of them the timed work itself: child start-ups, which were a quarter of the
+    24.0-minute run before (on a faster day), are now forks or prepared once."""
 
     trec_dl: Path = SHARED / "trec-dl-2019-passage-pool"  # real data: BM25 and evaluation rows
     small: Path = SHARED / "cranfield"  # encode, mining, training and LLM rows (every side encodes the corpus)
@@ -130,9 +130,10 @@ def _run_forked(case: str, args: dict, work: Path) -> dict[str, Any]:
     """One child forked from multiprocessing's forkserver, which imported torch and
     sentence-transformers once and has started no thread, JVM or model. Both sides of these rows
     import them before the clock, so a fork starts where a fresh process would after its imports,
-    at a tenth of the start-up (9 s a child here). Its peak counts the library pages it touches:
-    pages only the imports touched stay unmapped in a fork, so mining 300 passages peaked at
-    967-1036 MB forked against 1034-1172 MB fresh, on both sides alike."""
+    without the start-up (9 s a child here). Its peak counts the library pages it touches: pages
+    only the imports touched stay unmapped in a fork, so mining 300 passages peaked at 977-1036 MB
+    forked against 1034-1183 MB fresh, on both sides alike; seconds agreed (ours / direct, three
+    alternations each: forked 18.0-23.9 / 18.4-20.5 s, fresh 17.0-19.5 / 17.1-20.4 s)."""
     import multiprocessing
 
     context = multiprocessing.get_context("forkserver")
@@ -432,11 +433,12 @@ def to_markdown(results: dict[str, Any], config: BenchConfig, wall: float) -> st
         "turning hits into Python (id, score) lists), not Python imports or the JVM start, on both sides;",
         "both JVMs get the same options. Peak memory is each process's maximum resident set (imports",
         "included). The recipe row is the exception: `pipeline run` is a command, so both of its sides are",
-        "timed from a fresh process, imports included. The rows "
-        + ", ".join(rows.FORKED) + " start each child as a fork of one process",
-        "that imported torch and sentence-transformers (both sides import them before the clock): a fork's",
-        "peak counts the library pages it touches, 50-150 MB under a fresh process's on both sides alike;",
-        "the training-defaults row, whose goal is a peak, runs fresh. Every repeat's seconds are in BENCHMARKS.json.",
+        "timed from a fresh process, imports included. The " + ", ".join(rows.FORKED[:-1]) + f" and {rows.FORKED[-1]} rows start",
+        "each child as a fork of one process that imported torch and sentence-transformers (both sides",
+        "import them before the clock); a fork's peak counts only the library pages it touches, about",
+        "100-200 MB below a fresh process's on both sides alike (mining 300 passages: 977-1036 MB forked,",
+        "1034-1183 MB fresh). The training-defaults row, whose goal is a peak, runs fresh. Every repeat's",
+        "seconds are in BENCHMARKS.json.",
         "",
         f"Machine: {m['cpus']} CPUs, {m['platform']}, Python {m['python']}; retrieval-cli {m['retrieval-cli']}, "
         f"torch {m['torch']}, sentence-transformers {m['sentence-transformers']}, pyserini {m['pyserini']}, "
