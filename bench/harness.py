@@ -6,8 +6,9 @@ a pair of small functions (ours, direct) kept beside each other so a reader can 
 sides do the same work, and ``bench/scaling.py`` the scaling curves.
 
 Each row times the same work done by retrieval-cli and by the direct library call (Pyserini,
-sentence-transformers, ir-measures, llama-cpp-python), each in a fresh subprocess so that a JVM
-or a model loaded by one side never favours the other and peak memory is each side's own. A row
+sentence-transformers, ir-measures, llama-cpp-python), each in a new subprocess so that a JVM
+or a model loaded by one side never favours the other and peak memory is each side's own (the
+torch rows' children are forks of one process that only imported torch: ``_run_forked``). A row
 reports medians over repeats and the ratio retrieval-cli / direct. Nothing here asserts a speed:
 the numbers go in the file, misses included.
 
@@ -131,7 +132,7 @@ def _run_forked(case: str, args: dict, work: Path) -> dict[str, Any]:
     sentence-transformers once and has started no thread, JVM or model. Both sides of these rows
     import them before the clock, so a fork starts where a fresh process would after its imports,
     without the start-up (9 s a child here). Its peak counts the library pages it touches: pages
-    only the imports touched stay unmapped in a fork, so mining 300 passages peaked at 977-1036 MB
+    only the imports touched stay unmapped in a fork, so mining 300 passages peaked at 967-1036 MB
     forked against 1034-1183 MB fresh, on both sides alike; seconds agreed (ours / direct, three
     alternations each: forked 18.0-23.9 / 18.4-20.5 s, fresh 17.0-19.5 / 17.1-20.4 s)."""
     import multiprocessing
@@ -436,7 +437,7 @@ def to_markdown(results: dict[str, Any], config: BenchConfig, wall: float) -> st
         "timed from a fresh process, imports included. The " + ", ".join(rows.FORKED[:-1]) + f" and {rows.FORKED[-1]} rows start",
         "each child as a fork of one process that imported torch and sentence-transformers (both sides",
         "import them before the clock); a fork's peak counts only the library pages it touches, about",
-        "100-200 MB below a fresh process's on both sides alike (mining 300 passages: 977-1036 MB forked,",
+        "100-200 MB below a fresh process's on both sides alike (mining 300 passages: 967-1036 MB forked,",
         "1034-1183 MB fresh). The training-defaults row, whose goal is a peak, runs fresh. Every repeat's",
         "seconds are in BENCHMARKS.json.",
         "",
