@@ -101,10 +101,13 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _measured(case: str, args: dict) -> dict[str, Any]:
+    """What a child reports: the case's result and the child's own peak memory."""
+    return {**CASES[case](args), "peak_mb": peak_mb()}
+
+
 def _child(case: str, args: dict) -> None:
-    result = CASES[case](args)
-    result["peak_mb"] = peak_mb()
-    sys.stdout.write("\nRESULT " + json.dumps(result, default=str) + "\n")
+    sys.stdout.write("\nRESULT " + json.dumps(_measured(case, args), default=str) + "\n")
 
 
 def _forked_child(case: str, args: dict, results: Any, log: str) -> None:
@@ -115,9 +118,7 @@ def _forked_child(case: str, args: dict, results: Any, log: str) -> None:
         os.dup2(out.fileno(), 1)
         os.dup2(out.fileno(), 2)
     try:
-        result = CASES[case](args)
-        result["peak_mb"] = peak_mb()
-        results.send(result)
+        results.send(_measured(case, args))
     except BaseException:  # noqa: BLE001  (the parent raises it, with the child's own traceback)
         results.send({"error": traceback.format_exc()})
 
@@ -160,7 +161,7 @@ def _run_fresh(case: str, args: dict) -> dict[str, Any]:
     """One child as a fresh interpreter (``python -m bench --child``)."""
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "--child", case, json.dumps(args)],
-        capture_output=True, text=True, env={**os.environ, **CHILD_ENV}, cwd=REPO,  # -m bench: the harness lives in the repository
+        capture_output=True, text=True, cwd=REPO,  # -m bench: the harness lives in the repository; CHILD_ENV is in os.environ
     )
     lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:

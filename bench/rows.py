@@ -24,6 +24,7 @@ from typing import Any, Callable
 PRELOAD = ("torch", "sentence_transformers")
 FORKED = ("encode", "mine", "train", "cross")
 
+
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     """Seconds of ``fn()`` and its result: the one clock every row uses."""
     start = time.perf_counter()
