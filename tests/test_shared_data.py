@@ -106,7 +106,7 @@ def test_bm25_equals_pyserini(shared_ws: Workspace, name: str, tmp_path: Path, m
 # The dense check encodes every passage twice (retrieval-cli's index, then sentence-transformers),
 # which on the whole collections was 445 s, half of the suite. It runs on a NanoBEIR-style subset of
 # each (`data subset`: sampled test queries, all their judged passages, BM25 distractors): real text
-# and graded judgments, about 700 passages of Cranfield and 1,400 of the TREC-DL pool.
+# and graded judgments, 466 passages of Cranfield and 1,444 of the TREC-DL pool.
 DENSE_SUBSET = {"cranfield": 40, "trec-dl-2019-passage-pool": 10}  # sampled test queries
 
 
