@@ -524,7 +524,7 @@ def train_direct(args: dict) -> dict:
 
 
 # The recipe row: harness.RECIPE run by `pipeline run` against the same eleven steps as one plain
-# script of library calls (Pyserini, sentence-transformers, faiss, ir-measures, scipy): the
+# script of library calls (Pyserini, sentence-transformers, faiss, ir-measures, scipy, matplotlib): the
 # runner's overhead (artifacts, checksums, locks, manifests). The synthetic data is the project's
 # own generator on both sides (no library writes it). Both sides are timed from a fresh process,
 # imports included, since `pipeline run` is a command. One strategy (BM25 negatives): a second
@@ -554,6 +554,69 @@ def recipe_ours(args: dict) -> dict:
     again = time.perf_counter()
     pipeline.run(ws, recipe)  # unchanged: every step a cache hit (the re-run row)
     return {"seconds": seconds, "rerun_seconds": time.perf_counter() - again}
+
+
+def _recipe_figures(
+    work: Path, ndcg: dict[str, dict[str, float]], recall: dict[str, dict[str, float]], system_runs: dict[str, list[Any]],
+    qrels: list[Any], losses: dict[str, list[float]], ranks: dict[str, list[int]],
+) -> None:
+    """The direct script's report figures: the five a recipe's report draws (metric bars with 95%
+    intervals, per-query differences, recall@k by ir-measures, loss curves, the negatives' ranks),
+    by matplotlib at the report's sizes and resolution. They are the report step's work, not the
+    runner's overhead, so the direct side draws them too."""
+    import ir_measures
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from scipy import stats
+
+    def save(fig: Any, name: str) -> None:
+        fig.tight_layout()
+        fig.savefig(work / f"{name}.png", dpi=110)
+        plt.close(fig)
+
+    systems = list(ndcg)
+    fig, axes = plt.subplots(1, 2, figsize=(8.4, 1.2 + 0.45 * len(systems)), squeeze=False)
+    for ax, (measure, table) in zip(axes[0], (("nDCG@10", ndcg), ("R@100", recall))):
+        values = [list(table[name].values()) for name in systems]
+        errors = [stats.t.ppf(0.975, len(v) - 1) * np.std(v, ddof=1) / np.sqrt(len(v)) for v in values]
+        ax.barh(range(len(systems)), [np.mean(v) for v in values], xerr=errors, capsize=3)
+        ax.set_yticks(range(len(systems)), systems)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1)
+        ax.set_title(measure, fontsize=9)
+    save(fig, "metrics")
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    base = ndcg[systems[0]]
+    for name in systems[1:]:
+        deltas = sorted((ndcg[name][q] - base[q] for q in ndcg[name] if q in base), reverse=True)
+        ax.plot(range(1, len(deltas) + 1), deltas, label=name, linewidth=1.2)
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.legend(fontsize=7)
+    save(fig, "query-deltas")
+    cutoffs = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 700, 1000)
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for name, scored in system_runs.items():
+        measures = [ir_measures.R(rel=1) @ k for k in cutoffs]
+        at = ir_measures.calc_aggregate(measures, qrels, scored)
+        ax.plot(cutoffs, [at.get(m, 0.0) for m in measures], label=name, linewidth=1.2)
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7)
+    save(fig, "recall")
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for name, values in losses.items():
+        ax.plot(range(1, len(values) + 1), values, label=name, linewidth=1.2)
+    ax.legend(fontsize=7)
+    save(fig, "loss")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 0.8 + 0.45 * len(ranks)))
+    left.barh(list(ranks), [0.0] * len(ranks))  # no judgments beyond positives: no false-negative estimate
+    left.set_title("estimated false-negative rate", fontsize=9)
+    right.barh(list(ranks), [float(np.mean(r)) if r else 0.0 for r in ranks.values()])
+    right.set_title("mean rank of kept negatives", fontsize=9)
+    save(fig, "mining")
 
 
 def recipe_direct(args: dict) -> dict:
@@ -605,11 +668,15 @@ def recipe_direct(args: dict) -> dict:
         scores, idx = index.search(np.asarray(model.encode(list(test.values()), normalize_embeddings=True), dtype=np.float32), 1000)
         return {q: [(doc_ids[i], float(s)) for i, s in zip(idx[row], scores[row]) if i >= 0] for row, q in enumerate(test)}
 
-    per_query: dict[str, dict[str, float]] = {}
+    per_query: dict[str, dict[str, float]] = {}  # nDCG@10 by system, then query
+    recall: dict[str, dict[str, float]] = {}  # R@100 likewise (the metric bars' second panel)
+    system_runs: dict[str, list[Any]] = {}
 
     def evaluate(name: str, run: dict[str, list[tuple[str, float]]]) -> None:
-        scored = [ir_measures.ScoredDoc(q, d, s) for q, hits in run.items() for d, s in hits]
-        per_query[name] = {m.query_id: m.value for m in ir_measures.iter_calc(measures, qrels, scored) if str(m.measure) == "nDCG@10"}
+        scored = system_runs[name] = [ir_measures.ScoredDoc(q, d, s) for q, hits in run.items() for d, s in hits]
+        values = list(ir_measures.iter_calc(measures, qrels, scored))
+        per_query[name] = {m.query_id: m.value for m in values if str(m.measure) == "nDCG@10"}
+        recall[name] = {m.query_id: m.value for m in values if str(m.measure) != "nDCG@10"}
         with open(work / f"{name}.trec", "w", encoding="utf-8") as out:
             out.writelines(f"{q} Q0 {d} {r} {s:.6f} {name}\n" for q, hits in run.items() for r, (d, s) in enumerate(hits, 1))
 
@@ -626,10 +693,13 @@ def recipe_direct(args: dict) -> dict:
 
     rng = random.Random(13)
     candidates = bm25(train, RECIPE_TRAIN["range_max"])
+    losses: dict[str, list[float]] = {}
     mined = {
         "bm25": {q: rng.sample([d for d, _ in hits[RECIPE_TRAIN["range_min"]:] if d not in data.qrels["train"][q]] or doc_ids, RECIPE_TRAIN["negatives"])
                  for q, hits in candidates.items()},
     }
+    position = {q: {d: r for r, (d, _) in enumerate(hits, 1)} for q, hits in candidates.items()}
+    ranks = {s: [position[q].get(d, 0) for q, negs in by_query.items() for d in negs] for s, by_query in mined.items()}
     for strategy, negatives in mined.items():
         rows = [
             {"anchor": train[q], "positive": texts[doc_ids.index(p)], **{f"negative_{i + 1}": texts[doc_ids.index(n)] for i, n in enumerate(negs)}}
@@ -640,10 +710,12 @@ def recipe_direct(args: dict) -> dict:
         arguments = SentenceTransformerTrainingArguments(
             output_dir=str(work / f"trainer-{strategy}"), num_train_epochs=1, per_device_train_batch_size=RECIPE_TRAIN["batch_size"],
             learning_rate=2e-5, warmup_steps=0.1, seed=13, batch_sampler=BatchSamplers.NO_DUPLICATES, save_strategy="no",
-            report_to="none", disable_tqdm=True, use_cpu=True,
+            report_to="none", disable_tqdm=True, use_cpu=True, logging_strategy="steps", logging_steps=1,
         )
-        SentenceTransformerTrainer(model=model, args=arguments, train_dataset=HFDataset.from_list(rows),
-                                   loss=MultipleNegativesRankingLoss(model)).train()
+        trainer = SentenceTransformerTrainer(model=model, args=arguments, train_dataset=HFDataset.from_list(rows),
+                                             loss=MultipleNegativesRankingLoss(model))
+        trainer.train()
+        losses[strategy] = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
         # Indexed at the length it was trained and saved with (48), as the recipe's index step
         # loads the saved model (this side used to reset it to 256: more work than ours did).
         model.save_pretrained(str(work / f"model-{strategy}"))
@@ -656,4 +728,5 @@ def recipe_direct(args: dict) -> dict:
         p = stats.ttest_rel([values.get(q, 0.0) for q in common], [base_scores[q] for q in common]).pvalue if name != "untrained" else float("nan")
         lines.append(f"| {name} | {np.mean(list(values.values())):.4f} | {p:.3f} |")
     (work / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _recipe_figures(work, per_query, recall, system_runs, qrels, losses, ranks)
     return {"seconds": time.perf_counter() - start, "ndcg": {name: float(np.mean(list(v.values()))) for name, v in per_query.items()}}
