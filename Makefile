@@ -76,7 +76,7 @@ test: venv
 
 # retrieval-cli against the libraries it wraps (Pyserini, sentence-transformers, ir-measures,
 # llama-cpp-python), a recipe against a direct script, and scaling curves with an MS MARCO
-# projection; writes BENCHMARKS.md (and .json). Needs ../shared/data. About 23 minutes on 2 cores;
+# projection; writes BENCHMARKS.md (and .json). Needs ../shared/data. About 17 minutes on 2 cores;
 # BENCH_ARGS="--sizes 10000,100000,1000000 --queries 1000,100000" for the full curve (about 2 more hours).
 BENCH_ARGS ?=
 bench: venv

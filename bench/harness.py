@@ -45,9 +45,9 @@ ROWS = ("bm25", "encode", "mine", "train", "train-defaults", "cross", "llm", "ll
 
 @dataclass
 class BenchConfig:
-    """What ``make bench`` measures; the defaults took 23.2 minutes on 2 CPU cores (2026-12-04
-    18:13 UTC), 19.8 of them the timed work itself: child start-ups, which were a quarter of the
-    24.0-minute run before (on a faster day), are now forks or prepared once."""
+    """What ``make bench`` measures; the defaults took 17.2 minutes on 2 CPU cores (2026-12-06
+    12:05 UTC, warm-ups included; 23.2 on 2026-12-04 before the recipe row ran one strategy and
+    scaling one size). Child start-ups are forks or prepared once."""
 
     trec_dl: Path = SHARED / "trec-dl-2019-passage-pool"  # real data: BM25 and evaluation rows
     small: Path = SHARED / "cranfield"  # encode, mining, training and LLM rows (every side encodes the corpus)
