@@ -596,6 +596,7 @@ def _recipe_figures(
     ax.axhline(0, color="black", linewidth=0.6)
     ax.legend(fontsize=7)
     save(fig, "query-deltas")
+    # report.plots.RECALL_CUTOFFS, written out: importing the report package would add our imports to this clock
     cutoffs = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 700, 1000)
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for name, scored in system_runs.items():
