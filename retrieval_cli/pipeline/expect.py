@@ -1,5 +1,5 @@
 """Expected results, checked Pyserini-style: a recipe's ``report.expect`` names a JSON file of
-expected values (system -> dataset -> measure -> value); after a run each expected cell is OK
+expected values (system -> target -> measure -> value, a target being a dataset or ``dataset/split``); after a run each expected cell is OK
 (within ``tolerance``), OKish (within ``okish``) or FAIL (further off, or missing), so a CI smoke
 run fails when a number drifts."""
 
@@ -55,11 +55,13 @@ class ExpectationFailed(RetrievalError):
 
 
 def cells_of(table: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
-    """A report's values as an expectations file holds them: system -> dataset -> measure -> value."""
+    """A report's values as an expectations file holds them: system -> target -> measure -> value
+    (a target is the report's column: the dataset, ``dataset/split`` where the split is not test
+    alone)."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     for row in table.to_dict("records"):
         if isinstance(row["value"], float) and not math.isnan(row["value"]):
-            out.setdefault(row["system"], {}).setdefault(row["dataset"], {})[row["measure"]] = round(float(row["value"]), 6)
+            out.setdefault(row["system"], {}).setdefault(row.get("target") or row["dataset"], {})[row["measure"]] = round(float(row["value"]), 6)
     return out
 
 

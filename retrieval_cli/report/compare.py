@@ -25,8 +25,9 @@ def per_query(evaluations: dict[str, Artifact], refs: str, measure: str) -> dict
 
 def compare(table: pd.DataFrame, evaluations: list[Artifact], baselines: list[Artifact], config: ReportConfig) -> pd.DataFrame:
     """Add baseline, delta, p, p_adjusted, significant, improved, hurt (and over seeds,
-    seeds_better) columns to a long table; each (dataset, split) is compared with the baseline
-    evaluated on it. Judged@10 and other diagnostics are not tested."""
+    seeds_better) columns to a long table; each target (dataset and split) is compared with the
+    baseline evaluated on it, and a target with no baseline gets no delta. Judged@10 and other
+    diagnostics are not tested."""
     by_ref = {ev.ref: ev for ev in evaluations}
     refs = {b.ref for b in baselines}
     # A row is the baseline when the baseline's evaluation is behind it (with the ones that scored
@@ -38,8 +39,7 @@ def compare(table: pd.DataFrame, evaluations: list[Artifact], baselines: list[Ar
     for _, b in table[table["baseline"]].iterrows():
         if b["measure"] in evaluation.ALWAYS:
             continue
-        family = table.index[(table["dataset"] == b["dataset"]) & (table["split"] == b["split"])
-                             & (table["measure"] == b["measure"]) & ~table["baseline"]]
+        family = table.index[(table["target"] == b["target"]) & (table["measure"] == b["measure"]) & ~table["baseline"]]
         b_values = per_query(by_ref, b["evaluation"], b["measure"])
         pvalues = []
         for i in family:
@@ -62,27 +62,28 @@ def compare(table: pd.DataFrame, evaluations: list[Artifact], baselines: list[Ar
 
 
 def across_targets(table: pd.DataFrame, config: ReportConfig | None) -> pd.DataFrame:
-    """Append, per system and measure evaluated on every target, a ``mean`` row: the average over
-    the targets (BEIR-style macro average). Against a baseline, its test is paired over the
-    per-target values, and wins / ties / losses count the per-target significant differences."""
-    datasets = [d for d in dict.fromkeys(table["dataset"]) if d != MEAN]
-    if len(datasets) < 2:
+    """Append, per system and measure evaluated on every target (a dataset and split), a ``mean``
+    row: the average over the targets (BEIR-style macro average). Against a baseline, its delta,
+    test and wins / ties / losses exist only where the baseline was compared on every target (a
+    mean of the deltas it has would not be the difference of the means); its test is paired over
+    the per-target values, and wins / ties / losses count the per-target significant differences."""
+    targets = [t for t in dict.fromkeys(table["target"]) if t != MEAN]
+    if len(targets) < 2:
         return table
     rows = []
     compared = config is not None and "delta" in table
     tested = table[~table["measure"].isin(evaluation.ALWAYS)]
     for (system, measure), group in tested.groupby(["system", "measure"], sort=False):
-        if sorted(group["dataset"]) != sorted(datasets):
+        if sorted(group["target"]) != sorted(targets):
             continue  # not on every target: no mean
-        row = {"system": system, "dataset": MEAN, "split": "", "measure": measure, "value": group["value"].mean(),
+        row = {"system": system, "dataset": MEAN, "split": "", "target": MEAN, "measure": measure, "value": group["value"].mean(),
                "queries": int(group["queries"].sum()), "evaluation": "", "targets": len(group)}
         for column in ("retriever", "model", "negatives", "training", "rerank", "seeds"):
             row[column] = group[column].iloc[0]
         if compared:
             row["baseline"] = bool(group["baseline"].all())
-            if not row["baseline"]:
-                deltas = group.set_index("dataset")["delta"]
-                row["delta"] = float(deltas.mean())
+            if not row["baseline"] and group["delta"].notna().all():
+                row["delta"] = float(group["delta"].mean())
                 row["wins"] = int(((group["delta"] > 0) & group["significant"]).sum())
                 row["losses"] = int(((group["delta"] < 0) & group["significant"]).sum())
                 row["ties"] = len(group) - row["wins"] - row["losses"]
@@ -94,7 +95,9 @@ def across_targets(table: pd.DataFrame, config: ReportConfig | None) -> pd.DataF
         return table
     means = pd.DataFrame(rows)
     if compared:
-        for measure, family in means[~means["baseline"]].groupby("measure"):
+        if "p" not in means:
+            means["p"] = float("nan")
+        for measure, family in means[means["p"].notna()].groupby("measure"):
             adjusted = significance.adjust(list(family["p"]), config.correction)
             means.loc[family.index, "p_adjusted"] = adjusted
             means.loc[family.index, "significant"] = [bool(a < config.alpha) for a in adjusted]

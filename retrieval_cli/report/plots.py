@@ -65,17 +65,17 @@ def confidence_interval(values: list[float], level: float = 0.95) -> float:
 
 
 def metric_bars(table: pd.DataFrame, evaluations: dict[str, Artifact], path: Path) -> Path | None:
-    """One panel per (dataset, measure): a bar per system with its 95% CI over queries, and for a
+    """One panel per (target, measure): a bar per system with its 95% CI over queries, and for a
     system trained with several seeds each seed's value (the seed spread)."""
     plt = _pyplot()
     tested = table[~table["measure"].isin(evaluation.ALWAYS)]
-    panels = list(dict.fromkeys(zip(tested["dataset"], tested["measure"])))
+    panels = list(dict.fromkeys(zip(tested["target"], tested["measure"])))
     if not panels:
         return None
     systems = list(dict.fromkeys(tested["system"]))
     fig, axes = plt.subplots(1, len(panels), figsize=(4 + 2.2 * len(panels), 1.2 + 0.45 * len(systems)), squeeze=False)
-    for ax, (dataset, measure) in zip(axes[0], panels):
-        rows = tested[(tested["dataset"] == dataset) & (tested["measure"] == measure)].set_index("system").reindex(systems)
+    for ax, (target, measure) in zip(axes[0], panels):
+        rows = tested[(tested["target"] == target) & (tested["measure"] == measure)].set_index("system").reindex(systems)
         errors = []
         for _, row in rows.iterrows():
             ev = _first(evaluations, row["evaluation"])
@@ -89,26 +89,31 @@ def metric_bars(table: pd.DataFrame, evaluations: dict[str, Artifact], path: Pat
                 ax.plot(seeds, [y] * len(seeds), "o", color="#d62728", markersize=3, zorder=3)
         ax.set_yticks(range(len(systems)), [_short(s) for s in systems] if ax is axes[0][0] else [""] * len(systems))
         ax.invert_yaxis()
-        ax.set_title(f"{dataset} {measure}", fontsize=9)
+        ax.set_title(f"{target} {measure}", fontsize=9)
         ax.set_xlim(0, 1)
     fig.suptitle("Mean over queries with 95% confidence intervals (grey: baseline; red dots: each training seed)", fontsize=9)
     return _save(fig, path)
 
 
-def query_deltas(table: pd.DataFrame, evaluations: dict[str, Artifact], baseline: Artifact, measure: str, path: Path) -> Path | None:
-    """Per-query difference of each system from the baseline on ``measure``, sorted."""
+def query_deltas(table: pd.DataFrame, evaluations: dict[str, Artifact], measure: str, path: Path) -> Path | None:
+    """Per-query difference of each system from the baseline on ``measure``, sorted: each system
+    against the baseline's evaluation on its own target (dataset and split)."""
     if "baseline" not in table:
         return None
     plt = _pyplot()
-    base = evaluation.per_query(baseline).get(measure, {})
-    others = table[(table["measure"] == measure) & ~table["baseline"].astype(bool)]
-    if others.empty or not base:
+    rows = table[table["measure"] == measure]
+    bases = {r["target"]: _first(evaluations, r["evaluation"]) for _, r in rows[rows["baseline"].astype(bool)].iterrows()}
+    others = rows[~rows["baseline"].astype(bool) & rows["target"].isin(list(bases))]
+    if others.empty:
         return None
+    named = len(bases) > 1  # the target in each label when there are several
     fig, ax = plt.subplots(figsize=(7, 3.6))
     for _, row in others.iterrows():
+        base = evaluation.per_query(bases[row["target"]]).get(measure, {})
         values = evaluation.per_query(_first(evaluations, row["evaluation"])).get(measure, {})
         deltas = sorted((values[q] - base[q] for q in values if q in base), reverse=True)
-        ax.plot(range(1, len(deltas) + 1), deltas, label=_short(row["system"], 60), linewidth=1.2)
+        label = f"{row['target']}: {row['system']}" if named else row["system"]
+        ax.plot(range(1, len(deltas) + 1), deltas, label=_short(label, 60), linewidth=1.2)
     ax.axhline(0, color="black", linewidth=0.6)
     ax.set_xlabel("queries, sorted by difference")
     ax.set_ylabel(f"{measure} - baseline")
@@ -132,20 +137,20 @@ def recall_at(ws: Workspace, ev: Artifact, cutoffs: tuple[int, ...] = RECALL_CUT
 
 
 def recall_curves(ws: Workspace, table: pd.DataFrame, evaluations: dict[str, Artifact], path: Path) -> Path | None:
-    """Recall@k for k = 1..1000 (log axis), one line per system, one panel per dataset."""
+    """Recall@k for k = 1..1000 (log axis), one line per system, one panel per target."""
     plt = _pyplot()
-    systems = table.drop_duplicates(["system", "dataset"])[["system", "dataset", "evaluation"]]
-    names = list(dict.fromkeys(systems["dataset"]))
+    systems = table.drop_duplicates(["system", "target"])[["system", "target", "evaluation"]]
+    names = list(dict.fromkeys(systems["target"]))
     fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 3.8), squeeze=False)
-    for ax, dataset in zip(axes[0], names):
-        for _, row in systems[systems["dataset"] == dataset].iterrows():
+    for ax, target in zip(axes[0], names):
+        for _, row in systems[systems["target"] == target].iterrows():
             curve = recall_at(ws, _first(evaluations, row["evaluation"]))
             ax.plot(list(curve), list(curve.values()), label=_short(row["system"], 60), linewidth=1.2)
         ax.set_xscale("log")
         ax.set_xlabel("k")
         ax.set_ylabel("recall@k")
         ax.set_ylim(0, 1)
-        ax.set_title(f"{dataset}: recall at depth k", fontsize=9)
+        ax.set_title(f"{target}: recall at depth k", fontsize=9)
         ax.legend(fontsize=7)
     return _save(fig, path)
 
@@ -159,7 +164,7 @@ def loss_curves(ws: Workspace, table: pd.DataFrame, evaluations: dict[str, Artif
     """Training loss per step of every trained bi-encoder behind the systems."""
     plt = _pyplot()
     curves = {}
-    for _, row in table.drop_duplicates(["system", "dataset"]).iterrows():
+    for _, row in table.drop_duplicates(["system", "target"]).iterrows():
         model = _model_of(ws, _first(evaluations, row["evaluation"]))
         if model is None or not (model.path / "training_log.jsonl").is_file():
             continue
@@ -185,7 +190,7 @@ def mining_stats(ws: Workspace, table: pd.DataFrame, evaluations: dict[str, Arti
     """Estimated false-negative rate and mean rank of the negatives behind each trained system."""
     plt = _pyplot()
     bars = {}
-    for _, row in table.drop_duplicates(["system", "dataset"]).iterrows():
+    for _, row in table.drop_duplicates(["system", "target"]).iterrows():
         model = _model_of(ws, _first(evaluations, row["evaluation"]))
         negatives = ws.inputs_of(model).get("negatives") if model is not None else None
         if negatives is None:

@@ -35,20 +35,21 @@ def cell(row: pd.Series, form: str = "full") -> str:
 
 
 def wide(table: pd.DataFrame) -> pd.DataFrame:
-    """Systems as rows, (dataset, measure) as columns, in first-seen order."""
-    columns = list(dict.fromkeys(zip(table["dataset"], table["measure"])))
-    systems = list(dict.fromkeys(table["system"]))
-    pivot = table.pivot_table(index="system", columns=["dataset", "measure"], values="value", aggfunc="first")
-    return pivot.reindex(index=systems, columns=pd.MultiIndex.from_tuples(columns, names=["dataset", "measure"]))
+    """Systems as rows, (target, measure) as columns, in first-seen order (a target is a dataset
+    and split: ``report.table.with_targets``)."""
+    return _grid(table, table)
 
 
 def cells(table: pd.DataFrame, form: str = "full") -> pd.DataFrame:
     """The wide grid of formatted cells (values, deltas and marks)."""
-    texts = table.assign(value=table.apply(lambda row: cell(row, form), axis=1))
-    columns = list(dict.fromkeys(zip(table["dataset"], table["measure"])))
+    return _grid(table, table.assign(value=table.apply(lambda row: cell(row, form), axis=1))).fillna("")
+
+
+def _grid(table: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
+    columns = list(dict.fromkeys(zip(table["target"], table["measure"])))
     systems = list(dict.fromkeys(table["system"]))
-    pivot = texts.pivot_table(index="system", columns=["dataset", "measure"], values="value", aggfunc="first")
-    return pivot.reindex(index=systems, columns=pd.MultiIndex.from_tuples(columns, names=["dataset", "measure"])).fillna("")
+    pivot = values.pivot_table(index="system", columns=["target", "measure"], values="value", aggfunc="first")
+    return pivot.reindex(index=systems, columns=pd.MultiIndex.from_tuples(columns, names=["target", "measure"]))
 
 
 def legend(config: ReportConfig, table: pd.DataFrame) -> str:
@@ -57,27 +58,28 @@ def legend(config: ReportConfig, table: pd.DataFrame) -> str:
         return ""
     names = {"t": "paired t-test", "randomization": f"paired randomization test ({config.resamples} resamples, seed {config.seed})", "wilcoxon": "Wilcoxon signed-rank test"}
     base = table.loc[table["baseline"], "system"].iloc[0]
-    text = (f"Baseline: {base}. (delta) against it; * = p < {config.alpha} by {names[config.test]}, "
-            f"{config.correction} correction over the systems compared per dataset and measure.")
+    on = ", ".join(dict.fromkeys(t for t in table.loc[table["baseline"], "target"] if t != "mean"))
+    text = (f"Baseline: {base} (on {on}). (delta) against it, on the targets it was evaluated on; * = p < {config.alpha} by {names[config.test]}, "
+            f"{config.correction} correction over the systems compared per target and measure.")
     seeds = int(table["seeds"].max()) if "seeds" in table and table["seeds"].notna().any() else 0
     if seeds > 1:
         text += (f" Trained systems: mean±sd over {seeds} training seeds; their tests pair per-query scores averaged over"
                  " the seeds, and 'seeds better' counts the seeds whose value beats the baseline's.")
-    if (table["dataset"] == "mean").any():
+    if (table["target"] == "mean").any():
         text += (" mean: the average over the targets; its test pairs the per-target values, and W/T/L counts the"
                  " targets where the system is significantly better / not different / significantly worse.")
     return text
 
 
 def best_cells(table: pd.DataFrame) -> set[tuple[str, str, str]]:
-    """(system, dataset, measure) of the best value in each column (the highest; diagnostics such
+    """(system, target, measure) of the best value in each column (the highest; diagnostics such
     as Judged@10 are not ranked)."""
     from retrieval_cli.evaluate import ALWAYS
 
     ranked = table[~table["measure"].isin(ALWAYS) & table["value"].notna()]
-    top = ranked.groupby(["dataset", "measure"])["value"].transform("max")
+    top = ranked.groupby(["target", "measure"])["value"].transform("max")
     best = ranked[ranked["value"] >= top - 1e-12]  # ties are all best
-    return {(r["system"], r["dataset"], r["measure"]) for _, r in best.iterrows()}
+    return {(r["system"], r["target"], r["measure"]) for _, r in best.iterrows()}
 
 
 @dataclass
@@ -93,7 +95,7 @@ class Sheet:
     sources: list[tuple[str, str]]  # (system, the evaluations behind its row)
 
 
-TESTS_HEADER = ["system", "dataset", "measure", "delta", "p", "p adjusted", "improved", "hurt", "seeds better", "W/T/L"]
+TESTS_HEADER = ["system", "target", "measure", "delta", "p", "p adjusted", "improved", "hurt", "seeds better", "W/T/L"]
 
 
 def sheet(table: pd.DataFrame, config: ReportConfig | None = None) -> Sheet:
@@ -107,7 +109,7 @@ def sheet(table: pd.DataFrame, config: ReportConfig | None = None) -> Sheet:
     tests = []
     if note and "p" in table:
         for _, r in table[table["p"].notna()].iterrows():
-            tests.append([str(r["system"]), str(r["dataset"]), str(r["measure"]), f"{r['delta']:+.4f}", f"{r['p']:.3g}",
+            tests.append([str(r["system"]), str(r["target"]), str(r["measure"]), f"{r['delta']:+.4f}", f"{r['p']:.3g}",
                           f"{r['p_adjusted']:.3g}{'*' if r['significant'] else ''}", _count(r.get("improved")),
                           _count(r.get("hurt")), _count(r.get("seeds_better")), _wtl(r)])
     sources = []

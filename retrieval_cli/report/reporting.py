@@ -21,11 +21,11 @@ from retrieval_cli.report import plots
 from retrieval_cli.report.compare import MEAN, across_targets, compare
 from retrieval_cli.report.config import ReportConfig
 from retrieval_cli.report.render import legend, to_html, to_markdown, wide
-from retrieval_cli.report.table import build_table
+from retrieval_cli.report.table import build_table, with_targets
 from retrieval_cli.store import Artifact, BuildResult, Workspace
 
 
-def figures(ws: Workspace, table: pd.DataFrame, evaluations: list[Artifact], baseline: Artifact | None, folder: Path) -> dict[str, Path]:
+def figures(ws: Workspace, table: pd.DataFrame, evaluations: list[Artifact], folder: Path) -> dict[str, Path]:
     """Draw the report's PNG plots into ``folder``; name -> file for those with something to show."""
     by_ref = {ev.ref: ev for ev in evaluations}
     drawn = {
@@ -34,10 +34,9 @@ def figures(ws: Workspace, table: pd.DataFrame, evaluations: list[Artifact], bas
         "loss": plots.loss_curves(ws, table, by_ref, folder / "training-loss.png"),
         "mining": plots.mining_stats(ws, table, by_ref, folder / "mining.png"),
     }
-    if baseline is not None:
-        first = next((m for m in table["measure"] if m not in evaluation.ALWAYS), None)
-        if first:
-            drawn["deltas"] = plots.query_deltas(table, by_ref, baseline, first, folder / "query-deltas.png")
+    first = next((m for m in table["measure"] if m not in evaluation.ALWAYS), None)
+    if first:
+        drawn["deltas"] = plots.query_deltas(table, by_ref, first, folder / "query-deltas.png")
     return {k: v for k, v in drawn.items() if v is not None}
 
 
@@ -62,6 +61,23 @@ def every_evaluation(ws: Workspace) -> tuple[list[Artifact], list[str]]:
             chosen.append(ev)
     left_out.extend(f"{folder}: damaged ({why})" for folder, why in damaged)
     return chosen, left_out
+
+
+def comparable(evaluations: list[Artifact], baselines: list[Artifact]) -> None:
+    """A baseline is compared on the queries it answered, its own targets (dataset and split):
+    refuse one that shares no target with the evaluations it would be compared with, rather than
+    print a table where nothing is compared (a baseline on train beside systems on test)."""
+    def target(ev: Artifact) -> str:
+        scored = evaluation.metrics(ev)
+        return f"{scored['dataset']}/{scored['split']}"
+
+    own = {b.path for b in baselines}
+    base = dict.fromkeys(target(b) for b in baselines)
+    others = dict.fromkeys(target(ev) for ev in evaluations if ev.path not in own)
+    if others and not set(others) & set(base):
+        raise InputError(
+            f"baseline '{baselines[0].ref}' is evaluated on {', '.join(base)} and no other evaluation is (they are on "
+            f"{', '.join(others)}): name a baseline evaluated on the same dataset and split", field="baseline")
 
 
 def report(
@@ -92,6 +108,8 @@ def report(
     for b in compared:
         if all(ev.path != b.path for ev in evaluations):
             raise InputError(f"baseline '{b.ref}' is not among the evaluations reported")
+    if compared:
+        comparable(evaluations, compared)
     inputs = {f"evaluation{i}": ev for i, ev in enumerate(evaluations)}
     resolved: dict[str, Any] = {"evaluations": len(evaluations)}
     if baseline is not None:
@@ -108,7 +126,7 @@ def report(
         grid = wide(table)
         markdown = to_markdown(table, config)
         progress("plots", 0, None)
-        pictures = figures(ws, table[table["dataset"] != MEAN], evaluations, baseline, folder / "plots")
+        pictures = figures(ws, table[table["target"] != MEAN], evaluations, folder / "plots")
         progress("plots", 1, 1)
         markdown += "".join(f"\n![{name}](plots/{path.name})\n" for name, path in pictures.items())
         (folder / "report.md").write_text(markdown, encoding="utf-8")
@@ -128,4 +146,5 @@ def report(
 
 
 def load_table(report_artifact: Artifact) -> pd.DataFrame:
-    return pd.DataFrame(json.loads(report_artifact.file("table.json").read_text(encoding="utf-8")))
+    """A report's long table (with its targets: reports written before they existed get them)."""
+    return with_targets(pd.DataFrame(json.loads(report_artifact.file("table.json").read_text(encoding="utf-8"))))

@@ -17,6 +17,7 @@ from retrieval_cli.mining import records as negatives_io
 from retrieval_cli.store import Artifact, Workspace
 
 SEP = ","  # a row's evaluation column: one reference, or a seed group's references joined
+DEFAULT_SPLIT = "test"  # the split a target is named without: BEIR's evaluation split
 
 
 @dataclass
@@ -151,7 +152,22 @@ def build_table(ws: Workspace, evaluations: list[Artifact]) -> pd.DataFrame:
             shown = label + (f" [{ev.name}@{ev.version[:6]}]" if len(members) > 1 else "")
             rows.extend(_rows(shown, system, m, scored.refs, SEP.join(scored.members),
                               {measure: [value] for measure, value in m["aggregate"].items()}, [seed]))
-    return pd.DataFrame(rows)
+    return with_targets(pd.DataFrame(rows))
+
+
+def with_targets(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with its ``target`` column: what every table, plot and test keys a value by, one
+    per (dataset, split). A target is the dataset's name when the report holds that dataset on
+    ``test`` alone, else ``dataset/split``, so two splits of one dataset are two columns and a
+    split other than test is always named; the across-targets rows (no split) are ``mean``."""
+    if table.empty:
+        return table.assign(target=pd.Series(dtype=str))
+    splits = table.groupby("dataset")["split"].agg(lambda s: set(s) - {""})
+    labels = [
+        dataset if not split or splits[dataset] == {DEFAULT_SPLIT} else f"{dataset}/{split}"
+        for dataset, split in zip(table["dataset"], table["split"].fillna(""))
+    ]
+    return table.assign(target=labels)
 
 
 def _seed_rows(label: str, members: list[tuple]) -> list[dict[str, Any]]:

@@ -141,3 +141,55 @@ def test_markdown_and_html_show_the_same_cells_marks_and_bold(session_ws: Worksp
     p = float(tests[0][4])
     assert tests[0][4] == f"{p:.3g}"  # p-values to 3 significant digits
     assert f"- {reporting.load_table(art)['system'].iloc[0]}: {porter.ref}" in markdown  # the artifacts behind a row
+
+
+def test_one_system_on_two_splits_of_one_dataset_is_two_columns_everywhere(session_ws: Workspace, tiny) -> None:  # noqa: ANN001
+    """The field's "train once, test everywhere" (dl19 and dev of one import): every table, plot,
+    CSV and test keys a value by (dataset, split, measure), and names the split."""
+    import pandas as pd
+
+    bm25 = indexing.build_bm25(session_ws, tiny, indexing.BM25Config()).artifact
+    flat = indexing.build_bm25(session_ws, tiny, indexing.BM25Config(k1=0.2, b=0.0)).artifact
+    runs = {(index.ref, split): evaluation.evaluate(session_ws, index=index, config=evaluation.EvaluateConfig(split=split)).artifact
+            for index in (bm25, flat) for split in ("test", "train")}
+    base = runs[(bm25.ref, "test")]
+    art = reporting.report(session_ws, list(runs.values()), reporting.ReportConfig(baseline=base.ref),
+                           baselines=[runs[(bm25.ref, "train")]], name="two-splits").artifact
+    table = reporting.load_table(art)
+    grid = reporting.wide(table)
+    assert [c for c in grid.columns if c[1] == "nDCG@10"] == [("tiny/test", "nDCG@10"), ("tiny/train", "nDCG@10"), ("mean", "nDCG@10")]
+    for (index, split), ev in runs.items():
+        label = "BM25 k1=0.9 b=0.4" if index == bm25.ref else "BM25 k1=0.2 b=0.0"
+        assert grid.loc[label, (f"tiny/{split}", "nDCG@10")] == pytest.approx(evaluation.metrics(ev)["aggregate"]["nDCG@10"])
+    # Each split is compared with the baseline on that split, by hand.
+    for split in ("test", "train"):
+        row = table[(table["target"] == f"tiny/{split}") & (table["measure"] == "nDCG@10") & ~table["baseline"]].iloc[0]
+        mine, theirs = (evaluation.metrics(runs[(i.ref, split)])["aggregate"]["nDCG@10"] for i in (flat, bm25))
+        assert row["delta"] == pytest.approx(mine - theirs, abs=1e-9)
+    mean = table[(table["target"] == "mean") & (table["measure"] == "nDCG@10") & ~table["baseline"]].iloc[0]
+    assert mean["delta"] == pytest.approx(table[(table["measure"] == "nDCG@10") & ~table["baseline"] & (table["target"] != "mean")]["delta"].mean())
+    assert "| system | tiny/test nDCG@10 | tiny/test R@100 |" in art.file("report.md").read_text()
+    assert "on tiny/test, tiny/train" in art.summary["legend"]
+    assert list(pd.read_csv(art.file("report.csv"), header=[0, 1], index_col=0).columns[:2]) == [("tiny/test", "nDCG@10"), ("tiny/test", "R@100")]
+    assert {"metrics.png", "recall-at-k.png", "query-deltas.png"} <= {p.name for p in (art.path / "plots").iterdir()}
+
+
+def test_a_baseline_on_another_split_is_refused_and_a_partial_one_gives_no_mean_delta(session_ws: Workspace, tiny) -> None:  # noqa: ANN001
+    from retrieval_cli.errors import InputError
+
+    bm25 = indexing.build_bm25(session_ws, tiny, indexing.BM25Config()).artifact
+    flat = indexing.build_bm25(session_ws, tiny, indexing.BM25Config(k1=0.2, b=0.0)).artifact
+    on_train = evaluation.evaluate(session_ws, index=bm25, config=evaluation.EvaluateConfig(split="train")).artifact
+    system = evaluation.evaluate(session_ws, index=flat).artifact
+    with pytest.raises(InputError, match=r"baseline '.*' is evaluated on tiny/train and no other evaluation is \(they are on tiny/test\)"):
+        reporting.report(session_ws, [system], reporting.ReportConfig(baseline=on_train.ref), name="refused")
+    # A baseline on one of two targets: the other target and the mean show no delta.
+    system_train = evaluation.evaluate(session_ws, index=flat, config=evaluation.EvaluateConfig(split="train")).artifact
+    art = reporting.report(session_ws, [system, system_train], reporting.ReportConfig(baseline=on_train.ref), name="partial").artifact
+    table = reporting.load_table(art)
+    others = table[~table["baseline"] & (table["measure"] == "nDCG@10")].set_index("target")
+    assert others.loc["tiny/test", "delta"] != others.loc["tiny/test", "delta"]  # NaN: nothing to compare with there
+    assert others.loc["tiny/train", "delta"] == pytest.approx(
+        evaluation.metrics(system_train)["aggregate"]["nDCG@10"] - evaluation.metrics(on_train)["aggregate"]["nDCG@10"], abs=1e-9)
+    assert others.loc["mean", "delta"] != others.loc["mean", "delta"] and others.loc["mean", "value"] == pytest.approx(
+        (others.loc["tiny/test", "value"] + others.loc["tiny/train", "value"]) / 2)
