@@ -42,6 +42,15 @@ class ArtifactError(RetrievalError):
     exit_code = 2
 
 
+class Terminated(BaseException):
+    """SIGTERM as an exception (the CLI installs ``raise_terminated``), so a build's clean-up runs
+    as it does on Ctrl-C and the command ends with one line, not silently."""
+
+
+def raise_terminated(signum: int, frame: object) -> None:  # noqa: ARG001 - a signal handler's signature
+    raise Terminated()
+
+
 def check_at_least(config: object, minimum: int, *fields: str) -> None:
     """Each named field of ``config`` must be >= ``minimum``; the error names the first that is not."""
     for name in fields:

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 
 import click
 import typer
 from typer.core import TyperGroup
 
 from retrieval_cli.cli import console
-from retrieval_cli.errors import RetrievalError
+from retrieval_cli.errors import RetrievalError, Terminated, raise_terminated
 
 
 class _Group(TyperGroup):
     """Turns expected errors into one red line and their exit code, never a traceback."""
 
     def invoke(self, ctx: click.Context):  # noqa: ANN201
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, raise_terminated)
         try:
             return super().invoke(ctx)
         except RetrievalError as exc:
@@ -30,6 +34,9 @@ class _Group(TyperGroup):
         except KeyboardInterrupt:
             console.error("interrupted; no artifact was written for the step in progress")
             raise typer.Exit(130) from None
+        except Terminated:
+            console.error("stopped by SIGTERM; no artifact was written for the step in progress (the same command resumes)")
+            raise typer.Exit(143) from None
 
 
 app = typer.Typer(

@@ -16,7 +16,7 @@ from retrieval_cli import data as datasets
 from retrieval_cli import models
 from retrieval_cli.errors import InputError
 from retrieval_cli.evaluate import runs
-from retrieval_cli.evaluate.measures import DEFAULT_MEASURES, RunScorer, resolve_measures
+from retrieval_cli.evaluate.measures import DEFAULT_MEASURES, RunScorer, check_measures, resolve_measures
 from retrieval_cli.evaluate.rerank import rerank
 from retrieval_cli.evaluate.runs import Run
 from retrieval_cli.index import fusion as fusion_lib
@@ -50,6 +50,7 @@ class EvaluateConfig(Versioned):
 
     def check(self) -> None:
         models.check_device(self.device)
+        check_measures(self.measures)
         if self.self_hits not in datasets.SELF_HITS:
             raise InputError(f"self-hits must be auto, drop or keep, got {self.self_hits!r}", field="self_hits")
         if self.depth < 1:

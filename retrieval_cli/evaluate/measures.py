@@ -42,8 +42,44 @@ def suggestion(name: str) -> str:
     return f"; did you mean {spelled}{rest}?"
 
 
+def computable(name: str, measure: Any) -> None:
+    """Refuse, before any work, a measure that parses but that nothing here can compute: a cutoff
+    below 1 (trec_eval aborts the process on ``nDCG@0``), parameters ir-measures rejects (``SDCG``
+    without ``max_rel``), or no installed provider for it (``alpha_nDCG`` and ``ERR_IA`` need
+    subtopic judgments and a diversity provider)."""
+    import re
+
+    from ir_measures import DefaultPipeline
+
+    cutoff = measure.params.get("cutoff")
+    if cutoff is not None and (not isinstance(cutoff, int) or cutoff < 1):
+        raise InputError(f"measure {name!r}: the cutoff must be a whole number >= 1, got {cutoff!r}", field="measure")
+    try:
+        measure.validate_params()
+    except Exception as exc:  # noqa: BLE001 - ir-measures says why in an AssertionError or ValueError
+        why = re.sub(r"=<object object at 0x[0-9a-f]+>", " (not given)", str(exc)) or type(exc).__name__
+        raise InputError(f"measure {name!r}: {why}", field="measure") from None
+    providers = [p.NAME for p in DefaultPipeline.providers if _supports(p, measure)]
+    if not providers:
+        raise InputError(f"measure {name!r}: no installed ir-measures provider computes it (diversity measures such as alpha_nDCG"
+                         " and ERR_IA need subtopic judgments); use nDCG@10, R@100, RR@10, P@10, AP", field="measure")
+
+
+def _supports(provider: Any, measure: Any) -> bool:
+    try:
+        return bool(provider.is_available() and provider.supports(measure))
+    except Exception:  # noqa: BLE001 - a provider that cannot tell does not compute it
+        return False
+
+
+def check_measures(names: list[str]) -> None:
+    """Each measure parses and can be computed here (``resolve_measures`` without a dataset)."""
+    resolve_measures(names, 1)
+
+
 def resolve_measures(names: list[str], relevance_level: int) -> dict[str, Any]:
-    """Map each label to an ir-measures measure, adding the dataset's relevance level where fitting."""
+    """Map each label to an ir-measures measure, adding the dataset's relevance level where
+    fitting; each is checked computable first (``computable``)."""
     import ir_measures
 
     resolved: dict[str, Any] = {}
@@ -52,6 +88,7 @@ def resolve_measures(names: list[str], relevance_level: int) -> dict[str, Any]:
             measure = ir_measures.parse_measure(name)
         except (ValueError, NameError, TypeError, AttributeError):
             raise InputError(f"unknown measure {name!r}{suggestion(name)}", field="measure") from None
+        computable(name, measure)
         # ir-measures drops parameters equal to their default (R(rel=1)@100 prints as R@100),
         # so an explicit rel= is detected in the text the user wrote.
         explicit_rel = "rel=" in name.replace(" ", "")

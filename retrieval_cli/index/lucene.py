@@ -10,13 +10,11 @@ path, then drive the same Anserini classes ``LuceneSearcher`` wraps (``SimpleSea
 
 from __future__ import annotations
 
-import errno
 import glob
 import io
 import os
 import re
 import shlex
-import shutil
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -27,6 +25,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from retrieval_cli.errors import RetrievalError
+from retrieval_cli.store.foreign_writes import disk_full, no_space
 
 MIN_JAVA = 21
 STEMMERS = ("porter", "krovetz", "none")
@@ -73,6 +72,7 @@ def anserini_jar() -> Path:
     return Path(jars[-1])
 
 
+MAX_CLAUSES = 2**31 - 1  # Lucene's BooleanQuery clause limit, lifted (see jvm())
 HEAP_LIMIT_MB = 256  # searchers collect beyond this much heap in use (see BM25Searcher.bound_heap)
 
 
@@ -86,6 +86,11 @@ def java_options() -> list[str]:
     collector = [] if any(re.fullmatch(r"-XX:\+Use\w*GC", o) for o in extra) else ["-XX:+UseSerialGC"]
     return [
         "-Xms256m",
+        # The JVM shares the process with Python: -Xrs leaves SIGTERM, SIGINT and SIGHUP to Python
+        # (Ctrl-C and kill end a command with its one line, not in the JVM's shutdown), and a
+        # crash report goes to the temporary folder, never into the user's working directory.
+        "-Xrs",
+        f"-XX:ErrorFile={tempfile.gettempdir()}/retrieval-cli-jvm-crash-%p.log",
         *collector,
         "-Dslf4j.internal.verbosity=WARN",
         "-Dlog4j2.level=WARN",
@@ -114,6 +119,10 @@ def jvm() -> Any:
     # Lucene warns through java.util.logging that it was not built for this Java; quiet it.
     level = autoclass("java.util.logging.Level")
     autoclass("java.util.logging.Logger").getLogger("").setLevel(level.SEVERE)
+    # A BM25 query is one clause per distinct term, and Lucene refuses more than 1,024 by default
+    # (TooManyClauses), failing the whole batch: LLM-written or passage-long queries are searched
+    # whole instead, as a term absent from the index adds nothing to any score.
+    autoclass("org.apache.lucene.search.IndexSearcher").setMaxClauseCount(MAX_CLAUSES)
     return autoclass
 
 
@@ -141,8 +150,8 @@ def index_json_collection(
     if expected is not None:
         indexed = _indexed(index)
         if indexed != expected:
-            if shutil.disk_usage(index.parent).free < DISK_FULL_BYTES:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(index))
+            if disk_full(index.parent):
+                raise no_space(index)
             said = held.getvalue().strip().splitlines()
             raise RetrievalError(f"{index}: Lucene indexed {indexed} of {expected} documents" + (f" ({said[-1]})" if said else ""))
 
@@ -178,7 +187,6 @@ def indexable(contents: str) -> bool:
     return bool(contents.strip(_JAVA_TRIM))
 
 
-DISK_FULL_BYTES = 4 << 20  # a failed index on a filesystem with less free than this ran out of space
 
 
 def _indexed(index: Path) -> int:

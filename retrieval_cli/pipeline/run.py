@@ -11,7 +11,7 @@ import dataclasses
 from typing import Callable
 
 from retrieval_cli.errors import InputError
-from retrieval_cli.pipeline import expect
+from retrieval_cli.pipeline import expect, isolation
 from retrieval_cli.pipeline.dag import Step
 from retrieval_cli.pipeline.locks import done, write_entry
 from retrieval_cli.pipeline.plan import plan
@@ -46,10 +46,14 @@ def run(
     steps: list[str] | None = None,
     progress: Progress = silent,
     on_step: Callable[[Step, str, Artifact | None], None] | None = None,
+    isolate: bool = True,
 ) -> dict[str, Artifact]:
     """Run the recipe; returns step name -> artifact. ``on_step(step, state, artifact)`` hears
     ``start`` and then ``reused`` or ``built`` for each step it runs; each step's lock is written
     when it finishes, so an interrupted run keeps what finished.
+
+    ``isolate`` (the default) runs each step in a process of its own (``pipeline.isolation``): a
+    step that dies is one line naming it, and Lucene's JVM never shares a process with torch.
 
     ``steps`` runs only those steps (make's targets): their inputs come from the locks when done,
     and are run first otherwise."""
@@ -82,7 +86,11 @@ def run(
                 made[dep] = artifact
         if on_step:
             on_step(step, "start", None)
-        result = step.make(ws, {d: made[d] for d in step.deps})
+        given = {d: made[d] for d in step.deps}
+        if isolate:
+            result = isolation.run_step(step.name, lambda own: step.make(own, given), ws)  # noqa: B023 - called at once
+        else:
+            result = step.make(ws, given)
         artifact = made[step.name] = result.artifact
         write_entry(ws, recipe, step, artifact, touch=steps is not None)
         if on_step:

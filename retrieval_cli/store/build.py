@@ -18,7 +18,7 @@ import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from retrieval_cli.store.artifact import MANIFEST, SCHEMA_VERSION, Artifact, listing, software_versions, version_id
 from retrieval_cli.store.versioning import Versioned, config_record
@@ -40,10 +40,47 @@ def version_of(
     return version_id(kind, record(config, resolved), inputs)
 
 
+HOLDS = "holds "  # a lock file's lines after the holder's: the artifacts its build reads
+
+
 @contextmanager
-def build_lock(root: Path, key: str, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
-    """An exclusive lock on ``<root>/.locks/KEY.lock``. The kernel drops an flock when its holder
-    dies, even by kill -9, so a crashed build never leaves a lock that blocks the next one."""
+def gc_guard(root: Path, *, exclusive: bool) -> Iterator[None]:
+    """``artifacts gc`` holds ``<root>/.locks/gc`` exclusively while it decides and removes; a build
+    holds it shared while it records the inputs it reads in its lock file. So gc either sees a
+    build's inputs (and keeps them), or finishes before the build records them, and the build then
+    finds an input gone before any work. Two gc runs take turns."""
+    folder = root / LOCKS
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "gc", "a+", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def held_inputs(root: Path) -> list[str]:
+    """The artifact references live builds read (their lock files' ``holds`` lines): what gc keeps."""
+    refs = []
+    for path in sorted((root / LOCKS).glob("*.lock")) if (root / LOCKS).is_dir() else []:
+        if not is_locked(root, path.stem):
+            continue
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            continue
+        refs.extend(line[len(HOLDS):] for line in lines if line.startswith(HOLDS))
+    return refs
+
+
+@contextmanager
+def build_lock(
+    root: Path, key: str, on_wait: Callable[[str], None] | None = None, holds: Iterable[str] = (),
+) -> Iterator[None]:
+    """An exclusive lock on ``<root>/.locks/KEY.lock``, naming its holder and (``holds``) the
+    artifacts the build reads, which gc keeps while the lock is held. The kernel drops an flock
+    when its holder dies, even by kill -9, so a crashed build never leaves a lock that blocks the
+    next one."""
     folder = root / LOCKS
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / f"{key}.lock", "a+", encoding="utf-8") as handle:
@@ -61,10 +98,11 @@ def build_lock(root: Path, key: str, on_wait: Callable[[str], None] | None = Non
             if on_wait is not None:
                 on_wait(f"waiting for {holder}, which is building {key}")
             fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
-        handle.flush()
+        with gc_guard(root, exclusive=False):
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n" + "".join(f"{HOLDS}{ref}\n" for ref in holds))
+            handle.flush()
         try:
             yield
         finally:

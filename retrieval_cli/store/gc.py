@@ -13,7 +13,7 @@ from typing import Iterable
 from retrieval_cli.errors import RetrievalError
 from retrieval_cli.store.artifact import Artifact
 from retrieval_cli.store.atomic import remove_tree, tree_size
-from retrieval_cli.store.build import TMP, is_locked, temporary_key
+from retrieval_cli.store.build import TMP, gc_guard, held_inputs, is_locked, temporary_key
 from retrieval_cli.store.workspace import Workspace
 
 
@@ -32,10 +32,16 @@ class GcResult:
 def collect(ws: Workspace, keep: Iterable[str] = (), dry_run: bool = False, damaged: bool = False) -> GcResult:
     """Remove artifact versions nothing refers to, and temporary folders no live build owns.
 
-    Kept: the latest version of every kind/name, every version ``keep`` names, and everything
-    those were made from. A temporary folder is stale when no process holds its build lock (a
-    crash, kill -9); one being built is left alone. Version folders whose manifest cannot be read
-    are listed, and removed only with ``damaged`` (their payload may still be worth a look)."""
+    Kept: the latest version of every kind/name, every version ``keep`` names, every input of a
+    build in progress (its lock names them), and everything those were made from. A temporary
+    folder is stale when no process holds its build lock (a crash, kill -9); one being built is
+    left alone. Version folders whose manifest cannot be read are listed, and removed only with
+    ``damaged`` (their payload may still be worth a look). Two gc runs take turns."""
+    with gc_guard(ws.root, exclusive=True):
+        return _collect(ws, [*keep, *held_inputs(ws.root)], dry_run, damaged)
+
+
+def _collect(ws: Workspace, keep: Iterable[str], dry_run: bool, damaged: bool) -> GcResult:
     everything, broken = ws.scan()
     latest: dict[tuple[str, str], Artifact] = {}
     for artifact in everything:  # oldest first, so the last one seen is the latest

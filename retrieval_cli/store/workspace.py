@@ -258,10 +258,13 @@ class Workspace:
         if existing is not None and not force:
             return BuildResult(self.checked(existing), reused=True)
         # One builder per version id: a second identical command waits here, then reuses.
-        with building.build_lock(self.root, f"{kind}-{name}-{version}", self.on_wait):
+        with building.build_lock(self.root, f"{kind}-{name}-{version}", self.on_wait, [a.ref for a in inputs.values()]):
             existing = self.existing(kind, name, version, force)
             if existing is not None and not force:
                 return BuildResult(self.checked(existing), reused=True)
+            gone = [a.ref for a in inputs.values() if not (a.path / MANIFEST).is_file()]
+            if gone:  # removed (artifacts gc) between resolving it and this build's lock
+                raise ArtifactError(f"input {gone[0]} of {kind}/{name} was removed before the build started; make it again")
             artifact = building.write(self.root, kind, name, version, record, inputs, builder, software)
         return BuildResult(artifact, reused=False)
 

@@ -25,7 +25,8 @@ from retrieval_cli.errors import InputError
 from retrieval_cli.mining import records as negatives
 from retrieval_cli.progress import Progress, silent
 from retrieval_cli.store import Artifact, BuildResult, Workspace
-from retrieval_cli.training.checkpoints import checkpoint_dir, latest_checkpoint
+from retrieval_cli.store.foreign_writes import apply_umask, library_writes
+from retrieval_cli.training.checkpoints import checkpoint_dir, drop_incomplete, latest_checkpoint
 from retrieval_cli.training.config import CHECKPOINT_TOKENS, GUIDED_LOSSES, TEACHER_LOSSES, TOPIC_SAMPLERS, BiEncoderTrainConfig
 from retrieval_cli.training.dev_evaluator import dev_evaluator
 from retrieval_cli.training.examples import examples_for, sampler_factory
@@ -203,6 +204,8 @@ def train_bi_encoder(
         return BuildResult(ws.checked(existing), reused=True)  # a cache hit is verified like any other
     checkpoints = checkpoint_dir(ws, name, version)
     rank, world = _distributed()
+    if rank == 0:
+        drop_incomplete(checkpoints)
     left = latest_checkpoint(checkpoints)
     if left is not None and not resume:
         if not force:
@@ -276,7 +279,12 @@ def train_bi_encoder(
         trainer.remove_callback(PrinterCallback)  # library code never prints
         # The starting model on the same dev split: whether training helped is read off one manifest.
         dev_base = evaluator(model) if evaluator is not None and rank == 0 else None
-        result = trainer.train(resume_from_checkpoint=str(left[0]) if left else None)
+        try:
+            with library_writes(checkpoints):  # checkpoints: torch.save and safetensors
+                result = trainer.train(resume_from_checkpoint=str(left[0]) if left else None)
+        except OSError:
+            drop_incomplete(checkpoints)
+            raise
         log = _log_records(trainer.state.log_history)
         evals = [r["eval"] for r in log if "eval" in r]
         losses = [r["loss"] for r in log if "loss" in r]
@@ -301,7 +309,8 @@ def train_bi_encoder(
             **({"warnings": source.summary["warnings"]} if source.summary.get("warnings") else {}),  # e.g. trained on test queries
         }
         if rank == 0:
-            model.save_pretrained(str(folder / "model"))
+            with library_writes(folder / "model"):
+                model.save_pretrained(str(folder / "model"))
             with open(folder / "training_log.jsonl", "w", encoding="utf-8") as out:
                 out.writelines(json.dumps(r) + "\n" for r in log)
             write_model_card(
@@ -309,6 +318,7 @@ def train_bi_encoder(
                 config={**config.versioned(), **resolved}, negatives=source, dataset=dataset_artifact, facts=summary,
                 command=train_command(source, "bi-encoder", config, BiEncoderTrainConfig(), name),
             )
+            apply_umask(folder / "model")
         return summary
 
     if world > 1 and rank != 0:

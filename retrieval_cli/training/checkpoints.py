@@ -3,6 +3,7 @@ keyed by the model's version id), and finding the latest complete one to resume 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from retrieval_cli.store import Workspace
@@ -24,3 +25,11 @@ def latest_checkpoint(folder: Path) -> tuple[Path, int] | None:
         return None
     step, path = max(found)
     return path, step
+
+
+def drop_incomplete(folder: Path) -> None:
+    """Remove checkpoints a save did not finish (no ``trainer_state.json``, which the trainer writes
+    last): never resumed from, and on a full disk they hold the space the next try needs."""
+    for child in folder.glob("checkpoint-*") if folder.is_dir() else []:
+        if not (child / "trainer_state.json").is_file():
+            shutil.rmtree(child, ignore_errors=True)

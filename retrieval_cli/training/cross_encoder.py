@@ -20,6 +20,7 @@ from retrieval_cli.errors import InputError, check_at_least
 from retrieval_cli.mining import records as negatives
 from retrieval_cli.progress import Progress, silent
 from retrieval_cli.store import Artifact, BuildResult, Versioned, Workspace, unversioned
+from retrieval_cli.store.foreign_writes import apply_umask, library_writes
 from retrieval_cli.training.model_card import train_command, write_model_card
 from retrieval_cli.training.trainer import check_schedule, device_arguments, progress_callback, schedule, training_device
 
@@ -114,7 +115,8 @@ def train_cross_encoder(
             result = trainer.train()
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        model.save_pretrained(str(folder / "model"))
+        with library_writes(folder / "model"):
+            model.save_pretrained(str(folder / "model"))
         summary = {
             **({"warnings": source.summary["warnings"]} if source.summary.get("warnings") else {}),  # e.g. trained on test queries
             "kind": "cross-encoder",
@@ -129,6 +131,7 @@ def train_cross_encoder(
             dataset=ws.inputs_of(source)["dataset"], facts=summary,
             command=train_command(source, "cross-encoder", config, CrossEncoderTrainConfig(), artifact_name),
         )
+        apply_umask(folder / "model")
         return summary
 
     artifact_name = name or f"{source.name}-ce-{config.loss}"

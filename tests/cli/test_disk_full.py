@@ -77,3 +77,35 @@ def test_a_full_disk_is_one_line_and_no_artifact_for_every_writer(small_disk: Pa
     assert runner.invoke(app, ["index", "d", "--kind", "bm25", *w]).exit_code == 0
     assert runner.invoke(app, ["index", "d", "--kind", "dense", *w]).exit_code == 0
     assert len(Workspace(ws_path).artifacts("indexes")) == 2
+
+
+@pytest.mark.slow
+def test_a_full_disk_while_training_saves_is_one_line_and_the_model_takes_the_umask(small_disk: Path, tmp_path: Path, runner) -> None:  # noqa: ANN001
+    """Issue 32 items 7 and 10: safetensors and torch.save do not raise OSError; a full disk in a
+    checkpoint or in the final model is still the one line, exit 1, nothing left half-written.
+    And safetensors writes model.safetensors 0600 whatever the umask: the model folder gets the
+    user's umask, so a group workspace can share it."""
+    import os
+    import stat
+
+    def train(ws_path: Path, *extra: str):  # noqa: ANN202
+        w = ["-w", str(ws_path)]
+        assert runner.invoke(app, ["data", "synth", "--name", "d", "--documents", "40", "--test-queries", "2", "--train-queries", "8", *w]).exit_code == 0
+        assert runner.invoke(app, ["mine-negatives", "d", "--strategy", "random", "--num-negatives", "1", *w]).exit_code == 0
+        return runner.invoke(app, ["train", "--negatives", "d-random", "--batch-size", "4", "--max-length", "16", "--eval-split", "", *extra, *w])
+
+    ws_path = small_disk / "ws"  # 4 MB: the data fits, MiniLM's 90 MB of weights do not
+    for extra, where in ((["--checkpoint-steps", "1"], "checkpoints"), (["--checkpoint-steps", "0"], "/model")):
+        out = train(ws_path, *extra)
+        assert where in _one_line_disk_full(out, out.output), out.output
+        assert Workspace(ws_path).artifacts("models") == []
+        assert not list((ws_path / ".tmp").iterdir())
+
+    old = os.umask(0o002)
+    try:
+        out = train(tmp_path / "roomy")
+    finally:
+        os.umask(old)
+    assert out.exit_code == 0, out.output
+    (model,) = Workspace(tmp_path / "roomy").artifacts("models")
+    assert stat.S_IMODE(model.file("model/model.safetensors").stat().st_mode) == 0o664

@@ -301,3 +301,49 @@ def test_a_missing_run_file_is_bad_input(tmp_path: Path, runner) -> None:  # noq
     assert runner.invoke(app, ["data", "synth", "--name", "d", "--documents", "20", *w]).exit_code == 0
     result = runner.invoke(app, ["evaluate", "--run", str(tmp_path / "nope.run"), "--dataset", "datasets/d", *w])
     assert result.exit_code == 2 and "nope.run: no such run file" in result.output
+
+
+def test_gc_never_removes_what_a_live_build_reads_and_two_gcs_take_turns(tmp_path: Path) -> None:
+    """Issue 32 item 3: a build on a version that is no longer the latest, gc during it."""
+    ws = Workspace(tmp_path)
+    first = datasets.save(ws, synthetic.generate(synthetic.SynthConfig(documents=20, test_queries=2, train_queries=0, seed=1)), "cran", {"s": 1}).artifact
+    datasets.save(ws, synthetic.generate(synthetic.SynthConfig(documents=20, test_queries=2, train_queries=0, seed=2)), "cran", {"s": 2})
+    started, release = threading.Event(), threading.Event()
+
+    def builder(folder: Path) -> dict:
+        started.set()
+        release.wait(30)
+        (folder / "x.txt").write_text((first.path / "corpus.jsonl").read_text(encoding="utf-8")[:10], encoding="utf-8")
+        return {}
+
+    results = []
+    build = threading.Thread(target=lambda: results.append(Workspace(tmp_path).build("indexes", "cran-x", {"k": 1}, {"dataset": first}, builder)))
+    build.start()
+    assert started.wait(30)
+    during = collect(ws)
+    release.set()
+    build.join()
+    assert first.ref not in during.versions and (first.path / "manifest.json").is_file()
+    assert Workspace(tmp_path).inputs_of(results[0].artifact)["dataset"].ref == first.ref  # usable: its input is there
+
+    # Unreferenced versions, two gc runs at once: each removes some, neither fails, all are gone.
+    for seed in range(3, 9):
+        datasets.save(ws, synthetic.generate(synthetic.SynthConfig(documents=10, test_queries=1, train_queries=0, seed=seed)), "other", {"s": seed})
+    outcomes: list = []
+    runs = [threading.Thread(target=lambda: outcomes.append(collect(Workspace(tmp_path)))) for _ in range(2)]
+    for t in runs:
+        t.start()
+    for t in runs:
+        t.join()
+    removed = [ref for result in outcomes for ref in result.versions]
+    assert len(outcomes) == 2 and len(removed) == len(set(removed)) == 5  # the latest 'other' stays
+    assert [a.name for a in Workspace(tmp_path).artifacts("datasets")].count("other") == 1
+
+    # gc that ran before a build took its lock: the build stops before any work, naming the input.
+    old = datasets.save(ws, synthetic.generate(synthetic.SynthConfig(documents=10, test_queries=1, train_queries=0, seed=99)), "gone", {"s": 1}).artifact
+    datasets.save(ws, synthetic.generate(synthetic.SynthConfig(documents=10, test_queries=1, train_queries=0, seed=98)), "gone", {"s": 2})
+    assert old.ref in collect(ws).versions
+    calls: list[int] = []
+    with pytest.raises(ArtifactError, match=f"input {old.ref} of indexes/late was removed before the build started"):
+        ws.build("indexes", "late", {"k": 1}, {"dataset": old}, _slow_builder(calls, 0))
+    assert calls == [] and "late" not in {a.name for a in Workspace(tmp_path).artifacts("indexes")}

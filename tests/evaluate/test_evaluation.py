@@ -271,3 +271,30 @@ def test_an_index_evaluated_in_groups_writes_and_scores_what_one_group_does(ws: 
         assert art.file("run.trec").read_bytes() == whole.file("run.trec").read_bytes()
         assert art.file("per_query.tsv").read_bytes() == whole.file("per_query.tsv").read_bytes()
         assert evaluation.metrics(art)["aggregate"] == pytest.approx(evaluation.metrics(whole)["aggregate"], abs=1e-12)
+
+
+@pytest.mark.parametrize("measure, why", [
+    ("nDCG@0", "the cutoff must be a whole number >= 1, got 0"),  # trec_eval aborts the process on it
+    ("alpha_nDCG@10", "no installed ir-measures provider computes it"),
+    ("ERR_IA@10", "no installed ir-measures provider computes it"),
+    ("SDCG@10", "invalid param max_rel (not given)"),
+    ("BPM(T=1000,min_rel=1)@10", "invalid param"),
+])
+def test_a_measure_nothing_can_compute_is_refused_before_any_work(runner, tmp_path: Path, measure: str, why: str) -> None:  # noqa: ANN001
+    """Issue 32 item 6: checked with ir-measures itself (parameters, providers), by `evaluate` and
+    by a recipe's --dry-run, in one line with exit 2."""
+    from retrieval_cli.cli import app
+
+    ws = tmp_path / "ws"
+    assert runner.invoke(app, ["data", "synth", "--name", "s", "--documents", "30", "--test-queries", "3", "--train-queries", "0", "-w", str(ws)]).exit_code == 0
+    assert runner.invoke(app, ["index", "s", "-w", str(ws)]).exit_code == 0
+    result = runner.invoke(app, ["evaluate", "indexes/s-bm25", "-m", measure, "-w", str(ws)])
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert f"measure {measure!r}: {why}" in result.output
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: m\ndataset:\n  synth: {documents: 30, test_queries: 3, train_queries: 6}\n"
+                      "strategies:\n  bm25: {strategy: bm25, num_negatives: 1}\n"
+                      f"evaluate: {{measures: [\"{measure}\"]}}\n", encoding="utf-8")
+    result = runner.invoke(app, ["pipeline", "run", str(recipe), "--dry-run", "-w", str(ws)])
+    assert result.exit_code == 2 and f"measure {measure!r}: {why}" in " ".join(result.output.split()), result.output
+    assert not (ws / "evaluations").exists() and not (ws / "pipelines").exists() and not any((ws / ".tmp").iterdir())

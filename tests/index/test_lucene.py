@@ -51,3 +51,19 @@ def test_options_the_jvm_refuses_are_one_line(tmp_path: Path) -> None:
     code = "from retrieval_cli.index import lucene\ntry:\n    lucene.jvm()\nexcept lucene.RetrievalError as e:\n    print('ERR', e)\n"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert "ERR the JVM did not start" in out.stdout and "'-Xnot-an-option'" in out.stdout
+
+
+def test_a_query_with_more_distinct_terms_than_lucenes_clause_limit_is_searched_whole(session_ws, tiny) -> None:  # noqa: ANN001
+    """Issue 32 item 5: Lucene refuses a BooleanQuery of more than 1,024 clauses by default, which
+    failed the whole batch. Terms that no document holds add nothing to BM25, so a long query
+    padded with 1,500 absent terms ranks exactly as its real terms do, in a batch with others."""
+    from retrieval_cli import data as datasets
+    from retrieval_cli import index as indexing
+
+    index = indexing.build_bm25(session_ws, tiny, indexing.BM25Config()).artifact
+    searcher = indexing.open_searcher(session_ws, index)
+    queries = dict(list(datasets.load(tiny).queries.items())[:3])
+    first = next(iter(queries))
+    padded = {**queries, first: queries[first] + " " + " ".join(f"zq{i}x" for i in range(1500))}
+    assert len(set(padded[first].split())) > 1500
+    assert searcher.search(padded, 10) == searcher.search(queries, 10)

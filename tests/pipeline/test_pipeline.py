@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -276,3 +278,61 @@ def test_a_yaml_1_1_exponent_without_a_dot_is_a_number(tmp_path: Path) -> None:
     assert recipe.sections["train"]["learning_rate"] == "3e-5"  # PyYAML (YAML 1.1) reads it as text
     config = config_from(tmp_path, "train", recipe.sections["train"], BiEncoderTrainConfig)
     assert config.learning_rate == 3e-5  # the number YAML 1.2 and every reader mean
+
+
+# A runner in a fresh process whose training step faults (SIGSEGV) or sleeps until stopped; the
+# step runs in a child (pipeline.isolation), so what the runner sees is the CLI's one line.
+_FAULTY_RUNNER = """
+import os, signal, sys, time
+import jnius_config
+from retrieval_cli import training
+from retrieval_cli.cli import app
+how = sys.argv[1]
+def faulty(*args, **kwargs):
+    print("training", flush=True)
+    if how == "segv":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    time.sleep(600)
+training.train_bi_encoder = faulty
+try:
+    app(["pipeline", "run", *sys.argv[2:], "--quiet"])
+finally:
+    print(f"runner jvm {jnius_config.vm_running}", flush=True)
+"""
+
+ISOLATED = RECIPE.replace("  random: {strategy: random, num_negatives: 2}\n", "")
+
+
+@pytest.mark.slow
+def test_a_step_killed_by_a_signal_is_one_line_and_a_rerun_resumes(tmp_path: Path) -> None:
+    """Issue 32 item 2: BM25 steps (a JVM) and training (torch) never share a process; a step's
+    process killed by a signal, or the runner stopped by SIGTERM, ends in one line naming the step,
+    and the next run resumes with what finished."""
+    path = tmp_path / "recipe.yaml"
+    path.write_text(ISOLATED, encoding="utf-8")
+    ws = tmp_path / "ws"
+    env = {**os.environ, "PYTHONFAULTHANDLER": ""}
+    args = [str(path), "-w", str(ws)]
+    died = subprocess.run([sys.executable, "-c", _FAULTY_RUNNER, "segv", *args], capture_output=True, text=True, env=env, timeout=600)
+    assert died.returncode == 1, died.stderr
+    line = " ".join(died.stderr.split())
+    assert "error: step train:bm25 died: signal 11 (SIGSEGV); no artifact was written for it, the steps before it are kept: rerun to resume" in line
+    assert "Traceback" not in died.stderr and "runner jvm False" in died.stdout  # the index and mining steps' JVMs lived in their own processes
+    assert not list(tmp_path.glob("hs_err_pid*")) and not list(REPO.glob("hs_err_pid*"))
+    recipe = pipeline.load(path)
+    states = {step.name: state for step, state, _ in pipeline.status(Workspace(ws), recipe)}
+    assert states["mine:bm25"] == "done" and states["train:bm25"] == "missing"
+
+    stopped = subprocess.Popen([sys.executable, "-c", _FAULTY_RUNNER, "sleep", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert stopped.stdout.readline().strip() == "training"  # printed by the step's own process
+    stopped.send_signal(signal.SIGTERM)
+    out, err = stopped.communicate(timeout=120)
+    assert stopped.returncode == 143
+    assert "error: step train:bm25 was stopped by SIGTERM; no artifact was written for it, the steps before it are kept: rerun to resume" in " ".join(err.split())
+    assert "Traceback" not in err
+
+    events: list[tuple[str, str]] = []
+    made = pipeline.run(Workspace(ws), recipe, on_step=lambda step, state, art: events.append((step.name, state)))
+    states = dict(e for e in events if e[1] != "start")
+    assert states["mine:bm25"] == "reused" and states["train:bm25"] == "built" and "report" in made
+    assert not list((ws / ".tmp").iterdir())  # the dead and the stopped steps left nothing half-written
