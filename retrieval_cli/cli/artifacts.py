@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from retrieval_cli.cli import console
-from retrieval_cli.cli.options import JsonOpt, WorkspaceOpt, workspace
+from retrieval_cli.cli.options import JsonOpt, WorkspaceOpt, existing, workspace
 from retrieval_cli.errors import ArtifactError
 from retrieval_cli.store import differences, settings_line
 
@@ -24,7 +24,7 @@ def list_cli(
     as_json: JsonOpt = False,
 ) -> None:
     """List finished artifacts, oldest first; damaged ones (unreadable manifests) after them."""
-    ws = workspace(workspace_path)
+    ws = existing(workspace(workspace_path))
     found, damaged = ws.scan(kind)
     if as_json:
         rows = [{"ref": a.ref, "created": a.manifest.get("created"), "path": str(a.path)} for a in found]
@@ -140,7 +140,7 @@ def gc_cli(
     from retrieval_cli.pipeline import pinned
     from retrieval_cli.store import collect
 
-    ws = workspace(workspace_path)
+    ws = existing(workspace(workspace_path))
     result = collect(ws, keep=pinned(ws), dry_run=dry_run, damaged=damaged)  # what recipes' lock files name stays
     verb = "would remove" if dry_run else "removed"
     for ref in result.versions:

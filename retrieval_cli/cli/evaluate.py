@@ -56,6 +56,7 @@ def evaluate_cli(
         console.out.print_json(json.dumps({"artifact": result.artifact.ref, "reused": result.reused, **metrics}))
         return
     console.built(result, "evaluation")
+    console.warnings(result.artifact.summary)
     stored = " (the stored ranking, scored again)" if result.artifact.summary.get("ranking") == "stored" and not result.reused else ""
     console.out.print(
         f"[bold]{result.artifact.name}[/]: {metrics['dataset']} / {metrics['split']}, {metrics['queries']} queries{stored}",

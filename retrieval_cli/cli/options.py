@@ -13,14 +13,31 @@ import typer
 from retrieval_cli.store import WORKSPACE_ENV, Workspace
 
 
-def _open_workspace(ctx: click.Context, _param: click.Parameter, path: Path | None) -> "Workspace":
+def _open_workspace(ctx: click.Context, _param: click.Parameter, path: str | None) -> "Workspace":
     """--workspace's callback: the command gets the Workspace itself, opened with the root
-    command's State (found in the Typer context)."""
-    return workspace(path, ctx)
+    command's State (found in the Typer context). An empty value (``-w ""``, which a Path would
+    read as the current folder) and a file are refused in one line."""
+    from retrieval_cli.errors import InputError
+
+    if path is not None and not path.strip():
+        raise InputError("the workspace is empty: name a folder ('.' for the current one)", field="workspace")
+    if path is not None and Path(path).exists() and not Path(path).is_dir():
+        raise InputError(f"workspace {path} is a file, not a folder", field="workspace")
+    return workspace(Path(path) if path is not None else None, ctx)
+
+
+def existing(ws: "Workspace") -> "Workspace":
+    """A workspace a command only reads (listing, gc): one that does not exist is named, not
+    listed as empty (a mistyped -w would otherwise look like a workspace with nothing in it)."""
+    from retrieval_cli.errors import InputError
+
+    if not ws.root.is_dir():
+        raise InputError(f"no workspace at {ws.root} (nothing was ever written there; -w or {WORKSPACE_ENV} names it)", field="workspace")
+    return ws
 
 
 WorkspaceOpt = Annotated[
-    Optional[Path],
+    Optional[str],
     typer.Option(
         "--workspace", "-w", envvar=WORKSPACE_ENV, callback=_open_workspace,
         help="Artifact workspace folder \\[default: ./artifacts].",

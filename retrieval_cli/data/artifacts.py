@@ -15,6 +15,10 @@ from retrieval_cli.errors import InputError
 from retrieval_cli.store import Artifact, BuildResult, Versioned, Workspace, files_fingerprint
 
 QRELS_HEADER = "query-id\tcorpus-id\tscore"
+# Every later artifact takes its name from the dataset's and adds to it (``NAME-bm25``,
+# ``NAME-bm25-mnrl-dense-minilm-test``) up to the 128 characters a name may have: a longer dataset
+# name is refused here, before the derived names are.
+NAME_MAX = 64
 
 
 def write_beir(dataset: Dataset, folder: Path) -> None:
@@ -119,6 +123,15 @@ def levels_config(dataset: Dataset) -> dict[str, Any]:
     return levels_record({s: v for s, v in dataset.split_levels.items() if s in dataset.qrels}, dataset.relevance_level)
 
 
+def check_new_name(name: str) -> str:
+    """A name a user gives a dataset (import, fetch, synth), checked at the door: at most
+    ``NAME_MAX`` characters, so the names derived from it stay valid."""
+    if len(name) > NAME_MAX:
+        raise InputError(f"dataset name '{name[:24]}...' is {len(name)} characters; at most {NAME_MAX}, so that the names derived from it "
+                         "(indexes, negatives, models, evaluations) stay within the 128 a name may have", field="name")
+    return name
+
+
 def content_hash(paths: list[Path]) -> str:
     """Hash of source files, so re-importing changed files gives a new version."""
     return files_fingerprint((path.name, path) for path in paths)
@@ -160,6 +173,7 @@ def save(
     *,
     force: bool = False,
 ) -> BuildResult:
-    """Store an in-memory dataset as a dataset artifact."""
+    """Store an in-memory dataset as a dataset artifact (a user-named one: ``check_new_name``)."""
+    check_new_name(name)
     full_config = {**config, "relevance_level": dataset.relevance_level, **levels_config(dataset)}
     return store(ws, name, full_config, inputs or {}, lambda: dataset, force=force)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrieval_cli.data.artifacts import content_hash, write_corpus, write_queries_and_qrels
+from retrieval_cli.data.artifacts import check_new_name, content_hash, write_corpus, write_queries_and_qrels
 from retrieval_cli.data.dataset import Dataset, check_split_name, levels_record
 from retrieval_cli.data.readers import beir_files, iter_beir_corpus, iter_id_tsv, read_beir_judgments, read_id_tsv, read_trec_qrels
 from retrieval_cli.errors import InputError
@@ -40,7 +40,7 @@ def import_beir(
         made = Dataset({}, queries, qrels, relevance_level=relevance_level)
         return {**made.stats(documents=documents), "origin": origin or str(source.resolve())}
 
-    return ws.build("datasets", name, config, {}, build, force=force)
+    return ws.build("datasets", check_new_name(name), config, {}, build, force=force)
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ def _stream(
         made = Dataset({}, queries, qrels, relevance_level=relevance_level, split_levels=levels)
         return {**made.stats(documents=documents), "origin": origin}
 
-    return ws.build("datasets", name, config, {}, build, force=force)
+    return ws.build("datasets", check_new_name(name), config, {}, build, force=force)
 
 
 def import_trec_dl(

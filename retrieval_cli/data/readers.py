@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -37,6 +38,9 @@ def read_lines(path: Path) -> Iterator[tuple[int, str]]:
                 yield number, text
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # json.loads joins a valid escaped pair into one character
+
+
 def _string_field(record: Mapping[str, Any], key: str, path: Path, line: int, required: bool) -> str:
     if key not in record or record[key] is None:
         if required:
@@ -47,6 +51,9 @@ def _string_field(record: Mapping[str, Any], key: str, path: Path, line: int, re
         value = str(value)
     if not isinstance(value, str):
         raise InputError(f"expected a string, got {type(value).__name__}", path=path, line=line, field=key)
+    lone = _LONE_SURROGATE.search(value)
+    if lone:  # JSON can escape one (json.dumps writes "\ud800"); UTF-8, and so every file we write, cannot hold it
+        raise InputError(f"holds a lone surrogate \\u{ord(lone.group()):04x} (an escaped half of a UTF-16 pair): not text", path=path, line=line, field=key)
     if key == "_id":
         check_id(value, path, line, key)
     return value

@@ -171,6 +171,7 @@ def evaluate(
         scorer = RunScorer(qrels, measures)
         trec = open(folder / "run.trec", "w", encoding="utf-8")
         answered = 0
+        warnings: list[str] = []  # what a run file held that the dataset does not
         done = 0
 
         def take(run: Run, group: list[str], tag: str) -> None:
@@ -216,6 +217,7 @@ def evaluate(
                     unknown = sorted(set(first) - set(data.queries))
                     if len(unknown) == len(first):
                         raise InputError(f"no query id in the run is a {config.split} query of dataset '{data.name}' (e.g. '{unknown[0]}')", path=run_file)
+                    warnings.extend(_run_file_warnings(first, unknown, data, config.split))
                     tag, source = run_file.stem, "run file"  # type: ignore[union-attr]
                 tag += "+rerank" if rerank_spec is not None else ""
                 for group in _groups(list(queries)):
@@ -238,13 +240,32 @@ def evaluate(
             "aggregate": aggregate,
         }
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-        return {"queries": len(qrels), "metrics": aggregate, "ranking": source}
+        if source == "run file" and answered < len(qrels):
+            warnings.append(f"{len(qrels) - answered} of {len(qrels)} judged {config.split} queries have no results in the run (each scores 0)")
+        return {"queries": len(qrels), "metrics": aggregate, "ranking": source, **({"warnings": warnings} if warnings else {})}
 
     return ws.build("evaluations", name or default_name, config, inputs, build, resolved=resolved, force=force)
 
 
+def _run_file_warnings(run: Run, unknown: list[str], data: datasets.Dataset, split: str) -> list[str]:
+    """What a run file holds that the dataset does not, counted: queries of no split evaluated
+    (ignored) and documents not in the corpus (scored as unjudged), each with an example."""
+    said = []
+    if unknown:
+        said.append(f"{len(unknown)} query ids in the run are not {split} queries of '{data.name}' and were ignored (e.g. '{unknown[0]}')")
+    strange = sorted({doc for hits in run.values() for doc, _ in hits if doc not in data.corpus})
+    if strange:
+        said.append(f"{len(strange)} document ids in the run are not in the corpus of '{data.name}' (e.g. '{strange[0]}')")
+    return said
+
+
 def _fused_dataset(ws: Workspace, fuse: list[Artifact], dataset: Artifact | None, split: str) -> Artifact:
     """The dataset the evaluations to fuse share, on the split they ranked; an error names the odd one."""
+    seen: set[Path] = set()
+    for ev in fuse:  # one ranking twice would weigh it double and count as two systems
+        if ev.path in seen:
+            raise InputError(f"'{ev.ref}' is given twice: fuse distinct evaluations", field="fuse")
+        seen.add(ev.path)
     own = [ws.inputs_of(ev).get("dataset") for ev in fuse]
     first = own[0]
     for ev, data in zip(fuse, own):

@@ -3,6 +3,7 @@ filters, sampling, and the scorers (first stage, cross-encoder, LLM) it uses."""
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -10,7 +11,7 @@ from retrieval_cli import data as datasets
 from retrieval_cli import llm as llmlib
 from retrieval_cli import models
 from retrieval_cli.errors import InputError, check_at_least
-from retrieval_cli.store import Versioned, unversioned
+from retrieval_cli.store import Versioned, recorded_at_default, unversioned
 
 STRATEGIES = ("bm25", "dense", "hybrid", "cross-encoder", "random", "llm")
 
@@ -69,7 +70,8 @@ class MiningConfig(Versioned):
     concurrency: int = unversioned(4)  # parallel requests for HTTP LLM backends: how fast, not what
     max_failures: float = 0.05
     batch_size: int = 32  # cross-encoder batch size
-    chunk_size: int = 256  # queries searched and scored together
+    # Queries searched and scored together: memory, not what is mined (any split gives the same bytes).
+    chunk_size: int = recorded_at_default(256)
     device: str = unversioned("auto")  # where the dense model and the cross-encoder run
     components: list[tuple[str, int]] = field(default_factory=list, init=False)
 
@@ -104,6 +106,10 @@ class MiningConfig(Versioned):
 
     def check(self) -> None:
         """Every option in its range, before any work starts."""
+        for name in ("max_score", "absolute_margin", "relative_margin"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):  # NaN would keep everything, inf nothing
+                raise InputError(f"{name.replace('_', '-')} must be a finite number, got {value}", field=name)
         if self.candidates not in (*FIRST_STAGES, HYBRID):
             raise InputError(f"candidates must be bm25, dense or hybrid, got {self.candidates!r}", field="candidates")
         if self.sampling not in SAMPLINGS:

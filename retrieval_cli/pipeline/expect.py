@@ -79,6 +79,9 @@ def read(path: Path) -> dict[str, dict[str, dict[str, float]]]:
         for d in expected.values()
     ):
         raise InputError("expected values must map system -> dataset -> measure -> number", path=path)
+    if not any(by_measure for by_dataset in expected.values() for by_measure in by_dataset.values()):
+        raise InputError("holds no expected values, so it would check nothing: record them with "
+                         "`retrieval-cli pipeline check RECIPE --write`", path=path)
     return expected
 
 

@@ -1,32 +1,40 @@
-"""Each pipeline step in a process of its own, forked from the runner, which never starts a JVM or
-a model itself.
+"""Each pipeline step that builds runs in a process of its own; the runner never starts a JVM or
+runs a model itself.
 
 Lucene's JVM (pyjnius) and torch shared one process when a recipe ran in-process, and a 51-step
-recipe died in training with SIGSEGV in the JVM's signal handler: once started, the JVM owns the
-process's signal handlers and the main thread's stack guard pages, so a fault in native code
-anywhere (torch included) becomes a JVM crash and a ``hs_err_pid`` dump. A step per child keeps
-the JVM of an index or BM25 mining step out of the training step's process, and a step that dies
-(by a signal, the OOM killer, a native fault) is one line naming it; the steps it finished are
-kept, and a rerun resumes. Fork, not spawn: a step is a closure over the plan, which a fresh
-interpreter could not receive, and a fork starts without importing torch again.
+recipe died in training with SIGSEGV caught by the JVM's signal handler: once started, the JVM
+owns the process's fault handlers and guards the main thread's stack, so a fault in native code
+anywhere (torch included) becomes a JVM crash and an ``hs_err_pid`` dump in the working folder. A
+step per process keeps an index or BM25-mining step's JVM out of the training step, and a step
+that dies (a signal, the OOM killer, a native fault) is one line naming it; the steps it finished
+are kept, and a rerun resumes.
 
-The child reports back over a pipe: wait messages as they happen, then the artifact it made (or
-reused) or the exception it raised.
+Children are forked from multiprocessing's forkserver, a clean process that imported the package
+and sentence-transformers once and never ran a model: a fork of a process whose OpenMP threads ran
+(torch's) hangs in the next parallel region, and a fork of a process with a JVM inherits it. A
+child gets the recipe, plans it again (planning is pure and fast) and runs its one step; it
+reports back over a pipe: wait messages as they happen, then the artifact it made or reused, or
+the exception it raised.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import multiprocessing
 import os
 import pickle
 import signal
+import threading
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Mapping
 
 from retrieval_cli.errors import RetrievalError, Terminated, raise_terminated
+from retrieval_cli.pipeline.recipe import Recipe
 from retrieval_cli.store import Artifact, BuildResult, Workspace
+
+# What the forkserver imports once, so no step's process imports it again (sentence-transformers
+# alone takes about 9 s here).
+PRELOAD = ["retrieval_cli.pipeline", "sentence_transformers"]
 
 
 class StepDied(RetrievalError):
@@ -46,23 +54,25 @@ def signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def run_step(name: str, make: Callable[[Workspace], BuildResult], ws: Workspace) -> BuildResult:
-    """Run ``make(ws)`` in a forked child and return its result; the child's wait messages reach
-    ``ws.on_wait`` here. A child killed by a signal raises
-    StepDied naming the step; SIGTERM to this process is passed on to the child, and raises
-    StepStopped once the child has cleaned up."""
-    context = multiprocessing.get_context("fork")
+def run_step(recipe: Recipe, name: str, ws: Workspace, given: Mapping[str, Artifact]) -> BuildResult:
+    """Run the recipe's step ``name`` on its inputs ``given`` in a process of its own and return its
+    result; the child's wait messages reach ``ws.on_wait`` here. A child that dies raises StepDied
+    naming the step; SIGTERM to this process is passed on to the child, and raises StepStopped
+    once the child has cleaned up."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
     receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(make, ws, send), name=f"retrieval-cli step {name}", daemon=False)
+    job = (recipe, name, str(ws.root), ws.verify_reads, {role: str(a.path) for role, a in given.items()}, os.getcwd(), dict(os.environ))
+    child = context.Process(target=_child, args=(job, send), name=f"retrieval-cli step {name}")
     previous = signal.getsignal(signal.SIGTERM)
     stopped: list[int] = []
 
-    def forward(signum: int, frame: Any) -> None:  # noqa: ARG001
+    def forward(signum: int, frame: Any) -> None:  # noqa: ARG001 - a signal handler's signature
         stopped.append(signum)
         if child.pid is not None:
             os.kill(child.pid, signal.SIGTERM)
 
-    in_main = _main_thread()
+    in_main = threading.current_thread() is threading.main_thread()
     if in_main:
         signal.signal(signal.SIGTERM, forward)
     try:
@@ -92,12 +102,6 @@ def run_step(name: str, make: Callable[[Workspace], BuildResult], ws: Workspace)
     return BuildResult(Artifact.load(Path(path)), reused=reused)
 
 
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
 def _listen(receive: Any, child: Any, ws: Workspace) -> tuple[str, Any] | None:
     """Relay the child's messages until its answer; None when it died without one."""
     while True:
@@ -114,11 +118,19 @@ def _listen(receive: Any, child: Any, ws: Workspace) -> tuple[str, Any] | None:
             return None
 
 
-def _child(make: Callable[[Workspace], BuildResult], ws: Workspace, send: Any) -> None:
-    """The step's process: run it, send back what it made or raised, and exit."""
+def _child(job: tuple, send: Any) -> None:
+    """The step's process: plan the recipe, run the one step, send back what it made or raised."""
+    from retrieval_cli.pipeline.plan import plan
+
+    recipe, name, root, verify_reads, given_paths, cwd, environ = job
     signal.signal(signal.SIGTERM, raise_terminated)
+    os.chdir(cwd)  # the runner's folder and variables now, not the forkserver's when it started
+    os.environ.clear()
+    os.environ.update(environ)
     try:
-        result = make(dataclasses.replace(ws, on_wait=lambda message: send.send(("wait", message))))
+        ws = Workspace(Path(root), verify_reads=verify_reads, on_wait=lambda message: send.send(("wait", message)))
+        step = next(s for s in plan(recipe) if s.name == name)
+        result = step.make(ws, {role: Artifact.load(Path(path)) for role, path in given_paths.items()})
         send.send(("done", (str(result.artifact.path), result.reused)))
     except Terminated:
         os._exit(128 + signal.SIGTERM)
@@ -128,7 +140,6 @@ def _child(make: Callable[[Workspace], BuildResult], ws: Workspace, send: Any) -
         send.send(("error", _portable(exc)))
     finally:
         send.close()
-    os._exit(0)  # no atexit handlers or inherited finalizers: they belong to the runner
 
 
 def _portable(exc: BaseException) -> BaseException:

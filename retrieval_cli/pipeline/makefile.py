@@ -5,24 +5,47 @@ make reruns exactly the steps ``status`` calls changed."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from pathlib import Path
 
+from retrieval_cli.errors import InputError
 from retrieval_cli.pipeline.locks import lock_dir, step_file, write_if_changed
 from retrieval_cli.pipeline.plan import plan
 from retrieval_cli.pipeline.recipe import Recipe
 from retrieval_cli.store import Workspace
 
 
+# What make reads in a target or prerequisite as itself: no whitespace (it separates names), no $
+# (a variable), no : ; # % = \ (rules, comments, patterns) and no glob characters (make expands them).
+_MAKE_SAFE = re.compile(r"[\w./+,@~-]+")
+
+
+def make_safe(path: Path, what: str) -> str:
+    """``path`` as make will read it in a rule, or one line saying why make cannot name it: make
+    has no quoting for a space in a target, so a generated Makefile would silently be wrong."""
+    text = str(path)
+    bad = next((c for c in text if not _MAKE_SAFE.fullmatch(c)), None)
+    if bad is not None:
+        raise InputError(f"{what} {text!r} holds {bad!r}, which make cannot hold in a file name; move it to a path of letters, "
+                         "digits and . _ - / (or run the recipe with `pipeline run`)")
+    return text
+
+
 def makefile(ws: Workspace, recipe: Recipe, *, cli: str = "retrieval-cli", output: Path | None = None) -> str:
     """The recipe as a Makefile: one target per step (its lock file), so ``make -j`` runs
     independent branches in parallel and reruns only steps whose spec or inputs changed.
     Writes each step's ``.spec`` file (only when its hash changed) and returns the Makefile text;
-    given the ``output`` path, the Makefile also remakes itself when the recipe changes."""
+    given the ``output`` path, the Makefile also remakes itself when the recipe changes. Paths
+    make cannot hold (a space, a $) are refused before anything is written."""
+    make_safe(ws.root, "the workspace")
+    make_safe(recipe.path, "the recipe")
+    if output is not None:
+        make_safe(output, "the output")
     folder = lock_dir(ws, recipe)
     recipe_arg = " ".join([shlex.quote(str(recipe.path)), *(
         f"--set {shlex.quote(f'{key}={json.dumps(value)}')}" for key, value in recipe.overrides.items()
-    )])
+    )]).replace("$", "$$")  # a $ in an override is text, not a make variable
     ws_arg = shlex.quote(str(ws.root))
     var = f"{recipe.name.upper().replace('-', '_')}_DIR"
     lines = [
@@ -30,7 +53,7 @@ def makefile(ws: Workspace, recipe: Recipe, *, cli: str = "retrieval-cli", outpu
         f"# step; a target is the step's lock file under {folder}.",
         "#   make -f THIS -j2                 the whole DAG, independent branches in parallel",
         f"#   make -f THIS {recipe.name}/mine.NAME   one step and whatever it needs",
-        "RETRIEVAL_CLI ?= " + cli,
+        "RETRIEVAL_CLI ?= " + cli.replace("$", "$$"),
         f"{var} := {folder}",
         "",
         f".PHONY: {recipe.name}",

@@ -82,6 +82,7 @@ def plan(recipe: Recipe) -> list[Step]:
 
     train_fragment = dict(s.get("train") or {})
     seeds = _seeds(path, train_fragment.pop("seeds", None))
+    checkpoint_steps = _checkpoint_steps(path, train_fragment.pop("checkpoint_steps", CHECKPOINT_STEPS))  # how to survive, not what
     trainer = config_from(path, "train", on_device(train_fragment), training.BiEncoderTrainConfig)
     needs_clusters = trainer.sampler in training.TOPIC_SAMPLERS
     if needs_clusters:
@@ -203,7 +204,8 @@ def plan(recipe: Recipe) -> list[Step]:
                       start: list[str] = start, label: str = label) -> BuildResult:
                 if start:
                     cfg = dataclasses.replace(cfg, base=a[start[0]].ref)
-                return training.train_bi_encoder(ws, a[src], cfg, clusters=a.get("clusters"), name=f"{name}-{label}")
+                return training.train_bi_encoder(ws, a[src], cfg, clusters=a.get("clusters"), name=f"{name}-{label}",
+                                                 checkpoint_steps=checkpoint_steps)
 
             add(Step(f"train:{run}", "models", train_spec, train_deps, train))
             for target in targets:
@@ -329,6 +331,16 @@ def _targets(path: Path, section: Any, evaluate_cfg: evaluation.EvaluateConfig, 
             targets.append(_Target(f"target:{label}", f"@{label}", f"-{label}", cfg, _source_spec(source), maker,
                                    source_reads(f"{where}.dataset", source, base)))
     return targets
+
+
+CHECKPOINT_STEPS = 500  # train_bi_encoder's default
+
+
+def _checkpoint_steps(path: Path, value: Any) -> int:
+    """``train.checkpoint_steps``: a resumable checkpoint every N steps (0: none); no part of a step's spec."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InputError(f"{path}: train.checkpoint_steps: give a whole number >= 0 (0: no checkpoints), got {value!r}")
+    return value
 
 
 def _seeds(path: Path, value: Any) -> list[int]:

@@ -17,7 +17,7 @@ from retrieval_cli.pipeline.locks import done, write_entry
 from retrieval_cli.pipeline.plan import plan
 from retrieval_cli.pipeline.recipe import Recipe
 from retrieval_cli.progress import Progress, silent
-from retrieval_cli.store import Artifact, Workspace
+from retrieval_cli.store import Artifact, BuildResult, NeedsBuild, Workspace
 
 
 def status(ws: Workspace, recipe: Recipe) -> list[tuple[Step, str, str]]:
@@ -52,8 +52,8 @@ def run(
     ``start`` and then ``reused`` or ``built`` for each step it runs; each step's lock is written
     when it finishes, so an interrupted run keeps what finished.
 
-    ``isolate`` (the default) runs each step in a process of its own (``pipeline.isolation``): a
-    step that dies is one line naming it, and Lucene's JVM never shares a process with torch.
+    ``isolate`` (the default) builds each step in a process of its own (``pipeline.isolation``):
+    a step that dies is one line naming it, and Lucene's JVM never shares a process with torch.
 
     ``steps`` runs only those steps (make's targets): their inputs come from the locks when done,
     and are run first otherwise."""
@@ -76,6 +76,7 @@ def run(
                 if dep not in wanted and done(ws, recipe, by_name[dep])[0] != "done":
                     todo.append(dep)
     made: dict[str, Artifact] = {}
+    built: set[str] = set()  # steps that built this run: what depends on them is not probed in-process
     ordered = [s for s in planned if s.name in wanted]
     for index, step in enumerate(ordered):
         for dep in step.deps:
@@ -87,16 +88,29 @@ def run(
         if on_step:
             on_step(step, "start", None)
         given = {d: made[d] for d in step.deps}
-        if isolate:
-            result = isolation.run_step(step.name, lambda own: step.make(own, given), ws)  # noqa: B023 - called at once
-        else:
-            result = step.make(ws, given)
+        result = _make(ws, recipe, step, given, isolate, probe=not built.intersection(step.deps))
+        if not result.reused:
+            built.add(step.name)
         artifact = made[step.name] = result.artifact
         write_entry(ws, recipe, step, artifact, touch=steps is not None)
         if on_step:
             on_step(step, "reused" if result.reused else "built", artifact)
         progress("pipeline", index + 1, len(ordered))
     return made
+
+
+def _make(ws: Workspace, recipe: Recipe, step: Step, given: dict[str, Artifact], isolate: bool, *, probe: bool) -> BuildResult:
+    """One step's artifact. Isolated, a step whose lock says done (``probe``: and whose inputs were
+    reused) is asked here with a reuse-only workspace, which is a cache hit or NeedsBuild before any
+    work (an unchanged rerun starts no process); anything that builds runs in its own process."""
+    if not isolate:
+        return step.make(ws, given)
+    if probe and done(ws, recipe, step)[0] == "done":
+        try:
+            return step.make(dataclasses.replace(ws, reuse_only=True), given)
+        except NeedsBuild:
+            pass  # something behind the step changed (a source file, a model): build it
+    return isolation.run_step(recipe, step.name, ws, given)
 
 
 def expectation(recipe: Recipe) -> expect.Expectation | None:

@@ -40,6 +40,11 @@ def version_of(
     return version_id(kind, record(config, resolved), inputs)
 
 
+class NeedsBuild(BaseException):
+    """Raised by a reuse-only workspace where a build would start. A BaseException, so no
+    library ``except Exception`` takes it for a failure of the work it never began."""
+
+
 HOLDS = "holds "  # a lock file's lines after the holder's: the artifacts its build reads
 
 

@@ -10,6 +10,7 @@ gives the bytes of a run that was never split.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -27,12 +28,12 @@ class Shard:
 
     @classmethod
     def parse(cls, text: str) -> "Shard":
-        """``I/N`` (0 <= I < N), as ``--shard`` takes it."""
-        try:
-            i, n = (int(x) for x in text.split("/"))
-        except ValueError:
-            raise InputError(f"--shard must be I/N, e.g. 0/4, got {text!r}", field="shard") from None
-        return cls.of((i, n), text)
+        """``I/N`` (0 <= I < N), as ``--shard`` takes it: ASCII digits only (``int`` would also take
+        spaces, ``1_0`` and other scripts' digits)."""
+        match = re.fullmatch(r"([0-9]+)/([0-9]+)", text)
+        if match is None:
+            raise InputError(f"--shard must be I/N, e.g. 0/4, got {text!r}", field="shard")
+        return cls.of((int(match.group(1)), int(match.group(2))), text)
 
     @classmethod
     def of(cls, shard: "Shard | tuple[int, int]", text: str | None = None) -> "Shard":

@@ -1,7 +1,8 @@
 """Which config fields version an artifact, said once per config and applied by the build.
 
 A config dataclass declares it in two ways: fields that never change the result (how fast, how
-many threads) are made with ``unversioned()``; fields that this config's own choices make
+many threads) are made with ``unversioned()`` (or ``recorded_at_default()`` where ids made before
+that was known hash them); fields that this config's own choices make
 meaningless (the LLM's settings when no strategy uses an LLM) are named by ``irrelevant()``.
 ``config_record`` turns a config into the mapping the version id hashes and the manifest holds,
 adding what the command resolved (model fingerprints, a resolved precision).
@@ -18,6 +19,13 @@ def unversioned(default: Any = dataclasses.MISSING, *, default_factory: Any = da
     return dataclasses.field(default=default, default_factory=default_factory, metadata={"versioned": False})
 
 
+def recorded_at_default(default: Any) -> Any:
+    """A field that changes how, not what, but that version ids made before that was known hash:
+    recorded at its default whatever it is set to, so those ids stand and no other value makes a
+    new one (mining's chunk size)."""
+    return dataclasses.field(default=default, metadata={"versioned": "as default"})
+
+
 class Versioned:
     """Mixin for config dataclasses: ``versioned()`` is the part of the config that names the result."""
 
@@ -29,7 +37,11 @@ class Versioned:
         skip = self.irrelevant() | {
             f.name for f in dataclasses.fields(self) if not f.metadata.get("versioned", True)  # type: ignore[arg-type]
         }
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}  # type: ignore[call-overload]
+        record = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}  # type: ignore[call-overload]
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            if f.metadata.get("versioned") == "as default" and f.name in record:
+                record[f.name] = f.default
+        return record
 
 
 def config_record(config: Versioned | Mapping[str, Any], resolved: Mapping[str, Any] | None = None) -> dict[str, Any]:

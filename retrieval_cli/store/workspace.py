@@ -46,6 +46,9 @@ class Workspace:
     # payloads up to VERIFY_FULL_BYTES and checks file sizes beyond; "none" trusts the disk
     # (--no-verify). `artifacts verify` always checksums everything.
     verify_reads: str = "auto"
+    # Reuse only: a build that finds no finished artifact raises NeedsBuild instead of building
+    # (the pipeline asks a done step in its own process, and builds in a child: pipeline.isolation).
+    reuse_only: bool = field(default=False, compare=False)
     _verified: set = field(default_factory=set, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -257,6 +260,8 @@ class Workspace:
         existing = self.existing(kind, name, version, force)
         if existing is not None and not force:
             return BuildResult(self.checked(existing), reused=True)
+        if self.reuse_only:
+            raise building.NeedsBuild(f"{kind}/{name}@{version}")
         # One builder per version id: a second identical command waits here, then reuses.
         with building.build_lock(self.root, f"{kind}-{name}-{version}", self.on_wait, [a.ref for a in inputs.values()]):
             existing = self.existing(kind, name, version, force)

@@ -88,6 +88,29 @@ def test_cli_bad_input_exit_2_one_line_no_artifact(runner, tmp_path: Path) -> No
     assert Workspace(ws).artifacts() == []
 
 
+@pytest.mark.parametrize("file, line, field", [("corpus.jsonl", 4, "text"), ("queries.jsonl", 3, "text")])
+def test_an_escaped_lone_surrogate_is_one_line_naming_file_line_and_field(runner, tmp_path: Path, file: str, line: int, field: str) -> None:  # noqa: ANN001
+    """Issue 32 item 8: plain json.dumps writes a lone surrogate as an escape; UTF-8 cannot hold it."""
+    import json
+
+    bad = json.dumps({"_id": "x9", "text": "lone \ud800 surrogate"})
+    assert "\\ud800" in bad
+    corpus, queries = GOOD_CORPUS, GOOD_QUERIES
+    if file == "corpus.jsonl":
+        corpus += bad + "\n"
+    else:
+        queries += bad + "\n"
+    folder = write_beir(tmp_path / "b", corpus, queries, GOOD_QRELS)
+    result = runner.invoke(app, ["data", "import", "beir", str(folder), "--name", "s", "--workspace", str(tmp_path / "ws")])
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert f"{file}:{line} field '{field}': holds a lone surrogate \\ud800" in lines[0]
+    assert Workspace(tmp_path / "ws").artifacts() == []
+    paired = json.dumps({"_id": "x9", "text": "a pair \U0001F642 is fine"})  # "\ud83d\ude42": one character
+    folder = write_beir(tmp_path / "c", GOOD_CORPUS + paired + "\n", GOOD_QUERIES, GOOD_QRELS)
+    assert "\U0001F642" in datasets.read_beir(folder).corpus["x9"]["text"]
+
+
 def test_trec_dl_import(ws: Workspace, tmp_path: Path) -> None:
     (tmp_path / "collection.tsv").write_text("100\tfirst passage\n200\tsecond passage\n300\tthird\n")
     (tmp_path / "topics.tsv").write_text("1\twhat is first\n2\tsecond thing\n")

@@ -224,6 +224,27 @@ def test_makefile_targets_are_step_locks_and_edits_rerun_only_their_branch(tmp_p
     assert _make_dry_run(mk, tmp_path) == ["mine:random", "train:random", "index:model-random", "evaluate:random", "report"]
 
 
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
+def test_a_path_make_cannot_hold_is_refused_and_a_dollar_in_an_override_stays_text(runner, tmp_path: Path) -> None:  # noqa: ANN001
+    """Issue 32 item 9: make has no quoting for a space in a file name, and reads $ as a variable."""
+    spaced = tmp_path / "my ws"
+    path = tmp_path / "recipe.yaml"
+    path.write_text(RECIPE, encoding="utf-8")
+    result = runner.invoke(app, ["pipeline", "makefile", str(path), "-w", str(spaced), "-o", str(tmp_path / "x.mk")])
+    assert result.exit_code == 2 and "the workspace" in result.output and "holds ' ', which make cannot hold" in " ".join(result.output.split())
+    assert not (tmp_path / "x.mk").exists() and not spaced.exists()
+    dollar = tmp_path / "cost$HOME"
+    dollar.mkdir()
+    (dollar / "r.yaml").write_text(RECIPE, encoding="utf-8")
+    result = runner.invoke(app, ["pipeline", "makefile", str(dollar / "r.yaml"), "-w", str(tmp_path / "ws")])
+    assert result.exit_code == 2 and "holds '$'" in result.output
+    mk = tmp_path / "ok.mk"
+    recipe = pipeline.load(path, pipeline.parse_overrides(["train.base=org/mini$LM"]))
+    mk.write_text(pipeline.makefile(Workspace(tmp_path / "ws"), recipe, output=mk), encoding="utf-8")
+    out = subprocess.run(["make", "-n", "-f", str(mk)], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    assert "--set 'train.base=\"org/mini$LM\"'" in out  # make passed the $ through as text
+
+
 def test_unknown_step_names_the_steps(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no step 'mine:dense' \\(steps: dataset, index:bm25"):
         pipeline.run(Workspace(tmp_path / "ws"), _recipe(tmp_path), steps=["mine:dense"])
@@ -280,24 +301,25 @@ def test_a_yaml_1_1_exponent_without_a_dot_is_a_number(tmp_path: Path) -> None:
     assert config.learning_rate == 3e-5  # the number YAML 1.2 and every reader mean
 
 
-# A runner in a fresh process whose training step faults (SIGSEGV) or sleeps until stopped; the
-# step runs in a child (pipeline.isolation), so what the runner sees is the CLI's one line.
-_FAULTY_RUNNER = """
-import os, signal, sys, time
-import jnius_config
-from retrieval_cli import training
-from retrieval_cli.cli import app
-how = sys.argv[1]
-def faulty(*args, **kwargs):
-    print("training", flush=True)
-    if how == "segv":
-        os.kill(os.getpid(), signal.SIGSEGV)
-    time.sleep(600)
-training.train_bi_encoder = faulty
-try:
-    app(["pipeline", "run", *sys.argv[2:], "--quiet"])
-finally:
-    print(f"runner jvm {jnius_config.vm_running}", flush=True)
+# Started by every interpreter of a pipeline run (the runner, and the forkserver its steps' processes
+# fork from): training faults (SIGSEGV) or sleeps until stopped, as RC_TEST_FAULT says; the runner
+# says at exit whether it ever started a JVM.
+_SITECUSTOMIZE = """
+import atexit, os, signal, sys, time
+how = os.environ.get("RC_TEST_FAULT")
+if how:
+    from retrieval_cli import training
+    def faulty(*args, **kwargs):
+        print("training", flush=True)
+        if how == "segv":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        time.sleep(600)
+    training.train_bi_encoder = faulty
+    runner = os.getpid()
+    def said():
+        if os.getpid() == runner and "jnius_config" in sys.modules:
+            print(f"runner jvm {sys.modules['jnius_config'].vm_running}", flush=True)
+    atexit.register(said)
 """
 
 ISOLATED = RECIPE.replace("  random: {strategy: random, num_negatives: 2}\n", "")
@@ -311,19 +333,22 @@ def test_a_step_killed_by_a_signal_is_one_line_and_a_rerun_resumes(tmp_path: Pat
     path = tmp_path / "recipe.yaml"
     path.write_text(ISOLATED, encoding="utf-8")
     ws = tmp_path / "ws"
-    env = {**os.environ, "PYTHONFAULTHANDLER": ""}
-    args = [str(path), "-w", str(ws)]
-    died = subprocess.run([sys.executable, "-c", _FAULTY_RUNNER, "segv", *args], capture_output=True, text=True, env=env, timeout=600)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(_SITECUSTOMIZE, encoding="utf-8")
+    env = {**os.environ, "PYTHONFAULTHANDLER": "", "PYTHONPATH": os.pathsep.join([str(site), str(REPO)])}
+    command = [sys.executable, "-m", "retrieval_cli", "pipeline", "run", str(path), "-w", str(ws), "--quiet"]
+    died = subprocess.run(command, capture_output=True, text=True, env={**env, "RC_TEST_FAULT": "segv"}, cwd=tmp_path, timeout=600)
     assert died.returncode == 1, died.stderr
     line = " ".join(died.stderr.split())
     assert "error: step train:bm25 died: signal 11 (SIGSEGV); no artifact was written for it, the steps before it are kept: rerun to resume" in line
-    assert "Traceback" not in died.stderr and "runner jvm False" in died.stdout  # the index and mining steps' JVMs lived in their own processes
-    assert not list(tmp_path.glob("hs_err_pid*")) and not list(REPO.glob("hs_err_pid*"))
+    assert "Traceback" not in died.stderr and "runner jvm True" not in died.stdout  # BM25 indexing and mining ran in their own processes
+    assert not list(tmp_path.glob("hs_err_pid*"))
     recipe = pipeline.load(path)
     states = {step.name: state for step, state, _ in pipeline.status(Workspace(ws), recipe)}
     assert states["mine:bm25"] == "done" and states["train:bm25"] == "missing"
 
-    stopped = subprocess.Popen([sys.executable, "-c", _FAULTY_RUNNER, "sleep", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    stopped = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**env, "RC_TEST_FAULT": "sleep"}, cwd=tmp_path)
     assert stopped.stdout.readline().strip() == "training"  # printed by the step's own process
     stopped.send_signal(signal.SIGTERM)
     out, err = stopped.communicate(timeout=120)
