@@ -2,7 +2,9 @@
 step's lock written as it finishes, so an interrupted run keeps what finished.
 
 A full run calls the library for every step anyway, whose artifact versions make it a cache hit
-when nothing changed, so the lock decides what is *shown*, never what is correct.
+when nothing changed, so the lock decides what is *shown*, never what is correct. What builds,
+builds in a process of its own (``pipeline.isolation``); the lock only decides where the library
+is asked first: a done step in the runner, with a workspace that may reuse but not build.
 """
 
 from __future__ import annotations

@@ -256,7 +256,7 @@ def test_a_wide_comparison_keeps_one_line_per_system_at_80_columns() -> None:
         for dataset in ("cranfield", "trec-dl-19", "adi", "mean"):
             for measure in ("nDCG@10", "R@100"):
                 delta = None if i == 0 else 0.0123 * (-1) ** i
-                rows.append({"system": system, "dataset": dataset, "measure": measure, "value": 0.4321, "delta": delta,
+                rows.append({"system": system, "dataset": dataset, "target": dataset, "measure": measure, "value": 0.4321, "delta": delta,
                              "significant": i == 2, "baseline": i == 0, "seeds": 3 if i > 1 else 1, "sd": 0.001})
     table = pd.DataFrame(rows)
     short = short_labels(systems)

@@ -361,3 +361,24 @@ def test_a_step_killed_by_a_signal_is_one_line_and_a_rerun_resumes(tmp_path: Pat
     states = dict(e for e in events if e[1] != "start")
     assert states["mine:bm25"] == "reused" and states["train:bm25"] == "built" and "report" in made
     assert not list((ws / ".tmp").iterdir())  # the dead and the stopped steps left nothing half-written
+
+
+TWO_SPLITS = RECIPE.replace("  bm25: {strategy: bm25, num_negatives: 2, range_max: 20}\n", "") + """\
+evaluate_on:
+  a: {dataset: same, split: test}
+  b: {dataset: same, split: train}
+"""
+
+
+@pytest.mark.slow
+def test_a_recipe_testing_on_two_splits_of_its_own_dataset_runs_to_its_report(tmp_path: Path) -> None:
+    """Issue 32 item 1: the README's "train once, test everywhere" on two splits of one import."""
+    recipe = _recipe(tmp_path, TWO_SPLITS)
+    made = pipeline.run(Workspace(tmp_path / "ws"), recipe)
+    table = reporting.load_table(made["report"])
+    targets = set(table["target"])
+    assert targets == {"tp/test", "tp/train", "mean"}, targets
+    cell = table[(table["target"] == "tp/train") & (table["measure"] == "nDCG@10") & table["system"].str.startswith("tp-random")].iloc[0]
+    ev = Workspace(tmp_path / "ws").resolve(cell["evaluation"])
+    assert evaluation.metrics(ev)["split"] == "train" and cell["value"] == pytest.approx(evaluation.metrics(ev)["aggregate"]["nDCG@10"])
+    assert cell["delta"] == cell["delta"]  # compared with the untrained model on the same split
