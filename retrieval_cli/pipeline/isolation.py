@@ -13,8 +13,9 @@ Children are forked from multiprocessing's forkserver, a clean process that impo
 and sentence-transformers once and never ran a model: a fork of a process whose OpenMP threads ran
 (torch's) hangs in the next parallel region, and a fork of a process with a JVM inherits it. A
 child gets the recipe, plans it again (planning is pure and fast) and runs its one step; it
-reports back over a pipe: wait messages as they happen, then the artifact it made or reused, or
-the exception it raised.
+reports back over a pipe: wait messages as they happen, then the artifact it made or reused (and
+what it verified, so the run reads each artifact's checksums once, as in one process), or the
+exception it raised.
 """
 
 from __future__ import annotations
@@ -23,18 +24,21 @@ import multiprocessing
 import os
 import pickle
 import signal
+import sys
 import threading
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from retrieval_cli.errors import RetrievalError, Terminated, raise_terminated
 from retrieval_cli.pipeline.recipe import Recipe
 from retrieval_cli.store import Artifact, BuildResult, Workspace
 
 # What the forkserver imports once, so no step's process imports it again (sentence-transformers
-# alone takes about 9 s here).
-PRELOAD = ["retrieval_cli.pipeline", "sentence_transformers"]
+# alone takes about 9 s here; the others are what evaluation, indexing and reports import). Not
+# pyjnius: importing it starts the JVM.
+PRELOAD = ["retrieval_cli.pipeline", "sentence_transformers", "faiss", "ir_measures", "pytrec_eval", "scipy.stats", "matplotlib"]
 
 
 class StepDied(RetrievalError):
@@ -62,7 +66,8 @@ def run_step(recipe: Recipe, name: str, ws: Workspace, given: Mapping[str, Artif
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
     receive, send = context.Pipe(duplex=False)
-    job = (recipe, name, str(ws.root), ws.verify_reads, {role: str(a.path) for role, a in given.items()}, os.getcwd(), dict(os.environ))
+    job = (recipe, name, str(ws.root), ws.verify_reads, sorted(map(str, ws.verified)), {role: str(a.path) for role, a in given.items()},
+           os.getcwd(), dict(os.environ))
     child = context.Process(target=_child, args=(job, send), name=f"retrieval-cli step {name}")
     previous = signal.getsignal(signal.SIGTERM)
     stopped: list[int] = []
@@ -76,7 +81,8 @@ def run_step(recipe: Recipe, name: str, ws: Workspace, given: Mapping[str, Artif
     if in_main:
         signal.signal(signal.SIGTERM, forward)
     try:
-        child.start()
+        with _caller_script_hidden():
+            child.start()
         send.close()
         answer = _listen(receive, child, ws)
     except KeyboardInterrupt:  # Ctrl-C reached the child too (one process group): let it clean up
@@ -98,8 +104,26 @@ def run_step(recipe: Recipe, name: str, ws: Workspace, given: Mapping[str, Artif
     kind, payload = answer
     if kind == "error":
         raise payload
-    path, reused = payload
+    path, reused, verified = payload
+    ws.trust(verified)
     return BuildResult(Artifact.load(Path(path)), reused=reused)
+
+
+@contextmanager
+def _caller_script_hidden() -> Iterator[None]:
+    """Start a child without naming the caller's script: multiprocessing would run it again in the
+    child to rebuild ``__main__`` (a script without an ``if __name__ == "__main__"`` guard would
+    start the whole run again there), and a step needs nothing from it."""
+    main = sys.modules["__main__"]
+    saved = {key: main.__dict__[key] for key in ("__file__", "__spec__") if key in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__dict__.update(saved)
+        if "__spec__" not in saved:
+            del main.__spec__
 
 
 def _listen(receive: Any, child: Any, ws: Workspace) -> tuple[str, Any] | None:
@@ -122,16 +146,20 @@ def _child(job: tuple, send: Any) -> None:
     """The step's process: plan the recipe, run the one step, send back what it made or raised."""
     from retrieval_cli.pipeline.plan import plan
 
-    recipe, name, root, verify_reads, given_paths, cwd, environ = job
+    recipe, name, root, verify_reads, verified, given_paths, cwd, environ = job
     signal.signal(signal.SIGTERM, raise_terminated)
+    # The platform's default start method again, as in the runner: left at forkserver, every lock a
+    # library makes (tqdm's) is a named semaphore the resource tracker then reports as leaked.
+    multiprocessing.set_start_method(None, force=True)
     os.chdir(cwd)  # the runner's folder and variables now, not the forkserver's when it started
     os.environ.clear()
     os.environ.update(environ)
     try:
         ws = Workspace(Path(root), verify_reads=verify_reads, on_wait=lambda message: send.send(("wait", message)))
+        ws.trust(verified)  # what the run verified already is not read again
         step = next(s for s in plan(recipe) if s.name == name)
         result = step.make(ws, {role: Artifact.load(Path(path)) for role, path in given_paths.items()})
-        send.send(("done", (str(result.artifact.path), result.reused)))
+        send.send(("done", (str(result.artifact.path), result.reused, sorted(map(str, ws.verified)))))
     except Terminated:
         os._exit(128 + signal.SIGTERM)
     except KeyboardInterrupt:

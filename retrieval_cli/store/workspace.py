@@ -11,7 +11,7 @@ import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from retrieval_cli.errors import ArtifactError
 from retrieval_cli.store import build as building
@@ -202,6 +202,16 @@ class Workspace:
             )
         self._verified.add(artifact.path)
         return artifact
+
+    @property
+    def verified(self) -> frozenset[Path]:
+        """The artifacts ``checked`` has verified in this run (one verification per run, even when
+        a run's steps are processes of their own: they hand this on, and back)."""
+        return frozenset(self._verified)
+
+    def trust(self, paths: Iterable[Path]) -> None:
+        """Take artifacts another process of this run verified as verified here."""
+        self._verified.update(Path(p) for p in paths)
 
     def _gone(self, ref: str) -> str:
         """Why an exact reference does not load: its folder is there but damaged, or it is missing."""
