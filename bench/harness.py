@@ -104,8 +104,10 @@ def peak_mb() -> float:
 
 
 def _measured(case: str, args: dict) -> dict[str, Any]:
-    """What a child reports: the case's result and the child's own peak memory."""
-    return {**CASES[case](args), "peak_mb": peak_mb()}
+    """What a child reports: the case's result and the child's own peak memory (or, where the case
+    ran its work in processes of its own and says so, the largest of theirs and its own)."""
+    result = CASES[case](args)
+    return {**result, "peak_mb": max(peak_mb(), float(result.pop("processes_peak_mb", 0.0)))}
 
 
 def _child(case: str, args: dict) -> None:

@@ -17,7 +17,7 @@ app = typer.Typer(no_args_is_help=True, help="Export negatives artifacts as sent
 def export_cli(
     negatives_ref: Annotated[str, typer.Argument(metavar="NEGATIVES", help="Negatives artifact reference.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write: .jsonl or .parquet.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="triplet | triplet-scores | n-tuple | n-tuple-scores | labeled-pair | labeled-list.")] = "triplet",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="triplet | triplet-scores | n-tuple | n-tuple-scores | n-tuple-teacher | labeled-pair | labeled-list (-scores: the teacher's margins; -teacher: its scores, positive first).")] = "triplet",
     num_negatives: Annotated[Optional[int], typer.Option(help="n-tuple width \\[default: negatives per query mined].")] = None,
     workspace_path: WorkspaceOpt = None,
 ) -> None:

@@ -9,6 +9,7 @@ import typer
 
 from retrieval_cli.cli import console
 from retrieval_cli.cli.options import DeviceOpt, DocumentPromptOpt, ForceOpt, NameOpt, QueryPromptOpt, QuietOpt, WorkspaceOpt, workspace
+from retrieval_cli.training import objectives
 
 KINDS = ("bi-encoder", "cross-encoder")
 
@@ -18,9 +19,8 @@ def train_cli(
     kind: Annotated[str, typer.Option("--kind", help="bi-encoder (a dense retriever) or cross-encoder (a reranker and mining teacher).")] = "bi-encoder",
     base: Annotated[str, typer.Option(help="Starting model: alias (minilm), models/NAME, folder or hub id.")] = "minilm",
     loss: Annotated[Optional[str], typer.Option(help=(
-        "bi-encoder: mnrl (InfoNCE, in-batch + hard negatives), cached-mnrl (GradCache), gist (guide filters in-batch "
-        "false negatives), margin-mse (teacher margins), tas-b (pairwise + in-batch teachers), mw (Mann-Whitney/AUC). "
-        "cross-encoder: bce, listnet, lambda. \\[default: mnrl / bce]"))] = None,
+        "bi-encoder: " + "; ".join(f"{name} ({objectives.get(name).summary})" for name in objectives.names())
+        + ". cross-encoder: bce, listnet, lambda. \\[default: mnrl / bce]"))] = None,
     sampler: Annotated[Optional[str], typer.Option(help=(
         "bi-encoder batches: random, no-duplicates, tas (one query cluster per batch), tas-balanced (tas + negatives "
         "drawn evenly over teacher-margin bins). \\[default: no-duplicates]"))] = None,

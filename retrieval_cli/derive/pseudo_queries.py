@@ -257,6 +257,12 @@ def _llm_prompts(data: datasets.Dataset, doc_ids: list[str], config: QueryGenCon
     return passages, [template.replace("{passage}", p) for p in passages]
 
 
+def query_prompts(data: datasets.Dataset, config: QueryGenConfig, template: str) -> list[str]:
+    """The prompts an LLM completes for ``config``: one per sampled document, in the order shards
+    split them (and the benchmark hands them to llama-cpp-python directly)."""
+    return _llm_prompts(data, _sampled_documents(data, config), config, template)[1]
+
+
 def generate_shard(
     ws: Workspace, source: Artifact, config: QueryGenConfig, shard: Shard | tuple[int, int], progress: Progress = silent,
 ) -> ShardResult:
@@ -270,7 +276,7 @@ def generate_shard(
     spec = llmlib.LLMSpec.parse(config.llm, config.api_key_env)
     template = llmlib.load_prompt(config.prompt, "{passage}")
     data = datasets.load(source)
-    _, prompts = _llm_prompts(data, _sampled_documents(data, config), config, template)
+    prompts = query_prompts(data, config, template)
     cache = llmlib.Cache(ws.cache("llm"))
     done = llmlib.generate(
         lambda: llmlib.open_backend(spec, config.device), spec.fingerprint, [prompts[u] for u in shard.units(len(prompts))], config.sampling,

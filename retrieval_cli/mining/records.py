@@ -33,7 +33,8 @@ from retrieval_cli.errors import InputError
 from retrieval_cli.store import Artifact, Workspace
 from retrieval_cli.store.atomic import private_sibling
 
-FORMATS = ("triplet", "triplet-scores", "n-tuple", "n-tuple-scores", "labeled-pair", "labeled-list")
+# -scores: the teacher's margins (positive minus each negative); -teacher: its scores, positive first.
+FORMATS = ("triplet", "triplet-scores", "n-tuple", "n-tuple-scores", "n-tuple-teacher", "labeled-pair", "labeled-list")
 SUFFIXES = (".jsonl", ".parquet")
 
 
@@ -96,7 +97,7 @@ def rows(
     hide = artifact.config.get("split") in datasets.hidden_query_splits(source)
     # n-tuples are this wide (shorter queries skipped); triplets use at most this many negatives.
     width = num_negatives or sum(n for _, n in artifact.config.get("components", [])) or None
-    scorer = teacher(artifact) if fmt.endswith("-scores") else ""
+    scorer = teacher(artifact) if fmt.endswith(("-scores", "-teacher")) else ""
     out: list[dict[str, Any]] = []
     queries = skipped = 0
     for record in read(artifact):
@@ -148,7 +149,9 @@ def _append(
         for p in positives:
             row = {"anchor": anchor, "positive": positive_text(p["doc_id"])}
             row.update({f"negative_{i}": _text(data, n) for i, n in enumerate(negs, start=1)})
-            if scorer:
+            if fmt == "n-tuple-teacher":
+                row["label"] = [p["scores"][scorer], *(_score(n, scorer) for n in negs)]
+            elif scorer:
                 row["label"] = [p["scores"][scorer] - _score(n, scorer) for n in negs]
             out.append(row)
 

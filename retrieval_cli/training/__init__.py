@@ -1,22 +1,15 @@
 """Model training from negatives artifacts: bi-encoders (the retrievers compared) and cross-encoder
-teachers, their losses, the topic-aware batch samplers and the query clusters they draw from."""
+teachers, their losses (bi-encoder objectives registered by name in ``objectives``), the topic-aware batch samplers and the query clusters they draw from."""
 
 from retrieval_cli.training.bi_encoder import planned_version, train_bi_encoder, training_log
 from retrieval_cli.training.checkpoints import checkpoint_dir, latest_checkpoint
 from retrieval_cli.training.clustering import ClusterConfig, assignments, cluster_queries, described
-from retrieval_cli.training.config import (
-    BI_ENCODER_LOSSES,
-    GUIDED_LOSSES,
-    PRECISIONS,
-    SAMPLERS,
-    TEACHER_LOSSES,
-    TOPIC_SAMPLERS,
-    BiEncoderTrainConfig,
-)
+from retrieval_cli.training import objectives
+from retrieval_cli.training.config import PRECISIONS, SAMPLERS, TOPIC_SAMPLERS, BiEncoderTrainConfig
 from retrieval_cli.training.cross_encoder import CROSS_ENCODER_LOSSES, CrossEncoderTrainConfig, train_cross_encoder
 
 __all__ = [
-    "BI_ENCODER_LOSSES", "CROSS_ENCODER_LOSSES", "GUIDED_LOSSES", "PRECISIONS", "SAMPLERS", "TEACHER_LOSSES", "TOPIC_SAMPLERS",
+    "CROSS_ENCODER_LOSSES", "PRECISIONS", "SAMPLERS", "TOPIC_SAMPLERS", "objectives",
     "BiEncoderTrainConfig", "ClusterConfig", "CrossEncoderTrainConfig", "assignments", "checkpoint_dir", "cluster_queries",
     "described", "latest_checkpoint", "planned_version", "train_bi_encoder", "train_cross_encoder", "training_log",
 ]

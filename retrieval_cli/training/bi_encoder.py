@@ -1,9 +1,9 @@
 """Bi-encoder training from negatives artifacts, through sentence-transformers' trainer.
 
 Bi-encoders (the retrievers the comparison is about): ``SentenceTransformerTrainer`` with the
-library's losses where it has them (MultipleNegativesRankingLoss, its GradCache variant,
-GISTEmbedLoss, MarginMSELoss) and ``training.losses`` where it does not (Mann-Whitney/AUC,
-TAS-B dual teacher); batches from sentence-transformers' samplers or the topic-aware ones in
+loss the config's objective builds (``training.objectives``: the library's losses where it has
+them, such as MultipleNegativesRankingLoss, GISTEmbedLoss, MarginMSELoss and DistillKLDivLoss,
+and ``training.losses`` where it does not: Mann-Whitney/AUC, TAS-B dual teacher); batches from sentence-transformers' samplers or the topic-aware ones in
 ``training.batching``. Checkpoints live in the workspace cache keyed by the model's version
 id, so re-running continues an interrupted run at its saved step (optimizer, scheduler, RNG
 and the sampler's epoch order restored: the loss curve continues without a jump). Under
@@ -27,7 +27,7 @@ from retrieval_cli.progress import Progress, silent
 from retrieval_cli.store import Artifact, BuildResult, Workspace
 from retrieval_cli.store.foreign_writes import apply_umask, library_writes
 from retrieval_cli.training.checkpoints import checkpoint_dir, drop_incomplete, latest_checkpoint
-from retrieval_cli.training.config import CHECKPOINT_TOKENS, GUIDED_LOSSES, TEACHER_LOSSES, TOPIC_SAMPLERS, BiEncoderTrainConfig
+from retrieval_cli.training.config import CHECKPOINT_TOKENS, TOPIC_SAMPLERS, BiEncoderTrainConfig
 from retrieval_cli.training.dev_evaluator import dev_evaluator
 from retrieval_cli.training.examples import examples_for, sampler_factory
 from retrieval_cli.training.model_card import train_command, write_model_card
@@ -50,29 +50,9 @@ def _distributed() -> tuple[int, int]:
 
 
 def _bi_encoder_loss(config: BiEncoderTrainConfig, model: Any, guide: Any) -> Any:
-    """The loss, scoring as the model compares (``losses.scores``): a cosine model ``scale`` x
-    cosine, a dot-product model the raw dot product (sentence-transformers' MNRL takes
-    ``dot_score`` at scale 1 for those)."""
-    from sentence_transformers import util
-    from sentence_transformers.sentence_transformer import losses as st_losses
-
-    from retrieval_cli.training import losses
-
-    similarity = models.similarity(model, config.base)
-    contrast = {"scale": config.scale} if similarity == "cosine" else {"scale": 1.0, "similarity_fct": util.dot_score}
-    if config.loss == "mnrl":
-        return st_losses.MultipleNegativesRankingLoss(model, **contrast)
-    if config.loss == "cached-mnrl":
-        return st_losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=config.mini_batch_size, **contrast)
-    if config.loss == "gist":
-        return st_losses.GISTEmbedLoss(model, guide)
-    if config.loss == "margin-mse":
-        return st_losses.MarginMSELoss(model, similarity_fct=losses.PairScore(similarity, config.scale))
-    if config.loss == "tas-b":
-        return losses.TASBalancedLoss(
-            model, guide, config.inbatch_weight, config.scale, similarity, models.similarity(guide, config.guide),
-        )
-    return losses.MannWhitneyLoss(model, scale=config.scale, similarity=similarity)
+    """The config's objective built for this model, scoring as the model compares (a cosine model
+    ``scale`` x cosine, a dot-product model the raw dot product)."""
+    return config.objective.build(model, config, models.similarity(model, config.base), guide)
 
 
 def recomputes_activations(config: BiEncoderTrainConfig, device: str, texts_per_row: int) -> bool:
@@ -148,10 +128,10 @@ def _resolve(
             raise InputError(f"--clusters is used only by the tas and tas-balanced samplers, not {config.sampler}", field="clusters")
         if clusters.kind != "clusters":
             raise InputError(f"'{clusters.ref}' is a {clusters.kind} artifact, expected clusters")
-    if config.loss in TEACHER_LOSSES or config.sampler == "tas-balanced":
+    if config.objective.teacher or config.sampler == "tas-balanced":
         negatives.teacher(source)  # fails early, with the reason, when no teacher scored every negative
     spec = models.resolve(config.base, ws)
-    guide_spec = models.resolve(config.guide, ws) if config.loss in GUIDED_LOSSES else None
+    guide_spec = models.resolve(config.guide, ws) if config.objective.guided else None
     resolved = {"kind": "bi-encoder", "base_fingerprint": spec.fingerprint}
     resolved["precision"] = _precision(config)  # auto resolved: a bf16 GPU run is not the CPU fp32 model
     inputs: dict[str, Artifact] = {"negatives": source}
@@ -227,7 +207,7 @@ def train_bi_encoder(
         examples = examples_for(ws, source, config)
         rows = examples.rows
         make_sampler = sampler_factory(config, clusters, examples)
-        if config.loss not in TEACHER_LOSSES:
+        if not config.objective.teacher:
             for r in rows:
                 r.pop("label", None)
 

@@ -10,25 +10,16 @@ from retrieval_cli import models
 from retrieval_cli.errors import InputError, check_at_least
 from retrieval_cli.evaluate import measures as evaluation
 from retrieval_cli.store import Versioned, unversioned
+from retrieval_cli.training import objectives
 from retrieval_cli.training.trainer import check_schedule
 
-TEACHER_LOSSES = ("margin-mse", "tas-b")  # regress teacher margins: rows carry a label
 TOPIC_SAMPLERS = ("tas", "tas-balanced")  # need a clusters artifact
-
-
-BI_ENCODER_LOSSES = ("mnrl", "cached-mnrl", "gist", "margin-mse", "tas-b", "mw")
 
 
 SAMPLERS = ("random", "no-duplicates", "tas", "tas-balanced")
 
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-
-
-GUIDED_LOSSES = ("gist", "tas-b")  # take a second, frozen bi-encoder
-
-
-SCALED_LOSSES = ("mnrl", "cached-mnrl", "mw", "margin-mse", "tas-b")  # a cosine student's scores are scale x cosine
 
 
 # Tokens one CPU step holds (batch x texts per row x max_seq_length) above which activations are
@@ -67,15 +58,19 @@ class BiEncoderTrainConfig(Versioned):
     # CPU. None: on for CPU steps of more than CHECKPOINT_TOKENS tokens, where memory runs out first.
     gradient_checkpointing: bool | None = unversioned(None)
 
+    @property
+    def objective(self) -> objectives.Objective:
+        """The loss, from the registry (``training.objectives``)."""
+        return objectives.get(self.loss)
+
     def check(self) -> None:
-        if self.loss not in BI_ENCODER_LOSSES:
-            raise InputError(f"bi-encoder loss must be one of {', '.join(BI_ENCODER_LOSSES)}, got {self.loss!r}", field="loss")
+        objective = self.objective
         if self.sampler not in SAMPLERS:
             raise InputError(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}", field="sampler")
         if self.precision not in PRECISIONS:
             raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}", field="precision")
         check_at_least(self, 1, "epochs", "batch_size", "mini_batch_size")
-        if self.loss in ("mnrl", "cached-mnrl", "gist", "mw", "tas-b") and self.batch_size < 2:
+        if objective.in_batch and self.batch_size < 2:
             raise InputError(f"{self.loss} contrasts in-batch examples: batch-size must be >= 2", field="batch_size")
         if self.max_seq_length < 8:
             raise InputError(f"max-seq-length must be >= 8, got {self.max_seq_length}", field="max_seq_length")
@@ -91,17 +86,12 @@ class BiEncoderTrainConfig(Versioned):
             datasets.check_split_name(self.eval_split)
 
     def irrelevant(self) -> set[str]:
-        """Fields that change the trained model only for some losses and samplers."""
-        out = set()
-        if self.loss not in SCALED_LOSSES:
-            out.add("scale")
+        """Fields that change the trained model only for some losses and samplers: an objective's
+        optional fields it does not read (``Objective.uses``), prompts left to the model."""
+        out = set(objectives.OPTIONAL_FIELDS - self.objective.uses)
         # A prompt left to the model is the model's (its fingerprint versions it): unsaid, so
         # models trained before prompts existed keep their ids.
         out.update(f for f in ("query_prompt", "document_prompt") if not getattr(self, f))
-        if self.loss not in GUIDED_LOSSES:
-            out.add("guide")
-        if self.loss != "tas-b":
-            out.add("inbatch_weight")
         if self.sampler != "tas-balanced":
             out.add("margin_bins")
         else:

@@ -10,7 +10,7 @@ from retrieval_cli.errors import InputError
 from retrieval_cli.mining import records as negatives
 from retrieval_cli.store import Artifact, Workspace
 from retrieval_cli.training import clustering
-from retrieval_cli.training.config import TEACHER_LOSSES, TOPIC_SAMPLERS, BiEncoderTrainConfig
+from retrieval_cli.training.config import TOPIC_SAMPLERS, BiEncoderTrainConfig
 
 
 @dataclass
@@ -24,14 +24,10 @@ class _Examples:
 
 
 def examples_for(ws: Workspace, source: Artifact, config: BiEncoderTrainConfig) -> _Examples:
-    """Rows for the loss: n-tuples (with margins for distillation); margin-labelled triplets for
-    tas-balanced (one drawn per query each epoch); plain triplets for gist."""
-    if config.sampler == "tas-balanced":
-        fmt = "triplet-scores"
-    elif config.loss == "gist":
-        fmt = "triplet"  # GISTEmbedLoss takes one hard negative per row
-    else:
-        fmt = "n-tuple-scores" if config.loss in TEACHER_LOSSES else "n-tuple"
+    """Rows for the loss, in the format its objective takes (``Objective.rows``: n-tuples, with
+    teacher margins or scores for distillation; triplets for gist); margin-labelled triplets for
+    tas-balanced (one drawn per query each epoch)."""
+    fmt = "triplet-scores" if config.sampler == "tas-balanced" else config.objective.rows
     rows, queries, short = negatives.rows(ws, source, fmt, config.num_negatives, with_ids=True)
     if not rows:
         raise InputError(f"'{source.ref}' gives no training rows ({short} of {queries} queries short of negatives)")

@@ -55,6 +55,9 @@ def test_n_tuple_skips_short_queries_and_scores_are_margins(session_ws, mined, t
     assert row["negative_3"] == data.doc_text(record["negatives"][2]["doc_id"])
     two = negatives.export(session_ws, art, "n-tuple", tmp_path / "n2.jsonl", num_negatives=2)
     assert two.columns == ["anchor", "positive", "negative_1", "negative_2"]
+    # The teacher's own scores, positive first (what listwise distillation softmaxes).
+    teacher = _read(negatives.export(session_ws, art, "n-tuple-teacher", tmp_path / "t.jsonl").path)[0]
+    assert teacher["label"] == pytest.approx([pos, *(n["score"] for n in record["negatives"])])
 
 
 def test_labeled_pairs(session_ws, mined, tmp_path) -> None:  # noqa: ANN001

@@ -120,3 +120,36 @@ def test_margin_losses_score_a_cosine_student_at_scale_times_cosine_and_a_dot_st
     dot = losses.TASBalancedLoss(Frozen(), Frozen(), inbatch_weight=0.0, similarity="dot")
     assert dot.compute_loss_from_embeddings([q, p, n], [q, p, n], labels).item() == pytest.approx(
         ((dot_margins[0] - 6) ** 2 + (dot_margins[1] - 9) ** 2) / 2, rel=1e-5)
+
+
+def test_kl_distill_is_the_kl_of_the_student_softmax_from_the_teachers_over_the_candidates() -> None:
+    """The registered kl-distill objective: KL(teacher || student) over [positive, negatives] per
+    query, averaged over the batch; the student scores as it compares (20 x cosine here)."""
+    from retrieval_cli.training import BiEncoderTrainConfig
+
+    q = torch.tensor([[3.0, 4.0], [1.0, 0.0]])
+    p = torch.tensor([[4.0, 3.0], [2.0, 2.0]])
+    n1 = torch.tensor([[0.0, 5.0], [0.0, 3.0]])
+    n2 = torch.tensor([[1.0, 1.0], [-1.0, 0.0]])
+    teacher = torch.tensor([[9.0, 3.0, 1.0], [2.0, 2.5, -1.0]])  # scores, positive first
+
+    def cos(a: list[float], b: list[float]) -> float:
+        return sum(i * j for i, j in zip(a, b)) / (math.hypot(*a) * math.hypot(*b))
+
+    def softmax(xs: list[float]) -> list[float]:
+        top = max(xs)
+        e = [math.exp(x - top) for x in xs]
+        return [v / sum(e) for v in e]
+
+    expected = 0.0
+    for i in range(2):
+        student = softmax([20 * cos(q[i].tolist(), c[i].tolist()) for c in (p, n1, n2)])
+        target = softmax(teacher[i].tolist())
+        expected += sum(t * (math.log(t) - math.log(s)) for t, s in zip(target, student)) / 2
+
+    class Frozen(torch.nn.Module):
+        tokenizer = type("T", (), {"get_vocab": staticmethod(lambda: {})})()
+
+    config = BiEncoderTrainConfig(loss="kl-distill")
+    loss = config.objective.build(Frozen(), config, "cosine", None)
+    assert loss.compute_loss_from_embeddings([q, p, n1, n2], teacher).item() == pytest.approx(expected, rel=1e-5)

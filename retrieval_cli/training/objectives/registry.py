@@ -1,0 +1,78 @@
+"""The registry of bi-encoder objectives: what a loss is, apart from how it is computed
+(sentence-transformers' losses where it has them, ``training.losses`` where it does not).
+
+An objective names itself, says which rows it trains on, which optional config fields it reads
+(the others stay out of the trained model's version), whether it contrasts in-batch examples or
+needs a teacher's scores, and builds its loss module. The config, the CLI's choices and help,
+recipe checks and the trainer all read this registry, so a new loss is one module that calls
+``register``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from retrieval_cli.errors import InputError
+
+if TYPE_CHECKING:
+    from retrieval_cli.training.config import BiEncoderTrainConfig
+
+# Config fields only some objectives read; an objective's ``uses`` names those it does.
+OPTIONAL_FIELDS = frozenset({"scale", "guide", "inbatch_weight", "mini_batch_size"})
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One bi-encoder loss and what it needs."""
+
+    name: str
+    summary: str  # one line: what it optimises and where it comes from (the CLI's help, README)
+    rows: str  # the training rows it takes (a ``mining.records`` format)
+    build: Callable[[Any, "BiEncoderTrainConfig", str, Any], Any]  # (model, config, similarity, guide) -> loss module
+    uses: frozenset[str] = frozenset()  # optional config fields it reads
+    in_batch: bool = False  # contrasts in-batch examples: needs batch-size >= 2
+    teacher: bool = False  # needs a teacher's score on every negative
+
+    @property
+    def guided(self) -> bool:
+        """Takes a second, frozen bi-encoder (``config.guide``)."""
+        return "guide" in self.uses
+
+
+_REGISTRY: dict[str, Objective] = {}
+
+
+def register(objective: Objective) -> Objective:
+    """Add an objective (once per name; its module calls this when imported)."""
+    unknown = objective.uses - OPTIONAL_FIELDS
+    if unknown:
+        raise ValueError(f"objective {objective.name} uses unknown optional fields {sorted(unknown)}")
+    if objective.name in _REGISTRY:
+        raise ValueError(f"objective {objective.name} is registered twice")
+    _REGISTRY[objective.name] = objective
+    return objective
+
+
+def names() -> tuple[str, ...]:
+    """Every registered objective's name, sorted."""
+    return tuple(sorted(_REGISTRY))
+
+
+def get(name: str) -> Objective:
+    """The objective called ``name``; an unknown name is an error naming the close matches."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        raise InputError(f"bi-encoder loss must be one of {', '.join(names())}, got {name!r}{hint}", field="loss") from None
+
+
+def contrast(config: "BiEncoderTrainConfig", similarity: str) -> dict[str, Any]:
+    """How a contrastive loss scores: a cosine model ``scale`` x cosine, a dot-product model the
+    raw dot product (sentence-transformers' MNRL takes ``dot_score`` at scale 1 for those)."""
+    from sentence_transformers import util
+
+    return {"scale": config.scale} if similarity == "cosine" else {"scale": 1.0, "similarity_fct": util.dot_score}
