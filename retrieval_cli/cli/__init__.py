@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 
 import click
@@ -22,6 +23,9 @@ class _Group(TyperGroup):
             signal.signal(signal.SIGTERM, raise_terminated)
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:  # `... --help | head`: the reader left; say nothing, as cat does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(141) from None
         except RetrievalError as exc:
             console.error(str(exc))
             raise typer.Exit(exc.exit_code) from None

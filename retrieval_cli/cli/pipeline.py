@@ -60,8 +60,8 @@ def run_cli(
     ws = workspace(workspace_path)
     recipe = _load(recipe_path, overrides)
     if dry_run:
+        pipeline.check_reads(recipe)  # a path that is not there: the one line, not the plan first
         status_cli(recipe_path, overrides, workspace_path)
-        pipeline.check_reads(recipe)  # after the table: what would run, then why it could not
         return
     rows: list[tuple[str, str, str, str]] = []
 

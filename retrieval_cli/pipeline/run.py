@@ -55,7 +55,7 @@ def run(
     when it finishes, so an interrupted run keeps what finished.
 
     ``isolate`` (the default) builds each step in a process of its own (``pipeline.isolation``):
-    a step that dies is one line naming it, and Lucene's JVM never shares a process with torch.
+    a step that dies is one line naming it, and one step's JVM never lives in another's process.
 
     ``steps`` runs only those steps (make's targets): their inputs come from the locks when done,
     and are run first otherwise."""

@@ -155,3 +155,15 @@ def test_sigterm_stops_a_command_with_one_line_and_exit_143(tmp_path: Path) -> N
     assert proc.returncode == 143
     assert err.strip() == "error: stopped by SIGTERM; no artifact was written for the step in progress (the same command resumes)"
     assert json.dumps(Workspace(tmp_path / "ws").artifacts()) == "[]"
+
+
+def test_help_into_a_pipe_closed_early_says_nothing(tmp_path: Path) -> None:
+    """Issue 35 item 8: `mine-negatives --help | head` ended with 'error: Broken pipe (no artifact was written ...)'."""
+    read, write = os.pipe()
+    proc = subprocess.Popen([sys.executable, "-m", "retrieval_cli", "mine-negatives", "--help"], stdout=write, stderr=subprocess.PIPE,
+                            env={**os.environ, "COLUMNS": "400"})
+    os.close(write)
+    os.read(read, 10)
+    os.close(read)  # the reader leaves, as head does
+    _, err = proc.communicate(timeout=60)
+    assert err.decode() == ""

@@ -130,6 +130,7 @@ def test_missing_input_paths_stop_a_dry_run_and_a_run_before_any_work(runner, tm
         assert result.exit_code == 2, result.output
         assert f"r.yaml: evaluate_on.far.dataset.beir: no such file or folder {tmp_path / 'shared' / 'data' / 'cranfield'}" in line
         assert "(paths are relative to the recipe file)" in line
+        assert "state" not in result.output  # the one line, not the plan's table before it (issue 35 item 8)
     assert not (tmp_path / "ws" / "datasets").exists()  # nothing was imported
 
 
