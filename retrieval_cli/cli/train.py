@@ -45,6 +45,7 @@ def train_cli(
     device: DeviceOpt = "auto",
     gradient_checkpointing: Annotated[Optional[bool], typer.Option("--gradient-checkpointing/--no-gradient-checkpointing", metavar="", help="bi-encoder: recompute activations in the backward pass instead of keeping them: the same model, a quarter of the memory, ~22% slower on CPU \\[default: on for CPU steps over 8,192 tokens (batch x texts per row x max length), off on a GPU].")] = None,
     checkpoint_steps: Annotated[int, typer.Option(help="Save a resumable checkpoint every N steps; 0 never.")] = 500,
+    checkpoint_minutes: Annotated[float, typer.Option(help="bi-encoder: also every M minutes of training; 0 never. SIGTERM checkpoints too, then stops.")] = 10.0,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", metavar="", help="Continue an interrupted run of the same version from its last checkpoint; --no-resume refuses to, --force starts over.")] = True,
     name: NameOpt = None,
     workspace_path: WorkspaceOpt = None,
@@ -98,7 +99,7 @@ def train_cli(
     with console.progress(quiet) as bar:
         result = training.train_bi_encoder(
             ws, source, config, clusters=cluster_artifact, name=name, force=force, resume=resume,
-            checkpoint_steps=checkpoint_steps, progress=bar,
+            checkpoint_steps=checkpoint_steps, checkpoint_minutes=checkpoint_minutes, progress=bar,
         )
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 reports
         return

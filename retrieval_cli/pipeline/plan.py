@@ -82,7 +82,9 @@ def plan(recipe: Recipe) -> list[Step]:
 
     train_fragment = dict(s.get("train") or {})
     seeds = _seeds(path, train_fragment.pop("seeds", None))
-    checkpoint_steps = _checkpoint_steps(path, train_fragment.pop("checkpoint_steps", CHECKPOINT_STEPS))  # how to survive, not what
+    # How to survive an interruption, not what is trained: no part of a step's spec.
+    checkpoint_steps = _whole(path, "train.checkpoint_steps", train_fragment.pop("checkpoint_steps", CHECKPOINT_STEPS))
+    checkpoint_minutes = _minutes(path, train_fragment.pop("checkpoint_minutes", training.CHECKPOINT_MINUTES))
     trainer = config_from(path, "train", on_device(train_fragment), training.BiEncoderTrainConfig)
     needs_clusters = trainer.sampler in training.TOPIC_SAMPLERS
     if needs_clusters:
@@ -205,7 +207,7 @@ def plan(recipe: Recipe) -> list[Step]:
                 if start:
                     cfg = dataclasses.replace(cfg, base=a[start[0]].ref)
                 return training.train_bi_encoder(ws, a[src], cfg, clusters=a.get("clusters"), name=f"{name}-{label}",
-                                                 checkpoint_steps=checkpoint_steps)
+                                                 checkpoint_steps=checkpoint_steps, checkpoint_minutes=checkpoint_minutes)
 
             add(Step(f"train:{run}", "models", train_spec, train_deps, train))
             for target in targets:
@@ -336,11 +338,18 @@ def _targets(path: Path, section: Any, evaluate_cfg: evaluation.EvaluateConfig, 
 CHECKPOINT_STEPS = 500  # train_bi_encoder's default
 
 
-def _checkpoint_steps(path: Path, value: Any) -> int:
-    """``train.checkpoint_steps``: a resumable checkpoint every N steps (0: none); no part of a step's spec."""
+def _whole(path: Path, where: str, value: Any) -> int:
+    """A whole number >= 0 (``train.checkpoint_steps``: a resumable checkpoint every N steps, 0 none)."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InputError(f"{path}: train.checkpoint_steps: give a whole number >= 0 (0: no checkpoints), got {value!r}")
+        raise InputError(f"{path}: {where}: give a whole number >= 0 (0: no checkpoints), got {value!r}")
     return value
+
+
+def _minutes(path: Path, value: Any) -> float:
+    """``train.checkpoint_minutes``: a resumable checkpoint every M minutes of training (0: none)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+        raise InputError(f"{path}: train.checkpoint_minutes: give a number of minutes >= 0 (0: none), got {value!r}")
+    return float(value)
 
 
 def _seeds(path: Path, value: Any) -> list[int]:

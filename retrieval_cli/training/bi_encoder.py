@@ -21,7 +21,7 @@ from typing import Any
 
 from retrieval_cli import data as datasets
 from retrieval_cli import models
-from retrieval_cli.errors import InputError
+from retrieval_cli.errors import InputError, Terminated
 from retrieval_cli.mining import records as negatives
 from retrieval_cli.progress import Progress, silent
 from retrieval_cli.store import Artifact, BuildResult, Workspace
@@ -31,7 +31,15 @@ from retrieval_cli.training.config import CHECKPOINT_TOKENS, TOPIC_SAMPLERS, BiE
 from retrieval_cli.training.dev_evaluator import dev_evaluator
 from retrieval_cli.training.examples import examples_for, sampler_factory
 from retrieval_cli.training.model_card import train_command, write_model_card
-from retrieval_cli.training.trainer import device_arguments, progress_callback, schedule, training_device
+from retrieval_cli.training.trainer import (
+    CHECKPOINT_MINUTES,
+    checkpoint_clock,
+    device_arguments,
+    progress_callback,
+    schedule,
+    stop_on_sigterm,
+    training_device,
+)
 
 
 def _precision(config: BiEncoderTrainConfig) -> str:
@@ -163,18 +171,22 @@ def train_bi_encoder(
     force: bool = False,
     resume: bool = True,
     checkpoint_steps: int = 500,
+    checkpoint_minutes: float = CHECKPOINT_MINUTES,
     progress: Progress = silent,
 ) -> BuildResult:
     """Fine-tune a bi-encoder on a negatives artifact; a ``models`` artifact with ``model/`` and a training log.
 
-    ``checkpoint_steps`` (0: none) and ``resume`` say how to survive an interruption, not what is
-    trained, so they are not part of the version. Leftover checkpoints of the same version (an
+    ``checkpoint_steps`` and ``checkpoint_minutes`` (each 0: none; SIGTERM also checkpoints, then
+    stops) and ``resume`` say how to survive an interruption, not what is trained, so they are not
+    part of the version. Leftover checkpoints of the same version (an
     interrupted run) are resumed by default, so re-running the command finishes the work; with
     ``resume=False`` they are an error (``force`` discards them) rather than silently thrown away.
     """
     config.check()
     if checkpoint_steps < 0:
         raise InputError(f"checkpoint-steps must be >= 0, got {checkpoint_steps}", field="checkpoint_steps")
+    if not checkpoint_minutes >= 0:  # NaN too
+        raise InputError(f"checkpoint-minutes must be >= 0, got {checkpoint_minutes}", field="checkpoint_minutes")
     resolved, inputs, spec, guide_spec = _resolve(ws, source, config, clusters)
     dataset_artifact = ws.inputs_of(source)["dataset"]
     name = name or f"{source.name}-{config.loss}"
@@ -252,19 +264,22 @@ def train_bi_encoder(
             ddp_backend="gloo" if device == "cpu" and world > 1 else None,
             prompts=prompts or None,
         )
+        clock = checkpoint_clock(checkpoint_minutes)
         trainer = Trainer(
             model=model, args=args, train_dataset=Dataset.from_list(rows), loss=_bi_encoder_loss(config, model, guide),
-            evaluator=evaluator, callbacks=[progress_callback(progress, "train bi-encoder")],
+            evaluator=evaluator, callbacks=[progress_callback(progress, "train bi-encoder"), clock],
         )
         trainer.remove_callback(PrinterCallback)  # library code never prints
         # The starting model on the same dev split: whether training helped is read off one manifest.
         dev_base = evaluator(model) if evaluator is not None and rank == 0 else None
         try:
-            with library_writes(checkpoints):  # checkpoints: torch.save and safetensors
+            with library_writes(checkpoints), stop_on_sigterm(clock):  # checkpoints: torch.save and safetensors
                 result = trainer.train(resume_from_checkpoint=str(left[0]) if left else None)
         except OSError:
             drop_incomplete(checkpoints)
             raise
+        if clock.stopped:  # checkpointed at the step SIGTERM arrived: no model, the next run resumes there
+            raise Terminated()
         log = _log_records(trainer.state.log_history)
         evals = [r["eval"] for r in log if "eval" in r]
         losses = [r["loss"] for r in log if "loss" in r]

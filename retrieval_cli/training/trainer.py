@@ -3,8 +3,11 @@ code silent and seeded, and the callback that reports progress through the calle
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from retrieval_cli import models
 from retrieval_cli.errors import InputError
@@ -80,3 +83,49 @@ def progress_callback(progress: Progress, stage: str = "train cross-encoder") ->
             report(stage, state.global_step, state.max_steps, detail=" · ".join(parts))
 
     return _Report()
+
+
+CHECKPOINT_MINUTES = 10.0  # a time-based checkpoint this often: an interruption loses minutes, not the run
+
+
+def checkpoint_clock(minutes: float) -> Any:
+    """A trainer callback that saves a resumable checkpoint every ``minutes`` of training (0:
+    never), beside the every-N-steps saves: a CPU run of 32 steps never reached 500 and lost 13
+    minutes to a kill. ``stop()`` (SIGTERM, ``stop_on_sigterm``) saves at the end of the current
+    step and ends training there; ``stopped`` then says so."""
+    from transformers import TrainerCallback
+
+    class _Clock(TrainerCallback):
+        def __init__(self) -> None:
+            self.last = time.monotonic()
+            self.stopped = False
+
+        def stop(self) -> None:
+            self.stopped = True
+
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+            if self.stopped or (minutes > 0 and time.monotonic() - self.last >= minutes * 60):
+                control.should_save = True  # the trainer saves after this, whatever its save strategy
+            if self.stopped:
+                control.should_training_stop = True
+            return control
+
+        def on_save(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+            self.last = time.monotonic()
+
+    return _Clock()
+
+
+@contextmanager
+def stop_on_sigterm(clock: Any) -> Iterator[None]:
+    """While training, SIGTERM (a scheduler's preemption, ``kill``) asks ``clock`` to checkpoint
+    at the end of the step and stop, instead of ending the process mid-step."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, lambda signum, frame: clock.stop())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -129,9 +129,11 @@ def test_a_recipe_takes_checkpoint_steps_without_changing_what_it_trains(tmp_pat
         path.write_text(RECIPE.replace("CHECKPOINT", extra), encoding="utf-8")
         return {s.name: s.hash for s in pipeline.plan(pipeline.load(path))}
 
-    assert planned(", checkpoint_steps: 5") == planned("")
+    assert planned(", checkpoint_steps: 5") == planned("") == planned(", checkpoint_minutes: 2.5")
     with pytest.raises(InputError, match="train.checkpoint_steps: give a whole number >= 0"):
         planned(", checkpoint_steps: -1")
+    with pytest.raises(InputError, match="train.checkpoint_minutes: give a number of minutes >= 0"):
+        planned(", checkpoint_minutes: -1")
 
 
 _SLOW_SYNTH = """

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -200,3 +204,84 @@ def test_torchrun_two_cpu_processes_share_the_batches(session_ws, negs, plain) -
     assert art.summary["steps"] <= math.ceil(single.summary["steps"] / 2)
     assert json.loads(art.file("training_log.jsonl").read_text().splitlines()[0])["step"] == 1
     assert models.load_sentence_transformer(models.resolve(art.ref, session_ws)).encode(["q"]).shape == (1, 384)
+
+
+def _train_command(ws: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "retrieval_cli", "train", "--negatives", "long-random", "--batch-size", "4", "--max-length", "16",
+            "--eval-split", "", "-w", str(ws), "--quiet", *extra]
+
+
+def _latest(ws: Path) -> tuple[Path, int] | None:
+    from retrieval_cli.training import latest_checkpoint
+
+    found = [latest_checkpoint(folder) for folder in (ws / ".cache" / "checkpoints").glob("*")]
+    return max((f for f in found if f), key=lambda f: f[1], default=None)
+
+
+@pytest.mark.slow
+def test_a_training_killed_between_time_based_checkpoints_or_stopped_by_sigterm_resumes(tmp_path: Path) -> None:
+    """Issue 35 item 2: checkpoints by time as well as by steps (a CPU run of 32 steps never reached
+    500), and on SIGTERM; an interrupted run loses minutes, not the run."""
+    from typer.testing import CliRunner
+
+    from retrieval_cli.cli import app
+
+    ws = tmp_path / "ws"
+    runner = CliRunner()
+    assert runner.invoke(app, ["data", "synth", "--name", "long", "--documents", "200", "--test-queries", "2", "--train-queries", "160", "-w", str(ws)]).exit_code == 0
+    assert runner.invoke(app, ["mine-negatives", "long", "--strategy", "random", "--num-negatives", "1", "-w", str(ws)]).exit_code == 0
+    env = {**os.environ, "PYTHONFAULTHANDLER": ""}
+
+    def until(predicate, proc) -> None:  # noqa: ANN001
+        deadline = time.monotonic() + 300
+        while not predicate():
+            assert proc.poll() is None and time.monotonic() < deadline, "training ended before the point the test waits for"
+            time.sleep(0.05)
+
+    # Time-based only (no step checkpoints): killed with SIGKILL once the clock has saved.
+    timed = _train_command(ws, "--checkpoint-steps", "0", "--checkpoint-minutes", "0.001")
+    proc = subprocess.Popen(timed, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    until(lambda: _latest(ws) is not None, proc)
+    proc.kill()
+    proc.wait()
+    saved = _latest(ws)
+    assert saved is not None and saved[1] >= 1
+    done = subprocess.run(timed, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    (model,) = Workspace(ws).artifacts("models")
+    assert model.summary["resumed_from_step"] == saved[1] and model.summary["steps"] == math.ceil(model.summary["examples"] / 4)
+
+    # SIGTERM: a checkpoint at the step it arrives, one line, exit 143; the next run resumes there.
+    shutil.rmtree(model.path.parent)
+    stepwise = _train_command(ws, "--checkpoint-steps", "5", "--checkpoint-minutes", "0", "--force")
+    proc = subprocess.Popen(stepwise, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    until(lambda: (_latest(ws) or (None, 0))[1] >= 5, proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 143 and "stopped by SIGTERM" in err and "Traceback" not in err, err
+    stopped = _latest(ws)
+    assert stopped is not None and stopped[1] >= 5
+    assert Workspace(ws).artifacts("models") == []
+    resumed = subprocess.run(_train_command(ws, "--checkpoint-steps", "5", "--checkpoint-minutes", "0"), env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    (model,) = Workspace(ws).artifacts("models")
+    assert model.summary["resumed_from_step"] == stopped[1] and model.summary["steps"] == math.ceil(model.summary["examples"] / 4)
+
+
+def test_the_checkpoint_clock_saves_on_time_and_saves_then_stops_when_told() -> None:
+    from transformers import TrainerControl
+
+    clock = training.trainer.checkpoint_clock(0.0)  # never by time
+    control = clock.on_step_end(None, None, TrainerControl())
+    assert not control.should_save and not control.should_training_stop
+    clock.last -= 120
+    assert not clock.on_step_end(None, None, TrainerControl()).should_save  # 0 minutes: never
+    timed = training.trainer.checkpoint_clock(1.0)
+    assert not timed.on_step_end(None, None, TrainerControl()).should_save
+    timed.last -= 61
+    assert timed.on_step_end(None, None, TrainerControl()).should_save
+    timed.on_save(None, None, TrainerControl())
+    assert not timed.on_step_end(None, None, TrainerControl()).should_save  # the minute starts again at the save
+    clock.stop()
+    control = clock.on_step_end(None, None, TrainerControl())
+    assert control.should_save and control.should_training_stop and clock.stopped
