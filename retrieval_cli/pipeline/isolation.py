@@ -92,9 +92,10 @@ def run_step(recipe: Recipe, name: str, ws: Workspace, given: Mapping[str, Artif
         if in_main:
             signal.signal(signal.SIGTERM, previous)
         receive.close()
-        if child.is_alive():
-            child.terminate()
-        child.join()
+        if child.pid is not None:  # started (a failed start raises its own error, not join's)
+            if child.is_alive():
+                child.terminate()
+            child.join()
     if stopped:
         raise StepStopped(f"step {name} was stopped by SIGTERM; no artifact was written for it, the steps before it are kept: rerun to resume")
     if answer is None:
