@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from retrieval_cli.errors import InputError
-
-if TYPE_CHECKING:
-    from retrieval_cli.training.config import BiEncoderTrainConfig
 
 # Config fields only some objectives read; an objective's ``uses`` names those it does.
 OPTIONAL_FIELDS = frozenset({"scale", "guide", "inbatch_weight", "mini_batch_size"})
@@ -30,7 +27,9 @@ class Objective:
     name: str
     summary: str  # one line: what it optimises and where it comes from (the CLI's help, README)
     rows: str  # the training rows it takes (a ``mining.records`` format)
-    build: Callable[[Any, "BiEncoderTrainConfig", str, Any], Any]  # (model, config, similarity, guide) -> loss module
+    # (model, training config, similarity, guide) -> loss module; the config is training.config's
+    # BiEncoderTrainConfig, which reads this registry (so it is not imported here).
+    build: Callable[[Any, Any, str, Any], Any]
     uses: frozenset[str] = frozenset()  # optional config fields it reads
     in_batch: bool = False  # contrasts in-batch examples: needs batch-size >= 2
     teacher: bool = False  # needs a teacher's score on every negative
@@ -70,7 +69,7 @@ def get(name: str) -> Objective:
         raise InputError(f"bi-encoder loss must be one of {', '.join(names())}, got {name!r}{hint}", field="loss") from None
 
 
-def contrast(config: "BiEncoderTrainConfig", similarity: str) -> dict[str, Any]:
+def contrast(config: Any, similarity: str) -> dict[str, Any]:
     """How a contrastive loss scores: a cosine model ``scale`` x cosine, a dot-product model the
     raw dot product (sentence-transformers' MNRL takes ``dot_score`` at scale 1 for those)."""
     from sentence_transformers import util
