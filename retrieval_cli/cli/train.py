@@ -9,7 +9,7 @@ import typer
 
 from retrieval_cli.cli import console
 from retrieval_cli.cli.options import DeviceOpt, DocumentPromptOpt, ForceOpt, NameOpt, QueryPromptOpt, QuietOpt, WorkspaceOpt, workspace
-from retrieval_cli.training import objectives
+from retrieval_cli.training import CHECKPOINT_MINUTES, CHECKPOINT_STEPS, objectives
 
 KINDS = ("bi-encoder", "cross-encoder")
 
@@ -44,8 +44,8 @@ def train_cli(
     document_prompt: DocumentPromptOpt = "",
     device: DeviceOpt = "auto",
     gradient_checkpointing: Annotated[Optional[bool], typer.Option("--gradient-checkpointing/--no-gradient-checkpointing", metavar="", help="bi-encoder: recompute activations in the backward pass instead of keeping them: the same model, a quarter of the memory, ~22% slower on CPU \\[default: on for CPU steps over 8,192 tokens (batch x texts per row x max length), off on a GPU].")] = None,
-    checkpoint_steps: Annotated[int, typer.Option(help="Save a resumable checkpoint every N steps; 0 never.")] = 500,
-    checkpoint_minutes: Annotated[float, typer.Option(help="bi-encoder: also every M minutes of training; 0 never. SIGTERM checkpoints too, then stops.")] = 10.0,
+    checkpoint_steps: Annotated[int, typer.Option(help="Save a resumable checkpoint every N steps; 0 never.")] = CHECKPOINT_STEPS,
+    checkpoint_minutes: Annotated[float, typer.Option(help="bi-encoder: also every M minutes of training; 0 never. SIGTERM checkpoints too, then stops.")] = CHECKPOINT_MINUTES,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", metavar="", help="Continue an interrupted run of the same version from its last checkpoint; --no-resume refuses to, --force starts over.")] = True,
     name: NameOpt = None,
     workspace_path: WorkspaceOpt = None,

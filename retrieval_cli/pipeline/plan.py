@@ -83,7 +83,7 @@ def plan(recipe: Recipe) -> list[Step]:
     train_fragment = dict(s.get("train") or {})
     seeds = _seeds(path, train_fragment.pop("seeds", None))
     # How to survive an interruption, not what is trained: no part of a step's spec.
-    checkpoint_steps = _whole(path, "train.checkpoint_steps", train_fragment.pop("checkpoint_steps", CHECKPOINT_STEPS))
+    checkpoint_steps = _whole(path, "train.checkpoint_steps", train_fragment.pop("checkpoint_steps", training.CHECKPOINT_STEPS))
     checkpoint_minutes = _minutes(path, train_fragment.pop("checkpoint_minutes", training.CHECKPOINT_MINUTES))
     trainer = config_from(path, "train", on_device(train_fragment), training.BiEncoderTrainConfig)
     needs_clusters = trainer.sampler in training.TOPIC_SAMPLERS
@@ -333,9 +333,6 @@ def _targets(path: Path, section: Any, evaluate_cfg: evaluation.EvaluateConfig, 
             targets.append(_Target(f"target:{label}", f"@{label}", f"-{label}", cfg, _source_spec(source), maker,
                                    source_reads(f"{where}.dataset", source, base)))
     return targets
-
-
-CHECKPOINT_STEPS = 500  # train_bi_encoder's default
 
 
 def _whole(path: Path, where: str, value: Any) -> int:

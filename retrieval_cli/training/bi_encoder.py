@@ -33,6 +33,7 @@ from retrieval_cli.training.examples import examples_for, sampler_factory
 from retrieval_cli.training.model_card import train_command, write_model_card
 from retrieval_cli.training.trainer import (
     CHECKPOINT_MINUTES,
+    CHECKPOINT_STEPS,
     checkpoint_clock,
     device_arguments,
     progress_callback,
@@ -170,7 +171,7 @@ def train_bi_encoder(
     name: str | None = None,
     force: bool = False,
     resume: bool = True,
-    checkpoint_steps: int = 500,
+    checkpoint_steps: int = CHECKPOINT_STEPS,
     checkpoint_minutes: float = CHECKPOINT_MINUTES,
     progress: Progress = silent,
 ) -> BuildResult:

@@ -85,7 +85,8 @@ def progress_callback(progress: Progress, stage: str = "train cross-encoder") ->
     return _Report()
 
 
-CHECKPOINT_MINUTES = 10.0  # a time-based checkpoint this often: an interruption loses minutes, not the run
+CHECKPOINT_STEPS = 500  # a resumable checkpoint every this many steps
+CHECKPOINT_MINUTES = 10.0  # and this often by the clock: an interruption loses minutes, not the run
 
 
 def checkpoint_clock(minutes: float) -> Any:
