@@ -224,9 +224,13 @@ def plan(recipe: Recipe) -> list[Step]:
     for key in ("expect", "tolerance", "okish"):
         report_fragment.pop(key, None)
     baseline = str(report_fragment.pop("baseline", "untrained"))
-    baseline_steps = [f"evaluate:{baseline}{t.suffix}" for t in targets]
-    if baseline_steps[0] not in evaluated:
-        raise InputError(f"{path}: report.baseline: name untrained, bm25-retrieval, hybrid or a strategy (without seeds), got '{baseline}'")
+    # A seeded strategy as baseline is every seed's evaluation on each target: the report folds them
+    # into one row and tests per-query scores averaged over the seeds, as for any seeded system.
+    seeded = [f"{baseline}-s{seed}" for seed in seeds]
+    runs = seeded if seeded and f"evaluate:{seeded[0]}{targets[0].suffix}" in evaluated else [baseline]
+    baseline_steps = [f"evaluate:{run}{t.suffix}" for t in targets for run in runs]
+    if any(step not in evaluated for step in baseline_steps):
+        raise InputError(f"{path}: report.baseline: name untrained, bm25-retrieval, hybrid or a strategy, got '{baseline}'")
     report_cfg = config_from(path, "report", report_fragment, reporting.ReportConfig, drop=("baseline",))
 
     def make_report(ws: Workspace, a: dict[str, Artifact]) -> BuildResult:

@@ -385,3 +385,33 @@ def test_a_recipe_testing_on_two_splits_of_its_own_dataset_runs_to_its_report(tm
     ev = Workspace(tmp_path / "ws").resolve(cell["evaluation"])
     assert evaluation.metrics(ev)["split"] == "train" and cell["value"] == pytest.approx(evaluation.metrics(ev)["aggregate"]["nDCG@10"])
     assert cell["delta"] == cell["delta"]  # compared with the untrained model on the same split
+
+
+SEEDED = RECIPE.replace('eval_split: ""}', 'eval_split: "", seeds: [13, 14]}').replace("report: {baseline: untrained}", "report: {baseline: bm25}")
+
+
+@pytest.mark.slow
+def test_a_seeded_strategy_can_be_the_baseline(tmp_path: Path) -> None:
+    """Issue 35 item 3: `report: {baseline: bm25}` in a seeded recipe. The baseline is both seeds'
+    evaluations, one row; another strategy's delta is the difference of the seed means, and its
+    test pairs per-query scores averaged over each side's seeds."""
+    from scipy import stats
+
+    ws = Workspace(tmp_path / "ws")
+    made = pipeline.run(ws, _recipe(tmp_path, SEEDED))
+    table = reporting.load_table(made["report"])
+    ndcg = table[(table["measure"] == "nDCG@10") & (table["target"] == "tp")].set_index("system")
+    base = [s for s in ndcg.index if s.startswith("tp-bm25")]
+    other = [s for s in ndcg.index if s.startswith("tp-random")]
+    assert len(base) == len(other) == 1 and ndcg.loc[base[0], "baseline"] and ndcg.loc[base[0], "seeds"] == 2
+
+    def per_query(strategy: str) -> dict[str, float]:
+        runs = [evaluation.per_query(made[f"evaluate:{strategy}-s{seed}"])["nDCG@10"] for seed in (13, 14)]
+        return {q: (runs[0][q] + runs[1][q]) / 2 for q in runs[0]}
+
+    mine, theirs = per_query("random"), per_query("bm25")
+    queries = sorted(mine)
+    row = ndcg.loc[other[0]]
+    assert row["delta"] == pytest.approx(sum(mine.values()) / len(mine) - sum(theirs.values()) / len(theirs), abs=1e-6)
+    assert row["p"] == pytest.approx(stats.ttest_rel([mine[q] for q in queries], [theirs[q] for q in queries]).pvalue, rel=1e-6)
+    assert "Baseline: tp-bm25" in made["report"].summary["legend"]
