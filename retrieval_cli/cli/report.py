@@ -14,7 +14,7 @@ from retrieval_cli.errors import InputError
 def report_cli(
     evaluations: Annotated[Optional[list[str]], typer.Argument(help="Evaluation references.")] = None,
     all_: Annotated[bool, typer.Option("--all", metavar="", help="Report every evaluation: each ranking once, with every measure any of its evaluations scored; name versions (NAME@VERSION) to choose.")] = False,
-    baseline: Annotated[Optional[str], typer.Option(help="Evaluation the others are compared with (deltas, paired tests).")] = None,
+    baseline: Annotated[Optional[list[str]], typer.Option(help="Evaluation the others are compared with (deltas, paired tests); repeat it for one baseline per target (dataset and split), so one report compares two systems on every target.")] = None,
     test: Annotated[str, typer.Option(help="Paired test per query: t, randomization (seeded) or wilcoxon.")] = "t",
     correction: Annotated[str, typer.Option(help="Multiple-comparison correction: holm, bonferroni or none.")] = "holm",
     alpha: Annotated[float, typer.Option(help="Significance level for the * marks.")] = 0.05,
@@ -36,9 +36,11 @@ def report_cli(
             console.err.print(f"[yellow]left out[/] {line}", highlight=False, soft_wrap=True)
     else:
         chosen = [ws.resolve(ref, kind="evaluations") for ref in evaluations or []]
-    config = reporting.ReportConfig(baseline=baseline, test=test, correction=correction, alpha=alpha, seed=seed)
+    first, *others = baseline or [None]
+    per_target = [ws.resolve(ref, kind="evaluations") for ref in others]
+    config = reporting.ReportConfig(baseline=first, test=test, correction=correction, alpha=alpha, seed=seed)
     with console.progress(quiet) as bar:
-        result = reporting.report(ws, chosen, config, name=name, force=force, progress=bar)
+        result = reporting.report(ws, chosen, config, name=name, baselines=per_target, force=force, progress=bar)
     console.comparison(result.artifact, f"report {result.artifact.ref}")
     console.built(result, "report")
     console.out.print(f"Markdown: {result.artifact.file('report.md')}", highlight=False)

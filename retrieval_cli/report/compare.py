@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from retrieval_cli import evaluate as evaluation
+from retrieval_cli.errors import InputError
 from retrieval_cli.report import significance
 from retrieval_cli.report.config import ReportConfig
 from retrieval_cli.report.table import SEP
@@ -36,6 +37,9 @@ def compare(table: pd.DataFrame, evaluations: list[Artifact], baselines: list[Ar
     table = table.assign(baseline=is_baseline, delta=float("nan"), p=float("nan"),
                          p_adjusted=float("nan"), significant=False, improved=pd.NA, hurt=pd.NA, seeds_better=pd.NA)
     table = table.astype({"improved": "Int64", "hurt": "Int64", "seeds_better": "Int64"})
+    for (target, measure), rows in table[table["baseline"]].groupby(["target", "measure"]):
+        if len(rows) > 1:  # the seeds of one system are one row; two rows are two systems
+            raise InputError(f"two baselines on {target}: {' and '.join(rows['system'])}; give one per dataset and split", field="baseline")
     for _, b in table[table["baseline"]].iterrows():
         if b["measure"] in evaluation.ALWAYS:
             continue

@@ -66,7 +66,8 @@ def every_evaluation(ws: Workspace) -> tuple[list[Artifact], list[str]]:
 def comparable(evaluations: list[Artifact], baselines: list[Artifact]) -> None:
     """A baseline is compared on the queries it answered, its own targets (dataset and split):
     refuse one that shares no target with the evaluations it would be compared with, rather than
-    print a table where nothing is compared (a baseline on train beside systems on test)."""
+    print a table where nothing is compared (a baseline on train beside systems on test). Two
+    systems as baselines of one target are refused by ``compare``."""
     def target(ev: Artifact) -> str:
         scored = evaluation.metrics(ev)
         return f"{scored['dataset']}/{scored['split']}"
@@ -101,13 +102,10 @@ def report(
     for ev in evaluations:
         if ev.kind != "evaluations":
             raise InputError(f"'{ev.ref}' is a {ev.kind} artifact, expected evaluations")
-    if baseline is not None and all(ev.path != baseline.path for ev in evaluations):
-        evaluations = [baseline, *evaluations]
-    # The baseline on each target (the named one first, each once); none without a baseline.
+    # The baseline on each target (the named one first, each once); none without a baseline. Each
+    # joins the report when it is not among the evaluations given.
     compared = list({b.path: b for b in [baseline, *(baselines or [])]}.values()) if baseline is not None else []
-    for b in compared:
-        if all(ev.path != b.path for ev in evaluations):
-            raise InputError(f"baseline '{b.ref}' is not among the evaluations reported")
+    evaluations = [*(b for b in compared if all(ev.path != b.path for ev in evaluations)), *evaluations]
     if compared:
         comparable(evaluations, compared)
     inputs = {f"evaluation{i}": ev for i, ev in enumerate(evaluations)}

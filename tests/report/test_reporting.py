@@ -193,3 +193,35 @@ def test_a_baseline_on_another_split_is_refused_and_a_partial_one_gives_no_mean_
         evaluation.metrics(system_train)["aggregate"]["nDCG@10"] - evaluation.metrics(on_train)["aggregate"]["nDCG@10"], abs=1e-9)
     assert others.loc["mean", "delta"] != others.loc["mean", "delta"] and others.loc["mean", "value"] == pytest.approx(
         (others.loc["tiny/test", "value"] + others.loc["tiny/train", "value"]) / 2)
+
+
+def test_one_baseline_per_target_compares_two_systems_on_every_target_and_the_mean_by_hand(session_ws: Workspace, tiny) -> None:  # noqa: ANN001
+    """Issue 35 item 1: a baseline per target (dataset and split), given on the CLI by repeating
+    --baseline; the mean cell's delta is the mean of the per-target deltas, computed here by hand.
+    Two systems as baselines of one target are refused."""
+    from typer.testing import CliRunner
+
+    from retrieval_cli.cli import app
+    from retrieval_cli.errors import InputError
+
+    bm25 = indexing.build_bm25(session_ws, tiny, indexing.BM25Config()).artifact
+    flat = indexing.build_bm25(session_ws, tiny, indexing.BM25Config(k1=0.2, b=0.0)).artifact
+    ev = {(i.ref, split): evaluation.evaluate(session_ws, index=i, config=evaluation.EvaluateConfig(split=split)).artifact
+          for i in (bm25, flat) for split in ("test", "train")}
+    result = CliRunner().invoke(app, [
+        "report", ev[(flat.ref, "test")].ref, ev[(flat.ref, "train")].ref, "--baseline", ev[(bm25.ref, "test")].ref,
+        "--baseline", ev[(bm25.ref, "train")].ref, "-n", "per-target", "-w", str(session_ws.root)])
+    assert result.exit_code == 0, result.output
+    table = reporting.load_table(session_ws.resolve("reports/per-target"))
+    deltas = []
+    for split in ("test", "train"):
+        value = lambda index: evaluation.metrics(ev[(index.ref, split)])["aggregate"]["nDCG@10"]  # noqa: E731
+        deltas.append(value(flat) - value(bm25))
+        row = table[(table["target"] == f"tiny/{split}") & (table["measure"] == "nDCG@10") & ~table["baseline"]].iloc[0]
+        assert row["delta"] == pytest.approx(deltas[-1], abs=1e-9)
+    mean = table[(table["target"] == "mean") & (table["measure"] == "nDCG@10") & ~table["baseline"]].iloc[0]
+    assert mean["delta"] == pytest.approx(sum(deltas) / 2, abs=1e-9)
+    stemless = evaluation.evaluate(session_ws, index=indexing.build_bm25(session_ws, tiny, indexing.BM25Config(stemmer="none")).artifact).artifact
+    with pytest.raises(InputError, match="two baselines on tiny"):
+        reporting.report(session_ws, [ev[(flat.ref, "test")]], reporting.ReportConfig(baseline=ev[(bm25.ref, "test")].ref),
+                         baselines=[stemless], name="two-bases")
