@@ -83,6 +83,8 @@ def run_step(recipe: Recipe, name: str, ws: Workspace, given: Mapping[str, Artif
     try:
         with _caller_script_hidden():
             child.start()
+        if stopped:  # SIGTERM came while the child started, before its pid was known: pass it on now
+            os.kill(child.pid, signal.SIGTERM)
         send.close()
         answer = _listen(receive, child, ws)
     except KeyboardInterrupt:  # Ctrl-C reached the child too (one process group): let it clean up
