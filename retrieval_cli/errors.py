@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator
 
 
 class RetrievalError(Exception):
@@ -49,6 +53,22 @@ class Terminated(BaseException):
 
 def raise_terminated(signum: int, frame: object) -> None:  # noqa: ARG001 - a signal handler's signature
     raise Terminated()
+
+
+@contextmanager
+def on_sigterm(handler: Callable[[], None]) -> Iterator[None]:
+    """Within the block, SIGTERM calls ``handler`` (a training that checkpoints first, a runner that
+    passes it to a step's process); the previous handler comes back after. Off the main thread,
+    where Python allows no handler, nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, lambda signum, frame: handler())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def check_at_least(config: object, minimum: int, *fields: str) -> None:

@@ -25,13 +25,12 @@ import os
 import pickle
 import signal
 import sys
-import threading
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from retrieval_cli.errors import RetrievalError, Terminated, raise_terminated
+from retrieval_cli.errors import RetrievalError, Terminated, on_sigterm, raise_terminated
 from retrieval_cli.pipeline.recipe import Recipe
 from retrieval_cli.store import Artifact, BuildResult, Workspace
 
@@ -39,6 +38,9 @@ from retrieval_cli.store import Artifact, BuildResult, Workspace
 # alone takes about 9 s here; the others are what evaluation, indexing and reports import). Not
 # pyjnius: importing it starts the JVM.
 PRELOAD = ["retrieval_cli.pipeline", "sentence_transformers", "faiss", "ir_measures", "pytrec_eval", "scipy.stats", "matplotlib"]
+
+
+_KEPT = "no artifact was written for it, the steps before it are kept: rerun to resume"
 
 
 class StepDied(RetrievalError):
@@ -69,41 +71,36 @@ def run_step(recipe: Recipe, name: str, ws: Workspace, given: Mapping[str, Artif
     job = (recipe, name, str(ws.root), ws.verify_reads, sorted(map(str, ws.verified)), {role: str(a.path) for role, a in given.items()},
            os.getcwd(), dict(os.environ))
     child = context.Process(target=_child, args=(job, send), name=f"retrieval-cli step {name}")
-    previous = signal.getsignal(signal.SIGTERM)
-    stopped: list[int] = []
+    stopped: list[bool] = []
 
-    def forward(signum: int, frame: Any) -> None:  # noqa: ARG001 - a signal handler's signature
-        stopped.append(signum)
+    def forward() -> None:
+        stopped.append(True)
         if child.pid is not None:
             os.kill(child.pid, signal.SIGTERM)
 
-    in_main = threading.current_thread() is threading.main_thread()
-    if in_main:
-        signal.signal(signal.SIGTERM, forward)
     try:
-        with _caller_script_hidden():
-            child.start()
-        if stopped:  # SIGTERM came while the child started, before its pid was known: pass it on now
-            os.kill(child.pid, signal.SIGTERM)
-        send.close()
-        answer = _listen(receive, child, ws)
+        with on_sigterm(forward):
+            with _caller_script_hidden():
+                child.start()
+            if stopped:  # SIGTERM came while the child started, before its pid was known: pass it on now
+                os.kill(child.pid, signal.SIGTERM)
+            send.close()
+            answer = _listen(receive, child, ws)
     except KeyboardInterrupt:  # Ctrl-C reached the child too (one process group): let it clean up
         child.join(30)
         raise
     finally:
-        if in_main:
-            signal.signal(signal.SIGTERM, previous)
         receive.close()
         if child.pid is not None:  # started (a failed start raises its own error, not join's)
             if child.is_alive():
                 child.terminate()
             child.join()
     if stopped:
-        raise StepStopped(f"step {name} was stopped by SIGTERM; no artifact was written for it, the steps before it are kept: rerun to resume")
+        raise StepStopped(f"step {name} was stopped by SIGTERM; {_KEPT}")
     if answer is None:
         code = child.exitcode
         how = f"signal {-code} ({signal_name(-code)})" if code is not None and code < 0 else f"exit status {code}"
-        raise StepDied(f"step {name} died: {how}; no artifact was written for it, the steps before it are kept: rerun to resume")
+        raise StepDied(f"step {name} died: {how}; {_KEPT}")
     kind, payload = answer
     if kind == "error":
         raise payload

@@ -21,6 +21,7 @@ import pandas as pd
 from retrieval_cli import data as datasets
 from retrieval_cli import evaluate as evaluation
 from retrieval_cli.evaluate import runs
+from retrieval_cli.report.compare import per_query
 from retrieval_cli.mining import records as negatives_io
 from retrieval_cli.store import Artifact, Workspace
 from retrieval_cli.training import training_log
@@ -97,20 +98,21 @@ def metric_bars(table: pd.DataFrame, evaluations: dict[str, Artifact], path: Pat
 
 def query_deltas(table: pd.DataFrame, evaluations: dict[str, Artifact], measure: str, path: Path) -> Path | None:
     """Per-query difference of each system from the baseline on ``measure``, sorted: each system
-    against the baseline's evaluation on its own target (dataset and split)."""
+    against the baseline on its own target (dataset and split), seeds averaged on both sides."""
     if "baseline" not in table:
         return None
     plt = _pyplot()
     rows = table[table["measure"] == measure]
-    bases = {r["target"]: _first(evaluations, r["evaluation"]) for _, r in rows[rows["baseline"].astype(bool)].iterrows()}
+    # Per-query values averaged over a row's seeds, as the paired tests take them (compare.per_query).
+    bases = {r["target"]: per_query(evaluations, r["evaluation"], measure) for _, r in rows[rows["baseline"].astype(bool)].iterrows()}
     others = rows[~rows["baseline"].astype(bool) & rows["target"].isin(list(bases))]
     if others.empty:
         return None
     named = len(bases) > 1  # the target in each label when there are several
     fig, ax = plt.subplots(figsize=(7, 3.6))
     for _, row in others.iterrows():
-        base = evaluation.per_query(bases[row["target"]]).get(measure, {})
-        values = evaluation.per_query(_first(evaluations, row["evaluation"])).get(measure, {})
+        base = bases[row["target"]]
+        values = per_query(evaluations, row["evaluation"], measure)
         deltas = sorted((values[q] - base[q] for q in values if q in base), reverse=True)
         label = f"{row['target']}: {row['system']}" if named else row["system"]
         ax.plot(range(1, len(deltas) + 1), deltas, label=_short(label, 60), linewidth=1.2)

@@ -3,14 +3,11 @@ code silent and seeded, and the callback that reports progress through the calle
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from retrieval_cli import models
-from retrieval_cli.errors import InputError
+from retrieval_cli.errors import InputError, on_sigterm
 from retrieval_cli.progress import Progress
 
 
@@ -117,16 +114,7 @@ def checkpoint_clock(minutes: float) -> Any:
     return _Clock()
 
 
-@contextmanager
-def stop_on_sigterm(clock: Any) -> Iterator[None]:
+def stop_on_sigterm(clock: Any) -> Any:
     """While training, SIGTERM (a scheduler's preemption, ``kill``) asks ``clock`` to checkpoint
     at the end of the step and stop, instead of ending the process mid-step."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, lambda signum, frame: clock.stop())
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return on_sigterm(clock.stop)
