@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from retrieval_cli.data import synthetic
 from retrieval_cli.store import Artifact, Workspace
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("IR_DATASETS_HOME", str(Path(tempfile.gettempdir()) / "retrieval-cli-tests-irds"))  # never the user's ~/.ir_datasets
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,3 +95,27 @@ def interrupting(real, calls: list, after: int):  # noqa: ANN001, ANN201
         return real(*args, **kwargs)
 
     return wrapped
+
+
+def register_irds(folder: Path, prefix: str, corpus: dict[str, str], splits: dict[str, tuple[dict[str, str], list[tuple[str, str, int]]]]) -> list[str]:
+    """Register a local collection with ir_datasets' own registry and formats (TSV docs and
+    queries, TREC qrels), one id per split over one shared corpus, as ``data import irds`` meets
+    a real one: tests never download. ``prefix`` must be new in this process (the registry is global)."""
+    import ir_datasets
+    from ir_datasets.datasets.base import Dataset as IrdsDataset
+    from ir_datasets.formats import TrecQrels, TsvDocs, TsvQueries
+    from ir_datasets.util import LocalDownload
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "collection.tsv").write_text("".join(f"{d}\t{t}\n" for d, t in corpus.items()), encoding="utf-8")
+    docs = TsvDocs(LocalDownload(folder / "collection.tsv"), namespace=prefix, lang="en")
+    ids = []
+    for split, (queries, qrels) in splits.items():
+        stem = split.replace("/", "_")
+        (folder / f"{stem}.queries.tsv").write_text("".join(f"{q}\t{t}\n" for q, t in queries.items()), encoding="utf-8")
+        (folder / f"{stem}.qrels").write_text("".join(f"{q} 0 {d} {g}\n" for q, d, g in qrels), encoding="utf-8")
+        dataset = IrdsDataset(docs, TsvQueries(LocalDownload(folder / f"{stem}.queries.tsv"), namespace=prefix, lang="en"),
+                              TrecQrels(LocalDownload(folder / f"{stem}.qrels"), {0: "not", 1: "related", 2: "relevant", 3: "perfect"}))
+        ir_datasets.registry.register(f"{prefix}/{split}", dataset)
+        ids.append(f"{prefix}/{split}")
+    return ids

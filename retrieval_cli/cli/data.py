@@ -24,6 +24,7 @@ def _summary(result) -> None:  # noqa: ANN001
         for s, v in stats.get("splits", {}).items()
     )
     console.out.print(f"{stats.get('documents')} documents, {stats.get('queries')} queries ({splits})", highlight=False)
+    console.warnings(stats)
 
 
 @import_app.command("beir")
@@ -86,6 +87,26 @@ def import_msmarco_cli(
         result = datasets.import_msmarco(
             workspace(workspace_path), collection, splits, name, relevance_level=relevance_level, force=force, progress=bar,
         )
+    _summary(result)
+
+
+@import_app.command("irds")
+def import_irds_cli(
+    ids: Annotated[list[str], typer.Argument(help="ir_datasets ids over one corpus, each one split: ID[=SPLIT[,LEVEL]], e.g. "
+                                                  "msmarco-passage/train/judged msmarco-passage/dev/small msmarco-passage/trec-dl-2019/judged "
+                                                  "(splits train, dev, dl19; TREC-DL at level 2), or beir/scifact/train beir/scifact/test.")],
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Dataset artifact name [default: the collection, e.g. msmarco-passage, beir-scifact].")] = None,
+    query_field: Annotated[str, typer.Option(help="The queries' field that is the query text, where a set has several (BEIR TREC-COVID: text or query).")] = "text",
+    workspace_path: WorkspaceOpt = None,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Import datasets by their ir_datasets ids (downloaded and cached by ir_datasets): one corpus, one split per id."""
+    from retrieval_cli.data import irds
+
+    splits = [irds.IrdsSplit.parse(text) for text in ids]
+    with console.progress(quiet) as bar:
+        result = irds.import_irds(workspace(workspace_path), splits, name, query_field=query_field, force=force, progress=bar)
     _summary(result)
 
 

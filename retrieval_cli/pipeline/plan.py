@@ -14,7 +14,7 @@ from retrieval_cli import data as datasets
 from retrieval_cli import evaluate as evaluation
 from retrieval_cli import index as indexing
 from retrieval_cli import mining, models, training
-from retrieval_cli.data import synthetic
+from retrieval_cli.data import irds, synthetic
 from retrieval_cli.derive import pseudo_queries as generation
 from retrieval_cli.errors import InputError
 from retrieval_cli.pipeline import expect
@@ -69,7 +69,7 @@ def plan(recipe: Recipe) -> list[Step]:
 
     # Training queries: the dataset's own split, or generated ones (title, ict, llm).
     queries = dict(s.get("train_queries") or {"split": "train"})
-    split = str(queries.get("split", "train"))
+    split = str(split_by_id(path, "train_queries.split", queries.get("split", "train"), s["dataset"]))
     train_data = "dataset"
     if "method" in queries:
         gen = config_from(path, "train_queries", on_device(queries), generation.QueryGenConfig)
@@ -103,7 +103,7 @@ def plan(recipe: Recipe) -> list[Step]:
         ce_cfg = config_from(path, "cross_encoder", on_device(ce_fragment), training.CrossEncoderTrainConfig)
 
     evaluate_cfg = config_from(path, "evaluate", on_device(s.get("evaluate")), evaluation.EvaluateConfig, drop=("rerank", "rerank_depth", "rerank_batch_size"))
-    targets = _targets(path, s.get("evaluate_on"), evaluate_cfg, base, name)
+    targets = _targets(path, s.get("evaluate_on"), evaluate_cfg, base, name, s["dataset"])
     evaluated: list[str] = []
 
     def evaluate_step(run: str, index_step: str, target: _Target) -> None:
@@ -231,13 +231,19 @@ def plan(recipe: Recipe) -> list[Step]:
     baseline_steps = [f"evaluate:{run}{t.suffix}" for t in targets for run in runs]
     if any(step not in evaluated for step in baseline_steps):
         raise InputError(f"{path}: report.baseline: name untrained, bm25-retrieval, hybrid or a strategy, got '{baseline}'")
-    report_cfg = config_from(path, "report", report_fragment, reporting.ReportConfig, drop=("baseline",))
+    report_cfg = config_from(path, "report", report_fragment, reporting.ReportConfig, drop=("baseline", "suites"))
+    suites: dict[str, list[str]] = {}
+    for target in targets:  # each suite's datasets, as the report names them (the artifacts' names)
+        if target.suite:
+            suites.setdefault(target.suite, []).append(f"{name}{target.tag}")
+    report_cfg = dataclasses.replace(report_cfg, suites=suites)
 
     def make_report(ws: Workspace, a: dict[str, Artifact]) -> BuildResult:
         cfg = dataclasses.replace(report_cfg, baseline=a[baseline_steps[0]].ref)
         return reporting.report(ws, [a[e] for e in evaluated], cfg, name=name, baselines=[a[b] for b in baseline_steps])
 
-    steps.append(Step("report", "reports", {"baseline": baseline, **report_fragment}, evaluated, make_report))
+    spec = {"baseline": baseline, **report_fragment, **({"suites": suites} if suites else {})}
+    steps.append(Step("report", "reports", spec, evaluated, make_report))
     return hashed(steps)
 
 
@@ -290,9 +296,49 @@ def dataset_maker(path: Path, where: str, source: Any, base: Path, artifact: str
             raise InputError(f"{path}: {where}.trec-dl: needs collection, topics and qrels")
         files = {k: (base / str(args[k])).resolve() for k in ("collection", "topics", "qrels")}
         return lambda ws, _: datasets.import_trec_dl(ws, files["collection"], files["topics"], files["qrels"], artifact)
+    if how == "irds":
+        splits, query_field = irds_splits(path, f"{where}.irds", args)
+        return lambda ws, _: irds.import_irds(ws, splits, artifact, query_field=query_field)
     if how == "ref":
         return lambda ws, _: BuildResult(ws.resolve(str(args), kind="datasets"), reused=True)
-    raise InputError(f"{path}: {where}: unknown source '{how}' (synth, beir, trec-dl, ref)")
+    raise InputError(f"{path}: {where}: unknown source '{how}' (synth, beir, trec-dl, irds, ref)")
+
+
+def irds_splits(path: Path, where: str, args: Any) -> tuple[list[irds.IrdsSplit], str]:
+    """An ``irds`` source: one id, a list of ``ID[=SPLIT[,LEVEL]]``, or a mapping with ``ids`` and
+    ``query_field``; every id checked against ir_datasets' registry (nothing is downloaded)."""
+    query_field = "text"
+    if isinstance(args, dict):
+        unknown = sorted(set(args) - {"ids", "query_field"})
+        if unknown:
+            raise InputError(f"{path}: {where}: unknown field '{unknown[0]}' (known: ids, query_field)")
+        query_field = str(args.get("query_field", "text"))
+        args = args.get("ids")
+    ids = [args] if isinstance(args, str) else args
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        raise InputError(f"{path}: {where}: give ir_datasets ids, e.g. [msmarco-passage/train/judged, msmarco-passage/dev/small]")
+    try:
+        splits = [irds.IrdsSplit.parse(text) for text in ids]
+        for split in splits:
+            irds.load(split.id)
+    except InputError as exc:
+        raise InputError(f"{path}: {where}: {exc.problem}") from None
+    return splits, query_field
+
+
+def split_by_id(path: Path, where: str, split: Any, source: Any) -> Any:
+    """A split given as an ir_datasets id (``msmarco-passage/trec-dl-2019/judged``) is the split
+    that id became in the ``irds`` source it names; any other value is returned as it is."""
+    if not isinstance(split, str) or "/" not in split:
+        return split
+    args = source.get("irds") if isinstance(source, dict) else None
+    if args is None:
+        raise InputError(f"{path}: {where}: '{split}' is an ir_datasets id, but the dataset is not an irds source")
+    splits, _ = irds_splits(path, where, args)
+    for one in splits:
+        if one.id == split:
+            return one.split
+    raise InputError(f"{path}: {where}: '{split}' is not among the dataset's ids ({', '.join(s.id for s in splits)})")
 
 
 @dataclass
@@ -306,37 +352,74 @@ class _Target:
     spec: dict[str, Any] = field(default_factory=dict)
     make: Callable[[Workspace, dict[str, Artifact]], BuildResult] | None = None
     reads: tuple[tuple[str, Path], ...] = ()
+    suite: str | None = None  # the evaluate_on suite it belongs to (the report averages each suite)
 
 
 TARGET_FIELDS = ("dataset", "split", "measures", "depth", "self_hits")
+SUITE_FIELDS = ("suite", "datasets", "measures", "depth", "self_hits")
 
 
-def _targets(path: Path, section: Any, evaluate_cfg: evaluation.EvaluateConfig, base: Path, name: str) -> list[_Target]:
-    """``evaluate_on`` (target name -> dataset, split, measures): every system is evaluated on each.
-    Without it, the training collection's own split, as one target with today's step names."""
+def _targets(path: Path, section: Any, evaluate_cfg: evaluation.EvaluateConfig, base: Path, name: str, home: Any) -> list[_Target]:
+    """``evaluate_on`` (target name -> dataset, split, measures, or a suite of datasets): every
+    system is evaluated on each. Without it, the training collection's own split, as one target
+    with today's step names. ``home`` is the recipe's dataset section (``dataset: same``)."""
     if section is None:
         return [_Target("dataset", "", "", evaluate_cfg)]
     if not isinstance(section, dict) or not section:
-        raise InputError(f"{path}: evaluate_on: give target names, each with a dataset (synth, beir, trec-dl, ref or same)")
+        raise InputError(f"{path}: evaluate_on: give target names, each with a dataset (synth, beir, trec-dl, irds, ref or same) or a suite")
     targets = []
     for label, fragment in section.items():
-        label = str(label)
-        where = f"evaluate_on.{label}"
-        artifact_name(path, where, f"{name}-{label}")
-        fragment = dict(fragment or {})
-        unknown = sorted(set(fragment) - set(TARGET_FIELDS))
-        if unknown:
-            raise InputError(f"{path}: {where}: unknown field '{unknown[0]}' (known: {', '.join(TARGET_FIELDS)})")
-        source = fragment.pop("dataset", "same")
-        cfg = config_from(path, where, {**{k: v for k, v in dataclasses.asdict(evaluate_cfg).items() if k in TARGET_FIELDS + ("device",)}, **fragment},
-                          evaluation.EvaluateConfig, drop=("rerank", "rerank_depth", "rerank_batch_size"))
-        if source == "same":
-            targets.append(_Target("dataset", f"@{label}", f"-{label}", cfg))
+        label, fragment = str(label), dict(fragment or {})
+        if "suite" in fragment:
+            targets.extend(_suite(path, label, fragment, evaluate_cfg, base, name))
         else:
-            maker = dataset_maker(path, f"{where}.dataset", source, base, f"{name}-{label}")
-            targets.append(_Target(f"target:{label}", f"@{label}", f"-{label}", cfg, _source_spec(source), maker,
-                                   source_reads(f"{where}.dataset", source, base)))
+            targets.append(_target(path, label, fragment, evaluate_cfg, base, name, home))
     return targets
+
+
+def _target(path: Path, label: str, fragment: dict[str, Any], evaluate_cfg: evaluation.EvaluateConfig, base: Path, name: str,
+            home: Any, suite: str | None = None) -> _Target:
+    """One target: a dataset (the training one, ``same``, or a source of its own) and its split,
+    which may be given as the ir_datasets id it came from; one irds id alone is its own split."""
+    where = f"evaluate_on.{label}"
+    artifact_name(path, where, f"{name}-{label}")
+    unknown = sorted(set(fragment) - set(TARGET_FIELDS))
+    if unknown:
+        raise InputError(f"{path}: {where}: unknown field '{unknown[0]}' (known: {', '.join(TARGET_FIELDS)})")
+    source = fragment.pop("dataset", "same")
+    of = home if source == "same" else source
+    if "split" in fragment:
+        fragment["split"] = split_by_id(path, f"{where}.split", fragment["split"], of)
+    elif isinstance(source, dict) and "irds" in source:
+        ids, _ = irds_splits(path, f"{where}.dataset.irds", source["irds"])
+        if len(ids) == 1:
+            fragment["split"] = ids[0].split
+    inherited = {k: v for k, v in dataclasses.asdict(evaluate_cfg).items() if k in TARGET_FIELDS + ("device",)}
+    cfg = config_from(path, where, {**inherited, **fragment}, evaluation.EvaluateConfig, drop=("rerank", "rerank_depth", "rerank_batch_size"))
+    if source == "same":
+        return _Target("dataset", f"@{label}", f"-{label}", cfg, suite=suite)
+    maker = dataset_maker(path, f"{where}.dataset", source, base, f"{name}-{label}")
+    return _Target(f"target:{label}", f"@{label}", f"-{label}", cfg, _source_spec(source), maker,
+                   source_reads(f"{where}.dataset", source, base), suite=suite)
+
+
+def _suite(path: Path, label: str, fragment: dict[str, Any], evaluate_cfg: evaluation.EvaluateConfig, base: Path, name: str) -> list[_Target]:
+    """``{suite: nano-beir}`` (or ``{suite: beir, datasets: [scifact, ...]}``): one target per
+    dataset of the suite, each imported by its ir_datasets id and tested on its test split, named
+    LABEL-DATASET; the report adds their mean as LABEL-mean."""
+    where = f"evaluate_on.{label}"
+    unknown = sorted(set(fragment) - set(SUITE_FIELDS))
+    if unknown:
+        raise InputError(f"{path}: {where}: unknown field '{unknown[0]}' (a suite takes: {', '.join(SUITE_FIELDS)})")
+    suite, listed = fragment.pop("suite"), fragment.pop("datasets", None)
+    if not isinstance(suite, str) or (listed is not None and not (isinstance(listed, list) and all(isinstance(d, str) for d in listed))):
+        raise InputError(f"{path}: {where}: give suite: NAME (nano-beir, beir) and, optionally, datasets: [NAME, ...]")
+    try:
+        ids = irds.suite_ids(suite, listed)
+    except InputError as exc:
+        raise InputError(f"{path}: {where}: {exc.problem}") from None
+    return [_target(path, f"{label}-{irds.suite_member(one)}", {"dataset": {"irds": one}, **fragment}, evaluate_cfg, base, name, None, suite=label)
+            for one in ids]
 
 
 def _whole(path: Path, where: str, value: Any) -> int:

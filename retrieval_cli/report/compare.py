@@ -11,7 +11,7 @@ from retrieval_cli import evaluate as evaluation
 from retrieval_cli.errors import InputError
 from retrieval_cli.report import significance
 from retrieval_cli.report.config import ReportConfig
-from retrieval_cli.report.table import SEP
+from retrieval_cli.report.table import SEP, aggregates
 from retrieval_cli.store import Artifact
 
 MEAN = "mean"  # the dataset column of the across-targets rows
@@ -65,22 +65,45 @@ def compare(table: pd.DataFrame, evaluations: list[Artifact], baselines: list[Ar
     return table
 
 
-def across_targets(table: pd.DataFrame, config: ReportConfig | None) -> pd.DataFrame:
+def across_targets(table: pd.DataFrame, config: ReportConfig | None, suites: dict[str, list[str]] | None = None) -> pd.DataFrame:
     """Append, per system and measure evaluated on every target (a dataset and split), a ``mean``
-    row: the average over the targets (BEIR-style macro average). Against a baseline, its delta,
+    row: the average over the targets (BEIR-style macro average), and the same over each suite's
+    datasets (``suites``: name -> dataset names) as NAME-mean. Against a baseline, its delta,
     test and wins / ties / losses exist only where the baseline was compared on every target (a
     mean of the deltas it has would not be the difference of the means); its test is paired over
     the per-target values, and wins / ties / losses count the per-target significant differences."""
-    targets = [t for t in dict.fromkeys(table["target"]) if t != MEAN]
-    if len(targets) < 2:
+    own = table[~aggregates(table)]
+    targets = list(dict.fromkeys(own["target"]))
+    groups = {MEAN: targets}
+    for suite, members in (suites or {}).items():
+        chosen = list(dict.fromkeys(own.loc[own["dataset"].isin(members), "target"]))
+        if len(chosen) >= 2 and len(chosen) < len(targets):
+            groups[f"{suite}-{MEAN}"] = chosen
+    rows = [row for label, chosen in groups.items() if len(chosen) >= 2 for row in _mean_rows(own, label, chosen, config)]
+    if not rows:
         return table
+    means = pd.DataFrame(rows)
+    if config is not None and "delta" in table:
+        if "p" not in means:
+            means["p"] = float("nan")
+        for _, family in means[means["p"].notna()].groupby(["target", "measure"]):
+            adjusted = significance.adjust(list(family["p"]), config.correction)
+            means.loc[family.index, "p_adjusted"] = adjusted
+            means.loc[family.index, "significant"] = [bool(a < config.alpha) for a in adjusted]
+        means["significant"] = means.get("significant", False)
+        means["significant"] = means["significant"].fillna(False).astype(bool)
+    return pd.concat([table, means], ignore_index=True)
+
+
+def _mean_rows(table: pd.DataFrame, label: str, targets: list[str], config: ReportConfig | None) -> list[dict]:
+    """One ``label`` row per system and measure evaluated on each of ``targets``: their mean."""
     rows = []
     compared = config is not None and "delta" in table
-    tested = table[~table["measure"].isin(evaluation.ALWAYS)]
+    tested = table[~table["measure"].isin(evaluation.ALWAYS) & table["target"].isin(targets)]
     for (system, measure), group in tested.groupby(["system", "measure"], sort=False):
         if sorted(group["target"]) != sorted(targets):
             continue  # not on every target: no mean
-        row = {"system": system, "dataset": MEAN, "split": "", "target": MEAN, "measure": measure, "value": group["value"].mean(),
+        row = {"system": system, "dataset": label, "split": "", "target": label, "measure": measure, "value": group["value"].mean(),
                "queries": int(group["queries"].sum()), "evaluation": "", "targets": len(group)}
         for column in ("retriever", "model", "negatives", "training", "rerank", "seeds"):
             row[column] = group[column].iloc[0]
@@ -95,16 +118,4 @@ def across_targets(table: pd.DataFrame, config: ReportConfig | None) -> pd.DataF
                 y = [v - d for v, d in zip(group["value"], group["delta"])]  # the baseline's value per target
                 row["p"] = significance.paired_p(x, y, config.test, seed=config.seed, resamples=config.resamples)
         rows.append(row)
-    if not rows:
-        return table
-    means = pd.DataFrame(rows)
-    if compared:
-        if "p" not in means:
-            means["p"] = float("nan")
-        for measure, family in means[means["p"].notna()].groupby("measure"):
-            adjusted = significance.adjust(list(family["p"]), config.correction)
-            means.loc[family.index, "p_adjusted"] = adjusted
-            means.loc[family.index, "significant"] = [bool(a < config.alpha) for a in adjusted]
-        means["significant"] = means.get("significant", False)
-        means["significant"] = means["significant"].fillna(False).astype(bool)
-    return pd.concat([table, means], ignore_index=True)
+    return rows

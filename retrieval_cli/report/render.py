@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from retrieval_cli.report.config import ReportConfig
+from retrieval_cli.report.table import aggregates
 
 FORMS = ("full", "compact", "marks")
 
@@ -58,15 +59,15 @@ def legend(config: ReportConfig, table: pd.DataFrame) -> str:
         return ""
     names = {"t": "paired t-test", "randomization": f"paired randomization test ({config.resamples} resamples, seed {config.seed})", "wilcoxon": "Wilcoxon signed-rank test"}
     base = table.loc[table["baseline"], "system"].iloc[0]
-    on = ", ".join(dict.fromkeys(t for t in table.loc[table["baseline"], "target"] if t != "mean"))
+    on = ", ".join(dict.fromkeys(table.loc[table["baseline"] & ~aggregates(table), "target"]))
     text = (f"Baseline: {base} (on {on}). (delta) against it, on the targets it was evaluated on; * = p < {config.alpha} by {names[config.test]}, "
             f"{config.correction} correction over the systems compared per target and measure.")
     seeds = int(table["seeds"].max()) if "seeds" in table and table["seeds"].notna().any() else 0
     if seeds > 1:
         text += (f" Trained systems: mean±sd over {seeds} training seeds; their tests pair per-query scores averaged over"
                  " the seeds, and 'seeds better' counts the seeds whose value beats the baseline's.")
-    if (table["target"] == "mean").any():
-        text += (" mean: the average over the targets; its test pairs the per-target values, and W/T/L counts the"
+    if aggregates(table).any():
+        text += (" mean: the average over the targets (SUITE-mean: over a suite's datasets); its test pairs the per-target values, and W/T/L counts the"
                  " targets where the system is significantly better / not different / significantly worse.")
     return text
 

@@ -18,10 +18,10 @@ from retrieval_cli import evaluate as evaluation
 from retrieval_cli.errors import InputError
 from retrieval_cli.progress import Progress, silent
 from retrieval_cli.report import plots
-from retrieval_cli.report.compare import MEAN, across_targets, compare
+from retrieval_cli.report.compare import across_targets, compare
 from retrieval_cli.report.config import ReportConfig
 from retrieval_cli.report.render import legend, to_html, to_markdown, wide
-from retrieval_cli.report.table import build_table, with_targets
+from retrieval_cli.report.table import aggregates, build_table, with_targets
 from retrieval_cli.store import Artifact, BuildResult, Workspace
 
 
@@ -120,11 +120,11 @@ def report(
         table = build_table(ws, evaluations)
         if baseline is not None:
             table = compare(table, evaluations, compared, config)
-        table = across_targets(table, config if baseline is not None else None)
+        table = across_targets(table, config if baseline is not None else None, config.suites)
         grid = wide(table)
         markdown = to_markdown(table, config)
         progress("plots", 0, None)
-        pictures = figures(ws, table[table["target"] != MEAN], evaluations, folder / "plots")
+        pictures = figures(ws, table[~aggregates(table)], evaluations, folder / "plots")
         progress("plots", 1, 1)
         markdown += "".join(f"\n![{name}](plots/{path.name})\n" for name, path in pictures.items())
         (folder / "report.md").write_text(markdown, encoding="utf-8")
@@ -134,7 +134,7 @@ def report(
         records = json.loads(table.to_json(orient="records"))  # NaN/NA become null
         (folder / "table.json").write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
         progress("report", 1, 1)
-        summary: dict[str, Any] = {"systems": int(table["system"].nunique()), "datasets": int(table.loc[table["dataset"] != MEAN, "dataset"].nunique())}
+        summary: dict[str, Any] = {"systems": int(table["system"].nunique()), "datasets": int(table.loc[~aggregates(table), "dataset"].nunique())}
         if baseline is not None:
             summary["significant"] = int(table["significant"].sum())
             summary["legend"] = legend(config, table)

@@ -155,6 +155,11 @@ def build_table(ws: Workspace, evaluations: list[Artifact]) -> pd.DataFrame:
     return with_targets(pd.DataFrame(rows))
 
 
+def aggregates(table: pd.DataFrame) -> pd.Series:
+    """Which rows are means over targets (no split of their own), not one evaluation's values."""
+    return table["split"].fillna("") == ""
+
+
 def with_targets(table: pd.DataFrame) -> pd.DataFrame:
     """The table with its ``target`` column: what every table, plot and test keys a value by, one
     per (dataset, split). A target is the dataset's name when the report holds that dataset on
