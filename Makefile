@@ -84,7 +84,8 @@ bench: venv
 
 # On a machine with a CUDA GPU (a venv with a CUDA torch: make venv TORCH=torch): index, mine,
 # train and evaluate on the GPU against the same run on the CPU (fp32 metrics within 0.001), and
-# the GPU rows of BENCHMARKS.md (encode passages/s against direct sentence-transformers). Under
+# the GPU rows of BENCHMARKS.md (encode passages/s against direct sentence-transformers; exact search on
+# the GPU against faiss-cpu flat, per query-passage pair; cross-encoder pairs/s). Under
 # 5 minutes; exit 1 on a breached tolerance, 2 where there is no GPU. DEVELOPERS.md says when.
 gpu-check: venv
 	$(PY) -m bench.gpu_check --data ../shared/data/cranfield --benchmarks BENCHMARKS.md --json BENCHMARKS-gpu.json

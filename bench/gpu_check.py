@@ -52,6 +52,10 @@ class CheckConfig:
     train_batch: int = 32
     repeats: int = 3
     synth_documents: int = 300  # only with data None
+    search_documents: int = 1_000_000  # exact search rows: random unit vectors, MiniLM's 384 dimensions
+    search_queries: int = 8192
+    faiss_queries: int = 1024  # faiss-cpu searches these of them (its time per pair is what counts)
+    ce_pairs: int = 4096  # cross-encoder scoring rows
 
 
 @dataclass
@@ -146,6 +150,67 @@ def throughput(config: CheckConfig, texts: list[str]) -> dict[str, Any]:
     }
 
 
+def search_speed(config: CheckConfig) -> dict[str, Any]:
+    """Exact top-100 search on ``config.device`` (``exact.TorchFlat``) against faiss-cpu flat on
+    random unit vectors: seconds per query-passage pair on each, and whether both return the same
+    ids in the same order for the queries faiss searched. The pair costs feed the cost model."""
+    import faiss
+    import numpy as np
+
+    from retrieval_cli.index.exact import TIE_MARGIN, TorchFlat, canonical
+
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((config.search_documents, 384), dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    queries = rng.standard_normal((config.search_queries, 384), dtype=np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    index = faiss.IndexFlatIP(384)
+    index.add(vectors)
+    del vectors
+    exact = TorchFlat(index, config.device)
+    exact.search(queries[:64], 100)  # warm-up
+    _synchronise(config.device)
+    started = time.perf_counter()
+    found = [exact.search(queries[i:i + 1024], 100) for i in range(0, len(queries), 1024)]
+    on_device = time.perf_counter() - started
+    started = time.perf_counter()
+    scores, positions = index.search(queries[:config.faiss_queries], 100 + TIE_MARGIN)
+    on_faiss = time.perf_counter() - started
+    scores, positions = canonical(scores, positions, 100)
+    device_scores = np.concatenate([s for s, _ in found])[:config.faiss_queries]
+    device_positions = np.concatenate([p for _, p in found])[:config.faiss_queries]
+    same = int((positions == device_positions).all(axis=1).sum())
+    # Two float32 products of one pair differ in the last bits (summation order): neighbours closer
+    # than that may swap. A query whose every rank's scores agree within 1e-5 differs only so.
+    rounding = int((np.abs(scores - device_scores).max(axis=1) < 1e-5).sum())
+    return {
+        "documents": config.search_documents, "queries": config.search_queries, "faiss_queries": config.faiss_queries,
+        "seconds": {config.device: round(on_device, 3), "faiss-cpu": round(on_faiss, 3)},
+        "pair_seconds": {config.device: on_device / (config.search_documents * config.search_queries),
+                         "faiss-cpu": on_faiss / (config.search_documents * config.faiss_queries)},
+        "same_results": same, "same_within_rounding": rounding,
+    }
+
+
+def cross_encoder_speed(config: CheckConfig, texts: list[str]) -> dict[str, Any]:
+    """Cross-encoder (query, passage) pairs per second, scored by ``models.predict_pairs``
+    (longest first) on the device and on the reference: MiniLM's weights with a fresh scoring
+    head, the cost of a 6-layer cross-encoder such as ms-marco-MiniLM-L-6-v2."""
+    from retrieval_cli import models
+
+    pairs = [(texts[i % len(texts)][:60], texts[(i * 7 + 3) % len(texts)]) for i in range(config.ce_pairs)]
+    rates = {}
+    for device in (config.device, config.reference):
+        model = models.load_cross_encoder(models.resolve(models.DEFAULT_MODEL), device=device)
+        models.predict_pairs(model, pairs[:64], 32)  # warm-up
+        _synchronise(device)
+        started = time.perf_counter()
+        models.predict_pairs(model, pairs, 32 if device == config.reference else config.batch_size)
+        _synchronise(device)
+        rates[device] = round(len(pairs) / (time.perf_counter() - started), 1)
+    return {"pairs": len(pairs), "pairs_per_s": rates}
+
+
 def _synchronise(device: str) -> None:
     if device.startswith("cuda"):
         import torch
@@ -203,10 +268,31 @@ def markdown(config: CheckConfig, rows: list[dict[str, Any]], agreement: float, 
         *[f"| {name} | {rate} | {statistics.median(speed['seconds'][name]):.2f} |" for name, rate in speed["passages_per_s"].items()],
         f"| ratio (retrieval-cli / direct) | | {speed['ratio']} |",
         "",
+        *_search_lines(speed, dev, ref),
+        "",
         "Seconds per stage: " + "; ".join(f"{r.device}: " + ", ".join(f"{k} {v}" for k, v in r.seconds.items()) for r in runs),
         END,
     ]
     return "\n".join(lines) + "\n"
+
+
+def _search_lines(speed: dict[str, Any], dev: str, ref: str) -> list[str]:
+    """The exact-search and cross-encoder rows of the GPU section."""
+    search, ce = speed["search"], speed["cross_encoder"]
+    return [
+        f"Exact top-100 search, {search['documents']:,} random 384-d unit vectors: {search['queries']:,} queries on {dev} "
+        f"(`exact.TorchFlat`), {search['faiss_queries']:,} on faiss-cpu flat; the same ids in the same order for "
+        f"{search['same_results']} of {search['faiss_queries']}, every rank's score within 1e-5 for {search['same_within_rounding']} "
+        "(the rest swap neighbours closer than float32 rounding).",
+        "",
+        "| search | seconds | ns per query-passage pair |",
+        "|---|---|---|",
+        *[f"| {side} | {search['seconds'][side]} | {search['pair_seconds'][side] * 1e9:.4f} |" for side in search["seconds"]],
+        "",
+        f"| cross-encoder ({ce['pairs']:,} pairs, MiniLM-L6) | pairs/s |",
+        "|---|---|",
+        *[f"| {side} | {rate} |" for side, rate in ce["pairs_per_s"].items()],
+    ]
 
 
 def replace_section(text: str, section: str) -> str:
@@ -236,6 +322,13 @@ def run_check(config: CheckConfig, workdir: Path, progress: Callable[[str], None
     agreement = len(runs[0].pairs & runs[1].pairs) / len(union) if union else 1.0
     progress(f"throughput on {config.device}")
     speed = throughput(config, runs[0].texts)
+    progress(f"exact search on {config.device} against faiss-cpu")
+    speed["search"] = search_speed(config)
+    if speed["search"]["same_within_rounding"] != config.faiss_queries:
+        failures.append(f"FAIL exact search: {config.device} and faiss-cpu scores agree within 1e-5 on "
+                        f"{speed['search']['same_within_rounding']} of {config.faiss_queries} queries' top 100")
+    progress(f"cross-encoder scoring on {config.device} and {config.reference}")
+    speed["cross_encoder"] = cross_encoder_speed(config, runs[0].texts)
     wall = time.perf_counter() - started
     return {
         "rows": rows, "failures": failures, "negatives_agreement": round(agreement, 4), "throughput": speed,

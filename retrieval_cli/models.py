@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Callable
 
 from retrieval_cli.errors import ArtifactError, InputError, RetrievalError
 from retrieval_cli.progress import Progress, silent
@@ -258,6 +258,22 @@ def load_cross_encoder(
         raise RetrievalError(f"cannot load cross-encoder '{spec.name}' from {spec.location}: {exc}".splitlines()[0]) from exc
     progress(f"load {spec.name}", 1, 1)
     return _cast(model, precision)
+
+
+def predict_pairs(model: Any, pairs: list[tuple[str, str]], batch_size: int, done: Callable[[int], None] = lambda n: None) -> list[float]:
+    """A cross-encoder's scores of (query, document) pairs, in their order, predicted longest
+    first in groups of 32 batches (``done`` hears each group's size): a batch holds pairs of like
+    length, so little padding is scored, and the batch that needs the most memory comes first, so
+    a GPU that cannot hold it fails at once, not hours into a mining run."""
+    order = sorted(range(len(pairs)), key=lambda i: -(len(pairs[i][0]) + len(pairs[i][1])))
+    scores = [0.0] * len(pairs)
+    step = batch_size * 32
+    for start in range(0, len(order), step):
+        chosen = order[start:start + step]
+        for i, score in zip(chosen, model.predict([pairs[i] for i in chosen], batch_size=batch_size, show_progress_bar=False)):
+            scores[i] = float(score)
+        done(len(chosen))
+    return scores
 
 
 def device_of(model: Any) -> str:

@@ -217,3 +217,21 @@ def test_a_trained_model_folder_carries_a_card_with_its_lineage(ws: Workspace) -
             f"--batch-size 2 --lr 3e-05 --max-length 32 --seed 21 --eval-split '' --name {trained.name}") in card
     assert "README.md" in trained.manifest["files"] or "model/README.md" in trained.manifest["files"]
     assert SentenceTransformer(str(trained.file("model")), device="cpu").encode(["river"]).shape == (1, 384)
+
+
+def test_cross_encoder_pairs_are_predicted_longest_first_and_returned_in_order() -> None:
+    from retrieval_cli.models import predict_pairs
+
+    class Recording:
+        def __init__(self) -> None:
+            self.groups: list[list[tuple[str, str]]] = []
+
+        def predict(self, pairs, batch_size, show_progress_bar):  # noqa: ANN001, ANN201
+            self.groups.append(list(pairs))
+            return [float(len(q) + len(d)) for q, d in pairs]
+
+    pairs = [("q", "d" * n) for n in (3, 40, 7, 90, 1, 12, 55)]
+    model, heard = Recording(), []
+    scores = predict_pairs(model, pairs, batch_size=1, done=heard.append)  # groups of 32 batches of 1
+    assert scores == [float(1 + n) for n in (3, 40, 7, 90, 1, 12, 55)]  # each score at its pair's place
+    assert [len(d) for _, d in model.groups[0]] == [90, 55, 40, 12, 7, 3, 1] and heard == [7]

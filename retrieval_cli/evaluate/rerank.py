@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from retrieval_cli import data as datasets
+from retrieval_cli import models
 from retrieval_cli.evaluate import runs
 from retrieval_cli.progress import Progress, silent
 
@@ -19,12 +20,14 @@ def rerank(
         for doc_id, _ in hits[:depth]:
             pairs.append((queries[qid], data.doc_text(doc_id)))
             owners.append((qid, doc_id))
-    scores: list[float] = []
     progress("cross-encoder rerank", 0, len(pairs))
-    for start in range(0, len(pairs), batch_size * 8):
-        chunk = pairs[start:start + batch_size * 8]
-        scores.extend(float(s) for s in model.predict(chunk, batch_size=batch_size, show_progress_bar=False))
-        progress("cross-encoder rerank", start + len(chunk), len(pairs))
+    scored = [0]
+
+    def done(count: int) -> None:
+        scored[0] += count
+        progress("cross-encoder rerank", scored[0], len(pairs))
+
+    scores = models.predict_pairs(model, pairs, batch_size, done)
     new_scores: dict[str, list[tuple[str, float]]] = {}
     for (qid, doc_id), score in zip(owners, scores):
         new_scores.setdefault(qid, []).append((doc_id, score))

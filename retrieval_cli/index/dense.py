@@ -1,6 +1,6 @@
 """Dense index artifacts: the corpus embeddings (float16, for reuse by mining), the doc ids, and a
-faiss index (Flat, HNSW or IVF-PQ) built from the float32 embeddings, searched by inner product:
-cosine for a model that compares by cosine (its vectors normalised), the raw dot product for one
+faiss index (Flat, HNSW or IVF-PQ) built from the float32 embeddings, searched by inner product (a
+flat one on the model's GPU when it has one: ``exact``): cosine for a model that compares by cosine (its vectors normalised), the raw dot product for one
 that compares by dot product (TAS-B and its kin), as the model's ``similarity_fn_name`` says."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from retrieval_cli import models
 from retrieval_cli.errors import InputError
 from retrieval_cli.index.config import DenseConfig, threads
 from retrieval_cli.index.encoding import corpus_embeddings, encode_texts, similarity_setting
+from retrieval_cli.index.exact import TIE_MARGIN, TorchFlat, canonical
 from retrieval_cli.progress import Progress, silent
 from retrieval_cli.store import Artifact, BuildResult, Workspace
 from retrieval_cli.store.npy import npy_writer, row_chunks
@@ -137,9 +138,12 @@ def _facts(encoded: Mapping[str, Any]) -> dict[str, Any]:
 class DenseSearcher:
     """Encode queries with the index's model and search its faiss index."""
 
-    def __init__(self, ws: Workspace, index: Artifact, progress: Progress = silent, device: str | None = None) -> None:
+    def __init__(self, ws: Workspace, index: Artifact, progress: Progress = silent, device: str | None = None,
+                 exact_on: str | None = None) -> None:
         """``device`` is where queries are encoded now (auto: a GPU when present), whatever
-        machine built the index; the index's precision is kept, as its vectors were made with it."""
+        machine built the index; the index's precision is kept, as its vectors were made with it.
+        A flat index is searched on the model's device when that is a GPU (``exact.TorchFlat``),
+        else by faiss-cpu; ``exact_on`` names a torch device to search on instead (tests: cpu)."""
         import faiss
 
         self.config = DenseConfig(**{k: v for k, v in index.config.items() if k in DenseConfig.__dataclass_fields__})
@@ -160,6 +164,8 @@ class DenseSearcher:
             self.index.nprobe = self.config.nprobe
         self.doc_ids = index.file("docids.txt").read_text(encoding="utf-8").splitlines()
         self.progress = progress
+        on_gpu = models.device_of(self.model).startswith("cuda")
+        self.exact = TorchFlat(self.index, exact_on or str(self.model.device)) if self.config.faiss == "flat" and (exact_on or on_gpu) else None
         self._positions: dict[str, int] | None = None
 
     def encode_queries(self, queries: Mapping[str, str]) -> np.ndarray:
@@ -175,15 +181,21 @@ class DenseSearcher:
         k = min(k, len(self.doc_ids))
         results: dict[str, list[tuple[str, float]]] = {}
         chunk = 1024  # bounded memory: scores are chunk x k, never queries x corpus
-        self.progress("faiss search", 0, len(qids))
+        flat = self.config.faiss == "flat"
+        self.progress("faiss search" if self.exact is None else "exact search", 0, len(qids))
         for start in range(0, len(qids), chunk):
-            with _blas_search():
-                scores, idx = self.index.search(vectors[start:start + chunk], k)
+            if self.exact is not None:
+                scores, idx = self.exact.search(vectors[start:start + chunk], k)
+            else:
+                with _blas_search():
+                    scores, idx = self.index.search(vectors[start:start + chunk], min(k + TIE_MARGIN, len(self.doc_ids)) if flat else k)
+                if flat:  # exact ties in the order the GPU path gives them too
+                    scores, idx = canonical(scores, idx, k)
             for row, qid in enumerate(qids[start:start + chunk]):
                 results[qid] = [
                     (self.doc_ids[i], float(s)) for i, s in zip(idx[row], scores[row]) if i >= 0
                 ]
-            self.progress("faiss search", min(start + chunk, len(qids)), len(qids))
+            self.progress("faiss search" if self.exact is None else "exact search", min(start + chunk, len(qids)), len(qids))
         return results
 
     def search(self, queries: Mapping[str, str], k: int) -> dict[str, list[tuple[str, float]]]:

@@ -42,14 +42,12 @@ class Scorers:
     def cross_scores(self, pairs: list[tuple[str, str]]) -> list[float]:
         """Cross-encoder scores of (query text, document text) pairs."""
         assert self.cross is not None
-        scores: list[float] = []
-        step = self.batch_size * 32
-        for start in range(0, len(pairs), step):
-            batch = pairs[start:start + step]
-            scores.extend(float(s) for s in self.cross.predict(batch, batch_size=self.batch_size, show_progress_bar=False))
-            self.scored += len(batch)
+
+        def done(count: int) -> None:
+            self.scored += count
             self.progress("cross-encoder pairs", self.scored, None)
-        return scores
+
+        return models.predict_pairs(self.cross, pairs, self.batch_size, done)
 
 
 def score_pairs(scorers: Scorers, pairs: list[tuple[str, str]], queries: dict[str, str], data: datasets.Dataset) -> dict[tuple[str, str], float]:

@@ -13,7 +13,7 @@ from bench import gpu_check
 @pytest.mark.slow
 def test_the_gpu_check_compares_two_passes_and_writes_its_benchmarks_section(tmp_path: Path) -> None:
     config = gpu_check.CheckConfig(data=None, device="cpu", reference="cpu", queries=24, train_batch=8, batch_size=32,
-                                   repeats=1, synth_documents=80)
+                                   repeats=1, synth_documents=80, search_documents=3000, search_queries=300, faiss_queries=100, ce_pairs=64)
     result = gpu_check.run_check(config, tmp_path)
     assert result["failures"] == []
     assert {(r["model"], r["measure"]) for r in result["rows"]} == {(m, k) for m in ("untrained", "trained") for k in ("nDCG@10", "R@100")}
@@ -22,6 +22,10 @@ def test_the_gpu_check_compares_two_passes_and_writes_its_benchmarks_section(tmp
     assert all(run["seconds"]["train"] > 0 for run in result["runs"])
     speed = result["throughput"]
     assert speed["texts"] == 80 and set(speed["passages_per_s"]) == {"retrieval-cli", "sentence-transformers"}
+    assert speed["search"]["same_within_rounding"] == 100 and speed["search"]["same_results"] >= 90  # torch on the CPU = faiss-cpu
+    assert speed["search"]["pair_seconds"]["faiss-cpu"] > 0
+    assert speed["cross_encoder"]["pairs"] == 64 and speed["cross_encoder"]["pairs_per_s"]["cpu"] > 0
+    assert "| faiss-cpu |" in result["markdown"] and "cross-encoder (64 pairs" in result["markdown"]
     from importlib import metadata
 
     assert f"torch {metadata.version('torch')}, sentence-transformers {metadata.version('sentence-transformers')}" in result["markdown"]
