@@ -64,12 +64,16 @@ def plan(recipe: Recipe) -> list[Step]:
     except InputError:
         raise InputError(f"{path}: device: give {models.DEVICES}, got {device!r}") from None
     on_device = lambda fragment: {"device": device, **(fragment or {})}  # noqa: E731
-    add(Step("dataset", "datasets", _source_spec(s["dataset"]), [], dataset_maker(path, "dataset", s["dataset"], base, name),
-             reads=source_reads("dataset", s["dataset"], base)))
+    # A recipe without strategies and with targets of its own (a BM25 regression over BEIR sets)
+    # needs no training collection: no dataset section, no dataset step.
+    home = s.get("dataset")
+    if home is not None:
+        add(Step("dataset", "datasets", _source_spec(home), [], dataset_maker(path, "dataset", home, base, name),
+                 reads=source_reads("dataset", home, base)))
 
     # Training queries: the dataset's own split, or generated ones (title, ict, llm).
     queries = dict(s.get("train_queries") or {"split": "train"})
-    split = str(split_by_id(path, "train_queries.split", queries.get("split", "train"), s["dataset"]))
+    split = str(split_by_id(path, "train_queries.split", queries.get("split", "train"), home))
     train_data = "dataset"
     if "method" in queries:
         gen = config_from(path, "train_queries", on_device(queries), generation.QueryGenConfig)
@@ -78,7 +82,8 @@ def plan(recipe: Recipe) -> list[Step]:
     elif set(queries) - {"split"}:
         raise InputError(f"{path}: train_queries: give split (the dataset's own) or method (title, ict, llm)")
 
-    add(Step("index:bm25", "indexes", {}, [train_data], lambda ws, a: indexing.build_bm25(ws, a[train_data], indexing.BM25Config())))
+    if home is not None:
+        add(Step("index:bm25", "indexes", {}, [train_data], lambda ws, a: indexing.build_bm25(ws, a[train_data], indexing.BM25Config())))
 
     train_fragment = dict(s.get("train") or {})
     seeds = _seeds(path, train_fragment.pop("seeds", None))
@@ -86,7 +91,7 @@ def plan(recipe: Recipe) -> list[Step]:
     checkpoint_steps = _whole(path, "train.checkpoint_steps", train_fragment.pop("checkpoint_steps", training.CHECKPOINT_STEPS))
     checkpoint_minutes = _minutes(path, train_fragment.pop("checkpoint_minutes", training.CHECKPOINT_MINUTES))
     trainer = config_from(path, "train", on_device(train_fragment), training.BiEncoderTrainConfig)
-    needs_clusters = trainer.sampler in training.TOPIC_SAMPLERS
+    needs_clusters = trainer.sampler in training.TOPIC_SAMPLERS and bool(s["strategies"])
     if needs_clusters:
         clusters_cfg = config_from(path, "clusters", on_device({"split": split, **(s.get("clusters") or {})}), clustering.ClusterConfig)
         add(Step("clusters", "clusters", clusters_cfg.versioned(), [train_data],
@@ -103,7 +108,7 @@ def plan(recipe: Recipe) -> list[Step]:
         ce_cfg = config_from(path, "cross_encoder", on_device(ce_fragment), training.CrossEncoderTrainConfig)
 
     evaluate_cfg = config_from(path, "evaluate", on_device(s.get("evaluate")), evaluation.EvaluateConfig, drop=("rerank", "rerank_depth", "rerank_batch_size"))
-    targets = _targets(path, s.get("evaluate_on"), evaluate_cfg, base, name, s["dataset"])
+    targets = _targets(path, s.get("evaluate_on"), evaluate_cfg, base, name, home)
     evaluated: list[str] = []
 
     def evaluate_step(run: str, index_step: str, target: _Target) -> None:
@@ -115,17 +120,30 @@ def plan(recipe: Recipe) -> list[Step]:
                  lambda ws, a, cfg=target.config: evaluation.evaluate(ws, index=a[index_step], config=cfg, name=artifact)))
         evaluated.append(step)
 
+    baselines = _baselines(path, s.get("baselines"))
+    # Targets on one corpus (splits of the training collection: MS MARCO's dl19, dl20 and dev)
+    # share each model's dense index, made once under the first such target's name: an index of
+    # 8.8M passages is 20 GB, not to be written once per split.
+    corpus_suffix: dict[str, str] = {}
+    for target in targets:
+        corpus_suffix.setdefault(target.step, target.suffix)
     for target in targets:
         if target.step != "dataset":
             add(Step(target.step, "datasets", target.spec, [], target.make, reads=target.reads))
-        add(Step(f"index:untrained{target.suffix}", "indexes", {"model": trainer.base}, [target.step],
-                 lambda ws, a, t=target: indexing.build_dense(ws, a[t.step], indexing.DenseConfig(model=trainer.base, device=device), name=f"{name}-untrained{t.tag}")))
-        evaluate_step("untrained", f"index:untrained{target.suffix}", target)
-        retrieval_index = "index:bm25"
-        if train_data != "dataset" or target.step != "dataset":  # a BM25 index of the target's own corpus
-            retrieval_index = f"index:bm25-retrieval{target.suffix}"
-            add(Step(retrieval_index, "indexes", {}, [target.step], lambda ws, a, t=target: indexing.build_bm25(ws, a[t.step], indexing.BM25Config())))
-        evaluate_step("bm25-retrieval", retrieval_index, target)
+        if "untrained" in baselines:
+            index_step = f"index:untrained{corpus_suffix[target.step]}"
+            if corpus_suffix[target.step] == target.suffix:
+                add(Step(index_step, "indexes", {"model": trainer.base}, [target.step],
+                         lambda ws, a, t=target: indexing.build_dense(ws, a[t.step], indexing.DenseConfig(model=trainer.base, device=device), name=f"{name}-untrained{t.tag}")))
+            evaluate_step("untrained", index_step, target)
+        if "bm25-retrieval" in baselines:
+            retrieval_index = "index:bm25"
+            if train_data != "dataset" or target.step != "dataset":  # a BM25 index of the target's own corpus
+                retrieval_index = f"index:bm25-retrieval{target.suffix}"
+                add(Step(retrieval_index, "indexes", {}, [target.step], lambda ws, a, t=target: indexing.build_bm25(ws, a[t.step], indexing.BM25Config())))
+            evaluate_step("bm25-retrieval", retrieval_index, target)
+        if "hybrid" not in baselines:
+            continue
         # The hybrid baseline: the two runs above fused by reciprocal rank (no retrieval of its own).
         pair = [f"evaluate:untrained{target.suffix}", f"evaluate:bm25-retrieval{target.suffix}"]
         fused_cfg = dataclasses.replace(target.config, fusion="rrf")
@@ -211,10 +229,11 @@ def plan(recipe: Recipe) -> list[Step]:
 
             add(Step(f"train:{run}", "models", train_spec, train_deps, train))
             for target in targets:
-                index_step = f"index:model-{run}{target.suffix}"
-                add(Step(index_step, "indexes", {}, [target.step, f"train:{run}"],
-                         lambda ws, a, run=run, t=target, label=label: indexing.build_dense(
-                             ws, a[t.step], indexing.DenseConfig(model=a[f"train:{run}"].ref, device=device), name=f"{name}-{label}-dense{t.tag}")))
+                index_step = f"index:model-{run}{corpus_suffix[target.step]}"
+                if corpus_suffix[target.step] == target.suffix:
+                    add(Step(index_step, "indexes", {}, [target.step, f"train:{run}"],
+                             lambda ws, a, run=run, t=target, label=label: indexing.build_dense(
+                                 ws, a[t.step], indexing.DenseConfig(model=a[f"train:{run}"].ref, device=device), name=f"{name}-{label}-dense{t.tag}")))
                 evaluate_step(run, index_step, target)
 
     # A strategy mined with the trained cross-encoder depends on a step added after it: order them.
@@ -245,6 +264,18 @@ def plan(recipe: Recipe) -> list[Step]:
     spec = {"baseline": baseline, **report_fragment, **({"suites": suites} if suites else {})}
     steps.append(Step("report", "reports", spec, evaluated, make_report))
     return hashed(steps)
+
+
+def _baselines(path: Path, value: Any) -> tuple[str, ...]:
+    """``baselines``: which baseline systems every target gets (all three by default); a BEIR BM25
+    regression needs only ``bm25-retrieval``. The hybrid fuses the other two, so it needs both."""
+    if value is None:
+        return RESERVED
+    if not isinstance(value, list) or not value or any(v not in RESERVED for v in value):
+        raise InputError(f"{path}: baselines: give a list of {', '.join(RESERVED)}, got {value!r}")
+    if "hybrid" in value and not {"untrained", "bm25-retrieval"} <= set(value):
+        raise InputError(f"{path}: baselines: hybrid fuses untrained and bm25-retrieval; list both")
+    return tuple(v for v in RESERVED if v in value)
 
 
 def _trained_ref(path: Path, label: str, key: str, value: Any, strategies: dict[str, Any]) -> str | None:
@@ -387,6 +418,8 @@ def _target(path: Path, label: str, fragment: dict[str, Any], evaluate_cfg: eval
     if unknown:
         raise InputError(f"{path}: {where}: unknown field '{unknown[0]}' (known: {', '.join(TARGET_FIELDS)})")
     source = fragment.pop("dataset", "same")
+    if source == "same" and home is None:
+        raise InputError(f"{path}: {where}: dataset: same needs the recipe's dataset section; give the target a dataset of its own")
     of = home if source == "same" else source
     if "split" in fragment:
         fragment["split"] = split_by_id(path, f"{where}.split", fragment["split"], of)

@@ -14,7 +14,8 @@ from typing import Any
 from retrieval_cli.errors import InputError
 from retrieval_cli.store import check_name
 
-SECTIONS = ("name", "device", "dataset", "train_queries", "cross_encoder", "strategies", "clusters", "train", "evaluate", "evaluate_on", "report")
+SECTIONS = ("name", "device", "dataset", "train_queries", "cross_encoder", "strategies", "clusters", "train", "evaluate", "evaluate_on",
+            "baselines", "report")
 
 
 @dataclass
@@ -159,11 +160,13 @@ def read(path: Path, overrides: dict[str, Any] | None = None) -> Recipe:
     unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
         raise InputError(f"{path}: unknown section '{unknown[0]}' (known: {', '.join(SECTIONS)})")
-    for required in ("name", "dataset", "strategies"):
+    for required in ("name", "strategies"):
         if required not in raw:
             raise InputError(f"{path}: missing section '{required}'")
-    if not isinstance(raw["strategies"], dict) or not raw["strategies"]:
-        raise InputError(f"{path}: strategies: give at least one named strategy")
+    if "dataset" not in raw and (raw["strategies"] or not raw.get("evaluate_on")):  # baselines alone on targets need none
+        raise InputError(f"{path}: missing section 'dataset'")
+    if not isinstance(raw["strategies"], dict):  # {}: baselines only (a BM25 regression)
+        raise InputError(f"{path}: strategies: give named strategies (or {{}} for the baselines alone)")
     name = raw["name"]
     if not isinstance(name, str):
         raise InputError(f"{path}: name: give the recipe a name (a string), got {name!r}")

@@ -98,3 +98,42 @@ def test_bad_ids_and_suites_name_the_recipe_field(tmp_path: Path, monkeypatch: p
     text = RECIPE.split("evaluate_on:")[0] + "evaluate_on:\n" + evaluate_on + "\n"
     with pytest.raises(InputError, match=expected.replace("(", "\\(").replace(")", "\\)")):
         _recipe(tmp_path, monkeypatch, text)
+
+
+BM25_ONLY = """\
+name: regression
+strategies: {{}}
+baselines: [bm25-retrieval]
+evaluate_on:
+  mini: {{suite: local, measures: ["nDCG@10", "R@100"]}}
+report: {{baseline: bm25-retrieval}}
+"""
+
+
+@pytest.mark.slow
+def test_a_bm25_regression_recipe_needs_no_training_collection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """recipes/beir-bm25.yaml's shape: no dataset, no strategies, the BM25 baseline on each suite
+    dataset; its values are the evaluations' own, and the suite mean is theirs averaged."""
+    from retrieval_cli import evaluate as evaluation
+
+    recipe = _recipe(tmp_path, monkeypatch, BM25_ONLY)
+    steps = [s.name for s in pipeline.plan(recipe)]
+    assert "dataset" not in steps and "index:bm25" not in steps and not any("untrained" in s or "hybrid" in s for s in steps)
+    made = pipeline.run(Workspace(tmp_path / "ws"), recipe, isolate=False)
+    table = reporting.load_table(made["report"])
+    cells = table[(table["measure"] == "nDCG@10")].set_index("target")["value"]
+    members = [f"regression-mini-{irds.suite_member(i)}" for i in irds.SUITES["local"]]
+    for member in members:
+        assert cells[member] == pytest.approx(evaluation.metrics(made[f"evaluate:bm25-retrieval@mini-{member.split('mini-')[1]}"])["aggregate"]["nDCG@10"])
+    assert cells["mean"] == pytest.approx(sum(cells[m] for m in members) / 2) and "mini-mean" not in cells  # the suite is every target
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (BM25_ONLY.replace("suite: local", "dataset: same"), "evaluate_on.mini: dataset: same needs the recipe's dataset section"),
+    (BM25_ONLY.replace("[bm25-retrieval]", "[hybrid, bm25-retrieval]"), "baselines: hybrid fuses untrained and bm25-retrieval; list both"),
+    (BM25_ONLY.replace("[bm25-retrieval]", "[bm25]"), "baselines: give a list of untrained, bm25-retrieval, hybrid"),
+    (BM25_ONLY.replace("strategies: {{}}", "strategies: {{bm25: {{strategy: bm25}}}}"), "missing section 'dataset'"),
+])
+def test_baselines_and_a_missing_dataset_are_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, expected: str) -> None:
+    with pytest.raises(InputError, match=expected.replace("(", "\\(").replace(")", "\\)").replace("[", "\\[")):
+        _recipe(tmp_path, monkeypatch, text)
