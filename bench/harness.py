@@ -479,7 +479,24 @@ def to_markdown(results: dict[str, Any], config: BenchConfig, wall: float) -> st
         lines.append(f"| {r['row']} | {_fmt(r['ours_s'])} | {_fmt(r['direct_s'])} | {r['ratio']:.3f} | {r['goal']} | {memory} | {note} |")
     if results.get("scaling"):
         lines += ["", *scaling.to_markdown(results["scaling"], results.get("fits", []), this_run)]
+    if results.get("costs"):
+        lines += scaling.msmarco_bill(results["costs"])
     return "\n".join(lines) + "\n"
+
+
+COSTS = Path(__file__).resolve().parents[1] / "retrieval_cli" / "pipeline" / "costs.json"
+
+
+def with_costs(results: dict[str, Any], gpu_json: Path) -> dict[str, Any]:
+    """``results`` with the cost tables made from its fits and rows and the last ``make gpu-check``
+    (``BENCHMARKS-gpu.json``), which are also written to ``retrieval_cli/pipeline/costs.json``."""
+    gpu = earlier_results(gpu_json)
+    machine = results.get("machine", {})
+    measured = (f"make bench of {results.get('started', '?')} on {machine.get('cpus', '?')} CPU cores"
+                + (f"; make gpu-check on {gpu['throughput'].get('device_name', 'a GPU')}" if gpu and gpu.get("throughput") else ""))
+    tables = scaling.cost_tables(results.get("fits", []), results.get("rows", []), gpu, measured)
+    COSTS.write_text(json.dumps(tables, indent=1) + "\n", encoding="utf-8")
+    return {**results, "costs": tables}
 
 
 def earlier_results(path: Path) -> dict[str, Any] | None:
@@ -524,7 +541,7 @@ def main(argv: list[str] | None = None) -> None:
     previous = earlier_results(options.out.with_suffix(".json"))
 
     def write(results: dict[str, Any]) -> str:
-        results = keep_earlier(previous, results)
+        results = with_costs(keep_earlier(previous, results), options.out.with_name("BENCHMARKS-gpu.json"))
         wall = time.perf_counter() - started
         text = to_markdown({**results, "wall_s": wall}, config, wall) + ("\n" + kept if kept else "")
         options.out.write_text(text, encoding="utf-8")

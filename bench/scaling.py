@@ -16,8 +16,8 @@ is reused: the mechanisms under test), and mining and evaluation run on each.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -217,36 +217,25 @@ assert set(CASES) == {*STAGES, SEED}
 # ---- fits and the projection --------------------------------------------------------------------
 
 def fit(points: list[dict], stage: str) -> dict[str, Any]:
-    """``seconds = c * docs^a * queries^b`` by least squares on logs, and peak MB linear in the
-    sizes; projected to MS MARCO. Where the points hold one query count, b is taken as 1 (each
-    query is independent work) and said to be assumed."""
-    import numpy as np
+    """The stage's cost model (``pipeline.cost``): seconds = fixed + per passage + per query + per
+    query-passage pair, fitted on its points by non-negative least squares on relative error; its
+    largest error on those points; and its projection to MS MARCO. A stage that depends on
+    passages alone fits (fixed, per passage); one whose points hold a single query count cannot
+    tell its query terms apart and is not projected."""
+    from retrieval_cli.pipeline import cost
 
     depends, at = STAGES[stage]
     rows = [p for p in points if p["stage"] == stage]
-    if len(rows) < 2:
+    measured = [cost.Point(p["docs"], p["queries"], p["seconds"], p["peak_mb"]) for p in rows]
+    varied = len({p.queries for p in measured}) > 1 and len({p.passages for p in measured}) > 1
+    terms = ("fixed", "per_passage") if depends == "docs" else cost.TERMS if varied else ()
+    if not terms or len(rows) < len(terms):
         return {"stage": stage, "points": len(rows)}
-    docs = np.array([p["docs"] for p in rows], dtype=float)
-    queries = np.array([p["queries"] for p in rows], dtype=float)
-    seconds = np.array([max(p["seconds"], 1e-3) for p in rows])
-    mb = np.array([p["peak_mb"] for p in rows])
-    use_queries = depends == "both" and len(set(queries)) > 1 and len(set(docs)) > 1
-    columns = [np.ones_like(docs), np.log(docs)] + ([np.log(queries)] if use_queries else [])
-    target = np.log(seconds) - (np.log(queries) if depends == "both" and not use_queries else 0)
-    coef = np.linalg.lstsq(np.stack(columns, axis=1), target, rcond=None)[0]
-    a = float(coef[1])
-    b = float(coef[2]) if use_queries else (1.0 if depends == "both" else 0.0)
-    mem_columns = [np.ones_like(docs), docs] + ([queries] if use_queries else [])
-    mem = np.linalg.lstsq(np.stack(mem_columns, axis=1), mb, rcond=None)[0]
-    big_docs = MSMARCO["docs"]
-    big_queries = MSMARCO[at] if at else 1
-    projected_s = math.exp(float(coef[0])) * big_docs ** a * (big_queries ** b if depends == "both" else 1.0)
-    projected_mb = float(mem[0] + mem[1] * big_docs + (mem[2] * big_queries if use_queries else 0.0))
+    model = cost.fit(measured, terms)
+    big_docs, big_queries = MSMARCO["docs"], MSMARCO[at] if at else 0
     return {
-        "stage": stage, "points": len(rows), "docs_exponent": a, "queries_exponent": b,
-        "queries_assumed": depends == "both" and not use_queries, "msmarco_queries": big_queries if at else None,
-        "msmarco_s": projected_s, "msmarco_mb": projected_mb,
-        "mb_per_million_docs": float(mem[1]) * 1e6, "mb_per_thousand_queries": float(mem[2]) * 1e3 if use_queries else None,
+        "stage": stage, "points": len(rows), "model": cost.to_record(model), "max_error": cost.fit_error(model, measured),
+        "msmarco_queries": big_queries or None, "msmarco_s": model.seconds(big_docs, big_queries), "msmarco_mb": model.peak_mb(big_docs, big_queries),
     }
 
 
@@ -279,20 +268,114 @@ def to_markdown(points: list[dict], fits: list[dict], this_run: str | None = Non
         index = f"{p['index_mb']:.0f}" if p.get("index_mb") is not None else "-"
         run = earlier_run(p, this_run) or "this one"
         lines.append(f"| {p['stage']} | {p['docs']:,} | {p['queries']:,} | {p['seconds']:.2f} | {p['peak_mb']:.0f} | {index} | {run} |")
-    fitted = [f for f in fits if "docs_exponent" in f]
+    fitted = [f for f in fits if "model" in f]
     if fitted:
         lines += [
             "",
-            "Fit: seconds = c x passages^a x queries^b (least squares on logs), peak MB linear in the sizes; projected to",
-            f"MS MARCO passage ({MSMARCO['docs']:,} passages; mining over its {MSMARCO['train_queries']:,} training queries, evaluation",
-            f"over its {MSMARCO['dev_queries']:,} dev queries). Projections beyond the largest point measured are extrapolations.",
+            "Cost model (`retrieval_cli/pipeline/cost.py`): seconds = fixed + a x passages + b x queries + c x passages x queries,",
+            "fitted per stage on its points (non-negative least squares on relative error; a stage of passages alone fits",
+            "fixed + a); peak MB linear in both. Projected to MS MARCO passage ("
+            f"{MSMARCO['docs']:,} passages; mining over its {MSMARCO['train_queries']:,} training queries, evaluation",
+            f"over its {MSMARCO['dev_queries']:,} dev queries) on this machine. Projections beyond the largest point are extrapolations.",
             "",
-            "| stage | a (passages) | b (queries) | MB per 1M passages | MB per 1k queries | MS MARCO time | MS MARCO peak GB |",
-            "|---|---|---|---|---|---|---|",
+            "| stage | fixed s | s per 1M passages | s per 1k queries | ns per pair | max fit error | MS MARCO time | MS MARCO peak GB |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for f in fitted:
-            b = f"{f['queries_exponent']:.2f}" + (" (assumed)" if f["queries_assumed"] else "")
-            per_q = f"{f['mb_per_thousand_queries']:.1f}" if f.get("mb_per_thousand_queries") is not None else "-"
-            lines.append(f"| {f['stage']} | {f['docs_exponent']:.2f} | {b} | {f['mb_per_million_docs']:.0f} | {per_q} | "
-                         f"{_hours(f['msmarco_s'])} | {f['msmarco_mb'] / 1000:.1f} |")
+            m = f["model"]
+            lines.append(f"| {f['stage']} | {m.get('fixed', 0):.2f} | {m.get('per_passage', 0) * 1e6:.1f} | {m.get('per_query', 0) * 1e3:.2f} | "
+                         f"{m.get('per_pair', 0) * 1e9:.2f} | {f['max_error']:.0%} | {_hours(f['msmarco_s'])} | {f['msmarco_mb'] / 1000:.1f} |")
+    return lines
+
+
+# ---- the cost tables `pipeline run --dry-run` reads ---------------------------------------------
+
+# Assumptions where nothing measured a term yet, each named in costs.json's "assumed" list and
+# replaced by a measurement when `make gpu-check` has one: an exact-search pair on a GPU (384-d
+# fp32 dot products at ~25 TFLOP/s effective), a cross-encoder pair on a GPU (MiniLM-L6, ~128
+# tokens), and the small fixed costs of fusing two runs and writing a report.
+GPU_PAIR_S = 3e-11
+GPU_CE_PAIR_S = 1 / 2000
+FUSE_S, REPORT_S = 2.0, 5.0
+CE_ROW_PAIRS = 36 * 5  # the cross row: 36 queries x 5 BM25 candidates (its positives add a few)
+TRAIN_ROW_QUERIES = 64  # the train row: 64 titles, batch 16, 64 tokens, one epoch
+GPU_CHECK_QUERIES = 400  # gpu-check's training queries (CheckConfig.queries)
+
+
+def cost_tables(fits: list[dict], rows: list[dict], gpu: dict | None, measured: str) -> dict[str, Any]:
+    """``retrieval_cli/pipeline/costs.json``: per stage, the fitted model on this machine (2 CPU
+    cores) and on one GPU, from the scaling fits, the encode / train / cross rows and
+    ``BENCHMARKS-gpu.json``. A GPU leaves Lucene, imports and faiss-cpu adds as they are."""
+    from retrieval_cli.pipeline import cost
+
+    names = {"evaluate (bm25, depth 100)": "evaluate"}
+    cpu = {names.get(f["stage"], f["stage"]): cost.from_record(f["model"]) for f in fits if "model" in f}
+    by_key = {r.get("key"): r for r in rows}
+    if "encode" in by_key:  # 200 Cranfield passages, the model's load included
+        cpu["encode"] = cost.Cost(per_passage=by_key["encode"]["ours_s"] / 200, mb_fixed=by_key["encode"]["ours_mb"] or 0.0)
+    if "train" in by_key:
+        cpu["train"] = cost.Cost(per_query=by_key["train"]["ours_s"] / TRAIN_ROW_QUERIES, mb_fixed=by_key["train"]["ours_mb"] or 0.0)
+    if "cross" in by_key:
+        cpu["cross-encoder"] = cost.Cost(per_query=by_key["cross"]["ours_s"] / CE_ROW_PAIRS, mb_fixed=by_key["cross"]["ours_mb"] or 0.0,
+                                         assumed=("per_query",))
+    if "dense mining" in cpu:  # evaluating a dense index searches as mining does
+        cpu["evaluate (dense)"] = dataclasses.replace(cpu["dense mining"], assumed=("per_query", "per_pair"))
+    cpu["fuse"] = cost.Cost(fixed=FUSE_S, assumed=("fixed",))
+    cpu["report"] = cost.Cost(fixed=REPORT_S, assumed=("fixed",))
+    gpu_table = dict(cpu)
+    speed = (gpu or {}).get("throughput", {})
+    host = {stage: cpu[stage].mb_fixed if stage in cpu else 0.0 for stage in ("encode", "train", "cross-encoder")}  # host memory
+    if speed.get("passages_per_s"):
+        gpu_table["encode"] = cost.Cost(per_passage=1 / speed["passages_per_s"]["retrieval-cli"], mb_fixed=host["encode"])
+    runs = {r["device"]: r for r in (gpu or {}).get("runs", [])}
+    if "cuda" in runs:
+        gpu_table["train"] = cost.Cost(per_query=runs["cuda"]["seconds"]["train"] / GPU_CHECK_QUERIES, mb_fixed=host["train"])
+    pair = speed.get("search", {}).get("pair_seconds", {}).get("cuda")
+    ce = speed.get("cross_encoder", {}).get("pairs_per_s", {}).get("cuda")
+    gpu_table["cross-encoder"] = (cost.Cost(per_query=1 / ce, mb_fixed=host["cross-encoder"]) if ce
+                                  else cost.Cost(per_query=GPU_CE_PAIR_S, mb_fixed=host["cross-encoder"], assumed=("per_query",)))
+    if "dense mining" in cpu and "bm25 mining" in cpu:  # query encoding on the GPU: what is left per query is BM25 mining's selection
+        searched = cost.Cost(fixed=cpu["dense mining"].fixed, per_passage=cpu["dense mining"].per_passage, per_query=cpu["bm25 mining"].per_query,
+                             per_pair=pair or GPU_PAIR_S, mb_fixed=cpu["dense mining"].mb_fixed, mb_per_passage=cpu["dense mining"].mb_per_passage,
+                             mb_per_query=cpu["dense mining"].mb_per_query, assumed=("per_query",) if pair else ("per_query", "per_pair"))
+        gpu_table["dense mining"] = gpu_table["evaluate (dense)"] = searched
+    return {"measured": measured, "machines": {machine: {stage: cost.to_record(c) for stage, c in sorted(table.items())}
+                                               for machine, table in (("cpu", cpu), ("gpu", gpu_table))}}
+
+
+MSMARCO_RECIPE = (  # the stages of recipes/msmarco.yaml's bill for one strategy and one seed: (stage, passages, queries)
+    ("import", "docs", None), ("bm25 index", "docs", None), ("encode", "docs", None), ("dense index", "docs", None),
+    ("dense mining", "docs", "train_queries"), ("train", None, "train_queries"), ("encode", "docs", None),
+    ("dense index", "docs", None), ("evaluate (dense)", "docs", "dev_queries"),
+)
+
+
+def msmarco_bill(tables: dict[str, Any]) -> list[str]:
+    """The MS MARCO lines of BENCHMARKS.md: each stage of one dense-mined, trained and evaluated
+    system on 2 CPU cores and on one GPU, from the cost tables (assumed terms marked)."""
+    from retrieval_cli.pipeline import cost
+
+    machines = {m: {s: cost.from_record(r) for s, r in stages.items()} for m, stages in tables["machines"].items()}
+    lines = [
+        "",
+        "MS MARCO passage, one system of `recipes/msmarco.yaml` (dense negatives, one epoch, evaluated on dev small), by the",
+        f"cost tables `make bench` writes to `retrieval_cli/pipeline/costs.json` ({tables['measured']}); * marks a stage with",
+        "an assumed term (`bench/scaling.py` says which and why). `pipeline run RECIPE --dry-run` prices every step this way.",
+        "",
+        "| stage | 2 CPU cores | one GPU |",
+        "|---|---|---|",
+    ]
+    totals = {"cpu": 0.0, "gpu": 0.0}
+    for stage, docs, queries in MSMARCO_RECIPE:
+        p, q = MSMARCO[docs] if docs else 0, MSMARCO[queries] if queries else 0
+        cells = []
+        for machine in ("cpu", "gpu"):
+            c = machines[machine].get(stage)
+            if c is None:
+                cells.append("-")
+                continue
+            totals[machine] += c.seconds(p, q)
+            cells.append(_hours(c.seconds(p, q)) + (" *" if c.assumed else ""))
+        lines.append(f"| {stage} | {cells[0]} | {cells[1]} |")
+    lines.append(f"| **total** | **{_hours(totals['cpu'])}** | **{_hours(totals['gpu'])}** |")
     return lines

@@ -45,11 +45,40 @@ def status_cli(recipe_path: RecipeArg, overrides: SetOpt = None, workspace_path:
     console.out.print(f"{len(rows) - todo} of {len(rows)} steps done", highlight=False)
 
 
+def _bill(ws, recipe) -> None:  # noqa: ANN001
+    """``--dry-run``: each step's state and, for the steps still to run, the cost model's time and
+    peak memory on the recipe's device (2 CPU cores, or one GPU for a cuda device)."""
+    from retrieval_cli.pipeline import cost
+    from retrieval_cli.pipeline.estimate import estimate, machine_of
+
+    machine = machine_of(str(recipe.sections.get("device", "auto")))
+    rows = estimate(ws, recipe, machine)
+    table = Table("step", "state", "time", "peak GB", title=f"recipe {recipe.name}: the bill on {'one GPU' if machine == 'gpu' else '2 CPU cores'}")
+    colours = {"done": "green", "missing": "yellow", "changed": "yellow"}
+    for row in rows:
+        time = "" if row.state == "done" else "?" if row.seconds is None else _duration(row.seconds)
+        peak = "" if row.peak_mb is None else f"{row.peak_mb / 1000:.1f}"
+        table.add_row(row.step, f"[{colours.get(row.state, 'white')}]{row.state}[/]", time, peak)
+    console.out.print(table)
+    todo = [r for r in rows if r.state != "done"]
+    priced = [r for r in todo if r.seconds is not None]
+    unknown = f"; {len(todo) - len(priced)} not priced (sizes or speed unknown until earlier steps run)" if len(priced) < len(todo) else ""
+    console.out.print(f"{len(rows) - len(todo)} of {len(rows)} steps done; the rest: about {_duration(sum(r.seconds for r in priced))} "
+                      f"run one after another, peak {max((r.peak_mb or 0) for r in priced) / 1000 if priced else 0:.1f} GB{unknown}", highlight=False)
+    console.out.print(f"cost model: {cost.provenance()}; rough beyond the measured sizes (BENCHMARKS.md, Cost model)", highlight=False, style="dim")
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
 @app.command("run")
 def run_cli(
     recipe_path: RecipeArg,
     overrides: SetOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", metavar="", help="Print the steps and which are done; run nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", metavar="", help="Print the steps, which are done, and what each still to run will cost (time, peak memory); run nothing.")] = False,
     step: Annotated[Optional[list[str]], typer.Option("--step", help="Run only this step (repeatable), e.g. mine:bm25; inputs not done run first.")] = None,
     workspace_path: WorkspaceOpt = None,
     quiet: QuietOpt = False,
@@ -61,7 +90,7 @@ def run_cli(
     recipe = _load(recipe_path, overrides)
     if dry_run:
         pipeline.check_reads(recipe)  # a path that is not there: the one line, not the plan first
-        status_cli(recipe_path, overrides, workspace_path)
+        _bill(ws, recipe)
         return
     rows: list[tuple[str, str, str, str]] = []
 
