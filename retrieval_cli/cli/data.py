@@ -15,6 +15,13 @@ import_app = typer.Typer(no_args_is_help=True, help="Import a dataset from files
 app.add_typer(import_app, name="import")
 
 
+def _made(quiet: bool, make) -> None:  # noqa: ANN001
+    """Run ``make(progress)`` under the progress bar, then say what dataset it made."""
+    with console.progress(quiet) as bar:
+        result = make(bar)
+    _summary(result)
+
+
 def _summary(result) -> None:  # noqa: ANN001
     console.built(result, "dataset")
     stats = result.artifact.summary
@@ -39,11 +46,8 @@ def import_beir_cli(
     """Validate a BEIR folder and store it as a dataset artifact."""
     from retrieval_cli import data as datasets
 
-    with console.progress(quiet) as bar:
-        result = datasets.import_beir(
-            workspace(workspace_path), folder, name, relevance_level=relevance_level, force=force, progress=bar
-        )
-    _summary(result)
+    _made(quiet, lambda bar: datasets.import_beir(
+        workspace(workspace_path), folder, name, relevance_level=relevance_level, force=force, progress=bar))
 
 
 @import_app.command("trec-dl")
@@ -61,12 +65,8 @@ def import_trec_dl_cli(
     """Convert TREC Deep Learning files into a dataset artifact."""
     from retrieval_cli import data as datasets
 
-    with console.progress(quiet) as bar:
-        result = datasets.import_trec_dl(
-            workspace(workspace_path), collection, topics, qrels, name,
-            split=split, relevance_level=relevance_level, force=force, progress=bar,
-        )
-    _summary(result)
+    _made(quiet, lambda bar: datasets.import_trec_dl(
+        workspace(workspace_path), collection, topics, qrels, name, split=split, relevance_level=relevance_level, force=force, progress=bar))
 
 
 @import_app.command("msmarco")
@@ -83,11 +83,8 @@ def import_msmarco_cli(
     from retrieval_cli import data as datasets
 
     splits = [datasets.SplitFiles.parse(text) for text in split]
-    with console.progress(quiet) as bar:
-        result = datasets.import_msmarco(
-            workspace(workspace_path), collection, splits, name, relevance_level=relevance_level, force=force, progress=bar,
-        )
-    _summary(result)
+    _made(quiet, lambda bar: datasets.import_msmarco(
+        workspace(workspace_path), collection, splits, name, relevance_level=relevance_level, force=force, progress=bar))
 
 
 @import_app.command("irds")
@@ -105,9 +102,7 @@ def import_irds_cli(
     from retrieval_cli.data import irds
 
     splits = [irds.IrdsSplit.parse(text) for text in ids]
-    with console.progress(quiet) as bar:
-        result = irds.import_irds(workspace(workspace_path), splits, name, query_field=query_field, force=force, progress=bar)
-    _summary(result)
+    _made(quiet, lambda bar: irds.import_irds(workspace(workspace_path), splits, name, query_field=query_field, force=force, progress=bar))
 
 
 @app.command("fetch")
@@ -121,9 +116,7 @@ def fetch_cli(
     """Download a public BEIR dataset (md5-verified) and import it."""
     from retrieval_cli import data as datasets
 
-    with console.progress(quiet) as bar:
-        result = datasets.fetch_beir(workspace(workspace_path), dataset, artifact_name=name, force=force, progress=bar)
-    _summary(result)
+    _made(quiet, lambda bar: datasets.fetch_beir(workspace(workspace_path), dataset, artifact_name=name, force=force, progress=bar))
 
 
 @app.command("subset")
@@ -143,12 +136,9 @@ def subset_cli(
     from retrieval_cli.derive.subset import subset
 
     ws = workspace(workspace_path)
-    with console.progress(quiet) as bar:
-        result = subset(
-            ws, ws.resolve(dataset_ref(dataset, dataset_opt), kind="datasets"), queries=queries, split=split, seed=seed,
-            distractors=distractors, name=name, force=force, progress=bar,
-        )
-    _summary(result)
+    _made(quiet, lambda bar: subset(
+        ws, ws.resolve(dataset_ref(dataset, dataset_opt), kind="datasets"), queries=queries, split=split, seed=seed,
+        distractors=distractors, name=name, force=force, progress=bar))
 
 
 @app.command("synth")
