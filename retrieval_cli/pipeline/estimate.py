@@ -13,7 +13,8 @@ from typing import Any
 from retrieval_cli.pipeline import cost as costs
 from retrieval_cli.pipeline.dag import Step
 from retrieval_cli.pipeline.locks import done
-from retrieval_cli.pipeline.plan import irds_splits, plan
+from retrieval_cli.pipeline.plan import plan
+from retrieval_cli.pipeline.sources import irds_splits
 from retrieval_cli.pipeline.recipe import Recipe
 from retrieval_cli.store import Workspace
 

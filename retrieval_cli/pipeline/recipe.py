@@ -14,6 +14,7 @@ from typing import Any
 from retrieval_cli.errors import InputError
 from retrieval_cli.store import check_name
 
+BASELINES = ("untrained", "bm25-retrieval", "hybrid")  # the baseline systems a recipe can evaluate
 SECTIONS = ("name", "device", "dataset", "train_queries", "cross_encoder", "strategies", "clusters", "train", "evaluate", "evaluate_on",
             "baselines", "report")
 
@@ -175,3 +176,53 @@ def read(path: Path, overrides: dict[str, Any] | None = None) -> Recipe:
     except InputError as exc:
         raise InputError(f"{path}: name: {exc}") from None
     return Recipe(name=name, path=path, sections=raw, overrides=dict(overrides or {}))
+
+
+def baselines_of(path: Path, value: Any) -> tuple[str, ...]:
+    """``baselines``: which baseline systems every target gets (all three by default); a BEIR BM25
+    regression needs only ``bm25-retrieval``. The hybrid fuses the other two, so it needs both."""
+    if value is None:
+        return BASELINES
+    if not isinstance(value, list) or not value or any(v not in BASELINES for v in value):
+        raise InputError(f"{path}: baselines: give a list of {', '.join(BASELINES)}, got {value!r}")
+    if "hybrid" in value and not {"untrained", "bm25-retrieval"} <= set(value):
+        raise InputError(f"{path}: baselines: hybrid fuses untrained and bm25-retrieval; list both")
+    return tuple(v for v in BASELINES if v in value)
+
+
+def trained_ref(path: Path, label: str, key: str, value: Any, strategies: dict[str, Any]) -> str | None:
+    """``trained:OTHER`` in a strategy's ``model`` or ``base``: the strategy OTHER, checked; None otherwise."""
+    if not isinstance(value, str) or not value.startswith("trained:"):
+        if key == "base" and value is not None:
+            raise InputError(f"{path}: strategies.{label}.base: give trained:STRATEGY (the train section sets the base for all)")
+        return None
+    other = value.split(":", 1)[1]
+    if other == label or other not in strategies:
+        known = ", ".join(str(s) for s in strategies if s != label)
+        raise InputError(f"{path}: strategies.{label}.{key}: trained:{other} names no other strategy (strategies: {known})")
+    return other
+
+
+def whole_number(path: Path, where: str, value: Any) -> int:
+    """A whole number >= 0 (``train.checkpoint_steps``: a resumable checkpoint every N steps, 0 none)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InputError(f"{path}: {where}: give a whole number >= 0 (0: no checkpoints), got {value!r}")
+    return value
+
+
+def minutes(path: Path, value: Any) -> float:
+    """``train.checkpoint_minutes``: a resumable checkpoint every M minutes of training (0: none)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+        raise InputError(f"{path}: train.checkpoint_minutes: give a number of minutes >= 0 (0: none), got {value!r}")
+    return float(value)
+
+
+def seeds_of(path: Path, value: Any) -> list[int]:
+    """``train.seeds``: each strategy is trained once per seed, everything else equal."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not value or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise InputError(f"{path}: train.seeds: give a list of integers, e.g. [13, 14, 15], got {value!r}")
+    if len(set(value)) != len(value):
+        raise InputError(f"{path}: train.seeds: a seed repeats: {value}")
+    return list(value)
