@@ -26,6 +26,7 @@ from retrieval_cli.cli.options import (
     from_options,
     workspace,
 )
+from retrieval_cli.mining import strategies
 from retrieval_cli.mining.config import MiningConfig
 
 _D = MiningConfig()  # the library's defaults are the command's
@@ -34,7 +35,7 @@ _D = MiningConfig()  # the library's defaults are the command's
 def mine_negatives_cli(
     dataset: DatasetArg = None,
     dataset_opt: DatasetOpt = None,
-    strategy: Annotated[str, typer.Option(help="bm25, dense, hybrid (BM25 and dense fused by reciprocal rank), cross-encoder, random, llm (generated passages that look relevant but do not answer, \"Don't Retrieve, Generate\"), or a mixture with per-query counts such as bm25:3,random:1 (STAR keeps random negatives beside hard ones).")] = _D.strategy,
+    strategy: Annotated[str, typer.Option(help=strategies.help_text() + " (STAR keeps random negatives beside hard ones).")] = _D.strategy,
     split: Annotated[str, typer.Option(help="Split whose queries (and positives) are mined.")] = _D.split,
     num_negatives: Annotated[Optional[int], typer.Option(help="Negatives per query \\[default: 4, or a mixture's total].")] = None,
     range_min: Annotated[int, typer.Option(help="Skip the top RANGE_MIN ranks, the likeliest unlabeled positives (STAR/ADORE); 0 keeps them.")] = _D.range_min,
@@ -45,7 +46,9 @@ def mine_negatives_cli(
     max_score: Annotated[Optional[float], typer.Option(help="Drop candidates scoring above this (RocketQA-style denoising).")] = None,
     absolute_margin: Annotated[Optional[float], typer.Option(help="Drop candidates scoring >= positive - M (LG-ANNA margin). M >= 0.")] = None,
     relative_margin: Annotated[Optional[float], typer.Option(help="Drop candidates scoring >= positive - R*|positive| (NV-Embed TopK-PercPos: 0.05 = 95% of the positive). R in [0, 1).")] = None,
-    candidates: Annotated[str, typer.Option(help="First stage the cross-encoder re-scores: bm25, dense or hybrid (both, fused by reciprocal rank).")] = _D.candidates,
+    candidates: Annotated[str, typer.Option(help="First stage the cross-encoder re-scores and SimANS draws from: bm25, dense or hybrid (both, fused by reciprocal rank).")] = _D.candidates,
+    simans_a: Annotated[float, typer.Option(help="SimANS: the draw's sharpness a in exp(-a (z - b)^2), z in candidate-score spreads from the positive.")] = _D.simans_a,
+    simans_b: Annotated[float, typer.Option(help="SimANS: the draw's centre b (negative: below the positive's score).")] = _D.simans_b,
     model: Annotated[str, typer.Option(help="Bi-encoder for dense candidates when no dense --index is given.")] = _D.model,
     cross_encoder: Annotated[Optional[str], typer.Option("--cross-encoder", help="Cross-encoder (models/NAME, folder or hub id): re-scores candidates for the cross-encoder strategy and gives every kept negative a teacher score (RocketQA, TAS-B).")] = None,
     index: Annotated[Optional[list[str]], typer.Option("--index", help="Index artifact to take candidates from (repeatable: one bm25, one dense) \\[default: built on demand].")] = None,

@@ -11,9 +11,10 @@ from retrieval_cli import data as datasets
 from retrieval_cli import llm as llmlib
 from retrieval_cli import models
 from retrieval_cli.errors import InputError, check_at_least
+from retrieval_cli.mining import strategies
 from retrieval_cli.store import Versioned, recorded_at_default, unversioned
 
-STRATEGIES = ("bm25", "dense", "hybrid", "cross-encoder", "random", "llm")
+STRATEGIES = strategies.names()  # the registry's (mining/strategies/: one module a strategy)
 
 
 FIRST_STAGES = ("bm25", "dense")
@@ -31,7 +32,9 @@ FILTERS = ("positive", "window", "max_score", "absolute_margin", "relative_margi
 DEFAULT_NEGATIVES = 4
 
 
-_LLM_FIELDS = ("llm", "api_key_env", "llm_prompt", "llm_sampling", "llm_max_words", "llm_min_words", "max_failures")
+# Fields that version the negatives only when a strategy of the run reads them (the LLM's
+# settings); every other field versions them always.
+_USED_FIELDS = ("llm", "api_key_env", "llm_prompt", "llm_sampling", "llm_max_words", "llm_min_words", "max_failures", "simans_a", "simans_b")
 
 
 @dataclass
@@ -69,6 +72,9 @@ class MiningConfig(Versioned):
     llm_min_words: int = 5
     concurrency: int = unversioned(4)  # parallel requests for HTTP LLM backends: how fast, not what
     max_failures: float = 0.05
+    # strategy simans: the draw's sharpness a and centre b, in candidate-score spreads from the positive
+    simans_a: float = 0.5
+    simans_b: float = 0.0
     batch_size: int = 32  # cross-encoder batch size
     # Queries searched and scored together: memory, not what is mined (any split gives the same bytes).
     chunk_size: int = recorded_at_default(256)
@@ -79,7 +85,20 @@ class MiningConfig(Versioned):
         self.components = parse_strategy(self.strategy, self.num_negatives)
 
     def irrelevant(self) -> set[str]:
-        return set() if any(s == "llm" for s, _ in self.components) else set(_LLM_FIELDS)
+        used = set().union(*(strategies.get(s).uses for s in self.strategy_names()))
+        return {f for f in _USED_FIELDS if f not in used}
+
+    def strategy_names(self) -> list[str]:
+        """The strategies of the run, in the mixture's order."""
+        return [s for s, _ in self.components]
+
+    def reads_candidates(self) -> bool:
+        """Whether a strategy of the run ranks by the first stage ``candidates`` names."""
+        return any(strategies.get(s).ranking == strategies.CANDIDATES for s in self.strategy_names())
+
+    def uses(self, predicate: str) -> bool:
+        """Whether a strategy of the run is ``rescored`` (a cross-encoder ranks its candidates) or ``generated``."""
+        return any(getattr(strategies.get(s), predicate) for s in self.strategy_names())
 
     @property
     def first_stage_depth(self) -> int:
@@ -94,10 +113,7 @@ class MiningConfig(Versioned):
 
     def rankings(self) -> set[str]:
         """The first-stage rankings the strategies read: bm25, dense, and ``hybrid`` when fused."""
-        wanted = {s for s, _ in self.components if s in (*FIRST_STAGES, HYBRID)}
-        if any(s == "cross-encoder" for s, _ in self.components):
-            wanted.add(self.candidates)
-        return wanted
+        return {r for s in self.strategy_names() if (r := strategies.get(s).ranking_of(self.candidates)) is not None}
 
     def engines(self) -> set[str]:
         """First-stage engines the strategies need: a fused ranking needs both."""
@@ -131,22 +147,14 @@ class MiningConfig(Versioned):
             raise InputError(f"absolute-margin must be >= 0, got {self.absolute_margin}", field="absolute_margin")
         if self.relative_margin is not None and not 0 <= self.relative_margin < 1:
             raise InputError(f"relative-margin must be in [0, 1), got {self.relative_margin}", field="relative_margin")
-        if any(s == "llm" for s, _ in self.components):
-            self.llm_sampling.check()
-            if not 0 <= self.max_failures <= 1:
-                raise InputError(f"max-failures must be in [0, 1], got {self.max_failures}", field="max_failures")
         if self.self_hits not in datasets.SELF_HITS:
             raise InputError(f"self-hits must be auto, drop or keep, got {self.self_hits!r}", field="self_hits")
         if self.max_positives is not None and self.max_positives < 1:
             raise InputError(f"max-positives must be >= 1, got {self.max_positives}", field="max_positives")
         check_at_least(self, 1, "batch_size", "chunk_size")
         models.check_device(self.device)
-        if any(s == "cross-encoder" for s, _ in self.components) and not self.cross_encoder:
-            raise InputError(
-                "strategy cross-encoder needs --cross-encoder MODEL (a hub id such as "
-                "cross-encoder/ms-marco-MiniLM-L6-v2, or a model trained with 'retrieval-cli train --kind cross-encoder')",
-                field="cross_encoder",
-            )
+        for name in self.strategy_names():  # each strategy's own fields
+            strategies.get(name).check(self)
         datasets.check_split_name(self.split)
 
 
@@ -160,8 +168,7 @@ def parse_strategy(text: str, num_negatives: int | None) -> list[tuple[str, int]
         raise InputError(f"num-negatives must be >= 1, got {num_negatives}", field="num_negatives")
     parts = [p.strip() for p in text.split(",")]
     if len(parts) == 1 and ":" not in parts[0]:
-        if parts[0] not in STRATEGIES:
-            raise InputError(f"unknown strategy {parts[0]!r}: use {', '.join(STRATEGIES)} or a mixture like bm25:3,random:1", field="strategy")
+        strategies.get(parts[0])  # an unknown name is an error naming the close matches
         return [(parts[0], num_negatives or DEFAULT_NEGATIVES)]
     components: list[tuple[str, int]] = []
     for part in parts:
@@ -169,8 +176,7 @@ def parse_strategy(text: str, num_negatives: int | None) -> list[tuple[str, int]
         if not match:
             raise InputError(f"mixture part {part!r} must be STRATEGY:COUNT, e.g. bm25:3", field="strategy")
         name, count = match.group(1), int(match.group(2))
-        if name not in STRATEGIES:
-            raise InputError(f"unknown strategy {name!r} in mixture: use {', '.join(STRATEGIES)}", field="strategy")
+        strategies.get(name)
         if count < 1:
             raise InputError(f"mixture count for {name} must be >= 1", field="strategy")
         if name in (s for s, _ in components):

@@ -12,20 +12,12 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable
 
+from retrieval_cli.mining.candidate import Candidate, random_candidates
 from retrieval_cli.mining.config import MiningConfig
 
-
-@dataclass
-class Candidate:
-    """One candidate of one strategy: its rank in the order the strategy selects by."""
-
-    doc_id: str
-    rank: int | None
-    score: float | None  # the score filters compare (cross-encoder score when there is one)
-    first_stage_score: float | None = None
-    first_stage_rank: int | None = None
+__all__ = ["Candidate", "QueryContext", "Selection", "positives_of", "query_rng", "random_candidates", "relative_threshold", "select"]
 
 
 @dataclass
@@ -66,8 +58,11 @@ def select(
     taken: set[str],
     rng: random.Random,
     dropped: Counter,
+    sampling: str | None = None,
 ) -> Selection:
-    """Apply the filters in the module's order and pick ``count`` negatives (top or random)."""
+    """Apply the filters in the module's order and pick ``count`` negatives (top or random:
+    ``config.sampling``, unless ``sampling`` says otherwise for a strategy that draws its own order)."""
+    sampling = sampling or config.sampling
     pool: list[Candidate] = []
     shadow: list[Candidate] = []  # the pool as it would be without exclusion by judgment
     eligible = eligible_relevant = 0
@@ -104,8 +99,8 @@ def select(
             pool.append(cand)
     shadow_rng = random.Random()
     shadow_rng.setstate(rng.getstate())  # the same draw the real pool gets, without changing it
-    kept = _sample(pool, count, config.sampling, rng)
-    unexcluded = _sample(shadow, count, config.sampling, shadow_rng)
+    kept = _sample(pool, count, sampling, rng)
+    unexcluded = _sample(shadow, count, sampling, shadow_rng)
     unexcluded_relevant = sum(1 for c in unexcluded if c.doc_id in context.judged_relevant)
     return Selection(kept, eligible, eligible_relevant, len(unexcluded), unexcluded_relevant)
 
@@ -115,13 +110,6 @@ def _sample(pool: list[Candidate], count: int, sampling: str, rng: random.Random
     if sampling == "random" and len(pool) > count:
         return [pool[i] for i in sorted(rng.sample(range(len(pool)), count))]
     return pool[:count]
-
-
-def random_candidates(doc_ids: Sequence[str], count: int, avoid: set[str], rng: random.Random) -> Iterator[Candidate]:
-    """Uniform corpus samples without replacement, skipping ``avoid`` (a few draws beyond ``count``)."""
-    wanted = min(len(doc_ids), count + len(avoid))
-    for i in rng.sample(range(len(doc_ids)), wanted):
-        yield Candidate(doc_ids[i], None, None)
 
 
 def query_rng(seed: int, strategy: str, query_id: str) -> random.Random:

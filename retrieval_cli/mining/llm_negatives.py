@@ -8,6 +8,7 @@ from typing import Any
 
 from retrieval_cli import data as datasets
 from retrieval_cli import llm as llmlib
+from retrieval_cli.mining import strategies
 from retrieval_cli.mining.config import MiningConfig
 from retrieval_cli.mining.filters import positives_of
 from retrieval_cli.progress import Progress
@@ -19,7 +20,7 @@ def generate_negatives(
 ) -> tuple[dict[str, list[str]], dict[str, Any]]:
     """LLM-written negatives per query (a different seed per slot), cleaned and filtered, with counts."""
     split_qrels = data.split_qrels(config.split)
-    count = dict(config.components)["llm"]
+    count = sum(n for name, n in config.components if strategies.get(name).generated)
     jobs: list[tuple[str, str, int]] = []  # (query id, positive text, slot)
     for qid in data.split_queries(config.split):
         pos = positives_of(qid, split_qrels[qid], data.level(config.split), config)

@@ -30,6 +30,7 @@ from typing import Any, Iterator
 
 from retrieval_cli import data as datasets
 from retrieval_cli.errors import InputError
+from retrieval_cli.mining import strategies
 from retrieval_cli.store import Artifact, Workspace
 from retrieval_cli.store.atomic import private_sibling
 
@@ -52,7 +53,7 @@ def teacher(artifact: Artifact) -> str:
     config = artifact.config
     if config.get("cross_encoder"):
         return "cross-encoder"
-    engines = {config.get("candidates") if s == "cross-encoder" else s for s, _ in config.get("components", [])}
+    engines = {strategies.get(s).ranking_of(config.get("candidates")) for s, _ in config.get("components", [])}
     if len(engines) == 1 and next(iter(engines)) in ("bm25", "dense"):
         return next(iter(engines))
     raise InputError(
@@ -187,11 +188,13 @@ def label(config: dict[str, Any]) -> str:
     """A negatives artifact's strategy and the filters that shape it, briefly: ``bm25 (5,100]
     rel 0.05``, ``cross-encoder/bm25@30``, ``bm25:3,random:1``."""
     strategy = str(config.get("strategy", "?"))
-    if strategy == "cross-encoder" and config.get("candidates"):
+    named = [part.split(":")[0] for part in strategy.split(",")]
+    known = [strategies.get(n) for n in named if n in strategies.names()]
+    if len(named) == 1 and known and known[0].rescored and config.get("candidates"):
         strategy += f"/{config['candidates']}@{config.get('depth')}"
     parts = [strategy]
     low, high = config.get("range_min") or 0, config.get("range_max")
-    ranked = any(part.split(":")[0] not in ("random", "llm") for part in str(config.get("strategy", "")).split(","))
+    ranked = any(s.ranked for s in known)
     if ranked and (low or high):  # random and generated negatives have no rank for a window to cut
         parts.append(f"({low},{high if high is not None else ''}]")
     for key, short in (("max_score", "max"), ("absolute_margin", "abs"), ("relative_margin", "rel")):

@@ -49,7 +49,9 @@ from retrieval_cli import models
 from retrieval_cli.errors import InputError
 from retrieval_cli.index import by_engine, fusion
 from retrieval_cli.mining.config import FIRST_STAGES, HYBRID, MiningConfig
-from retrieval_cli.mining.filters import Candidate, QueryContext, positives_of, query_rng, random_candidates, select
+from retrieval_cli.mining import strategies
+from retrieval_cli.mining.filters import QueryContext, positives_of, query_rng, select
+from retrieval_cli.mining.strategies import Offer
 from retrieval_cli.mining.llm_negatives import generate_negatives
 from retrieval_cli.mining.scorers import Scorers, score_pairs
 from retrieval_cli.mining.stats import Stats
@@ -161,7 +163,7 @@ def _prepare(
         "depth": config.first_stage_depth,
         "model": engines["dense"].config.get("model") if "dense" in engines else None,
     }
-    if not any(s == "cross-encoder" for s, _ in config.components):
+    if not config.reads_candidates():
         resolved["candidates"] = None
     if cross_spec is not None:
         resolved["cross_encoder_fingerprint"] = cross_spec.fingerprint
@@ -173,7 +175,7 @@ def _prepare(
     if not drop_self and any(q in data.corpus for q in data.split_queries(config.split)):
         resolved["self_hits"] = "kept"
     llm_spec = None
-    if any(s == "llm" for s, _ in config.components):
+    if config.uses("generated"):
         llm_spec = llmlib.LLMSpec.parse(config.llm, config.api_key_env)
         resolved.update(
             llm_spec=llm_spec.describe(), llm_fingerprint=llm_spec.fingerprint,
@@ -302,7 +304,7 @@ def _mine_chunk(
     if has_cross:
         # Score every positive and every candidate the cross-encoder strategy sees.
         wanted = {(q, d) for q in chunk for d in positives[q]}
-        if any(s == "cross-encoder" for s, _ in config.components):
+        if config.uses("rescored"):
             wanted |= {(q, d) for q in chunk for d, _ in hits[config.candidates][q]}
         ce.update(score_pairs(scorers, sorted(wanted), queries, data))
     results = [
@@ -351,34 +353,22 @@ def _mine_query(
     taken: set[str] = set()
     negatives: list[dict[str, Any]] = []
     counts: Counter = Counter()
-    for strategy, count in config.components:
-        rng = query_rng(config.seed, strategy, qid)
-        if strategy == "llm":
+    for name, count in config.components:
+        strategy = strategies.get(name)
+        rng = query_rng(config.seed, name, qid)
+        if strategy.generated:
             negatives.extend(
-                {"doc_id": None, "text": t, "strategy": "llm", "rank": None, "score": None, "ce_score": None}
-                for t in generated[:count]
+                {"doc_id": None, "text": t, "strategy": name, "rank": None, "score": None, "ce_score": None} for t in generated[:count]
             )
             continue
-        if strategy == "random":
-            context.positive_score = None
-            avoid = context.positives | context.judged_relevant | taken | {qid}
-            selection = select(random_candidates(doc_ids, count, avoid, rng), context, config, count, taken, rng, Counter())
-        else:
-            engine = config.candidates if strategy == "cross-encoder" else strategy
-            ranked = hits[engine][qid]
-            if strategy == "cross-encoder":
-                rescored = sorted(
-                    ((d, s, r) for r, (d, s) in enumerate(ranked, start=1)),
-                    key=lambda item: (-ce[(qid, item[0])], item[2]),
-                )
-                candidates = [
-                    Candidate(d, rank, ce[(qid, d)], s, first_rank) for rank, (d, s, first_rank) in enumerate(rescored, start=1)
-                ]
-                context.positive_score = min(ce[(qid, p)] for p in positives)
-            else:
-                candidates = [Candidate(d, r, s, s, r) for r, (d, s) in enumerate(ranked, start=1)]
-                context.positive_score = min(pos_scores[engine][qid][p] for p in positives)
-            selection = select(candidates, context, config, count, taken, rng, dropped)
+        offer = Offer(qid, positives, hits, pos_scores, ce, doc_ids, context.positives | context.judged_relevant | taken | {qid}, generated,
+                      config)
+        assert strategy.pool is not None
+        pool = strategy.pool(offer, strategy.ranking_of(config.candidates), count, rng)
+        context.positive_score = pool.positive_score
+        selection = select(pool.candidates, context, config, count, taken, rng, dropped if pool.estimated else Counter(),
+                           sampling="top" if pool.drawn else None)
+        if pool.estimated:  # ranked candidates: their eligible ones feed the false-negative estimate
             counts["eligible"] += selection.eligible
             counts["eligible_judged_relevant"] += selection.eligible_judged_relevant
             counts["unexcluded"] += selection.unexcluded
@@ -387,11 +377,11 @@ def _mine_query(
             taken.add(cand.doc_id)
             negatives.append({
                 "doc_id": cand.doc_id,
-                "strategy": strategy,
+                "strategy": name,
                 "rank": cand.rank,
                 "score": cand.first_stage_score,
-                "ce_score": ce.get((qid, cand.doc_id)) if strategy == "cross-encoder" else None,
-                **({"first_stage_rank": cand.first_stage_rank} if strategy == "cross-encoder" else {}),
+                "ce_score": ce.get((qid, cand.doc_id)) if strategy.rescored else None,
+                **({"first_stage_rank": cand.first_stage_rank} if strategy.rescored else {}),
             })
     record = {
         "query_id": qid,

@@ -144,12 +144,19 @@ def _work(step: Step, by_name: dict[str, Step], sizes: dict[str, Sizes]) -> list
 
 
 def _mining_stages(strategy: str) -> list[str]:
-    """The stages a mining strategy (or mixture, ``bm25:3,random:1``) runs."""
-    parts = {p.split(":")[0] for p in strategy.split(",")}
-    if "llm" in parts:
-        return ["llm"]  # priced nowhere: generation speed is the backend's
-    if "cross-encoder" in parts:
-        return ["bm25 mining", "cross-encoder"]
-    if parts & {"dense", "hybrid"}:
-        return ["dense mining"] + (["bm25 mining"] if "hybrid" in parts or "bm25" in parts else [])
-    return ["bm25 mining"]
+    """The cost stages a mining strategy (or mixture, ``bm25:3,random:1``) runs, by what each
+    strategy of it declares: the first stages it ranks by, a cross-encoder's re-scoring, an LLM's
+    writing (priced nowhere: its speed is the backend's)."""
+    from retrieval_cli import mining
+
+    try:
+        config = mining.MiningConfig(strategy=strategy, cross_encoder="any")
+    except Exception:  # noqa: BLE001 - a spec the planner accepted parses; anything else is not priced
+        return ["llm"]
+    if config.uses("generated"):
+        return ["llm"]
+    engines = config.engines()
+    stages = (["dense mining"] if "dense" in engines else []) + (["bm25 mining"] if "bm25" in engines else [])
+    if config.uses("rescored"):
+        stages.append("cross-encoder")
+    return stages or ["bm25 mining"]  # random draws cost what BM25 mining's selection does
