@@ -91,6 +91,50 @@ def _ranking_key(index: Artifact, dataset: Artifact, config: EvaluateConfig, dro
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode("utf-8")).hexdigest()[:32]
 
 
+@dataclass
+class _Plan:
+    """What an evaluation reads and how it is versioned, worked out (and checked) before any work."""
+
+    config: EvaluateConfig
+    dataset: Artifact
+    inputs: dict[str, Artifact]
+    resolved: dict[str, Any]
+    default_name: str
+    measures: dict[str, Any]
+    rerank_spec: models.ModelSpec | None
+
+
+class Scoring:
+    """A ranking taken a group of queries at a time: each group written to run.trec, scored and
+    counted, then dropped, so memory follows a group, never the number of queries."""
+
+    def __init__(self, trec: Any, qrels: dict[str, dict[str, int]], measures: dict[str, Any], total: int, progress: Progress = silent) -> None:
+        self.trec, self.qrels, self.total, self.progress = trec, qrels, total, progress
+        self.scorer = RunScorer(qrels, measures)
+        self.answered = 0  # judged queries the ranking has results for
+        self.done = 0
+
+    def take(self, run: Run, group: list[str], tag: str) -> None:
+        self.trec.writelines(runs.trec_lines(run, tag))
+        self.scorer.add(run, group)
+        self.answered += sum(1 for q in group if q in self.qrels and run.get(q))
+        self.done += len(group)
+        self.progress("retrieve and score", self.done, self.total)
+
+    def result(self) -> tuple[dict[str, float], list[tuple[str, str, float]]]:
+        return self.scorer.result()
+
+
+def ranked(first_stage: Run, config: EvaluateConfig, drop_self: bool, queries: dict[str, str], data: datasets.Dataset,
+           reranker: Any = None, progress: Progress = silent) -> Run:
+    """A first stage's ranking with self hits dropped, cut to depth, and reranked when a reranker
+    is given (a callable returning the loaded cross-encoder): the same for an index and a run file."""
+    run = runs.truncate(runs.drop_self_hits(first_stage) if drop_self else first_stage, config.depth)
+    if reranker is None:
+        return run
+    return rerank(run, queries, data, reranker(), config.rerank_depth, config.rerank_batch_size, progress)
+
+
 def evaluate(
     ws: Workspace,
     *,
@@ -105,7 +149,17 @@ def evaluate(
 ) -> BuildResult:
     """Retrieve with ``index`` (or read ``run_file``, or fuse the runs of the evaluations in
     ``fuse`` with ``config.fusion``) for a dataset split and score it."""
-    config = config or EvaluateConfig()
+    plan = _plan(ws, index, dataset, run_file, fuse, config or EvaluateConfig())
+
+    def build(folder: Path) -> dict[str, Any]:
+        return _score(ws, plan, folder, index, run_file, fuse, progress)
+
+    return ws.build("evaluations", name or plan.default_name, plan.config, plan.inputs, build, resolved=plan.resolved, force=force)
+
+
+def _plan(ws: Workspace, index: Artifact | None, dataset: Artifact | None, run_file: Path | None, fuse: list[Artifact] | None,
+          config: EvaluateConfig) -> _Plan:
+    """The evaluation's config, dataset, inputs, resolved settings and default name, checked."""
     if fuse and config.fusion is None:
         config = dataclasses.replace(config, fusion="rrf")
     config.check()
@@ -148,103 +202,100 @@ def evaluate(
         if rerank_spec.artifact:
             inputs["reranker"] = rerank_spec.artifact
         default_name += f"-rerank-{models.short_label(config.rerank)}"
+    return _Plan(config, dataset, inputs, resolved, default_name, measures, rerank_spec)
 
-    def build(folder: Path) -> dict[str, Any]:
-        # Texts read on demand (a reranker's), and only the evaluated split's queries and judgments
-        # held: memory flat in the corpus size and in the other splits' query counts.
-        data = datasets.load(dataset, lazy_corpus=True, splits=(config.split,))
-        drop_self = datasets.drop_self_hits(data, config.self_hits)
-        qrels = data.split_qrels(config.split)
-        queries = data.split_queries(config.split)
-        # The cross-encoder, loaded by the first group that reranks and kept for the others.
-        reranker = functools.cache(lambda: models.load_cross_encoder(rerank_spec, device=config.device, progress=progress))
 
-        def ranked(first_stage: Run) -> Run:
-            """Self hits dropped, cut to depth, reranked: the same steps for an index and a run file."""
-            run = runs.truncate(runs.drop_self_hits(first_stage) if drop_self else first_stage, config.depth)
-            if rerank_spec is None:
-                return run
-            return rerank(run, queries, data, reranker(), config.rerank_depth, config.rerank_batch_size, progress)
-
-        # Queries go through in groups: each group's ranking is written to run.trec and scored,
-        # then dropped, so memory follows the index and the group, never the number of queries.
-        scorer = RunScorer(qrels, measures)
-        trec = open(folder / "run.trec", "w", encoding="utf-8")
-        answered = 0
-        warnings: list[str] = []  # what a run file held that the dataset does not
-        done = 0
-
-        def take(run: Run, group: list[str], tag: str) -> None:
-            nonlocal answered, done
-            trec.writelines(runs.trec_lines(run, tag))
-            scorer.add(run, group)
-            answered += sum(1 for q in group if q in qrels and run.get(q))
-            done += len(group)
-            progress("retrieve and score", done, len(queries))
-
-        with trec:
-            if index is not None:
-                tag = index.name + ("+rerank" if rerank_spec is not None else "")
-                # The ranking depends on the index, the queries and the retrieval settings, never on
-                # the measures: evaluating again with other measures scores the ranking kept here.
-                entry = ws.cache("runs").entry(_ranking_key(index, dataset, config, drop_self, resolved.get("rerank_fingerprint")))
-                kept = entry.load()
-                if kept is not None:
-                    for run in _stored_groups(kept.file(STORED_RUN)):
-                        take(run, list(run), tag)
-                    source = "stored"
-                else:
-                    searcher = open_searcher(ws, index, progress, device=config.device)
-
-                    def search_all(path: Path) -> None:
-                        with open(path / STORED_RUN, "w", encoding="utf-8") as stored:
-                            for group in _groups(list(queries)):
-                                run = ranked(searcher.search({q: queries[q] for q in group}, config.depth + (1 if drop_self else 0)))
-                                # Full-precision scores: the TREC file's six decimals could tie documents.
-                                stored.writelines(json.dumps([q, hits]) + "\n" for q, hits in run.items())
-                                take(run, group, tag)
-
-                    entry.store({"index": index.ref, "split": config.split}, search_all)
-                    source = "retrieved"
+def _score(ws: Workspace, plan: _Plan, folder: Path, index: Artifact | None, run_file: Path | None, fuse: list[Artifact] | None,
+           progress: Progress) -> dict[str, Any]:
+    """Rank (an index, fused runs or a run file), write run.trec, score, and write per_query.tsv
+    and metrics.json; the artifact's summary."""
+    config = plan.config
+    # Texts read on demand (a reranker's), and only the evaluated split's queries and judgments
+    # held: memory flat in the corpus size and in the other splits' query counts.
+    data = datasets.load(plan.dataset, lazy_corpus=True, splits=(config.split,))
+    drop_self = datasets.drop_self_hits(data, config.self_hits)
+    qrels, queries = data.split_qrels(config.split), data.split_queries(config.split)
+    # The cross-encoder, loaded by the first group that reranks and kept for the others.
+    spec = plan.rerank_spec
+    reranker = functools.cache(lambda: models.load_cross_encoder(spec, device=config.device, progress=progress)) if spec else None
+    rank = functools.partial(ranked, config=config, drop_self=drop_self, queries=queries, data=data, reranker=reranker, progress=progress)
+    warnings: list[str] = []  # what a run file held that the dataset does not
+    with open(folder / "run.trec", "w", encoding="utf-8") as trec:
+        scoring = Scoring(trec, qrels, plan.measures, len(queries), progress)
+        if index is not None:
+            source = _rank_index(ws, plan, index, queries, drop_self, rank, scoring, progress)
+        else:
+            if fuse:
+                # Each input's stored TREC run, fused by Pyserini's fusion; ranks are what RRF reads.
+                first = fusion_lib.fuse([runs.read_trec(ev.file("run.trec")) for ev in fuse], str(config.fusion),
+                                        rrf_k=config.rrf_k, weight=config.fusion_weight, depth=config.depth)
+                tag, source = str(config.fusion), "fused"
             else:
-                if fuse:
-                    # Each input's stored TREC run, fused by Pyserini's fusion; ranks are what RRF reads.
-                    first = fusion_lib.fuse([runs.read_trec(ev.file("run.trec")) for ev in fuse], str(config.fusion),
-                                            rrf_k=config.rrf_k, weight=config.fusion_weight, depth=config.depth)
-                    tag, source = str(config.fusion), "fused"
-                else:
-                    first = runs.read_trec(run_file)  # type: ignore[arg-type]
-                    unknown = sorted(set(first) - set(data.queries))
-                    if len(unknown) == len(first):
-                        raise InputError(f"no query id in the run is a {config.split} query of dataset '{data.name}' (e.g. '{unknown[0]}')", path=run_file)
-                    warnings.extend(_run_file_warnings(first, unknown, data, config.split))
-                    tag, source = run_file.stem, "run file"  # type: ignore[union-attr]
-                tag += "+rerank" if rerank_spec is not None else ""
-                for group in _groups(list(queries)):
-                    take(ranked({q: first[q] for q in group if q in first}), group, tag)
-        progress("score", 0, None)
-        aggregate, per_query = scorer.result()
-        progress("score", 1, 1)
-        with open(folder / "per_query.tsv", "w", encoding="utf-8", newline="") as out:
-            writer = csv.writer(out, delimiter="\t", lineterminator="\n")
-            writer.writerow(["query_id", "measure", "value"])
-            writer.writerows((q, m, f"{v:.6f}") for q, m, v in per_query)
-        metrics = {
-            "dataset": data.name,
-            "split": config.split,
-            "queries": len(qrels),
-            "queries_without_results": len(qrels) - answered,
-            "relevance_level": data.level(config.split),
-            "self_hits": "dropped" if drop_self else "kept",
-            "measures": {k: str(v) for k, v in measures.items()},
-            "aggregate": aggregate,
-        }
-        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-        if source == "run file" and answered < len(qrels):
-            warnings.append(f"{len(qrels) - answered} of {len(qrels)} judged {config.split} queries have no results in the run (each scores 0)")
-        return {"queries": len(qrels), "metrics": aggregate, "ranking": source, **({"warnings": warnings} if warnings else {})}
+                first = runs.read_trec(run_file)  # type: ignore[arg-type]
+                unknown = sorted(set(first) - set(data.queries))
+                if len(unknown) == len(first):
+                    raise InputError(f"no query id in the run is a {config.split} query of dataset '{data.name}' (e.g. '{unknown[0]}')", path=run_file)
+                warnings.extend(_run_file_warnings(first, unknown, data, config.split))
+                tag, source = Path(run_file).stem, "run file"  # type: ignore[arg-type]
+            tag += "+rerank" if spec is not None else ""
+            for group in _groups(list(queries)):
+                scoring.take(rank({q: first[q] for q in group if q in first}), group, tag)
+    aggregate = _write_scores(folder, data, config, scoring, drop_self, plan.measures, progress)
+    if source == "run file" and scoring.answered < len(qrels):
+        warnings.append(f"{len(qrels) - scoring.answered} of {len(qrels)} judged {config.split} queries have no results in the run (each scores 0)")
+    return {"queries": len(qrels), "metrics": aggregate, "ranking": source, **({"warnings": warnings} if warnings else {})}
 
-    return ws.build("evaluations", name or default_name, config, inputs, build, resolved=resolved, force=force)
+
+def _rank_index(ws: Workspace, plan: _Plan, index: Artifact, queries: dict[str, str], drop_self: bool, rank: Any, scoring: Scoring,
+                progress: Progress) -> str:
+    """Search ``index`` for every query, a group at a time, into ``scoring``; "stored" when the
+    ranking was kept from an earlier evaluation, "retrieved" when searched now. The ranking depends
+    on the index, the queries and the retrieval settings, never on the measures: evaluating again
+    with other measures scores the ranking kept here."""
+    config = plan.config
+    tag = index.name + ("+rerank" if plan.rerank_spec is not None else "")
+    entry = ws.cache("runs").entry(_ranking_key(index, plan.dataset, config, drop_self, plan.resolved.get("rerank_fingerprint")))
+    kept = entry.load()
+    if kept is not None:
+        for run in _stored_groups(kept.file(STORED_RUN)):
+            scoring.take(run, list(run), tag)
+        return "stored"
+    searcher = open_searcher(ws, index, progress, device=config.device)
+
+    def search_all(path: Path) -> None:
+        with open(path / STORED_RUN, "w", encoding="utf-8") as stored:
+            for group in _groups(list(queries)):
+                run = rank(searcher.search({q: queries[q] for q in group}, config.depth + (1 if drop_self else 0)))
+                # Full-precision scores: the TREC file's six decimals could tie documents.
+                stored.writelines(json.dumps([q, hits]) + "\n" for q, hits in run.items())
+                scoring.take(run, group, tag)
+
+    entry.store({"index": index.ref, "split": config.split}, search_all)
+    return "retrieved"
+
+
+def _write_scores(folder: Path, data: datasets.Dataset, config: EvaluateConfig, scoring: Scoring, drop_self: bool,
+                  measures: dict[str, Any], progress: Progress) -> dict[str, float]:
+    """per_query.tsv and metrics.json from what ``scoring`` took; the aggregate values."""
+    progress("score", 0, None)
+    aggregate, per_query_values = scoring.result()
+    progress("score", 1, 1)
+    with open(folder / "per_query.tsv", "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out, delimiter="\t", lineterminator="\n")
+        writer.writerow(["query_id", "measure", "value"])
+        writer.writerows((q, m, f"{v:.6f}") for q, m, v in per_query_values)
+    metrics = {
+        "dataset": data.name,
+        "split": config.split,
+        "queries": len(scoring.qrels),
+        "queries_without_results": len(scoring.qrels) - scoring.answered,
+        "relevance_level": data.level(config.split),
+        "self_hits": "dropped" if drop_self else "kept",
+        "measures": {k: str(v) for k, v in measures.items()},
+        "aggregate": aggregate,
+    }
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    return aggregate
 
 
 def _run_file_warnings(run: Run, unknown: list[str], data: datasets.Dataset, split: str) -> list[str]:
