@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from retrieval_cli.store.foreign_writes import apply_umask, library_writes
 from retrieval_cli.training.checkpoints import checkpoint_dir, drop_incomplete, latest_checkpoint
 from retrieval_cli.training.config import CHECKPOINT_TOKENS, TOPIC_SAMPLERS, BiEncoderTrainConfig
 from retrieval_cli.training.dev_evaluator import dev_evaluator
-from retrieval_cli.training.examples import examples_for, sampler_factory
+from retrieval_cli.training.examples import Examples, examples_for, sampler_factory
 from retrieval_cli.training.model_card import train_command, write_model_card
 from retrieval_cli.training.trainer import (
     CHECKPOINT_MINUTES,
@@ -162,6 +163,27 @@ def planned_version(ws: Workspace, source: Artifact, config: BiEncoderTrainConfi
     return ws.version_of("models", config, inputs, resolved)
 
 
+@dataclass
+class _Training:
+    """One training's explicit inputs, resolved before any work: what trains on what, where
+    its checkpoints go and which it resumes, and which process of a distributed run this is."""
+
+    source: Artifact
+    config: BiEncoderTrainConfig
+    clusters: Artifact | None
+    spec: models.ModelSpec
+    guide_spec: models.ModelSpec | None
+    dataset: Artifact
+    ref: str  # models/NAME@VERSION
+    resolved: dict[str, Any]
+    checkpoints: Path
+    left: tuple[Path, int] | None  # the checkpoint it resumes, and its step
+    checkpoint_steps: int
+    checkpoint_minutes: float
+    rank: int
+    world: int
+
+
 def train_bi_encoder(
     ws: Workspace,
     source: Artifact,
@@ -189,7 +211,6 @@ def train_bi_encoder(
     if not checkpoint_minutes >= 0:  # NaN too
         raise InputError(f"checkpoint-minutes must be >= 0, got {checkpoint_minutes}", field="checkpoint_minutes")
     resolved, inputs, spec, guide_spec = _resolve(ws, source, config, clusters)
-    dataset_artifact = ws.inputs_of(source)["dataset"]
     name = name or f"{source.name}-{config.loss}"
     version = ws.version_of("models", config, inputs, resolved)
     existing = ws.existing("models", name, version, force)
@@ -197,124 +218,14 @@ def train_bi_encoder(
         return BuildResult(ws.checked(existing), reused=True)  # a cache hit is verified like any other
     checkpoints = checkpoint_dir(ws, name, version)
     rank, world = _distributed()
-    if rank == 0:
-        drop_incomplete(checkpoints)
-    left = latest_checkpoint(checkpoints)
-    if left is not None and not resume:
-        if not force:
-            raise InputError(
-                f"training of models/{name}@{version} stopped at step {left[1]} (checkpoint in {left[0]}); "
-                "without --no-resume it continues, --force starts over"
-            )
-        if rank == 0:
-            shutil.rmtree(checkpoints, ignore_errors=True)
-        left = None
+    left = _leftover(checkpoints, f"models/{name}@{version}", resume=resume, force=force, rank=rank)
+    t = _Training(source, config, clusters, spec, guide_spec, ws.inputs_of(source)["dataset"], f"models/{name}@{version}", resolved,
+                  checkpoints, left, checkpoint_steps, checkpoint_minutes, rank, world)
 
     def build(folder: Path) -> dict[str, Any]:
-        from datasets import Dataset, disable_progress_bars
-        from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-        from sentence_transformers.base.sampler import BatchSamplers
-        from transformers import PrinterCallback, set_seed
-
-        disable_progress_bars()
-        examples = examples_for(ws, source, config)
-        rows = examples.rows
-        make_sampler = sampler_factory(config, clusters, examples)
-        if not config.objective.teacher:
-            for r in rows:
-                r.pop("label", None)
-
-        class Trainer(SentenceTransformerTrainer):
-            def add_model_card_callback(self, default_args_dict):  # noqa: ANN001, ANN201
-                pass  # the manifest records the run; the card's widget scan draws its own tqdm bar
-
-            def get_batch_sampler(self, dataset, *args, **kwargs):  # noqa: ANN001, ANN201
-                if make_sampler is not None:
-                    return make_sampler(dataset, **kwargs)
-                return super().get_batch_sampler(dataset, *args, **kwargs)
-
-        device = training_device(config.device)
-        set_seed(config.seed)
-        model = models.load_sentence_transformer(spec, device=device)
-        model.max_seq_length = config.max_seq_length
-        guide = models.load_sentence_transformer(guide_spec, device=device) if guide_spec is not None else None
-        data = datasets.load(dataset_artifact, lazy_corpus=True)  # texts are read only by a dev evaluator
-        evaluator = None
-        if config.eval_split and config.eval_split in data.qrels:
-            hidden = config.eval_split in datasets.hidden_query_splits(dataset_artifact)
-            evaluator = dev_evaluator(data, config, progress, hidden=hidden)
-        precision = _precision(config)
-        prompts = training_prompts(model, config, list(rows[0]))
-        recompute = recomputes_activations(config, device, sum(1 for c in rows[0] if c != "label"))
-        if recompute:
-            _recompute_activations(model, config.base)
-        args = SentenceTransformerTrainingArguments(
-            output_dir=str(checkpoints),
-            **schedule(config.epochs, config.batch_size, config.learning_rate, config.warmup_ratio, config.seed),
-            batch_sampler=BatchSamplers.NO_DUPLICATES if config.sampler == "no-duplicates" else BatchSamplers.BATCH_SAMPLER,
-            save_strategy="steps" if checkpoint_steps else "no",
-            save_steps=checkpoint_steps or 500,
-            save_total_limit=1,
-            eval_strategy="epoch" if evaluator is not None else "no",
-            logging_strategy="steps",
-            logging_steps=1,
-            fp16=precision == "fp16",
-            bf16=precision == "bf16",
-            # accelerate spreads CPU processes (torchrun without GPUs) only when told it is on CPU.
-            **device_arguments(device),
-            ddp_backend="gloo" if device == "cpu" and world > 1 else None,
-            prompts=prompts or None,
-        )
-        clock = checkpoint_clock(checkpoint_minutes)
-        trainer = Trainer(
-            model=model, args=args, train_dataset=Dataset.from_list(rows), loss=_bi_encoder_loss(config, model, guide),
-            evaluator=evaluator, callbacks=[progress_callback(progress, "train bi-encoder"), clock],
-        )
-        trainer.remove_callback(PrinterCallback)  # library code never prints
-        # The starting model on the same dev split: whether training helped is read off one manifest.
-        dev_base = evaluator(model) if evaluator is not None and rank == 0 else None
-        try:
-            with library_writes(checkpoints), stop_on_sigterm(clock):  # checkpoints: torch.save and safetensors
-                result = trainer.train(resume_from_checkpoint=str(left[0]) if left else None)
-        except OSError:
-            drop_incomplete(checkpoints)
-            raise
-        if clock.stopped:  # checkpointed at the step SIGTERM arrived: no model, the next run resumes there
-            raise Terminated()
-        log = _log_records(trainer.state.log_history)
-        evals = [r["eval"] for r in log if "eval" in r]
-        losses = [r["loss"] for r in log if "loss" in r]
-        summary = {
-            "kind": "bi-encoder",
-            "examples": len(rows),
-            "queries": examples.queries,
-            "queries_short": examples.short,
-            "steps": int(result.global_step),
-            "resumed_from_step": left[1] if left else 0,
-            # Over the whole log, so a resumed run reports what an uninterrupted one would.
-            "train_loss": round(sum(losses) / len(losses), 5) if losses else None,
-            "final_loss": losses[-1] if losses else None,
-            "dev": evals[-1] if evals else None,
-            "dev_base": dev_base,
-            "precision": precision,
-            "processes": world,
-            "device": models.device_of(model),
-            "gradient_checkpointing": recompute,
-            **({"prompts": prompts} if prompts else {}),
-            "similarity": models.similarity(model, config.base),
-            **({"warnings": source.summary["warnings"]} if source.summary.get("warnings") else {}),  # e.g. trained on test queries
-        }
+        model, log, summary = _fit(ws, t, progress)
         if rank == 0:
-            with library_writes(folder / "model"):
-                model.save_pretrained(str(folder / "model"))
-            with open(folder / "training_log.jsonl", "w", encoding="utf-8") as out:
-                out.writelines(json.dumps(r) + "\n" for r in log)
-            write_model_card(
-                folder / "model", ref=f"models/{name}@{version}", kind="bi-encoder", base=config.base,
-                config={**config.versioned(), **resolved}, negatives=source, dataset=dataset_artifact, facts=summary,
-                command=train_command(source, "bi-encoder", config, BiEncoderTrainConfig(), name),
-            )
-            apply_umask(folder / "model")
+            _write(folder, t, model, log, summary, name)
         return summary
 
     if world > 1 and rank != 0:
@@ -331,6 +242,142 @@ def train_bi_encoder(
     if world > 1:
         _barrier()
     return result
+
+
+def _leftover(checkpoints: Path, ref: str, *, resume: bool, force: bool, rank: int) -> tuple[Path, int] | None:
+    """The checkpoint an interrupted run of this version left (resumed), after dropping any a
+    crash left half-written; without ``resume`` it is an error, or with ``force`` discarded."""
+    if rank == 0:
+        drop_incomplete(checkpoints)
+    left = latest_checkpoint(checkpoints)
+    if left is not None and not resume:
+        if not force:
+            raise InputError(f"training of {ref} stopped at step {left[1]} (checkpoint in {left[0]}); without --no-resume it continues, --force starts over")
+        if rank == 0:
+            shutil.rmtree(checkpoints, ignore_errors=True)
+        left = None
+    return left
+
+
+def _trainer(ws: Workspace, t: _Training, progress: Progress) -> tuple[Any, Any, Any, Examples, dict[str, Any]]:
+    """The sentence-transformers trainer for ``t``: (trainer, model, checkpoint clock, examples,
+    facts for the summary: precision, prompts, activation recomputation, the base's dev score)."""
+    from datasets import Dataset, disable_progress_bars
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.base.sampler import BatchSamplers
+    from transformers import PrinterCallback, set_seed
+
+    config = t.config
+    disable_progress_bars()
+    examples = examples_for(ws, t.source, config)
+    rows = examples.rows
+    make_sampler = sampler_factory(config, t.clusters, examples)
+    if not config.objective.teacher:
+        for r in rows:
+            r.pop("label", None)
+
+    class Trainer(SentenceTransformerTrainer):
+        def add_model_card_callback(self, default_args_dict):  # noqa: ANN001, ANN201
+            pass  # the manifest records the run; the card's widget scan draws its own tqdm bar
+
+        def get_batch_sampler(self, dataset, *args, **kwargs):  # noqa: ANN001, ANN201
+            if make_sampler is not None:
+                return make_sampler(dataset, **kwargs)
+            return super().get_batch_sampler(dataset, *args, **kwargs)
+
+    device = training_device(config.device)
+    set_seed(config.seed)
+    model = models.load_sentence_transformer(t.spec, device=device)
+    model.max_seq_length = config.max_seq_length
+    guide = models.load_sentence_transformer(t.guide_spec, device=device) if t.guide_spec is not None else None
+    data = datasets.load(t.dataset, lazy_corpus=True)  # texts are read only by a dev evaluator
+    evaluator = None
+    if config.eval_split and config.eval_split in data.qrels:
+        evaluator = dev_evaluator(data, config, progress, hidden=config.eval_split in datasets.hidden_query_splits(t.dataset))
+    precision = _precision(config)
+    prompts = training_prompts(model, config, list(rows[0]))
+    recompute = recomputes_activations(config, device, sum(1 for c in rows[0] if c != "label"))
+    if recompute:
+        _recompute_activations(model, config.base)
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(t.checkpoints),
+        **schedule(config.epochs, config.batch_size, config.learning_rate, config.warmup_ratio, config.seed),
+        batch_sampler=BatchSamplers.NO_DUPLICATES if config.sampler == "no-duplicates" else BatchSamplers.BATCH_SAMPLER,
+        save_strategy="steps" if t.checkpoint_steps else "no",
+        save_steps=t.checkpoint_steps or 500,
+        save_total_limit=1,
+        eval_strategy="epoch" if evaluator is not None else "no",
+        logging_strategy="steps",
+        logging_steps=1,
+        fp16=precision == "fp16",
+        bf16=precision == "bf16",
+        # accelerate spreads CPU processes (torchrun without GPUs) only when told it is on CPU.
+        **device_arguments(device),
+        ddp_backend="gloo" if device == "cpu" and t.world > 1 else None,
+        prompts=prompts or None,
+    )
+    clock = checkpoint_clock(t.checkpoint_minutes)
+    trainer = Trainer(
+        model=model, args=args, train_dataset=Dataset.from_list(rows), loss=_bi_encoder_loss(config, model, guide),
+        evaluator=evaluator, callbacks=[progress_callback(progress, "train bi-encoder"), clock],
+    )
+    trainer.remove_callback(PrinterCallback)  # library code never prints
+    # The starting model on the same dev split: whether training helped is read off one manifest.
+    dev_base = evaluator(model) if evaluator is not None and t.rank == 0 else None
+    facts = {"precision": precision, "prompts": prompts, "gradient_checkpointing": recompute, "dev_base": dev_base}
+    return trainer, model, clock, examples, facts
+
+
+def _fit(ws: Workspace, t: _Training, progress: Progress) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
+    """Train (resuming ``t.left``), checkpointing as told; (model, log records, summary). SIGTERM
+    checkpoints and raises Terminated: no model, the next run resumes there."""
+    trainer, model, clock, examples, facts = _trainer(ws, t, progress)
+    try:
+        with library_writes(t.checkpoints), stop_on_sigterm(clock):  # checkpoints: torch.save and safetensors
+            result = trainer.train(resume_from_checkpoint=str(t.left[0]) if t.left else None)
+    except OSError:
+        drop_incomplete(t.checkpoints)
+        raise
+    if clock.stopped:
+        raise Terminated()
+    log = _log_records(trainer.state.log_history)
+    evals = [r["eval"] for r in log if "eval" in r]
+    losses = [r["loss"] for r in log if "loss" in r]
+    summary = {
+        "kind": "bi-encoder",
+        "examples": len(examples.rows),
+        "queries": examples.queries,
+        "queries_short": examples.short,
+        "steps": int(result.global_step),
+        "resumed_from_step": t.left[1] if t.left else 0,
+        # Over the whole log, so a resumed run reports what an uninterrupted one would.
+        "train_loss": round(sum(losses) / len(losses), 5) if losses else None,
+        "final_loss": losses[-1] if losses else None,
+        "dev": evals[-1] if evals else None,
+        "dev_base": facts["dev_base"],
+        "precision": facts["precision"],
+        "processes": t.world,
+        "device": models.device_of(model),
+        "gradient_checkpointing": facts["gradient_checkpointing"],
+        **({"prompts": facts["prompts"]} if facts["prompts"] else {}),
+        "similarity": models.similarity(model, t.config.base),
+        **({"warnings": t.source.summary["warnings"]} if t.source.summary.get("warnings") else {}),  # e.g. trained on test queries
+    }
+    return model, log, summary
+
+
+def _write(folder: Path, t: _Training, model: Any, log: list[dict[str, Any]], summary: dict[str, Any], name: str) -> None:
+    """The model folder (with its card) and the training log."""
+    with library_writes(folder / "model"):
+        model.save_pretrained(str(folder / "model"))
+    with open(folder / "training_log.jsonl", "w", encoding="utf-8") as out:
+        out.writelines(json.dumps(r) + "\n" for r in log)
+    write_model_card(
+        folder / "model", ref=t.ref, kind="bi-encoder", base=t.config.base,
+        config={**t.config.versioned(), **t.resolved}, negatives=t.source, dataset=t.dataset, facts=summary,
+        command=train_command(t.source, "bi-encoder", t.config, BiEncoderTrainConfig(), name),
+    )
+    apply_umask(folder / "model")
 
 
 def _barrier() -> None:

@@ -14,7 +14,7 @@ from retrieval_cli.training.config import TOPIC_SAMPLERS, BiEncoderTrainConfig
 
 
 @dataclass
-class _Examples:
+class Examples:
     """Training rows plus what the topic samplers need per row."""
 
     rows: list[dict[str, Any]]
@@ -23,7 +23,7 @@ class _Examples:
     short: int
 
 
-def examples_for(ws: Workspace, source: Artifact, config: BiEncoderTrainConfig) -> _Examples:
+def examples_for(ws: Workspace, source: Artifact, config: BiEncoderTrainConfig) -> Examples:
     """Rows for the loss, in the format its objective takes (``Objective.rows``: n-tuples, with
     teacher margins or scores for distillation; triplets for gist); margin-labelled triplets for
     tas-balanced (one drawn per query each epoch)."""
@@ -31,7 +31,7 @@ def examples_for(ws: Workspace, source: Artifact, config: BiEncoderTrainConfig) 
     rows, queries, short = negatives.rows(ws, source, fmt, config.num_negatives, with_ids=True)
     if not rows:
         raise InputError(f"'{source.ref}' gives no training rows ({short} of {queries} queries short of negatives)")
-    return _Examples(rows, [r.pop("query_id") for r in rows], queries, short)
+    return Examples(rows, [r.pop("query_id") for r in rows], queries, short)
 
 
 def _row_texts(row: dict[str, Any]) -> frozenset[str]:
@@ -49,7 +49,7 @@ def _cluster_of_rows(clusters: Artifact, query_ids: list[str]) -> list[int]:
     return [assigned[q] for q in query_ids]
 
 
-def sampler_factory(config: BiEncoderTrainConfig, clusters: Artifact | None, examples: _Examples) -> Any:
+def sampler_factory(config: BiEncoderTrainConfig, clusters: Artifact | None, examples: Examples) -> Any:
     """A batch-sampler maker for the topic samplers (None: sentence-transformers' own samplers)."""
     from retrieval_cli.training import batching
 
