@@ -10,21 +10,25 @@ from retrieval_cli.cli import console
 from retrieval_cli.cli.options import (
     DatasetArg, DatasetOpt, DeviceOpt, ForceOpt, NameOpt, QueryPromptOpt, QuietOpt, WorkspaceOpt, dataset_ref, workspace,
 )
+from retrieval_cli.training.clustering import ClusterConfig
+
+_D = ClusterConfig()  # the options' defaults are the config's
 
 
 def cluster_queries_cli(
     dataset: DatasetArg = None,
     dataset_opt: DatasetOpt = None,
-    split: Annotated[str, typer.Option(help="Split whose queries are clustered.")] = "train",
-    model: Annotated[str, typer.Option(help="Bi-encoder that embeds the queries: alias (minilm), models/NAME, folder or hub id.")] = "minilm",
-    k: Annotated[int, typer.Option("--k", help="Number of clusters.")] = 64,
-    iterations: Annotated[int, typer.Option(help="k-means iterations.")] = 25,
-    restarts: Annotated[int, typer.Option(help="k-means runs from different starts; the tightest is kept.")] = 5,
-    seed: Annotated[int, typer.Option(help="k-means seed; same seed, same clusters.")] = 13,
-    examples: Annotated[int, typer.Option(help="Queries nearest each centroid kept as examples.")] = 5,
+    split: Annotated[str, typer.Option(help="Split whose queries are clustered.")] = _D.split,
+    model: Annotated[str, typer.Option(help="Bi-encoder that embeds the queries: alias (minilm), models/NAME, folder or hub id.")] = _D.model,
+    k: Annotated[int, typer.Option("--k", help="Number of clusters.")] = _D.k,
+    iterations: Annotated[int, typer.Option(help="k-means iterations.")] = _D.iterations,
+    restarts: Annotated[int, typer.Option(help="k-means runs from different starts; the tightest is kept.")] = _D.restarts,
+    seed: Annotated[int, typer.Option(help="k-means seed; same seed, same clusters.")] = _D.seed,
+    examples: Annotated[int, typer.Option(help="Queries nearest each centroid kept as examples.")] = _D.examples,
+    batch_size: Annotated[int, typer.Option(help="Queries embedded at once (how fast, not what).")] = _D.batch_size,
     show: Annotated[int, typer.Option(help="Largest clusters to print with their examples.")] = 5,
-    query_prompt: QueryPromptOpt = "",
-    device: DeviceOpt = "auto",
+    query_prompt: QueryPromptOpt = _D.query_prompt,
+    device: DeviceOpt = _D.device,
     name: NameOpt = None,
     workspace_path: WorkspaceOpt = None,
     force: ForceOpt = False,
@@ -39,7 +43,7 @@ def cluster_queries_cli(
     data = ws.resolve(dataset_ref(dataset, dataset_opt), kind="datasets")
     config = clustering.ClusterConfig(
         split=split, model=model, k=k, iterations=iterations, restarts=restarts, seed=seed, examples=examples,
-        query_prompt=query_prompt, device=device,
+        batch_size=batch_size, query_prompt=query_prompt, device=device,
     )
     with console.progress(quiet) as bar:
         result = clustering.cluster_queries(ws, data, config, name=name, force=force, progress=bar)

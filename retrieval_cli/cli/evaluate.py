@@ -11,23 +11,27 @@ from rich.table import Table
 
 from retrieval_cli.cli import console
 from retrieval_cli.cli.options import DeviceOpt, ForceOpt, JsonOpt, NameOpt, QuietOpt, SelfHitsOpt, WorkspaceOpt, workspace
+from retrieval_cli.evaluate.evaluation import EvaluateConfig
+
+_D = EvaluateConfig()  # the options' defaults are the config's
 
 
 def evaluate_cli(
     index: Annotated[Optional[str], typer.Argument(help="Index reference (indexes/NAME[@VERSION]).")] = None,
     dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Dataset reference \\[default: the index's dataset].")] = None,
     run: Annotated[Optional[Path], typer.Option("--run", help="Score this TREC run file instead of retrieving.")] = None,
-    split: Annotated[str, typer.Option(help="Qrels split to evaluate on.")] = "test",
+    split: Annotated[str, typer.Option(help="Qrels split to evaluate on.")] = _D.split,
     measure: Annotated[Optional[list[str]], typer.Option("--measure", "-m", help="ir-measures measure; repeatable \\[default: nDCG@10, R@100].")] = None,
-    depth: Annotated[int, typer.Option(help="Documents retrieved per query.")] = 1000,
+    depth: Annotated[int, typer.Option(help="Documents retrieved per query.")] = _D.depth,
     rerank: Annotated[Optional[str], typer.Option(help="Cross-encoder to rerank with (models/NAME, folder or hub id).")] = None,
-    rerank_depth: Annotated[int, typer.Option(help="How many top documents the cross-encoder rescores.")] = 100,
-    self_hits: SelfHitsOpt = "auto",
+    rerank_depth: Annotated[int, typer.Option(help="How many top documents the cross-encoder rescores.")] = _D.rerank_depth,
+    rerank_batch_size: Annotated[int, typer.Option(help="Pairs the cross-encoder scores at once.")] = _D.rerank_batch_size,
+    self_hits: SelfHitsOpt = _D.self_hits,
     fuse: Annotated[Optional[list[str]], typer.Option("--fuse", help="Evaluation whose run to fuse (repeat: two or more, e.g. a BM25 and a dense one) instead of retrieving.")] = None,
     fusion: Annotated[str, typer.Option(help="With --fuse: rrf (reciprocal-rank fusion, Cormack et al. 2009) or norm (min-max scores, weighted).")] = "rrf",
-    rrf_k: Annotated[int, typer.Option(help="RRF's k in 1/(k + rank).")] = 60,
-    fusion_weight: Annotated[float, typer.Option(help="norm: the first run's weight; the second gets 1 - weight.")] = 0.5,
-    device: DeviceOpt = "auto",
+    rrf_k: Annotated[int, typer.Option(help="RRF's k in 1/(k + rank).")] = _D.rrf_k,
+    fusion_weight: Annotated[float, typer.Option(help="norm: the first run's weight; the second gets 1 - weight.")] = _D.fusion_weight,
+    device: DeviceOpt = _D.device,
     name: NameOpt = None,
     workspace_path: WorkspaceOpt = None,
     force: ForceOpt = False,
@@ -40,7 +44,7 @@ def evaluate_cli(
     ws = workspace(workspace_path)
     config = evaluation.EvaluateConfig(
         split=split, measures=list(measure or evaluation.DEFAULT_MEASURES), depth=depth,
-        rerank=rerank, rerank_depth=rerank_depth, self_hits=self_hits,
+        rerank=rerank, rerank_depth=rerank_depth, rerank_batch_size=rerank_batch_size, self_hits=self_hits,
         fusion=fusion if fuse else None, rrf_k=rrf_k, fusion_weight=fusion_weight, device=device,
     )
     fused = [ws.resolve(ref, kind="evaluations") for ref in fuse or []]

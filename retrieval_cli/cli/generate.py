@@ -24,27 +24,31 @@ from retrieval_cli.cli.options import (
     workspace,
 )
 
+from retrieval_cli.derive.pseudo_queries import QueryGenConfig
+
+_D = QueryGenConfig()  # the options' defaults are the config's
 
 def generate_queries_cli(
     dataset: DatasetArg = None,
     dataset_opt: DatasetOpt = None,
-    method: Annotated[str, typer.Option(help="title: the title is the query (title → body); ict: one sentence of the passage is the query (inverse cloze, Lee et al. 2019); llm: an LLM writes a query for the passage (\"Don't Retrieve, Generate\").")] = "title",
-    split: Annotated[str, typer.Option(help="Split to put the generated queries in.")] = "train",
+    method: Annotated[str, typer.Option(help="title: the title is the query (title → body); ict: one sentence of the passage is the query (inverse cloze, Lee et al. 2019); llm: an LLM writes a query for the passage (\"Don't Retrieve, Generate\").")] = _D.method,
+    split: Annotated[str, typer.Option(help="Split to put the generated queries in.")] = _D.split,
     max_queries: Annotated[Optional[int], typer.Option(help="Sample at most this many queries (with --seed).")] = None,
-    min_words: Annotated[int, typer.Option(help="Skip titles / sentences shorter than this.")] = 3,
-    seed: Annotated[int, typer.Option(help="Seed for sentence choice, sampling and LLM decoding.")] = 13,
-    hide_query: Annotated[bool, typer.Option("--hide-query/--keep-query", metavar="", help="title, ict: training positives leave out the text the query was cut from (ICT-style), so training is not string matching; chosen on Cranfield's LLM-written dev split (recipes/results/mining-defaults.md).")] = True,
-    dev_queries: Annotated[int, typer.Option(help="Hold this many queries out as split 'dev', which train scores each epoch: choose settings there, never on evaluation queries.")] = 0,
-    dev_method: Annotated[str, typer.Option(help="Who writes the dev queries: the same method [default], or llm (an LLM writes one query per held-out document, a dev split that copies nothing).")] = "",
-    llm: LLMOpt = "default",
-    api_key_env: ApiKeyEnvOpt = "",
-    prompt: Annotated[str, typer.Option(help="Packaged few-shot template (query.txt, negative.txt) or a path with a {passage} placeholder.")] = "query.txt",
-    max_tokens: Annotated[int, typer.Option(help="LLM tokens per query at most.")] = 48,
-    temperature: Annotated[float, typer.Option(help="LLM sampling temperature.")] = 0.7,
-    max_words: Annotated[int, typer.Option(help="Reject generated queries longer than this.")] = 32,
-    concurrency: ConcurrencyOpt = 4,
-    max_failures: MaxFailuresOpt = 0.05,
-    device: DeviceOpt = "auto",
+    min_words: Annotated[int, typer.Option(help="Skip titles / sentences shorter than this.")] = _D.min_words,
+    seed: Annotated[int, typer.Option(help="Seed for sentence choice, sampling and LLM decoding.")] = _D.seed,
+    hide_query: Annotated[bool, typer.Option("--hide-query/--keep-query", metavar="", help="title, ict: training positives leave out the text the query was cut from (ICT-style), so training is not string matching; chosen on Cranfield's LLM-written dev split (recipes/results/mining-defaults.md).")] = _D.hide_query,
+    dev_queries: Annotated[int, typer.Option(help="Hold this many queries out as split 'dev', which train scores each epoch: choose settings there, never on evaluation queries.")] = _D.dev_queries,
+    dev_method: Annotated[str, typer.Option(help="Who writes the dev queries: the same method [default], or llm (an LLM writes one query per held-out document, a dev split that copies nothing).")] = _D.dev_method,
+    llm: LLMOpt = _D.llm,
+    api_key_env: ApiKeyEnvOpt = _D.api_key_env,
+    prompt: Annotated[str, typer.Option(help="Packaged few-shot template (query.txt, negative.txt) or a path with a {passage} placeholder.")] = _D.prompt,
+    passage_words: Annotated[int, typer.Option(help="The passage is cut to this many words in the prompt.")] = _D.passage_words,
+    max_tokens: Annotated[int, typer.Option(help="LLM tokens per query at most.")] = _D.sampling.max_tokens,
+    temperature: Annotated[float, typer.Option(help="LLM sampling temperature.")] = _D.sampling.temperature,
+    max_words: Annotated[int, typer.Option(help="Reject generated queries longer than this.")] = _D.max_words,
+    concurrency: ConcurrencyOpt = _D.concurrency,
+    max_failures: MaxFailuresOpt = _D.max_failures,
+    device: DeviceOpt = _D.device,
     shard: ShardOpt = None,
     name: NameOpt = None,
     workspace_path: WorkspaceOpt = None,
@@ -62,7 +66,7 @@ def generate_queries_cli(
     config = generation.QueryGenConfig(
         method=method, split=split, max_queries=max_queries, min_words=min_words, seed=seed, hide_query=hide_query, dev_queries=dev_queries, dev_method=dev_method,
         llm=llm,
-        api_key_env=api_key_env, prompt=prompt, max_words=max_words, concurrency=concurrency, max_failures=max_failures,
+        api_key_env=api_key_env, prompt=prompt, passage_words=passage_words, max_words=max_words, concurrency=concurrency, max_failures=max_failures,
         sampling=SamplingParams(max_tokens=max_tokens, temperature=temperature, seed=seed), device=device,
     )
     with console.progress(quiet) as bar:

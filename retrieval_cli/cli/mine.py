@@ -59,6 +59,8 @@ def mine_negatives_cli(
     llm_prompt: Annotated[str, typer.Option(help="Packaged few-shot template (query.txt, negative.txt) or a path with a {query} (and optional {positive}) placeholder.")] = _D.llm_prompt,
     llm_max_tokens: Annotated[int, typer.Option(help="LLM tokens per generated negative at most.")] = _D.llm_sampling.max_tokens,
     llm_temperature: Annotated[float, typer.Option(help="LLM sampling temperature.")] = _D.llm_sampling.temperature,
+    llm_max_words: Annotated[int, typer.Option(help="Reject generated negatives longer than this many words.")] = _D.llm_max_words,
+    llm_min_words: Annotated[int, typer.Option(help="Reject generated negatives shorter than this many words.")] = _D.llm_min_words,
     concurrency: ConcurrencyOpt = _D.concurrency,
     max_failures: MaxFailuresOpt = _D.max_failures,
     batch_size: Annotated[int, typer.Option(help="Cross-encoder batch size.")] = _D.batch_size,

@@ -19,6 +19,7 @@ def report_cli(
     correction: Annotated[str, typer.Option(help="Multiple-comparison correction: holm, bonferroni or none.")] = "holm",
     alpha: Annotated[float, typer.Option(help="Significance level for the * marks.")] = 0.05,
     seed: Annotated[int, typer.Option(help="Seed of the randomization test.")] = 13,
+    resamples: Annotated[int, typer.Option(help="Resamples of the randomization test.")] = 10_000,
     name: Annotated[str, typer.Option("--name", "-n", help="Report artifact name.")] = "report",
     workspace_path: WorkspaceOpt = None,
     force: ForceOpt = False,
@@ -38,7 +39,7 @@ def report_cli(
         chosen = [ws.resolve(ref, kind="evaluations") for ref in evaluations or []]
     first, *others = baseline or [None]
     per_target = [ws.resolve(ref, kind="evaluations") for ref in others]
-    config = reporting.ReportConfig(baseline=first, test=test, correction=correction, alpha=alpha, seed=seed)
+    config = reporting.ReportConfig(baseline=first, test=test, correction=correction, alpha=alpha, seed=seed, resamples=resamples)
     with console.progress(quiet) as bar:
         result = reporting.report(ws, chosen, config, name=name, baselines=per_target, force=force, progress=bar)
     console.comparison(result.artifact, f"report {result.artifact.ref}")

@@ -9,40 +9,49 @@ import typer
 
 from retrieval_cli.cli import console
 from retrieval_cli.cli.options import DeviceOpt, DocumentPromptOpt, ForceOpt, NameOpt, QueryPromptOpt, QuietOpt, WorkspaceOpt, workspace
-from retrieval_cli.training import CHECKPOINT_MINUTES, CHECKPOINT_STEPS, objectives
+from retrieval_cli.training import CHECKPOINT_MINUTES, CHECKPOINT_STEPS, BiEncoderTrainConfig, CrossEncoderTrainConfig, objectives
 
-KINDS = ("bi-encoder", "cross-encoder")
+_BI, _CE = BiEncoderTrainConfig(), CrossEncoderTrainConfig()  # the defaults the help states are the configs'
+
+# The options that set a config field (``training.config_for`` maps them to the kind's fields);
+# the others say what to train on, where the result goes and how to survive an interruption.
+CONFIG_OPTIONS = (
+    "base", "loss", "sampler", "num_negatives", "epochs", "batch_size", "learning_rate", "warmup_ratio", "max_length", "seed",
+    "scale", "mini_batch_size", "guide", "inbatch_weight", "margin_bins", "eval_split", "measure", "precision", "query_prompt",
+    "document_prompt", "device", "gradient_checkpointing",
+)
 
 
 def train_cli(
     negatives_ref: Annotated[str, typer.Option("--negatives", help="Negatives artifact to train on (negatives/NAME[@VERSION] or NAME).")],
     kind: Annotated[str, typer.Option("--kind", help="bi-encoder (a dense retriever) or cross-encoder (a reranker and mining teacher).")] = "bi-encoder",
-    base: Annotated[str, typer.Option(help="Starting model: alias (minilm), models/NAME, folder or hub id.")] = "minilm",
+    base: Annotated[Optional[str], typer.Option(help=f"Starting model: alias (minilm), models/NAME, folder or hub id \\[default: {_BI.base}].")] = None,
     loss: Annotated[Optional[str], typer.Option(help=(
         "bi-encoder: " + "; ".join(f"{name} ({objectives.get(name).summary})" for name in objectives.names())
-        + ". cross-encoder: bce, listnet, lambda. \\[default: mnrl / bce]"))] = None,
+        + f". cross-encoder: bce, listnet, lambda. \\[default: {_BI.loss} / {_CE.loss}]"))] = None,
     sampler: Annotated[Optional[str], typer.Option(help=(
         "bi-encoder batches: random, no-duplicates, tas (one query cluster per batch), tas-balanced (tas + negatives "
-        "drawn evenly over teacher-margin bins). \\[default: no-duplicates]"))] = None,
+        f"drawn evenly over teacher-margin bins). \\[default: {_BI.sampler}]"))] = None,
     clusters: Annotated[Optional[str], typer.Option(help="Clusters artifact (cluster-queries) for the tas samplers.")] = None,
     num_negatives: Annotated[Optional[int], typer.Option(help="Hard negatives per query used \\[default: all mined].")] = None,
-    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 1,
-    batch_size: Annotated[Optional[int], typer.Option(help="Examples per step \\[default: 32 bi-encoder, 16 cross-encoder].")] = None,
-    learning_rate: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = 2e-5,
-    warmup_ratio: Annotated[float, typer.Option(help="Share of steps with linear warm-up.")] = 0.1,
-    max_length: Annotated[int, typer.Option(help="Tokens per text (bi-encoder) or per (query, document) pair (cross-encoder).")] = 256,
-    seed: Annotated[int, typer.Option(help="Seed for initialisation, shuffling, sampling and dropout.")] = 13,
-    scale: Annotated[Optional[float], typer.Option(help="A cosine model's scores are scale x cosine (mnrl, cached-mnrl, mw, margin-mse, tas-b; a dot model's are raw) \\[default: 20].")] = None,
-    mini_batch_size: Annotated[Optional[int], typer.Option(help="cached-mnrl: examples per forward chunk (memory only) \\[default: 16].")] = None,
-    guide: Annotated[Optional[str], typer.Option(help="gist: guide model; tas-b: in-batch teacher. Frozen bi-encoder \\[default: minilm].")] = None,
-    inbatch_weight: Annotated[Optional[float], typer.Option(help="tas-b: weight of the in-batch teacher term \\[default: 0.75].")] = None,
-    margin_bins: Annotated[Optional[int], typer.Option(help="tas-balanced: teacher-margin bins \\[default: 10].")] = None,
-    eval_split: Annotated[str, typer.Option(help="Split evaluated after each epoch when the dataset has it; '' for none.")] = "dev",
+    epochs: Annotated[Optional[int], typer.Option(help=f"Training epochs \\[default: {_BI.epochs}].")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help=f"Examples per step \\[default: {_BI.batch_size} bi-encoder, {_CE.batch_size} cross-encoder].")] = None,
+    learning_rate: Annotated[Optional[float], typer.Option("--lr", help=f"Peak learning rate \\[default: {_BI.learning_rate}].")] = None,
+    warmup_ratio: Annotated[Optional[float], typer.Option(help=f"Share of steps with linear warm-up \\[default: {_BI.warmup_ratio}].")] = None,
+    max_length: Annotated[Optional[int], typer.Option("--max-length", "--max-seq-length", help=(
+        f"Tokens per text (bi-encoder: recipes' max_seq_length) or per (query, document) pair (cross-encoder) \\[default: {_BI.max_seq_length}]."))] = None,
+    seed: Annotated[Optional[int], typer.Option(help=f"Seed for initialisation, shuffling, sampling and dropout \\[default: {_BI.seed}].")] = None,
+    scale: Annotated[Optional[float], typer.Option(help=f"A cosine model's scores are scale x cosine (mnrl, cached-mnrl, mw, margin-mse, tas-b; a dot model's are raw) \\[default: {_BI.scale:g}].")] = None,
+    mini_batch_size: Annotated[Optional[int], typer.Option(help=f"cached-mnrl: examples per forward chunk (memory only) \\[default: {_BI.mini_batch_size}].")] = None,
+    guide: Annotated[Optional[str], typer.Option(help=f"gist: guide model; tas-b: in-batch teacher. Frozen bi-encoder \\[default: {_BI.guide}].")] = None,
+    inbatch_weight: Annotated[Optional[float], typer.Option(help=f"tas-b: weight of the in-batch teacher term \\[default: {_BI.inbatch_weight}].")] = None,
+    margin_bins: Annotated[Optional[int], typer.Option(help=f"tas-balanced: teacher-margin bins \\[default: {_BI.margin_bins}].")] = None,
+    eval_split: Annotated[Optional[str], typer.Option(help=f"Split evaluated after each epoch when the dataset has it; '' for none \\[default: {_BI.eval_split}].")] = None,
     measure: Annotated[Optional[list[str]], typer.Option("--measure", "-m", help="Dev measures (ir-measures names) \\[default: nDCG@10, R@100].")] = None,
-    precision: Annotated[str, typer.Option(help="auto (bf16/fp16 on a GPU, fp32 on CPU), fp32, fp16 or bf16.")] = "auto",
-    query_prompt: QueryPromptOpt = "",
-    document_prompt: DocumentPromptOpt = "",
-    device: DeviceOpt = "auto",
+    precision: Annotated[Optional[str], typer.Option(help=f"auto (bf16/fp16 on a GPU, fp32 on CPU), fp32, fp16 or bf16 \\[default: {_BI.precision}].")] = None,
+    query_prompt: QueryPromptOpt = None,  # type: ignore[assignment]
+    document_prompt: DocumentPromptOpt = None,  # type: ignore[assignment]
+    device: DeviceOpt = None,  # type: ignore[assignment]
     gradient_checkpointing: Annotated[Optional[bool], typer.Option("--gradient-checkpointing/--no-gradient-checkpointing", metavar="", help="bi-encoder: recompute activations in the backward pass instead of keeping them: the same model, a quarter of the memory, ~22% slower on CPU \\[default: on for CPU steps over 8,192 tokens (batch x texts per row x max length), off on a GPU].")] = None,
     checkpoint_steps: Annotated[int, typer.Option(help="Save a resumable checkpoint every N steps; 0 never.")] = CHECKPOINT_STEPS,
     checkpoint_minutes: Annotated[float, typer.Option(help="bi-encoder: also every M minutes of training; 0 never. SIGTERM checkpoints too, then stops.")] = CHECKPOINT_MINUTES,
@@ -54,58 +63,34 @@ def train_cli(
 ) -> None:
     """Fine-tune a model on mined negatives; the result is a models artifact (model + training log)."""
     from retrieval_cli import training
-    from retrieval_cli.errors import InputError
 
-    if kind not in KINDS:
-        raise InputError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}", field="kind")
+    options = {k: v for k, v in locals().items() if k in CONFIG_OPTIONS}
+    if kind == "cross-encoder" and clusters is not None:
+        options["clusters"] = clusters  # refused with the other bi-encoder options
+    config = training.config_for(kind, options)
     ws = workspace(workspace_path)
     source = ws.resolve(negatives_ref, kind="negatives")
-    if kind == "cross-encoder":
-        given = {
-            "--sampler": sampler, "--clusters": clusters, "--num-negatives": num_negatives, "--scale": scale,
-            "--mini-batch-size": mini_batch_size, "--guide": guide, "--inbatch-weight": inbatch_weight,
-            "--margin-bins": margin_bins, "--measure": measure,
-            "--query-prompt": query_prompt or None, "--document-prompt": document_prompt or None,
-            "--gradient-checkpointing": gradient_checkpointing,
-        }
-        unused = [flag for flag, value in given.items() if value is not None]
-        if unused:
-            raise InputError(f"{', '.join(unused)} apply to --kind bi-encoder only")
-        ce_config = training.CrossEncoderTrainConfig(
-            base=base, loss=loss or "bce", epochs=epochs, batch_size=batch_size or 16, learning_rate=learning_rate,
-            warmup_ratio=warmup_ratio, max_length=max_length, seed=seed, device=device,
-        )
-        with console.progress(quiet) as bar:
-            result = training.train_cross_encoder(ws, source, ce_config, name=name, force=force, progress=bar)
-        console.built(result, "model")
-        summary = result.artifact.summary
-        console.warnings(summary)
-        console.out.print(f"{summary['examples']} examples, {summary['steps']} steps, final training loss {summary['train_loss']}", highlight=False)
-        return
-
-    defaults = training.BiEncoderTrainConfig()
-    config = training.BiEncoderTrainConfig(
-        base=base, loss=loss or defaults.loss, sampler=sampler or defaults.sampler, num_negatives=num_negatives,
-        epochs=epochs, batch_size=batch_size or defaults.batch_size, learning_rate=learning_rate,
-        warmup_ratio=warmup_ratio, max_seq_length=max_length, seed=seed,
-        scale=defaults.scale if scale is None else scale,
-        mini_batch_size=mini_batch_size or defaults.mini_batch_size, guide=guide or defaults.guide,
-        inbatch_weight=defaults.inbatch_weight if inbatch_weight is None else inbatch_weight,
-        margin_bins=margin_bins or defaults.margin_bins, eval_split=eval_split,
-        eval_measures=list(measure) if measure else defaults.eval_measures, precision=precision,
-        query_prompt=query_prompt, document_prompt=document_prompt, device=device, gradient_checkpointing=gradient_checkpointing,
-    )
-    cluster_artifact = ws.resolve(clusters, kind="clusters") if clusters else None
     with console.progress(quiet) as bar:
-        result = training.train_bi_encoder(
-            ws, source, config, clusters=cluster_artifact, name=name, force=force, resume=resume,
-            checkpoint_steps=checkpoint_steps, checkpoint_minutes=checkpoint_minutes, progress=bar,
-        )
+        if kind == "cross-encoder":
+            result = training.train_cross_encoder(ws, source, config, name=name, force=force, progress=bar)
+        else:
+            cluster_artifact = ws.resolve(clusters, kind="clusters") if clusters else None
+            result = training.train_bi_encoder(
+                ws, source, config, clusters=cluster_artifact, name=name, force=force, resume=resume,
+                checkpoint_steps=checkpoint_steps, checkpoint_minutes=checkpoint_minutes, progress=bar,
+            )
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 reports
         return
     console.built(result, "model")
-    summary = result.artifact.summary
+    _trained(result.artifact.summary)
+
+
+def _trained(summary: dict) -> None:
+    """What a training did: examples, steps, losses, and the dev scores against the start."""
     console.warnings(summary)
+    if summary.get("kind") == "cross-encoder":
+        console.out.print(f"{summary['examples']} examples, {summary['steps']} steps, final training loss {summary['train_loss']}", highlight=False)
+        return
     resumed = f", resumed at step {summary['resumed_from_step']}" if summary.get("resumed_from_step") else ""
     console.out.print(
         f"{summary['examples']} examples from {summary['queries']} queries ({summary['queries_short']} short of negatives), "

@@ -183,10 +183,12 @@ def generate_queries(
     if hidden:
         resolved["hidden_query_splits"] = sorted(hidden)
     extra: dict[str, Any] = {}
+    spec, template = None, ""
     if "llm" in (config.method, config.dev_writer()):
         spec = llmlib.LLMSpec.parse(config.llm, config.api_key_env)
         template = llmlib.load_prompt(config.prompt, "{passage}")
         resolved.update(llm_spec=spec.describe(), llm_fingerprint=spec.fingerprint, prompt_text=template)
+    writer = _Writer(ws, config, spec, template, extra, progress)
 
     def make() -> datasets.Dataset:
         data = datasets.load(source)
@@ -194,43 +196,8 @@ def generate_queries(
             if split in data.qrels:
                 option = "--split" if split == config.split else "no --dev-queries"
                 raise InputError(f"dataset '{source.ref}' already has a '{split}' split; choose {option}")
-        progress(f"{config.method} queries", 0, len(data.corpus))
-        if config.method == "title":
-            made = title_queries(data.corpus, config.min_words)
-        elif config.method == "ict":
-            made = ict_queries(data.corpus, config.min_words, config.seed)
-        else:
-            made = llm_queries(ws, data, config, spec, template, extra, progress, _sampled_documents(data, config))
-        progress(f"{config.method} queries", len(data.corpus), len(data.corpus))
-        if not made:
-            raise InputError(
-                f"no {config.method} queries could be made from '{source.ref}' "
-                f"(documents need {'a title' if config.method == 'title' else 'two sentences'} "
-                f"of at least {config.min_words} words)"
-            )
-        clash = next((qid for qid, _, _ in made if qid in data.queries), None)
-        if clash:
-            raise InputError(f"generated query id '{clash}' already exists in '{source.ref}'")
-        if config.dev_queries >= len(made):
-            raise InputError(
-                f"dev-queries {config.dev_queries} leaves none of the {len(made)} {config.method} queries to train on",
-                field="dev_queries",
-            )
-        # The dev queries are held out first, by a generator of their own; --max-queries then
-        # samples the training queries from the rest (without dev queries, exactly as before).
-        held = set(random.Random(f"{config.seed}/dev").sample(range(len(made)), config.dev_queries)) if config.dev_queries else set()
-        dev = [m for i, m in enumerate(made) if i in held]
-        train = [m for i, m in enumerate(made) if i not in held]
-        if dev and config.dev_writer() != config.method:
-            # One LLM query per held-out query, written from its first positive; the copied
-            # queries of those documents are dropped, so neither they nor the documents train.
-            stats: dict[str, Any] = {}
-            dev = llm_queries(ws, data, config, spec, template, stats, progress, [positives[0] for _, _, positives in dev], stage="LLM dev queries")
-            extra["dev_llm"] = stats["llm"]
-            extra["dev_overlap"] = overlap(dev, data.corpus, False)
-        if config.method != "llm" and config.max_queries is not None and config.max_queries < len(train):
-            keep = set(random.Random(config.seed).sample(range(len(train)), config.max_queries))
-            train = [m for i, m in enumerate(train) if i in keep]
+        made = writer.queries(data, source)
+        train, dev = writer.divide(data, made)
         extra["overlap"] = overlap(train, data.corpus, config.split in hidden)
         queries = {**data.queries, **{qid: text for qid, text, _ in train + dev}}
         qrels = {**data.qrels, config.split: {qid: {d: 1 for d in positives} for qid, _, positives in train}}
@@ -240,6 +207,66 @@ def generate_queries(
 
     summary_name = name or f"{source.name}-{config.method}"
     return datasets.store(ws, summary_name, config, {"dataset": source}, make, resolved=resolved, extra_summary=extra, force=force)
+
+
+@dataclass
+class _Writer:
+    """How one ``generate-queries`` run writes queries: the method's own (title, ICT, LLM), then
+    the held-out dev queries (written by the LLM when ``dev_method`` says so) and the sample."""
+
+    ws: Workspace
+    config: QueryGenConfig
+    spec: Any  # the LLM's, when the method or the dev writer is llm
+    template: str
+    extra: dict[str, Any]  # counts the summary reports (LLM statistics, overlaps)
+    progress: Progress
+
+    def queries(self, data: datasets.Dataset, source: Artifact) -> list[tuple[str, str, list[str]]]:
+        """(query id, text, positives) for every document the method could make one from."""
+        config = self.config
+        self.progress(f"{config.method} queries", 0, len(data.corpus))
+        if config.method == "title":
+            made = title_queries(data.corpus, config.min_words)
+        elif config.method == "ict":
+            made = ict_queries(data.corpus, config.min_words, config.seed)
+        else:
+            made = llm_queries(self.ws, data, config, self.spec, self.template, self.extra, self.progress, _sampled_documents(data, config))
+        self.progress(f"{config.method} queries", len(data.corpus), len(data.corpus))
+        if not made:
+            raise InputError(
+                f"no {config.method} queries could be made from '{source.ref}' "
+                f"(documents need {'a title' if config.method == 'title' else 'two sentences'} "
+                f"of at least {config.min_words} words)"
+            )
+        clash = next((qid for qid, _, _ in made if qid in data.queries), None)
+        if clash:
+            raise InputError(f"generated query id '{clash}' already exists in '{source.ref}'")
+        return made
+
+    def divide(self, data: datasets.Dataset, made: list[tuple[str, str, list[str]]]) -> tuple[list[Any], list[Any]]:
+        """(train, dev): the dev queries held out first, by a generator of their own; --max-queries
+        then samples the training queries from the rest (without dev queries, exactly as before)."""
+        config = self.config
+        if config.dev_queries >= len(made):
+            raise InputError(
+                f"dev-queries {config.dev_queries} leaves none of the {len(made)} {config.method} queries to train on",
+                field="dev_queries",
+            )
+        held = set(random.Random(f"{config.seed}/dev").sample(range(len(made)), config.dev_queries)) if config.dev_queries else set()
+        dev = [m for i, m in enumerate(made) if i in held]
+        train = [m for i, m in enumerate(made) if i not in held]
+        if dev and config.dev_writer() != config.method:
+            # One LLM query per held-out query, written from its first positive; the copied
+            # queries of those documents are dropped, so neither they nor the documents train.
+            stats: dict[str, Any] = {}
+            dev = llm_queries(self.ws, data, config, self.spec, self.template, stats, self.progress,
+                              [positives[0] for _, _, positives in dev], stage="LLM dev queries")
+            self.extra["dev_llm"] = stats["llm"]
+            self.extra["dev_overlap"] = overlap(dev, data.corpus, False)
+        if config.method != "llm" and config.max_queries is not None and config.max_queries < len(train):
+            keep = set(random.Random(config.seed).sample(range(len(train)), config.max_queries))
+            train = [m for i, m in enumerate(train) if i in keep]
+        return train, dev
 
 
 def _sampled_documents(data: datasets.Dataset, config: QueryGenConfig) -> list[str]:

@@ -176,6 +176,10 @@ def training_plan(p: Planning, section: Any, strategies: dict[str, Any], cluster
     seeds = seeds_of(p.path, fragment.pop("seeds", None))
     checkpoint_steps = whole_number(p.path, "train.checkpoint_steps", fragment.pop("checkpoint_steps", training.CHECKPOINT_STEPS))
     checkpoint_minutes = minutes(p.path, fragment.pop("checkpoint_minutes", training.CHECKPOINT_MINUTES))
+    if "max_length" in fragment:  # the CLI's name for it (train --max-length): either, not both
+        if "max_seq_length" in fragment:
+            raise InputError(f"{p.path}: train: give max_seq_length or max_length (the same field), not both")
+        fragment["max_seq_length"] = fragment.pop("max_length")
     config = config_from(p.path, "train", p.on_device(fragment), training.BiEncoderTrainConfig)
     clusters = config.sampler in training.TOPIC_SAMPLERS and bool(strategies)
     if clusters:

@@ -7,10 +7,11 @@ from retrieval_cli.training.clustering import ClusterConfig, assignments, cluste
 from retrieval_cli.training import objectives
 from retrieval_cli.training.config import PRECISIONS, SAMPLERS, TOPIC_SAMPLERS, BiEncoderTrainConfig
 from retrieval_cli.training.cross_encoder import CROSS_ENCODER_LOSSES, CrossEncoderTrainConfig, train_cross_encoder
+from retrieval_cli.training.kinds import KINDS, config_for
 from retrieval_cli.training.trainer import CHECKPOINT_MINUTES, CHECKPOINT_STEPS
 
 __all__ = [
-    "CHECKPOINT_MINUTES", "CHECKPOINT_STEPS", "CROSS_ENCODER_LOSSES", "PRECISIONS", "SAMPLERS", "TOPIC_SAMPLERS", "objectives",
+    "CHECKPOINT_MINUTES", "CHECKPOINT_STEPS", "CROSS_ENCODER_LOSSES", "KINDS", "config_for", "PRECISIONS", "SAMPLERS", "TOPIC_SAMPLERS", "objectives",
     "BiEncoderTrainConfig", "ClusterConfig", "CrossEncoderTrainConfig", "assignments", "checkpoint_dir", "cluster_queries",
     "described", "latest_checkpoint", "planned_version", "train_bi_encoder", "train_cross_encoder", "training_log",
 ]

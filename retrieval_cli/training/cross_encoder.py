@@ -67,64 +67,7 @@ def train_cross_encoder(
     inputs: dict[str, Artifact] = {"negatives": source, **({"base": spec.artifact} if spec.artifact else {})}
 
     def build(folder: Path) -> dict[str, Any]:
-        import torch
-        from datasets import Dataset
-        from sentence_transformers.cross_encoder import (
-            CrossEncoder,
-            CrossEncoderTrainer,
-            CrossEncoderTrainingArguments,
-            losses,
-        )
-        from transformers import PrinterCallback, set_seed
-
-        models.quiet_loading(spec)
-        if config.loss == "bce":
-            table = negatives.rows(ws, source, "labeled-pair")[0]
-            positives = sum(r["label"] for r in table)
-            if not positives or positives == len(table):
-                raise InputError(f"'{source.ref}' needs both positives and negatives to train a cross-encoder")
-        else:
-            # A listwise loss learns nothing from a list with no positive or no negative.
-            table = [r for r in negatives.rows(ws, source, "labeled-list")[0] if 0 < sum(r["labels"]) < len(r["labels"])]
-            if not table:
-                raise InputError(f"'{source.ref}' has no query with both a positive and a negative")
-        set_seed(config.seed)  # the new classification head is randomly initialised
-        device = training_device(config.device)
-        model = CrossEncoder(spec.location, num_labels=1, max_length=config.max_length, device=device)
-        if config.loss == "bce":
-            # Up-weight positives by the negatives per positive, so the head does not learn "always 0".
-            loss = losses.BinaryCrossEntropyLoss(model, pos_weight=torch.tensor((len(table) - positives) / positives))
-        elif config.loss == "listnet":
-            loss = losses.ListNetLoss(model)
-        else:
-            loss = losses.LambdaLoss(model)
-        scratch = folder.parent / (folder.name + "-trainer")
-        args = CrossEncoderTrainingArguments(
-            output_dir=str(scratch),
-            **schedule(config.epochs, config.batch_size, config.learning_rate, config.warmup_ratio, config.seed),
-            save_strategy="no",
-            logging_strategy="no",
-            **device_arguments(device),
-        )
-        trainer = CrossEncoderTrainer(
-            model=model, args=args, train_dataset=Dataset.from_list(table), loss=loss,
-            callbacks=[progress_callback(progress)],
-        )
-        trainer.remove_callback(PrinterCallback)  # library code never prints; progress goes through the callback
-        try:
-            result = trainer.train()
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        with library_writes(folder / "model"):
-            model.save_pretrained(str(folder / "model"))
-        summary = {
-            **({"warnings": source.summary["warnings"]} if source.summary.get("warnings") else {}),  # e.g. trained on test queries
-            "kind": "cross-encoder",
-            "examples": len(table),
-            "steps": int(result.global_step),
-            "train_loss": round(float(result.training_loss), 5),
-            "device": models.device_of(model),
-        }
+        summary = _fit(ws, source, config, spec, folder, progress)
         write_model_card(
             folder / "model", ref=f"models/{artifact_name}@{ws.version_of('models', config, inputs, resolved)}",
             kind="cross-encoder", base=config.base, config={**config.versioned(), **resolved}, negatives=source,
@@ -137,3 +80,69 @@ def train_cross_encoder(
     artifact_name = name or f"{source.name}-ce-{config.loss}"
     resolved = {"kind": "cross-encoder", "base_fingerprint": spec.fingerprint}
     return ws.build("models", artifact_name, config, inputs, build, resolved=resolved, force=force)
+
+
+def training_rows(ws: Workspace, source: Artifact, loss: str) -> list[dict[str, Any]]:
+    """The rows a cross-encoder loss trains on: labelled pairs (bce), or labelled lists with a
+    positive and a negative each (listwise losses learn nothing from a list without both)."""
+    if loss == "bce":
+        table = negatives.rows(ws, source, "labeled-pair")[0]
+        positives = sum(r["label"] for r in table)
+        if not positives or positives == len(table):
+            raise InputError(f"'{source.ref}' needs both positives and negatives to train a cross-encoder")
+        return table
+    table = [r for r in negatives.rows(ws, source, "labeled-list")[0] if 0 < sum(r["labels"]) < len(r["labels"])]
+    if not table:
+        raise InputError(f"'{source.ref}' has no query with both a positive and a negative")
+    return table
+
+
+def _loss(model: Any, loss: str, table: list[dict[str, Any]]) -> Any:
+    import torch
+    from sentence_transformers.cross_encoder import losses
+
+    if loss == "bce":
+        # Up-weight positives by the negatives per positive, so the head does not learn "always 0".
+        positives = sum(r["label"] for r in table)
+        return losses.BinaryCrossEntropyLoss(model, pos_weight=torch.tensor((len(table) - positives) / positives))
+    return losses.ListNetLoss(model) if loss == "listnet" else losses.LambdaLoss(model)
+
+
+def _fit(ws: Workspace, source: Artifact, config: CrossEncoderTrainConfig, spec: models.ModelSpec, folder: Path, progress: Progress) -> dict[str, Any]:
+    """Train the cross-encoder and save it to ``folder/model``; the summary."""
+    from datasets import Dataset
+    from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from transformers import PrinterCallback, set_seed
+
+    models.quiet_loading(spec)
+    table = training_rows(ws, source, config.loss)
+    set_seed(config.seed)  # the new classification head is randomly initialised
+    device = training_device(config.device)
+    model = CrossEncoder(spec.location, num_labels=1, max_length=config.max_length, device=device)
+    scratch = folder.parent / (folder.name + "-trainer")
+    args = CrossEncoderTrainingArguments(
+        output_dir=str(scratch),
+        **schedule(config.epochs, config.batch_size, config.learning_rate, config.warmup_ratio, config.seed),
+        save_strategy="no",
+        logging_strategy="no",
+        **device_arguments(device),
+    )
+    trainer = CrossEncoderTrainer(
+        model=model, args=args, train_dataset=Dataset.from_list(table), loss=_loss(model, config.loss, table),
+        callbacks=[progress_callback(progress)],
+    )
+    trainer.remove_callback(PrinterCallback)  # library code never prints; progress goes through the callback
+    try:
+        result = trainer.train()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    with library_writes(folder / "model"):
+        model.save_pretrained(str(folder / "model"))
+    return {
+        **({"warnings": source.summary["warnings"]} if source.summary.get("warnings") else {}),  # e.g. trained on test queries
+        "kind": "cross-encoder",
+        "examples": len(table),
+        "steps": int(result.global_step),
+        "train_loss": round(float(result.training_loss), 5),
+        "device": models.device_of(model),
+    }

@@ -77,3 +77,13 @@ def test_every_shipped_recipe_plans_only_bound_makes(tmp_path: Path) -> None:
     for path in sorted((REPO / "recipes").glob("*.yaml")):
         for step in pipeline.plan(pipeline.load(path)):
             assert isinstance(step.make, partial) or step.kind == "datasets", (path.name, step.name)
+
+
+def test_a_recipe_may_name_max_seq_length_as_the_cli_does(tmp_path: Path) -> None:
+    p = _planning(tmp_path)
+    builders.training_queries(p, None)
+    one = builders.training_plan(p, {"max_length": 96}, {"a": {}}, None)
+    other = builders.training_plan(_planning(tmp_path), {"max_seq_length": 96}, {"a": {}}, None)
+    assert one.config.max_seq_length == 96 and one.spec == other.spec
+    with pytest.raises(InputError, match="give max_seq_length or max_length"):
+        builders.training_plan(_planning(tmp_path), {"max_length": 96, "max_seq_length": 64}, {"a": {}}, None)

@@ -32,7 +32,7 @@ def test_a_new_objective_is_one_registration_that_every_reader_sees(monkeypatch)
     new = registry.Objective(name="test-loss", summary="a loss for this test", rows="n-tuple",
                              build=lambda model, config, similarity, guide: built.append((similarity, config.scale)) or "loss",
                              uses=frozenset({"scale"}), in_batch=True)
-    monkeypatch.setitem(registry._REGISTRY, new.name, new)
+    monkeypatch.setitem(registry.REGISTRY.variants, new.name, new)
     config = BiEncoderTrainConfig(loss="test-loss", scale=10.0)
     config.check()
     assert "scale" in config.versioned() and not {"guide", "inbatch_weight"} & set(config.versioned())

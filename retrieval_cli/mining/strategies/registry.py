@@ -10,13 +10,12 @@ registry, so a new strategy is one module that calls ``register``.
 
 from __future__ import annotations
 
-import difflib
 import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from retrieval_cli.errors import InputError
 from retrieval_cli.mining.candidate import Candidate
+from retrieval_cli.registry import Registry
 
 # Config fields only some strategies read; a strategy's ``uses`` names those it does.
 OPTIONAL_FIELDS = frozenset({"candidates", "cross_encoder", "llm", "api_key_env", "llm_prompt", "llm_sampling", "llm_max_words",
@@ -78,36 +77,17 @@ class Strategy:
         return candidates if self.ranking == CANDIDATES else self.ranking
 
 
-_REGISTRY: dict[str, Strategy] = {}
-
-
-def register(strategy: Strategy) -> Strategy:
-    """Add a strategy (once per name; its module calls this when imported)."""
-    unknown = strategy.uses - OPTIONAL_FIELDS
-    if unknown:
-        raise ValueError(f"strategy {strategy.name} uses unknown optional fields {sorted(unknown)}")
-    if strategy.name in _REGISTRY:
-        raise ValueError(f"strategy {strategy.name} is registered twice")
-    if (strategy.pool is None) != strategy.generated:
-        raise ValueError(f"strategy {strategy.name}: a strategy draws a pool unless it writes its own negatives")
-    _REGISTRY[strategy.name] = strategy
-    return strategy
+REGISTRY: Registry[Strategy] = Registry(
+    "strategy", OPTIONAL_FIELDS, lambda name, known: f"unknown strategy {name!r}: use {known} or a mixture like bm25:3,random:1",
+    field="strategy",
+    check=lambda s: None if (s.pool is None) == s.generated else "a strategy draws a pool unless it writes its own negatives",
+)
+register, get = REGISTRY.register, REGISTRY.get
 
 
 def names() -> tuple[str, ...]:
     """Every registered strategy's name, in registration order (the CLI lists them so)."""
-    return tuple(_REGISTRY)
-
-
-def get(name: str) -> Strategy:
-    """The strategy called ``name``; an unknown name is an error naming the close matches."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
-        hint = f"; did you mean {' or '.join(close)}?" if close else ""
-        raise InputError(f"unknown strategy {name!r}: use {', '.join(names())} or a mixture like bm25:3,random:1{hint}",
-                         field="strategy") from None
+    return REGISTRY.names()
 
 
 def ranked_pool(offer: Offer, ranking: str | None, count: int, rng: random.Random) -> Pool:
@@ -120,4 +100,4 @@ def ranked_pool(offer: Offer, ranking: str | None, count: int, rng: random.Rando
 
 def help_text() -> str:
     """The CLI's --strategy help: every strategy's line, and mixtures."""
-    return "; ".join(f"{s.name}: {s.summary}" for s in _REGISTRY.values()) + "; or a mixture with per-query counts such as bm25:3,random:1"
+    return "; ".join(f"{s.name}: {s.summary}" for s in REGISTRY) + "; or a mixture with per-query counts such as bm25:3,random:1"

@@ -10,11 +10,10 @@ recipe checks and the trainer all read this registry, so a new loss is one modul
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from retrieval_cli.errors import InputError
+from retrieval_cli.registry import Registry
 
 # Config fields only some objectives read; an objective's ``uses`` names those it does.
 OPTIONAL_FIELDS = frozenset({"scale", "guide", "inbatch_weight", "mini_batch_size"})
@@ -40,33 +39,15 @@ class Objective:
         return "guide" in self.uses
 
 
-_REGISTRY: dict[str, Objective] = {}
-
-
-def register(objective: Objective) -> Objective:
-    """Add an objective (once per name; its module calls this when imported)."""
-    unknown = objective.uses - OPTIONAL_FIELDS
-    if unknown:
-        raise ValueError(f"objective {objective.name} uses unknown optional fields {sorted(unknown)}")
-    if objective.name in _REGISTRY:
-        raise ValueError(f"objective {objective.name} is registered twice")
-    _REGISTRY[objective.name] = objective
-    return objective
+REGISTRY: Registry[Objective] = Registry(
+    "objective", OPTIONAL_FIELDS, lambda name, known: f"bi-encoder loss must be one of {known}, got {name!r}", field="loss",
+)
+register, get = REGISTRY.register, REGISTRY.get
 
 
 def names() -> tuple[str, ...]:
     """Every registered objective's name, sorted."""
-    return tuple(sorted(_REGISTRY))
-
-
-def get(name: str) -> Objective:
-    """The objective called ``name``; an unknown name is an error naming the close matches."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
-        hint = f"; did you mean {' or '.join(close)}?" if close else ""
-        raise InputError(f"bi-encoder loss must be one of {', '.join(names())}, got {name!r}{hint}", field="loss") from None
+    return tuple(sorted(REGISTRY.names()))
 
 
 def contrast(config: Any, similarity: str) -> dict[str, Any]:
