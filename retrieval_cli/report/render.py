@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
@@ -96,7 +97,39 @@ class Sheet:
     sources: list[tuple[str, str]]  # (system, the evaluations behind its row)
 
 
-TESTS_HEADER = ["system", "target", "measure", "delta", "p", "p adjusted", "improved", "hurt", "seeds better", "W/T/L"]
+@dataclass(frozen=True)
+class Column:
+    """One column of the tests table: its header and how a compared row of the long table shows
+    in it. Declared once here (``TEST_COLUMNS``), so Markdown and HTML show the same columns in
+    the same order; a new column is one entry (and, if new, its value computed by ``compare``)."""
+
+    header: str
+    cell: Callable[[pd.Series], str]
+
+
+def _count(value: object) -> str:
+    return "" if value is None or pd.isna(value) else str(int(value))
+
+
+def _wtl(row: pd.Series) -> str:
+    if "wins" not in row or pd.isna(row.get("wins")):
+        return ""
+    return f"{int(row['wins'])}/{int(row['ties'])}/{int(row['losses'])}"
+
+
+TEST_COLUMNS = (
+    Column("system", lambda r: str(r["system"])),
+    Column("target", lambda r: str(r["target"])),
+    Column("measure", lambda r: str(r["measure"])),
+    Column("delta", lambda r: f"{r['delta']:+.4f}"),
+    Column("p", lambda r: f"{r['p']:.3g}"),
+    Column("p adjusted", lambda r: f"{r['p_adjusted']:.3g}{'*' if r['significant'] else ''}"),
+    Column("improved", lambda r: _count(r.get("improved"))),
+    Column("hurt", lambda r: _count(r.get("hurt"))),
+    Column("seeds better", lambda r: _count(r.get("seeds_better"))),
+    Column("W/T/L", _wtl),  # the mean rows: targets significantly better / not different / worse
+)
+TESTS_HEADER = [c.header for c in TEST_COLUMNS]
 
 
 def sheet(table: pd.DataFrame, config: ReportConfig | None = None) -> Sheet:
@@ -109,10 +142,7 @@ def sheet(table: pd.DataFrame, config: ReportConfig | None = None) -> Sheet:
     note = legend(config or ReportConfig(), table)
     tests = []
     if note and "p" in table:
-        for _, r in table[table["p"].notna()].iterrows():
-            tests.append([str(r["system"]), str(r["target"]), str(r["measure"]), f"{r['delta']:+.4f}", f"{r['p']:.3g}",
-                          f"{r['p_adjusted']:.3g}{'*' if r['significant'] else ''}", _count(r.get("improved")),
-                          _count(r.get("hurt")), _count(r.get("seeds_better")), _wtl(r)])
+        tests = [[column.cell(r) for column in TEST_COLUMNS] for _, r in table[table["p"].notna()].iterrows()]
     sources = []
     if "refs" in table:
         for system, rows in table.groupby("system", sort=False):
@@ -177,13 +207,3 @@ def to_html(table: pd.DataFrame, config: ReportConfig, pictures: dict[str, Path]
         parts.append(f"<h2>{html.escape(name)}</h2><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
-
-
-def _count(value: object) -> str:
-    return "" if value is None or pd.isna(value) else str(int(value))
-
-
-def _wtl(row: pd.Series) -> str:
-    if "wins" not in row or pd.isna(row.get("wins")):
-        return ""
-    return f"{int(row['wins'])}/{int(row['ties'])}/{int(row['losses'])}"

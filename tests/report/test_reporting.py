@@ -225,3 +225,15 @@ def test_one_baseline_per_target_compares_two_systems_on_every_target_and_the_me
     with pytest.raises(InputError, match="two baselines on tiny"):
         reporting.report(session_ws, [ev[(flat.ref, "test")]], reporting.ReportConfig(baseline=ev[(bm25.ref, "test")].ref),
                          baselines=[stemless], name="two-bases")
+
+
+def test_the_tests_table_columns_are_declared_once_for_markdown_and_html() -> None:
+    """A compared row's cells come from render.TEST_COLUMNS, in its order, in both formats."""
+    import pandas as pd
+
+    from retrieval_cli.report import render
+
+    row = pd.Series({"system": "s", "target": "t", "measure": "nDCG@10", "delta": 0.0123, "p": 0.0312, "p_adjusted": 0.0624,
+                     "significant": False, "improved": 3, "hurt": 1, "seeds_better": float("nan"), "wins": 2, "ties": 1, "losses": 0})
+    assert [c.cell(row) for c in render.TEST_COLUMNS] == ["s", "t", "nDCG@10", "+0.0123", "0.0312", "0.0624", "3", "1", "", "2/1/0"]
+    assert render.TESTS_HEADER == [c.header for c in render.TEST_COLUMNS]
