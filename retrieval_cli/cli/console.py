@@ -39,6 +39,13 @@ class RichProgress:
             self._tasks[stage] = self._bars.add_task(stage, total=total, detail=detail)
         self._bars.update(self._tasks[stage], completed=done, total=total, detail=detail)
 
+    def clear(self, keep: tuple[str, ...] = ()) -> None:
+        """Drop every bar but ``keep``'s (a pipeline's own bar stays while each step draws its stages)."""
+        if self._bars is None:
+            return
+        for stage in [s for s in self._tasks if s not in keep]:
+            self._bars.remove_task(self._tasks.pop(stage))
+
 
 @contextmanager
 def progress(quiet: bool) -> Iterator[RichProgress]:

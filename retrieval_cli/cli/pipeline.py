@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -68,6 +69,18 @@ def _bill(ws, recipe) -> None:  # noqa: ANN001
     console.out.print(f"cost model: {cost.provenance()}; rough beyond the measured sizes (BENCHMARKS.md, Cost model)", highlight=False, style="dim")
 
 
+def _estimates(ws, recipe) -> dict[str, float | None]:  # noqa: ANN001
+    """Each step still to run and the cost model's seconds for it (None: not priced); {} when the
+    steps cannot be priced at all (a run never waits on its estimate)."""
+    from retrieval_cli.errors import RetrievalError
+    from retrieval_cli.pipeline.estimate import estimate
+
+    try:
+        return {e.step: e.seconds for e in estimate(ws, recipe) if e.state != "done"}
+    except (RetrievalError, OSError, ValueError, KeyError):
+        return {}
+
+
 def _duration(seconds: float) -> str:
     if seconds >= 3600:
         return f"{seconds / 3600:.1f} h"
@@ -93,14 +106,24 @@ def run_cli(
         _bill(ws, recipe)
         return
     rows: list[tuple[str, str, str, str]] = []
-
-    def on_step(step: pipeline.Step, state: str, artifact) -> None:  # noqa: ANN001
-        if state == "start":
-            console.err.print(f"[dim]step {step.name}[/]", highlight=False)
-        else:
-            rows.append((step.name, step.kind, state, artifact.ref))
+    bill = _estimates(ws, recipe)
+    started: dict[str, float] = {}
 
     with console.progress(quiet) as bar:
+        def on_step(step: pipeline.Step, state: str, artifact) -> None:  # noqa: ANN001
+            if state == "start":
+                bar.clear(keep=("pipeline",))  # the step before's stages
+                started[step.name] = time.monotonic()
+                expected = f" (about {_duration(bill[step.name])})" if bill.get(step.name) else ""
+                console.err.print(f"[dim]step {step.name}{expected}[/]", highlight=False)
+                return
+            rows.append((step.name, step.kind, state, artifact.ref))
+            bill.pop(step.name, None)
+            if state == "built":
+                left = sum(v for v in bill.values() if v)
+                rest = f"; about {_duration(left)} of work left by the cost model" if left else ""
+                console.err.print(f"[dim]  built in {_duration(time.monotonic() - started[step.name])}{rest}[/]", highlight=False)
+
         made = pipeline.run(ws, recipe, steps=step, progress=bar, on_step=on_step)
     console.out.print(_status_table(rows, f"recipe {recipe.name}"))
     if "report" not in made:

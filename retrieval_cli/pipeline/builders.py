@@ -22,6 +22,7 @@ from retrieval_cli.pipeline.dag import Step
 from retrieval_cli.pipeline.recipe import BASELINES, config_from, minutes, seeds_of, trained_ref, whole_number
 from retrieval_cli.pipeline.sources import dataset_maker, source_reads, source_spec, split_by_id
 from retrieval_cli.pipeline.targets import Target
+from retrieval_cli.progress import Progress, silent
 from retrieval_cli.report import reporting
 from retrieval_cli.store import Artifact, BuildResult, Workspace
 from retrieval_cli.training import clustering
@@ -92,58 +93,62 @@ class Strategy:
 
 # ---- how steps make their artifacts (bound with functools.partial) -------------------------------
 
-def _make_queries(ws: Workspace, a: dict[str, Artifact], *, config: generation.QueryGenConfig) -> BuildResult:
-    return generation.generate_queries(ws, a[names.DATASET], config)
+def _make_queries(ws: Workspace, a: dict[str, Artifact], *, config: generation.QueryGenConfig, progress: Progress = silent) -> BuildResult:
+    return generation.generate_queries(ws, a[names.DATASET], config, progress=progress)
 
 
-def _make_bm25(ws: Workspace, a: dict[str, Artifact], *, data: str) -> BuildResult:
-    return indexing.build_bm25(ws, a[data], indexing.BM25Config())
+def _make_bm25(ws: Workspace, a: dict[str, Artifact], *, data: str, progress: Progress = silent) -> BuildResult:
+    return indexing.build_bm25(ws, a[data], indexing.BM25Config(), progress=progress)
 
 
-def _make_clusters(ws: Workspace, a: dict[str, Artifact], *, data: str, config: clustering.ClusterConfig) -> BuildResult:
-    return clustering.cluster_queries(ws, a[data], config)
+def _make_clusters(ws: Workspace, a: dict[str, Artifact], *, data: str, config: clustering.ClusterConfig, progress: Progress = silent) -> BuildResult:
+    return clustering.cluster_queries(ws, a[data], config, progress=progress)
 
 
-def _make_dense(ws: Workspace, a: dict[str, Artifact], *, data: str, model: str, device: str, name: str, trained: bool = False) -> BuildResult:
+def _make_dense(ws: Workspace, a: dict[str, Artifact], *, data: str, model: str, device: str, name: str, trained: bool = False,
+                progress: Progress = silent) -> BuildResult:
     """A dense index of ``data``'s corpus with ``model`` (a model name, or with ``trained`` the step whose model it is)."""
     config = indexing.DenseConfig(model=a[model].ref if trained else model, device=device)
-    return indexing.build_dense(ws, a[data], config, name=name)
+    return indexing.build_dense(ws, a[data], config, name=name, progress=progress)
 
 
-def _make_evaluate(ws: Workspace, a: dict[str, Artifact], *, index: str, config: evaluation.EvaluateConfig, name: str) -> BuildResult:
-    return evaluation.evaluate(ws, index=a[index], config=config, name=name)
+def _make_evaluate(ws: Workspace, a: dict[str, Artifact], *, index: str, config: evaluation.EvaluateConfig, name: str,
+                   progress: Progress = silent) -> BuildResult:
+    return evaluation.evaluate(ws, index=a[index], config=config, name=name, progress=progress)
 
 
-def _make_fused(ws: Workspace, a: dict[str, Artifact], *, pair: list[str], config: evaluation.EvaluateConfig, name: str) -> BuildResult:
-    return evaluation.evaluate(ws, fuse=[a[x] for x in pair], config=config, name=name)
+def _make_fused(ws: Workspace, a: dict[str, Artifact], *, pair: list[str], config: evaluation.EvaluateConfig, name: str,
+                progress: Progress = silent) -> BuildResult:
+    return evaluation.evaluate(ws, fuse=[a[x] for x in pair], config=config, name=name, progress=progress)
 
 
 def _make_mine(ws: Workspace, a: dict[str, Artifact], *, config: mining.MiningConfig, data: str, teacher: bool, model_step: str | None,
-               name: str) -> BuildResult:
+               name: str, progress: Progress = silent) -> BuildResult:
     if teacher:
         config = dataclasses.replace(config, cross_encoder=a[names.TEACHER].ref)
     if model_step:
         config = dataclasses.replace(config, model=a[model_step].ref)
-    indexes = indexing.ensure(ws, a[data], config.engines(), given=[a[names.BM25]], model=config.model, device=config.device)
-    return mining.mine_negatives(ws, a[data], config, indexes=indexes, name=name)
+    indexes = indexing.ensure(ws, a[data], config.engines(), given=[a[names.BM25]], model=config.model, device=config.device, progress=progress)
+    return mining.mine_negatives(ws, a[data], config, indexes=indexes, name=name, progress=progress)
 
 
-def _make_teacher(ws: Workspace, a: dict[str, Artifact], *, source: str, config: training.CrossEncoderTrainConfig, name: str) -> BuildResult:
-    return training.train_cross_encoder(ws, a[source], config, name=name)
+def _make_teacher(ws: Workspace, a: dict[str, Artifact], *, source: str, config: training.CrossEncoderTrainConfig, name: str,
+                  progress: Progress = silent) -> BuildResult:
+    return training.train_cross_encoder(ws, a[source], config, name=name, progress=progress)
 
 
 def _make_train(ws: Workspace, a: dict[str, Artifact], *, config: training.BiEncoderTrainConfig, source: str, start: str | None, name: str,
-                checkpoint_steps: int, checkpoint_minutes: float) -> BuildResult:
+                checkpoint_steps: int, checkpoint_minutes: float, progress: Progress = silent) -> BuildResult:
     if start:
         config = dataclasses.replace(config, base=a[start].ref)
     return training.train_bi_encoder(ws, a[source], config, clusters=a.get(names.CLUSTERS), name=name,
-                                     checkpoint_steps=checkpoint_steps, checkpoint_minutes=checkpoint_minutes)
+                                     checkpoint_steps=checkpoint_steps, checkpoint_minutes=checkpoint_minutes, progress=progress)
 
 
 def _make_report(ws: Workspace, a: dict[str, Artifact], *, config: reporting.ReportConfig, evaluated: list[str], baselines: list[str],
-                 name: str) -> BuildResult:
+                 name: str, progress: Progress = silent) -> BuildResult:
     config = dataclasses.replace(config, baseline=a[baselines[0]].ref)
-    return reporting.report(ws, [a[e] for e in evaluated], config, name=name, baselines=[a[b] for b in baselines])
+    return reporting.report(ws, [a[e] for e in evaluated], config, name=name, baselines=[a[b] for b in baselines], progress=progress)
 
 
 # ---- builders -------------------------------------------------------------------------------------

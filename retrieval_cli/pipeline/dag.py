@@ -21,7 +21,7 @@ class Step:
     kind: str
     spec: dict[str, Any]
     deps: list[str]
-    make: Callable[[Workspace, dict[str, Artifact]], BuildResult]  # (workspace, inputs by step name)
+    make: Callable[..., BuildResult]  # (workspace, inputs by step name, progress=...)
     hash: str = ""
     reads: tuple[tuple[str, Path], ...] = ()  # (recipe field, path) of the files and folders it imports
 

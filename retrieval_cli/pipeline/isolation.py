@@ -25,6 +25,7 @@ import os
 import pickle
 import signal
 import sys
+import time
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import Any, Iterator, Mapping
 
 from retrieval_cli.errors import RetrievalError, Terminated, on_sigterm, raise_terminated
 from retrieval_cli.pipeline.recipe import Recipe
+from retrieval_cli.progress import Progress, silent
 from retrieval_cli.store import Artifact, BuildResult, Workspace
 
 # What the forkserver imports once, so no step's process imports it again (sentence-transformers
@@ -60,9 +62,9 @@ def signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def run_step(recipe: Recipe, name: str, ws: Workspace, given: Mapping[str, Artifact]) -> BuildResult:
+def run_step(recipe: Recipe, name: str, ws: Workspace, given: Mapping[str, Artifact], progress: Progress = silent) -> BuildResult:
     """Run the recipe's step ``name`` on its inputs ``given`` in a process of its own and return its
-    result; the child's wait messages reach ``ws.on_wait`` here. A child that dies raises StepDied
+    result; the child's wait messages reach ``ws.on_wait`` here, its progress ``progress``. A child that dies raises StepDied
     naming the step; SIGTERM to this process is passed on to the child, and raises StepStopped
     once the child has cleaned up."""
     context = multiprocessing.get_context("forkserver")
@@ -85,7 +87,7 @@ def run_step(recipe: Recipe, name: str, ws: Workspace, given: Mapping[str, Artif
             if stopped:  # SIGTERM came while the child started, before its pid was known: pass it on now
                 os.kill(child.pid, signal.SIGTERM)
             send.close()
-            answer = _listen(receive, child, ws)
+            answer = _listen(receive, child, ws, progress)
     except KeyboardInterrupt:  # Ctrl-C reached the child too (one process group): let it clean up
         child.join(30)
         raise
@@ -126,14 +128,18 @@ def _caller_script_hidden() -> Iterator[None]:
             del main.__spec__
 
 
-def _listen(receive: Any, child: Any, ws: Workspace) -> tuple[str, Any] | None:
-    """Relay the child's messages until its answer; None when it died without one."""
+def _listen(receive: Any, child: Any, ws: Workspace, progress: Progress) -> tuple[str, Any] | None:
+    """Relay the child's messages (waits, progress) until its answer; None when it died without one."""
     while True:
         if receive.poll(0.2):
             try:
                 message = receive.recv()
             except EOFError:
                 return None
+            if message[0] == "progress":
+                stage, done, total, detail = message[1]
+                progress(stage, done, total, detail=detail)
+                continue
             if message[0] != "wait":
                 return message
             if ws.on_wait is not None:
@@ -158,7 +164,7 @@ def _child(job: tuple, send: Any) -> None:
         ws = Workspace(Path(root), verify_reads=verify_reads, on_wait=lambda message: send.send(("wait", message)))
         ws.trust(verified)  # what the run verified already is not read again
         step = next(s for s in plan(recipe) if s.name == name)
-        result = step.make(ws, {role: Artifact.load(Path(path)) for role, path in given_paths.items()})
+        result = step.make(ws, {role: Artifact.load(Path(path)) for role, path in given_paths.items()}, progress=_Relay(send))
         send.send(("done", (str(result.artifact.path), result.reused, sorted(map(str, ws.verified)))))
     except Terminated:
         os._exit(128 + signal.SIGTERM)
@@ -168,6 +174,22 @@ def _child(job: tuple, send: Any) -> None:
         send.send(("error", _portable(exc)))
     finally:
         send.close()
+
+
+class _Relay:
+    """The step's progress, sent to the runner: a stage at most ten times a second (and always its
+    last update), so a fast loop does not flood the pipe."""
+
+    def __init__(self, send: Any) -> None:
+        self.send = send
+        self.last: dict[str, float] = {}
+
+    def __call__(self, stage: str, done: int, total: int | None, *, detail: str = "") -> None:
+        now = time.monotonic()
+        if now - self.last.get(stage, 0.0) < 0.1 and done != total:
+            return
+        self.last[stage] = now
+        self.send.send(("progress", (stage, done, total, detail)))
 
 
 def _portable(exc: BaseException) -> BaseException:

@@ -18,7 +18,7 @@ from retrieval_cli.pipeline.dag import Step
 from retrieval_cli.pipeline.locks import done, write_entry
 from retrieval_cli.pipeline.plan import plan
 from retrieval_cli.pipeline.recipe import Recipe
-from retrieval_cli.progress import Progress, silent
+from retrieval_cli.progress import Progress, accepting_detail, silent
 from retrieval_cli.store import Artifact, BuildResult, NeedsBuild, Workspace
 
 
@@ -61,6 +61,7 @@ def run(
     and are run first otherwise."""
     planned = plan(recipe)
     check_reads(recipe, planned)
+    progress = accepting_detail(progress)
     by_name = {s.name: s for s in planned}
     wanted = set(by_name)
     if steps is not None:
@@ -90,7 +91,7 @@ def run(
         if on_step:
             on_step(step, "start", None)
         given = {d: made[d] for d in step.deps}
-        result = _make(ws, recipe, step, given, isolate, probe=not built.intersection(step.deps))
+        result = _make(ws, recipe, step, given, isolate, probe=not built.intersection(step.deps), progress=progress)
         if not result.reused:
             built.add(step.name)
         artifact = made[step.name] = result.artifact
@@ -101,18 +102,20 @@ def run(
     return made
 
 
-def _make(ws: Workspace, recipe: Recipe, step: Step, given: dict[str, Artifact], isolate: bool, *, probe: bool) -> BuildResult:
+def _make(ws: Workspace, recipe: Recipe, step: Step, given: dict[str, Artifact], isolate: bool, *, probe: bool,
+          progress: Progress = silent) -> BuildResult:
     """One step's artifact. Isolated, a step whose lock says done (``probe``: and whose inputs were
     reused) is asked here with a reuse-only workspace, which is a cache hit or NeedsBuild before any
-    work (an unchanged rerun starts no process); anything that builds runs in its own process."""
+    work (an unchanged rerun starts no process); anything that builds runs in its own process.
+    ``progress`` hears the step's own stages (encoding, training steps), from its process too."""
     if not isolate:
-        return step.make(ws, given)
+        return step.make(ws, given, progress=progress)
     if probe and done(ws, recipe, step)[0] == "done":
         try:
             return step.make(dataclasses.replace(ws, reuse_only=True), given)
         except NeedsBuild:
             pass  # something behind the step changed (a source file, a model): build it
-    return isolation.run_step(recipe, step.name, ws, given)
+    return isolation.run_step(recipe, step.name, ws, given, progress)
 
 
 def expectation(recipe: Recipe) -> expect.Expectation | None:

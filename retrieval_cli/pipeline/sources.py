@@ -12,6 +12,7 @@ from retrieval_cli import data as datasets
 from retrieval_cli.data import irds, synthetic
 from retrieval_cli.errors import InputError
 from retrieval_cli.pipeline.recipe import config_from
+from retrieval_cli.progress import silent
 from retrieval_cli.store import Artifact, BuildResult, Workspace
 
 
@@ -42,21 +43,21 @@ def dataset_maker(path: Path, where: str, source: Any, base: Path, artifact: str
     (how, args), = source.items()
     if how == "synth":
         synth = config_from(path, f"{where}.synth", args, synthetic.SynthConfig)
-        return lambda ws, _: datasets.save(ws, synthetic.generate(synth), artifact, {"source": "synth", **dataclasses.asdict(synth)})
+        return lambda ws, _, progress=silent: datasets.save(ws, synthetic.generate(synth), artifact, {"source": "synth", **dataclasses.asdict(synth)})
     if how == "beir":
         folder = (base / str(args if not isinstance(args, dict) else args.get("path", ""))).resolve()
         level = int(args.get("relevance_level", 1)) if isinstance(args, dict) else 1
-        return lambda ws, _: datasets.import_beir(ws, folder, artifact, relevance_level=level)
+        return lambda ws, _, progress=silent: datasets.import_beir(ws, folder, artifact, relevance_level=level, progress=progress)
     if how == "trec-dl":
         if not isinstance(args, dict) or not {"collection", "topics", "qrels"} <= set(args):
             raise InputError(f"{path}: {where}.trec-dl: needs collection, topics and qrels")
         files = {k: (base / str(args[k])).resolve() for k in ("collection", "topics", "qrels")}
-        return lambda ws, _: datasets.import_trec_dl(ws, files["collection"], files["topics"], files["qrels"], artifact)
+        return lambda ws, _, progress=silent: datasets.import_trec_dl(ws, files["collection"], files["topics"], files["qrels"], artifact, progress=progress)
     if how == "irds":
         splits, query_field = irds_splits(path, f"{where}.irds", args)
-        return lambda ws, _: irds.import_irds(ws, splits, artifact, query_field=query_field)
+        return lambda ws, _, progress=silent: irds.import_irds(ws, splits, artifact, query_field=query_field, progress=progress)
     if how == "ref":
-        return lambda ws, _: BuildResult(ws.resolve(str(args), kind="datasets"), reused=True)
+        return lambda ws, _, progress=silent: BuildResult(ws.resolve(str(args), kind="datasets"), reused=True)
     raise InputError(f"{path}: {where}: unknown source '{how}' (synth, beir, trec-dl, irds, ref)")
 
 

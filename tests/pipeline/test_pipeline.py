@@ -359,7 +359,9 @@ def test_a_step_killed_by_a_signal_is_one_line_and_a_rerun_resumes(tmp_path: Pat
 
     resumed = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
-    assert all(line.startswith("step ") for line in resumed.stderr.splitlines()), resumed.stderr  # nothing else: no leaked-semaphore warning
+    # Each step's line and, for a built one, its time and the work left: nothing else (no leaked-semaphore warning).
+    assert all(line.startswith(("step ", "  built in ")) for line in resumed.stderr.splitlines()), resumed.stderr
+    assert re.search(r"step train:bm25 \(about [\d.]+ (s|min|h)\)\n  built in [\d.]+ (s|min)", resumed.stderr), resumed.stderr
     cells = [[c.strip() for c in line.split("│")] for line in resumed.stdout.splitlines() if line.startswith("│ ")]
     rows = {c[1]: c[3] for c in cells if len(c) > 4}  # the status table: step, kind, state, artifact
     assert rows["mine:bm25"] == "reused" and rows["train:bm25"] == "built" and rows["report"] == "built", resumed.stdout
@@ -415,3 +417,14 @@ def test_a_seeded_strategy_can_be_the_baseline(tmp_path: Path) -> None:
     assert row["delta"] == pytest.approx(sum(mine.values()) / len(mine) - sum(theirs.values()) / len(theirs), abs=1e-6)
     assert row["p"] == pytest.approx(stats.ttest_rel([mine[q] for q in queries], [theirs[q] for q in queries]).pvalue, rel=1e-6)
     assert "Baseline: tp-bm25" in made["report"].summary["legend"]
+
+
+def test_a_steps_own_progress_reaches_the_runner_from_its_process(tmp_path: Path) -> None:
+    """Issue 35 item 4: the running step's stages (here BM25 indexing's) are heard by the runner's
+    progress callback, relayed from the step's process, beside the pipeline's own count."""
+    heard: list[tuple[str, int, int | None]] = []
+    recipe = _recipe(tmp_path)
+    pipeline.run(Workspace(tmp_path / "ws"), recipe, steps=["index:bm25"], progress=lambda stage, done, total: heard.append((stage, done, total)))
+    stages = {stage for stage, _, _ in heard}
+    assert "pipeline" in stages and stages - {"pipeline"}, heard
+    assert heard[-1] == ("pipeline", 2, 2)  # the dataset, then the index
