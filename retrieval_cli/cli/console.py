@@ -93,6 +93,7 @@ def comparison(report: "Artifact", title: str) -> None:
     and a grid too wide for the terminal is split per measure (then narrowed to ▲/▼ marks), so a
     row stays one line at 80 columns; the report files keep the full lineage and every delta."""
     from retrieval_cli.report import load_table
+    from retrieval_cli.report.render import short_labels
 
     table = load_table(report)
     short = short_labels([str(s) for s in dict.fromkeys(table["system"])])
@@ -152,13 +153,7 @@ def terminal_grids(table: "pd.DataFrame", short: dict[str, str], width: int) -> 
 
 
 def short_labels(systems: list[str], width: int = 20) -> dict[str, str]:
-    """A short, unique label per system: a trained model's name (before its ':'), else the label
-    cut to ``width``; numbered where two would look alike."""
-    out: dict[str, str] = {}
-    for system in systems:
-        head = system.split(":", 1)[0] if ":" in system else system
-        label = head if len(head) <= width else head[: width - 1] + "…"
-        while label in out.values():
-            label = f"{label[: width - 3]}#{sum(1 for v in out.values() if v.startswith(label[: width - 3])) + 1}"
-        out[system] = label
-    return out
+    """The report's short labels (``report.render.short_labels``), for the terminal's tables."""
+    from retrieval_cli.report.render import short_labels as labels
+
+    return labels(systems, width)

@@ -15,6 +15,19 @@ from retrieval_cli.report.table import aggregates
 FORMS = ("full", "compact", "marks")
 
 
+def short_labels(systems: list[str], width: int = 20) -> dict[str, str]:
+    """A short, unique label per system: a trained model's name (before its ':'), else the label
+    cut to ``width``; numbered where two would look alike."""
+    out: dict[str, str] = {}
+    for system in systems:
+        head = system.split(":", 1)[0] if ":" in system else system
+        label = head if len(head) <= width else head[: width - 1] + "…"
+        while label in out.values():
+            label = f"{label[: width - 3]}#{sum(1 for v in out.values() if v.startswith(label[: width - 3])) + 1}"
+        out[system] = label
+    return out
+
+
 def cell(row: pd.Series, form: str = "full") -> str:
     """One table cell: the value (± sd over seeds), and against a baseline the delta with * when
     significant. For a terminal, ``compact`` drops the ± and the parentheses, and ``marks`` (the
@@ -95,6 +108,7 @@ class Sheet:
     tests_header: list[str]
     tests: list[list[str]]
     sources: list[tuple[str, str]]  # (system, the evaluations behind its row)
+    key: list[tuple[str, str]]  # (short label, system) where a label is shorter than its system
 
 
 @dataclass(frozen=True)
@@ -148,8 +162,10 @@ def sheet(table: pd.DataFrame, config: ReportConfig | None = None) -> Sheet:
         for system, rows in table.groupby("system", sort=False):
             refs = dict.fromkeys(ref for every in rows["refs"].dropna() for ref in str(every).split(","))
             sources.append((str(system), ", ".join(refs)))
+    # A page shows systems by short labels, so a row stays narrow; the key gives each in full.
+    key = [(label, system) for system, label in short_labels([str(s) for s in grid.index]).items() if label != system]
     return Sheet(["system"] + [f"{d} {m}" for d, m in columns], [[str(s), *row.tolist()] for s, row in grid.iterrows()],
-                 bold, note, TESTS_HEADER if tests else [], tests, sources)
+                 bold, note, TESTS_HEADER if tests else [], tests, sources, key)
 
 
 def to_markdown(table: pd.DataFrame, config: ReportConfig | None = None) -> str:
@@ -187,18 +203,24 @@ def to_html(table: pd.DataFrame, config: ReportConfig, pictures: dict[str, Path]
         )
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
+    # The page fits its window: systems by short labels (the key below gives each in full), the
+    # grid scrolling inside its own box when it is wider, plots scaled down to the page's width.
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>retrieval-cli report</title>",
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1em}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}"
-        "th{background:#f3f3f3}</style>",
+        "<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
+        "<title>retrieval-cli report</title>",
+        "<style>body{font-family:sans-serif;margin:2em;max-width:100%}table{border-collapse:collapse;margin-bottom:1em}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right;white-space:nowrap}td:first-child,th:first-child{text-align:left}"
+        ".key td{white-space:normal;text-align:left}th{background:#f3f3f3}.scroll{overflow-x:auto;max-width:100%}"
+        "img{max-width:100%;height:auto}code{word-break:break-all}</style>",
         "</head><body><h1>retrieval-cli report</h1>",
-        html_table(s.header, s.rows, s.bold),
+        f"<div class='scroll'>{html_table(s.header, _labelled(s.rows, s.key), s.bold)}</div>",
     ]
+    if s.key:
+        parts.append(f"<div class='scroll key'>{html_table(['label', 'system'], [list(k) for k in s.key])}</div>")
     if s.note:
         parts.append(f"<p>{html.escape(s.note)} Bold: the best value in its column.</p>")
     if s.tests:
-        parts.append(html_table(s.tests_header, s.tests))
+        parts.append(f"<div class='scroll'>{html_table(s.tests_header, _labelled(s.tests, s.key))}</div>")
     if s.sources:
         parts.append("<h2>Artifacts behind each row</h2><ul>" + "".join(
             f"<li>{html.escape(system)}: <code>{html.escape(refs)}</code></li>" for system, refs in s.sources) + "</ul>")
@@ -207,3 +229,9 @@ def to_html(table: pd.DataFrame, config: ReportConfig, pictures: dict[str, Path]
         parts.append(f"<h2>{html.escape(name)}</h2><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _labelled(rows: list[list[str]], key: list[tuple[str, str]]) -> list[list[str]]:
+    """``rows`` with each system (the first cell) by its short label."""
+    short = {system: label for label, system in key}
+    return [[short.get(r[0], r[0]), *r[1:]] for r in rows]

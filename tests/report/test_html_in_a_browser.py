@@ -36,3 +36,26 @@ def test_chromium_reads_the_report_cells_and_draws_the_page(session_ws: Workspac
                    capture_output=True, timeout=120, check=True)
     header = shot.read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", header[16:24]) == (1100, 900)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (Debian package chromium)")
+@pytest.mark.parametrize("width", [800, 1200])
+def test_the_page_fits_its_window_at_800_and_1200_px(session_ws: Workspace, tiny, tmp_path: Path, width: int) -> None:  # noqa: ANN001
+    """Issue 35 item 6: a wide grid (eight measures, two long system names) scrolls inside its own
+    box and the plots scale down, so the page itself never scrolls sideways; short labels keep the
+    system column narrow and the key gives them in full."""
+    measures = ["nDCG@10", "R@100", "R@1000", "RR@10", "P@10", "AP", "nDCG@100", "R@10"]
+    config = evaluation.EvaluateConfig(measures=measures)
+    porter = evaluation.evaluate(session_ws, index=indexing.build_bm25(session_ws, tiny, indexing.BM25Config()).artifact, config=config).artifact
+    plain = indexing.build_bm25(session_ws, tiny, indexing.BM25Config(stemmer="none", k1=1.2, b=0.75)).artifact
+    other = evaluation.evaluate(session_ws, index=plain, config=config).artifact
+    fused = evaluation.evaluate(session_ws, fuse=[porter, other], config=config).artifact
+    art = reporting.report(session_ws, [porter, other, fused], reporting.ReportConfig(baseline=porter.ref), name="wide").artifact
+    probe = tmp_path / "probe.html"
+    script = "<script>document.title=[document.documentElement.scrollWidth, window.innerWidth].join(' ')</script>"
+    probe.write_text(art.file("report.html").read_text(encoding="utf-8").replace("</body>", script + "</body>"), encoding="utf-8")
+    dom = subprocess.run([CHROMIUM, *FLAGS, f"--window-size={width},900", "--dump-dom", probe.as_uri()],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    scroll, window = map(int, re.search(r"<title>(\d+) (\d+)</title>", dom).groups())
+    assert window == width and scroll <= window, (scroll, window)  # no horizontal overflow of the page
+    assert "RRF k=60 of BM25 k1…" in dom and "label</th><th>system" in dom  # a short label, and the key
