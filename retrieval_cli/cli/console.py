@@ -117,7 +117,10 @@ def comparison_tables(table: "pd.DataFrame", short: dict[str, str], title: str, 
     drawn = []
     for measure, grid in grids:
         headers = [d if measure else f"{d}\n{m}" for d, m in grid.columns]
-        part = Table("system", *headers, title=f"{title} · {measure}" if measure else title)
+        part = Table(title=f"{title} · {measure}" if measure else title)
+        part.add_column("system", no_wrap=True)  # a system is one line, as the width was chosen for
+        for header in headers:
+            part.add_column(header)
         for system, row in grid.iterrows():
             part.add_row(short[str(system)], *row.tolist())
         drawn.append(part)
@@ -126,8 +129,9 @@ def comparison_tables(table: "pd.DataFrame", short: dict[str, str], title: str, 
 
 def terminal_grids(table: "pd.DataFrame", short: dict[str, str], width: int) -> list[tuple[str, "pd.DataFrame"]]:
     """(measure or "", grid) to print so that every system stays on one line within ``width``
-    columns: the whole grid with deltas, else one grid per measure, else the same with ▲/▼ marks
-    in place of deltas (the narrowest; printed even if it still overflows)."""
+    columns: the whole grid as the report files write it, else shorter (``compact``), else one grid
+    per measure, else ▲/▼ marks in place of deltas (the narrowest; printed even if it still
+    overflows). Every form keeps the ± over seeds and the significance the legend speaks of."""
     from retrieval_cli.report import cells
 
     label = max([len("system"), *map(len, short.values())])
@@ -142,6 +146,8 @@ def terminal_grids(table: "pd.DataFrame", short: dict[str, str], width: int) -> 
         measures = list(dict.fromkeys(m for _, m in grid.columns))
         return [(m, grid.loc[:, [c for c in grid.columns if c[1] == m]]) for m in measures]
 
+    if fits(whole := cells(table, "full"), split=False):
+        return [("", whole)]
     for form in ("compact", "marks"):
         grid = cells(table, form)
         if fits(grid, split=False):

@@ -30,23 +30,33 @@ def short_labels(systems: list[str], width: int = 20) -> dict[str, str]:
 
 def cell(row: pd.Series, form: str = "full") -> str:
     """One table cell: the value (± sd over seeds), and against a baseline the delta with * when
-    significant. For a terminal, ``compact`` drops the ± and the parentheses, and ``marks`` (the
-    narrowest) keeps only the value and ▲ / ▼ where it is significantly better / worse."""
+    significant. Narrower forms for a terminal keep the same facts shorter: ``compact`` writes sd
+    and delta to three decimals without the leading zero (``0.4321±.012 +.010*``), ``marks`` (the
+    narrowest) writes the value so too, keeps the sd, and puts ▲ / ▼ for a significantly better /
+    worse value in place of the delta (``.4321±.012▲``)."""
     if pd.isna(row["value"]):
         return ""
     text = f"{row['value']:.4f}"
     has_delta = "delta" in row and not pd.isna(row["delta"])
-    if form == "marks":
-        return text + (("▲" if row["delta"] > 0 else "▼") if has_delta and row["significant"] else "")
-    if form == "compact":
-        return text + (f" {row['delta']:+.4f}{'*' if row['significant'] else ''}" if has_delta else "")
-    if row.get("seeds", 0) and row["seeds"] > 1 and not pd.isna(row.get("sd")):
+    seeded = bool(row.get("seeds", 0)) and row["seeds"] > 1 and not pd.isna(row.get("sd"))
+    if form != "full":
+        text = _bare(row["value"], ".4f") if form == "marks" else text
+        text += f"±{_bare(row['sd'], '.3f')}" if seeded else ""
+        if form == "marks":
+            return text + (("▲" if row["delta"] > 0 else "▼") if has_delta and row["significant"] else "")
+        return text + (f" {_bare(row['delta'], '+.3f')}{'*' if row['significant'] else ''}" if has_delta else "")
+    if seeded:
         text += f"±{row['sd']:.4f}"
     if has_delta:
         text += f" ({row['delta']:+.4f}{'*' if row['significant'] else ''})"
     elif row.get("baseline") is True:
         text += " (base)"
     return text
+
+
+def _bare(value: float, spec: str) -> str:
+    """A number below 1 without its leading zero (``.012``, ``+.010``, ``-.003``)."""
+    return format(value, spec).replace("0.", ".", 1) if abs(value) < 1 else format(value, spec)
 
 
 def wide(table: pd.DataFrame) -> pd.DataFrame:

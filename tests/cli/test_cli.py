@@ -270,5 +270,7 @@ def test_a_wide_comparison_keeps_one_line_per_system_at_80_columns() -> None:
         assert max(map(len, text.splitlines())) <= width
         for label in short.values():  # a system's row is one line in each table
             assert sum(1 for line in text.splitlines() if label in line) == parts, (label, text)
-        # Wide enough, the deltas show; at 80 columns the values keep ▲/▼ where significant.
-        assert ("+0.0123" in text) is delta and ("0.4321▲" in text) is not delta
+        # Wide enough, the deltas show; at 80 columns the values keep ▲/▼ where significant. The
+        # ± over seeds shows at every width (issue 35 item 5), for the seeded systems only.
+        assert ("+.012*" in text) is delta and (".4321±.001▲" in text) is not delta
+        assert "±.001" in text and sum(line.count("±") for line in text.splitlines() if short[systems[0]] in line) == 0
