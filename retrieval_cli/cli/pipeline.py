@@ -26,7 +26,11 @@ def _load(recipe_path: Path, overrides: list[str] | None):  # noqa: ANN202
 
 
 def _status_table(rows: list[tuple[str, str, str, str]], title: str) -> Table:
-    table = Table("step", "kind", "state", "artifact", title=title)
+    """Steps, their kinds, states and artifacts; a long name or reference folds onto more lines,
+    never cut with an ellipsis, so it can be read (and copied) whole at 80 columns."""
+    table = Table(title=title)
+    for header in ("step", "kind", "state", "artifact"):
+        table.add_column(header, overflow="fold")
     colours = {"done": "green", "reused": "green", "built": "cyan", "missing": "yellow", "changed": "yellow"}
     for step, kind, state, ref in rows:
         table.add_row(step, kind, f"[{colours.get(state, 'white')}]{state}[/]", ref)
@@ -54,7 +58,9 @@ def _bill(ws, recipe) -> None:  # noqa: ANN001
 
     machine = machine_of(str(recipe.sections.get("device", "auto")))
     rows = estimate(ws, recipe, machine)
-    table = Table("step", "state", "time", "peak GB", title=f"recipe {recipe.name}: the bill on {'one GPU' if machine == 'gpu' else '2 CPU cores'}")
+    table = Table(title=f"recipe {recipe.name}: the bill on {'one GPU' if machine == 'gpu' else '2 CPU cores'}")
+    for header in ("step", "state", "time", "peak GB"):
+        table.add_column(header, overflow="fold")
     colours = {"done": "green", "missing": "yellow", "changed": "yellow"}
     for row in rows:
         time = "" if row.state == "done" else "?" if row.seconds is None else _duration(row.seconds)

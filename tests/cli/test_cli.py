@@ -274,3 +274,23 @@ def test_a_wide_comparison_keeps_one_line_per_system_at_80_columns() -> None:
         # ± over seeds shows at every width (issue 35 item 5), for the seeded systems only.
         assert ("+.012*" in text) is delta and (".4321±.001▲" in text) is not delta
         assert "±.001" in text and sum(line.count("±") for line in text.splitlines() if short[systems[0]] in line) == 0
+
+
+def test_pipeline_status_at_80_columns_cuts_no_name_or_reference(tmp_path: Path) -> None:
+    """Issue 35 item 8: long step names and artifact references fold onto more lines rather than
+    end in an ellipsis, so each can be read whole."""
+    import io
+
+    from rich.console import Console
+
+    from retrieval_cli.cli.pipeline import _status_table
+
+    rows = [("evaluate:hybrid@nano-webis-touche2020", "evaluations", "done",
+             "evaluations/msmarco-hybrid-nano-webis-touche2020@0123456789abcdef0123"),
+            ("index:model-cross-encoder-s15@dl19", "indexes", "missing", "")]
+    screen = Console(width=80, file=io.StringIO(), color_system=None)
+    screen.print(_status_table(rows, "recipe msmarco"))
+    text = screen.file.getvalue()
+    assert "…" not in text and max(map(len, text.splitlines())) <= 80
+    cells = "".join(line.split("│")[4].strip() for line in text.splitlines() if line.count("│") == 5)
+    assert rows[0][3] in cells  # the reference, folded, reads whole again
