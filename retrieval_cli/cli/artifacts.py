@@ -67,11 +67,17 @@ def show_cli(ref: Annotated[str, typer.Argument(help="Artifact reference or path
     console.out.print_json(json.dumps(artifact.manifest))
 
 
-def _tree(node: dict[str, Any], tree: Tree) -> None:
+def _settings(config: dict[str, Any], depth: int) -> str:
+    """A node's settings line as wide as the terminal leaves it (a tree level indents by 4): in a
+    wide terminal nothing is cut, so the seed and every other short setting shows."""
+    return settings_line(config, width=max(70, console.out.width - 4 * depth - 4))
+
+
+def _tree(node: dict[str, Any], tree: Tree, depth: int = 1) -> None:
     for role, child in node["inputs"].items():
         gone = f" [red]({child['missing']})[/]" if child.get("missing") else ""
-        settings = settings_line(child.get("config", {}))
-        _tree(child, tree.add(f"[dim]{role}:[/] {child['ref']}{gone}" + (f"\n[dim]{settings}[/]" if settings else "")))
+        settings = _settings(child.get("config", {}), depth)
+        _tree(child, tree.add(f"[dim]{role}:[/] {child['ref']}{gone}" + (f"\n[dim]{settings}[/]" if settings else "")), depth + 1)
 
 
 @app.command("lineage")
@@ -86,7 +92,7 @@ def lineage_cli(
     if as_json:
         console.out.print_json(json.dumps(lineage))
         return
-    settings = settings_line(lineage["config"])
+    settings = _settings(lineage["config"], 0)
     tree = Tree(lineage["ref"] + (f"\n[dim]{settings}[/]" if settings else ""))
     _tree(lineage, tree)
     console.out.print(tree)

@@ -294,3 +294,19 @@ def test_pipeline_status_at_80_columns_cuts_no_name_or_reference(tmp_path: Path)
     assert "…" not in text and max(map(len, text.splitlines())) <= 80
     cells = "".join(line.split("│")[4].strip() for line in text.splitlines() if line.count("│") == 5)
     assert rows[0][3] in cells  # the reference, folded, reads whole again
+
+
+def test_a_lineage_settings_line_is_whole_in_a_wide_terminal(monkeypatch) -> None:  # noqa: ANN001
+    """Issue 35 item 7: at 200 columns a trained model's settings (its seed last among many) are
+    not cut; at 80 they are cut to the default 70 characters."""
+    from rich.console import Console
+
+    from retrieval_cli.cli import artifacts, console
+    from retrieval_cli.training import BiEncoderTrainConfig
+
+    config = {**BiEncoderTrainConfig().versioned(), "zz_seed": 14}
+    monkeypatch.setattr(console, "out", Console(width=200))
+    wide = artifacts._settings(config, depth=2)
+    assert "zz_seed=14" in wide and "…" not in wide
+    monkeypatch.setattr(console, "out", Console(width=80))
+    assert artifacts._settings(config, depth=2).endswith("…")
