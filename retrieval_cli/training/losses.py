@@ -10,8 +10,13 @@
   artifact) plus, weighted, Margin-MSE over in-batch negatives against a frozen bi-encoder
   teacher that scores every (query, in-batch passage) pair cheaply (ColBERT's role in the paper).
 
+- ``PlackettLuceLoss`` (listwise distillation by Plackett-Luce, as ListMLE): the negative
+  log-likelihood of the teacher's ranking of [positive, negatives] under a Plackett-Luce model
+  of the student's scores, so the student learns the teacher's whole order, not only its softmax.
+
 The score arithmetic lives in plain functions over tensors (``mann_whitney``, ``margin_mse``,
-``in_batch_margins``, ``scores``) so tests check them against hand computations without a model.
+``in_batch_margins``, ``plackett_luce``, ``scores``) so tests check them against hand
+computations without a model.
 
 Scales. A bi-encoder's score is what its ``similarity_fn_name`` says, on one scale for every loss:
 a cosine model scores ``scale x cosine`` (20 by default, MultipleNegativesRankingLoss's
@@ -68,6 +73,16 @@ def in_batch_margins(scores: Tensor) -> tuple[Tensor, Tensor]:
         own[torch.arange(width), start + torch.arange(width)] = True
     positives = scores[torch.arange(batch), torch.arange(batch)].unsqueeze(1)
     return positives - scores, ~own
+
+
+def plackett_luce(student: Tensor, teacher: Tensor) -> Tensor:
+    """The mean over rows of -log P(the teacher's order | the student's scores) under Plackett-Luce:
+    sum over ranks i of logsumexp(student scores of the items ranked i and below) - student score
+    of the item ranked i, the items ordered by the teacher (ties: candidate order)."""
+    order = torch.sort(teacher, dim=1, descending=True, stable=True).indices
+    ranked = student.gather(1, order)
+    below = torch.logcumsumexp(ranked.flip(1), dim=1).flip(1)
+    return (below - ranked).sum(dim=1).mean()
 
 
 def scores(a: Tensor, b: Tensor, similarity: str, scale: float) -> Tensor:
@@ -190,3 +205,26 @@ class TASBalancedLoss(nn.Module):
 
     def get_config_dict(self) -> dict[str, Any]:
         return {"inbatch_weight": self.inbatch_weight, "scale": self.scale, "similarity": self.similarity}
+
+
+class PlackettLuceLoss(nn.Module):
+    """Listwise distillation of a teacher's ranking: rows (anchor, positive, negative_1, ...) with
+    the teacher's scores of [positive, negatives] as labels; the student's scores, on its scale
+    (``scores``), are fitted to the teacher's order by ``plackett_luce``."""
+
+    def __init__(self, model: nn.Module, scale: float = 20.0, similarity: str = "cosine") -> None:
+        super().__init__()
+        self.model = model
+        self.scale = scale
+        self.similarity = similarity
+
+    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
+        return self.compute_loss_from_embeddings(_embed(self.model, sentence_features), labels)
+
+    def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
+        anchors = embeddings[0]
+        student = torch.stack([pair_scores(anchors, candidates, self.similarity, self.scale) for candidates in embeddings[1:]], dim=1)
+        return plackett_luce(student, labels.to(student.dtype))
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"scale": self.scale}

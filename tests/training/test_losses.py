@@ -153,3 +153,38 @@ def test_kl_distill_is_the_kl_of_the_student_softmax_from_the_teachers_over_the_
     config = BiEncoderTrainConfig(loss="kl-distill")
     loss = config.objective.build(Frozen(), config, "cosine", None)
     assert loss.compute_loss_from_embeddings([q, p, n1, n2], teacher).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_plackett_luce_is_the_negative_log_likelihood_of_the_teachers_order_by_hand() -> None:
+    """pl-distill (issue 36 item 4): -log P(teacher's order | student scores) under Plackett-Luce,
+    computed by hand for a three-candidate row, the student scoring 20 x cosine."""
+    from retrieval_cli.training import BiEncoderTrainConfig
+
+    student = torch.tensor([[2.0, 1.0, 0.5], [0.0, 3.0, 1.0]])
+    teacher = torch.tensor([[1.0, 5.0, 3.0], [9.0, 1.0, 4.0]])  # row 0 ranks 1, 2, 0; row 1 ranks 0, 2, 1
+
+    def nll(s: list[float], order: list[int]) -> float:
+        return sum(math.log(sum(math.exp(s[j]) for j in order[i:])) - s[order[i]] for i in range(len(order)))
+
+    expected = (nll([2.0, 1.0, 0.5], [1, 2, 0]) + nll([0.0, 3.0, 1.0], [0, 2, 1])) / 2
+    assert losses.plackett_luce(student, teacher).item() == pytest.approx(expected, rel=1e-6)
+    # The teacher's own order is the likeliest: scores in that order give the lowest loss.
+    assert losses.plackett_luce(teacher, teacher) < losses.plackett_luce(-teacher, teacher)
+
+    q = torch.tensor([[3.0, 4.0], [1.0, 0.0]])
+    p = torch.tensor([[4.0, 3.0], [2.0, 2.0]])
+    n1 = torch.tensor([[0.0, 5.0], [0.0, 3.0]])
+
+    def cos(a: list[float], b: list[float]) -> float:
+        return sum(i * j for i, j in zip(a, b)) / (math.hypot(*a) * math.hypot(*b))
+
+    scored = [[20 * cos(q[i].tolist(), c[i].tolist()) for c in (p, n1)] for i in range(2)]
+    labels = torch.tensor([[2.0, 7.0], [5.0, 1.0]])  # row 0: the negative first; row 1: the positive first
+    expected = (nll(scored[0], [1, 0]) + nll(scored[1], [0, 1])) / 2
+
+    class Frozen(torch.nn.Module):
+        tokenizer = type("T", (), {"get_vocab": staticmethod(lambda: {})})()
+
+    config = BiEncoderTrainConfig(loss="pl-distill")
+    loss = config.objective.build(Frozen(), config, "cosine", None)
+    assert loss.compute_loss_from_embeddings([q, p, n1], labels).item() == pytest.approx(expected, rel=1e-5)
