@@ -46,6 +46,7 @@ def mine_negatives_cli(
     max_score: Annotated[Optional[float], typer.Option(help="Drop candidates scoring above this (RocketQA-style denoising).")] = None,
     absolute_margin: Annotated[Optional[float], typer.Option(help="Drop candidates scoring >= positive - M (LG-ANNA margin). M >= 0.")] = None,
     relative_margin: Annotated[Optional[float], typer.Option(help="Drop candidates scoring >= positive - R*|positive| (NV-Embed TopK-PercPos: 0.05 = 95% of the positive). R in [0, 1).")] = None,
+    adaptive_margin: Annotated[Optional[float], typer.Option(help="Drop candidates scoring >= positive - K x the spread (standard deviation) of the query's own candidate scores: a per-query margin (LG-ANNA's adaptive margins). K >= 0.")] = None,
     candidates: Annotated[str, typer.Option(help="First stage the cross-encoder re-scores and SimANS draws from: bm25, dense or hybrid (both, fused by reciprocal rank).")] = _D.candidates,
     simans_a: Annotated[float, typer.Option(help="SimANS: the draw's sharpness a in exp(-a (z - b)^2), z in candidate-score spreads from the positive.")] = _D.simans_a,
     simans_b: Annotated[float, typer.Option(help="SimANS: the draw's centre b (negative: below the positive's score).")] = _D.simans_b,

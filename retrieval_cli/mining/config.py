@@ -26,7 +26,7 @@ HYBRID = "hybrid"  # BM25 and dense rankings fused by reciprocal rank (index.fus
 SAMPLINGS = ("top", "random")
 
 
-FILTERS = ("positive", "window", "max_score", "absolute_margin", "relative_margin", "judged_relevant", "self", "duplicate")
+FILTERS = ("positive", "window", "max_score", "absolute_margin", "relative_margin", "adaptive_margin", "judged_relevant", "self", "duplicate")
 
 
 DEFAULT_NEGATIVES = 4
@@ -56,6 +56,9 @@ class MiningConfig(Versioned):
     max_score: float | None = None
     absolute_margin: float | None = None
     relative_margin: float | None = None
+    # A per-query margin (LG-ANNA's adaptive margins): drop candidates scoring >= positive - K x the
+    # spread (standard deviation) of the query's own candidate scores. Versions only when set.
+    adaptive_margin: float | None = None
     candidates: str = "bm25"  # first stage the cross-encoder re-scores
     model: str = models.DEFAULT_MODEL  # bi-encoder for dense candidates (when no dense index is given)
     cross_encoder: str | None = None
@@ -86,7 +89,8 @@ class MiningConfig(Versioned):
 
     def irrelevant(self) -> set[str]:
         used = set().union(*(strategies.get(s).uses for s in self.strategy_names()))
-        return {f for f in _USED_FIELDS if f not in used}
+        unset = {"adaptive_margin"} if self.adaptive_margin is None else set()  # ids made before it existed stand
+        return {f for f in _USED_FIELDS if f not in used} | unset
 
     def strategy_names(self) -> list[str]:
         """The strategies of the run, in the mixture's order."""
@@ -122,7 +126,7 @@ class MiningConfig(Versioned):
 
     def check(self) -> None:
         """Every option in its range, before any work starts."""
-        for name in ("max_score", "absolute_margin", "relative_margin"):
+        for name in ("max_score", "absolute_margin", "relative_margin", "adaptive_margin"):
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):  # NaN would keep everything, inf nothing
                 raise InputError(f"{name.replace('_', '-')} must be a finite number, got {value}", field=name)
@@ -145,6 +149,8 @@ class MiningConfig(Versioned):
             )
         if self.absolute_margin is not None and self.absolute_margin < 0:
             raise InputError(f"absolute-margin must be >= 0, got {self.absolute_margin}", field="absolute_margin")
+        if self.adaptive_margin is not None and self.adaptive_margin < 0:
+            raise InputError(f"adaptive-margin must be >= 0, got {self.adaptive_margin}", field="adaptive_margin")
         if self.relative_margin is not None and not 0 <= self.relative_margin < 1:
             raise InputError(f"relative-margin must be in [0, 1), got {self.relative_margin}", field="relative_margin")
         if self.self_hits not in datasets.SELF_HITS:

@@ -1,7 +1,8 @@
 """The filters, in their fixed order, and the choice among the candidates that survive them.
 
 Each dropped candidate is counted once, under the first filter that drops it (``FILTERS``):
-positive, window, max_score, absolute_margin, relative_margin, judged_relevant, self, duplicate.
+positive, window, max_score, absolute_margin, relative_margin, adaptive_margin, judged_relevant, self,
+duplicate.
 Candidates that pass the first five are *eligible*; the false-negative estimate is read off them.
 Random streams are seeded per (seed, strategy, query), so results never depend on chunking or
 query order.
@@ -10,6 +11,7 @@ query order.
 from __future__ import annotations
 
 import random
+import statistics
 from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable
@@ -17,7 +19,7 @@ from typing import Iterable
 from retrieval_cli.mining.candidate import Candidate, random_candidates
 from retrieval_cli.mining.config import MiningConfig
 
-__all__ = ["Candidate", "QueryContext", "Selection", "positives_of", "query_rng", "random_candidates", "relative_threshold", "select"]
+__all__ = ["Candidate", "QueryContext", "Selection", "positives_of", "query_rng", "random_candidates", "relative_threshold", "select", "spread_of"]
 
 
 @dataclass
@@ -28,6 +30,7 @@ class QueryContext:
     positives: set[str]
     judged_relevant: set[str]  # any positive grade in any split
     positive_score: float | None  # weakest positive's score in the strategy's scorer
+    spread: float | None = None  # standard deviation of the strategy's candidate scores (adaptive margin)
 
 
 @dataclass
@@ -79,6 +82,9 @@ def select(
             reason = "absolute_margin"
         elif config.relative_margin is not None and score is not None and pos is not None and score >= relative_threshold(pos, config.relative_margin):
             reason = "relative_margin"
+        elif (config.adaptive_margin is not None and score is not None and pos is not None and context.spread
+              and score >= pos - config.adaptive_margin * context.spread):
+            reason = "adaptive_margin"
         else:
             reason = ""
         if not reason:
@@ -110,6 +116,13 @@ def _sample(pool: list[Candidate], count: int, sampling: str, rng: random.Random
     if sampling == "random" and len(pool) > count:
         return [pool[i] for i in sorted(rng.sample(range(len(pool)), count))]
     return pool[:count]
+
+
+def spread_of(candidates: list[Candidate]) -> float | None:
+    """The standard deviation of the candidates' scores (None with fewer than two scored): the
+    unit of a query's adaptive margin, so one K serves BM25, cosine and dot-product scores."""
+    scored = [c.score for c in candidates if c.score is not None]
+    return statistics.pstdev(scored) if len(scored) > 1 else None
 
 
 def query_rng(seed: int, strategy: str, query_id: str) -> random.Random:

@@ -50,7 +50,7 @@ from retrieval_cli.errors import InputError
 from retrieval_cli.index import by_engine, fusion
 from retrieval_cli.mining.config import FIRST_STAGES, HYBRID, MiningConfig
 from retrieval_cli.mining import strategies
-from retrieval_cli.mining.filters import QueryContext, positives_of, query_rng, select
+from retrieval_cli.mining.filters import QueryContext, positives_of, query_rng, select, spread_of
 from retrieval_cli.mining.strategies import Offer
 from retrieval_cli.mining.llm_negatives import generate_negatives
 from retrieval_cli.mining.scorers import Scorers, score_pairs
@@ -366,6 +366,7 @@ def _mine_query(
         assert strategy.pool is not None
         pool = strategy.pool(offer, strategy.ranking_of(config.candidates), count, rng)
         context.positive_score = pool.positive_score
+        context.spread = spread_of(pool.candidates) if config.adaptive_margin is not None else None
         selection = select(pool.candidates, context, config, count, taken, rng, dropped if pool.estimated else Counter(),
                            sampling="top" if pool.drawn else None)
         if pool.estimated:  # ranked candidates: their eligible ones feed the false-negative estimate
