@@ -10,6 +10,9 @@
   artifact) plus, weighted, Margin-MSE over in-batch negatives against a frozen bi-encoder
   teacher that scores every (query, in-batch passage) pair cheaply (ColBERT's role in the paper).
 
+- ``FocalInfoNCELoss`` (KaLM-Embedding's focal reweighting): InfoNCE over the batch whose
+  per-query loss is weighted by (1 - p_positive)^gamma, so queries the model already ranks
+  right weigh little and the hard ones drive training (Lin et al.'s focal loss; gamma 0 is MNRL).
 - ``PlackettLuceLoss`` (listwise distillation by Plackett-Luce, as ListMLE): the negative
   log-likelihood of the teacher's ranking of [positive, negatives] under a Plackett-Luce model
   of the student's scores, so the student learns the teacher's whole order, not only its softmax.
@@ -73,6 +76,14 @@ def in_batch_margins(scores: Tensor) -> tuple[Tensor, Tensor]:
         own[torch.arange(width), start + torch.arange(width)] = True
     positives = scores[torch.arange(batch), torch.arange(batch)].unsqueeze(1)
     return positives - scores, ~own
+
+
+def focal_info_nce(scores: Tensor, gamma: float) -> Tensor:
+    """Mean over rows of -(1 - p)^gamma log p, p the softmax probability of row i's positive,
+    candidate i of the score matrix (InfoNCE's cross-entropy at gamma 0)."""
+    rows = torch.arange(scores.shape[0], device=scores.device)
+    log_p = scores.log_softmax(dim=1)[rows, rows]
+    return (-(1 - log_p.exp()).pow(gamma) * log_p).mean()
 
 
 def plackett_luce(student: Tensor, teacher: Tensor) -> Tensor:
@@ -228,3 +239,25 @@ class PlackettLuceLoss(nn.Module):
 
     def get_config_dict(self) -> dict[str, Any]:
         return {"scale": self.scale}
+
+
+class FocalInfoNCELoss(nn.Module):
+    """InfoNCE over (anchor, positive, negative_1, ...) rows like MultipleNegativesRankingLoss
+    (every row's positive and negatives are candidates for every anchor), each anchor's loss
+    weighted by (1 - p_positive)^gamma (``focal_info_nce``)."""
+
+    def __init__(self, model: nn.Module, scale: float = 20.0, similarity: str = "cosine", gamma: float = 2.0) -> None:
+        super().__init__()
+        self.model = model
+        self.scale = scale
+        self.similarity = similarity
+        self.gamma = gamma
+
+    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None) -> Tensor:
+        return self.compute_loss_from_embeddings(_embed(self.model, sentence_features), labels)
+
+    def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor | None = None) -> Tensor:
+        return focal_info_nce(scores(embeddings[0], torch.cat(embeddings[1:]), self.similarity, self.scale), self.gamma)
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"scale": self.scale, "gamma": self.gamma}

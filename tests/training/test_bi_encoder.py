@@ -59,7 +59,7 @@ def _margins(ws: Workspace, model_ref: str, negs) -> float:  # noqa: ANN001
 
 @pytest.mark.parametrize("loss, sampler", [
     ("mnrl", "no-duplicates"), ("cached-mnrl", "random"), ("gist", "no-duplicates"),
-    ("margin-mse", "random"), ("tas-b", "tas-balanced"), ("mw", "tas"), ("kl-distill", "random"), ("pl-distill", "random"),
+    ("margin-mse", "random"), ("tas-b", "tas-balanced"), ("mw", "tas"), ("kl-distill", "random"), ("pl-distill", "random"), ("focal", "no-duplicates"),
 ])
 def test_each_loss_and_sampler_trains_a_loadable_model(session_ws, negs, clusters, loss, sampler) -> None:  # noqa: ANN001
     config = training.BiEncoderTrainConfig(loss=loss, sampler=sampler, **SMALL)

@@ -188,3 +188,29 @@ def test_plackett_luce_is_the_negative_log_likelihood_of_the_teachers_order_by_h
     config = BiEncoderTrainConfig(loss="pl-distill")
     loss = config.objective.build(Frozen(), config, "cosine", None)
     assert loss.compute_loss_from_embeddings([q, p, n1], labels).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_focal_info_nce_weights_each_querys_term_by_hand_and_is_mnrl_at_gamma_0() -> None:
+    """focal (issue 36 item 5, its first half): mean over queries of -(1 - p)^gamma log p, p the
+    softmax probability of the query's positive among the batch's candidates."""
+    import torch.nn.functional as F
+
+    from retrieval_cli.training import BiEncoderTrainConfig
+
+    matrix = torch.tensor([[3.0, 1.0, 0.0, 2.0], [0.5, 2.5, 1.0, 0.0]])  # 2 queries x (2 positives + 2 negatives)
+    expected = 0.0
+    for i, row in enumerate(matrix.tolist()):
+        p = math.exp(row[i]) / sum(math.exp(v) for v in row)
+        expected += -((1 - p) ** 2) * math.log(p) / 2
+    assert losses.focal_info_nce(matrix, 2.0).item() == pytest.approx(expected, rel=1e-6)
+    assert losses.focal_info_nce(matrix, 0.0).item() == pytest.approx(F.cross_entropy(matrix, torch.arange(2)).item(), rel=1e-6)
+
+    class Frozen(torch.nn.Module):
+        tokenizer = type("T", (), {"get_vocab": staticmethod(lambda: {})})()
+
+    q, p, n = torch.tensor([[3.0, 4.0], [1.0, 0.0]]), torch.tensor([[4.0, 3.0], [2.0, 2.0]]), torch.tensor([[0.0, 5.0], [0.0, 3.0]])
+    config = BiEncoderTrainConfig(loss="focal", focal_gamma=1.5, scale=10.0)
+    loss = config.objective.build(Frozen(), config, "cosine", None)
+    direct = losses.focal_info_nce(losses.scores(q, torch.cat([p, n]), "cosine", 10.0), 1.5)
+    assert loss.compute_loss_from_embeddings([q, p, n]).item() == pytest.approx(direct.item(), rel=1e-6)
+    assert "focal_gamma" in config.versioned() and "focal_gamma" not in BiEncoderTrainConfig(loss="mnrl").versioned()

@@ -12,7 +12,7 @@ from retrieval_cli.training.objectives import registry
 
 
 def test_every_objective_takes_rows_the_records_make_and_reads_only_known_fields() -> None:
-    assert set(objectives.names()) >= {"mnrl", "cached-mnrl", "gist", "margin-mse", "tas-b", "mw", "kl-distill", "pl-distill"}
+    assert set(objectives.names()) >= {"mnrl", "cached-mnrl", "gist", "margin-mse", "tas-b", "mw", "kl-distill", "pl-distill", "focal"}
     for name in objectives.names():
         objective = objectives.get(name)
         assert objective.rows in records.FORMATS, name
