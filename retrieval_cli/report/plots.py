@@ -42,9 +42,10 @@ def _short(label: str, width: int = 48) -> str:
     return label if len(label) <= width else label[: width - 1] + "…"
 
 
-def _save(fig: Any, path: Path) -> Path:
+def _save(fig: Any, path: Path, rect: tuple[float, float, float, float] | None = None) -> Path:
+    """Lay the figure out (within ``rect`` of the page, leaving room for a figure legend) and write it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    fig.tight_layout(rect=rect)
     fig.savefig(path, dpi=110)
     _pyplot().close(fig)
     return path
@@ -97,10 +98,14 @@ def metric_bars(table: pd.DataFrame, evaluations: dict[str, Artifact], path: Pat
 
 
 def query_deltas(table: pd.DataFrame, evaluations: dict[str, Artifact], measure: str, path: Path) -> Path | None:
-    """Per-query difference of each system from the baseline on ``measure``, sorted: each system
-    against the baseline on its own target (dataset and split), seeds averaged on both sides."""
+    """Per-query difference of each system from the baseline on ``measure``, sorted: one small
+    panel per target (dataset and split), each system against the baseline on that target, seeds
+    averaged on both sides; a system keeps one colour in every panel, and one legend below names
+    each system once (short labels, as the HTML's key gives them in full)."""
     if "baseline" not in table:
         return None
+    from retrieval_cli.report.render import short_labels
+
     plt = _pyplot()
     rows = table[table["measure"] == measure]
     # Per-query values averaged over a row's seeds, as the paired tests take them (compare.per_query).
@@ -108,20 +113,29 @@ def query_deltas(table: pd.DataFrame, evaluations: dict[str, Artifact], measure:
     others = rows[~rows["baseline"].astype(bool) & rows["target"].isin(list(bases))]
     if others.empty:
         return None
-    named = len(bases) > 1  # the target in each label when there are several
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    for _, row in others.iterrows():
-        base = bases[row["target"]]
-        values = per_query(evaluations, row["evaluation"], measure)
-        deltas = sorted((values[q] - base[q] for q in values if q in base), reverse=True)
-        label = f"{row['target']}: {row['system']}" if named else row["system"]
-        ax.plot(range(1, len(deltas) + 1), deltas, label=_short(label, 60), linewidth=1.2)
-    ax.axhline(0, color="black", linewidth=0.6)
-    ax.set_xlabel("queries, sorted by difference")
-    ax.set_ylabel(f"{measure} - baseline")
-    ax.set_title(f"Per-query {measure} against the baseline", fontsize=9)
-    ax.legend(fontsize=7)
-    return _save(fig, path)
+    targets = list(dict.fromkeys(others["target"]))
+    systems = list(dict.fromkeys(others["system"]))
+    colour = {system: plt.get_cmap("tab10" if len(systems) <= 10 else "tab20")(i % 20) for i, system in enumerate(systems)}
+    columns = min(3, len(targets))
+    lines = -(-len(targets) // columns)
+    fig, axes = plt.subplots(lines, columns, figsize=(3.3 * columns, 2.4 * lines + 0.9), squeeze=False, sharey=True)
+    for k, target in enumerate(targets):
+        ax = axes[k // columns][k % columns]
+        base = bases[target]
+        for _, row in others[others["target"] == target].iterrows():
+            values = per_query(evaluations, row["evaluation"], measure)
+            deltas = sorted((values[q] - base[q] for q in values if q in base), reverse=True)
+            ax.plot(range(1, len(deltas) + 1), deltas, color=colour[row["system"]], linewidth=1.2)
+        ax.axhline(0, color="black", linewidth=0.6)
+        ax.set_title(_short(str(target), 40), fontsize=8)
+        ax.tick_params(labelsize=7)
+    for k in range(len(targets), lines * columns):
+        axes[k // columns][k % columns].set_visible(False)
+    short = short_labels([str(s) for s in systems])
+    handles = [plt.Line2D([], [], color=colour[s], linewidth=1.2) for s in systems]
+    fig.legend(handles, [short[str(s)] for s in systems], loc="lower center", ncol=min(3, len(systems)), fontsize=7, frameon=False)
+    fig.suptitle(f"Per-query {measure} - baseline, queries sorted by difference", fontsize=9)
+    return _save(fig, path, rect=(0, 0.12 if len(systems) <= 3 else 0.2, 1, 0.95))
 
 
 def recall_at(ws: Workspace, ev: Artifact, cutoffs: tuple[int, ...] = RECALL_CUTOFFS) -> dict[int, float]:

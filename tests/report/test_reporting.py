@@ -240,3 +240,19 @@ def test_the_tests_table_columns_are_declared_once_for_markdown_and_html() -> No
                      "significant": False, "improved": 3, "hurt": 1, "seeds_better": float("nan"), "wins": 2, "ties": 1, "losses": 0})
     assert [c.cell(row) for c in render.TEST_COLUMNS] == ["s", "t", "nDCG@10", "+0.0123", "0.0312", "0.0624", "3", "1", "", "2/1/0"]
     assert render.TESTS_HEADER == [c.header for c in render.TEST_COLUMNS]
+
+
+def test_the_per_query_delta_plot_has_one_panel_per_target(session_ws: Workspace, tiny) -> None:  # noqa: ANN001
+    """Issue 35 item 6: one small panel per target (3.3 inches of 110 dpi each, up to three a
+    line), not every target's lines in one plot."""
+    import struct
+
+    made = []
+    for split in ("test", "train"):
+        for k1 in (0.9, 1.7):
+            index = indexing.build_bm25(session_ws, tiny, indexing.BM25Config(k1=k1)).artifact
+            made.append(evaluation.evaluate(session_ws, index=index, config=evaluation.EvaluateConfig(split=split)).artifact)
+    baselines = [made[0], made[2]]  # k1=0.9 on each split
+    art = reporting.report(session_ws, made, reporting.ReportConfig(baseline=baselines[0].ref), name="panels", baselines=baselines[1:]).artifact
+    header = art.file("plots/query-deltas.png").read_bytes()[:24]
+    assert struct.unpack(">II", header[16:24])[0] == round(2 * 3.3 * 110)
