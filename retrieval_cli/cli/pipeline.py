@@ -75,6 +75,9 @@ def _bill(ws, recipe) -> None:  # noqa: ANN001
     console.out.print(f"cost model: {cost.provenance()}; rough beyond the measured sizes (BENCHMARKS.md, Cost model)", highlight=False, style="dim")
 
 
+WORK = "work (cost-model seconds)"  # the bar whose remaining time is the cost model's, not the step count's
+
+
 def _estimates(ws, recipe) -> dict[str, float | None]:  # noqa: ANN001
     """Each step still to run and the cost model's seconds for it (None: not priced); {} when the
     steps cannot be priced at all (a run never waits on its estimate)."""
@@ -113,18 +116,21 @@ def run_cli(
         return
     rows: list[tuple[str, str, str, str]] = []
     bill = _estimates(ws, recipe)
+    total = sum(v for v in bill.values() if v)
     started: dict[str, float] = {}
 
     with console.progress(quiet) as bar:
         def on_step(step: pipeline.Step, state: str, artifact) -> None:  # noqa: ANN001
             if state == "start":
-                bar.clear(keep=("pipeline",))  # the step before's stages
+                bar.clear(keep=("pipeline", WORK))  # the step before's stages
                 started[step.name] = time.monotonic()
                 expected = f" (about {_duration(bill[step.name])})" if bill.get(step.name) else ""
                 console.err.print(f"[dim]step {step.name}{expected}[/]", highlight=False)
                 return
             rows.append((step.name, step.kind, state, artifact.ref))
             bill.pop(step.name, None)
+            if total:  # the run's progress in the cost model's seconds: its ETA weighs a training above an index
+                bar(WORK, int(total - sum(v for v in bill.values() if v)), int(total))
             if state == "built":
                 left = sum(v for v in bill.values() if v)
                 rest = f"; about {_duration(left)} of work left by the cost model" if left else ""
