@@ -17,7 +17,7 @@ _BI, _CE = BiEncoderTrainConfig(), CrossEncoderTrainConfig()  # the defaults the
 # the others say what to train on, where the result goes and how to survive an interruption.
 CONFIG_OPTIONS = (
     "base", "loss", "sampler", "num_negatives", "epochs", "batch_size", "learning_rate", "warmup_ratio", "max_length", "seed",
-    "scale", "mini_batch_size", "guide", "inbatch_weight", "focal_gamma", "margin_bins", "eval_split", "measure", "precision", "query_prompt",
+    "scale", "mini_batch_size", "guide", "inbatch_weight", "focal_gamma", "mix_negatives", "margin_bins", "eval_split", "measure", "precision", "query_prompt",
     "document_prompt", "device", "gradient_checkpointing",
 )
 
@@ -46,6 +46,7 @@ def train_cli(
     guide: Annotated[Optional[str], typer.Option(help=f"gist: guide model; tas-b: in-batch teacher. Frozen bi-encoder \\[default: {_BI.guide}].")] = None,
     inbatch_weight: Annotated[Optional[float], typer.Option(help=f"tas-b: weight of the in-batch teacher term \\[default: {_BI.inbatch_weight}].")] = None,
     focal_gamma: Annotated[Optional[float], typer.Option(help=f"focal: each query's InfoNCE term weighted by (1 - p_positive)^gamma \\[default: {_BI.focal_gamma:g}].")] = None,
+    mix_negatives: Annotated[Optional[int], typer.Option(help=f"focal: synthetic negatives per query, mixed from its hardest in the batch (MoCHi) \\[default: {_BI.mix_negatives}].")] = None,
     margin_bins: Annotated[Optional[int], typer.Option(help=f"tas-balanced: teacher-margin bins \\[default: {_BI.margin_bins}].")] = None,
     eval_split: Annotated[Optional[str], typer.Option(help=f"Split evaluated after each epoch when the dataset has it; '' for none \\[default: {_BI.eval_split}].")] = None,
     measure: Annotated[Optional[list[str]], typer.Option("--measure", "-m", help="Dev measures (ir-measures names) \\[default: nDCG@10, R@100].")] = None,

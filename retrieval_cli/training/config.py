@@ -47,6 +47,7 @@ class BiEncoderTrainConfig(Versioned):
     guide: str = models.DEFAULT_MODEL  # gist: filters in-batch false negatives; tas-b: in-batch teacher
     inbatch_weight: float = 0.75  # tas-b: weight of the in-batch teacher term
     focal_gamma: float = 2.0  # focal: (1 - p_positive)^gamma weights each query's InfoNCE term
+    mix_negatives: int = 0  # focal: MoCHi-style synthetic negatives per query, mixed from its hardest in the batch
     margin_bins: int = 10  # tas-balanced: equal-width teacher-margin bins
     eval_split: str = "dev"  # evaluated each epoch when the dataset has it; "" never
     eval_measures: list[str] = field(default_factory=lambda: list(evaluation.DEFAULT_MEASURES))
@@ -79,6 +80,8 @@ class BiEncoderTrainConfig(Versioned):
             raise InputError(f"num-negatives must be >= 1, got {self.num_negatives}", field="num_negatives")
         check_schedule(self.learning_rate, self.warmup_ratio)
         models.check_device(self.device)
+        if self.mix_negatives < 0:
+            raise InputError(f"mix-negatives must be >= 0, got {self.mix_negatives}", field="mix_negatives")
         if not self.focal_gamma >= 0:
             raise InputError(f"focal-gamma must be >= 0, got {self.focal_gamma}", field="focal_gamma")
         if self.scale <= 0 or self.inbatch_weight < 0:

@@ -86,6 +86,21 @@ def focal_info_nce(scores: Tensor, gamma: float) -> Tensor:
     return (-(1 - log_p.exp()).pow(gamma) * log_p).mean()
 
 
+def mixed_negatives(anchors: Tensor, candidates: Tensor, count: int, hardest: int = 8, generator: torch.Generator | None = None) -> Tensor:
+    """MoCHi-style synthetic negatives (Kalantidis et al. 2020), ``count`` per anchor: convex
+    mixes, with uniform weights, of two of its ``hardest`` negatives among the batch's candidates
+    (candidate i is anchor i's positive), normalised, and detached as MoCHi's are: they sharpen
+    the softmax without a gradient of their own. Shape: anchors x count x dim."""
+    raw = anchors @ candidates.T
+    rows = torch.arange(anchors.shape[0], device=anchors.device)
+    raw[rows, rows] = float("-inf")  # never the positive
+    top = raw.topk(min(hardest, candidates.shape[0] - 1), dim=1).indices  # anchors x hardest
+    pick = torch.randint(0, top.shape[1], (anchors.shape[0], count, 2), device=anchors.device, generator=generator)
+    first, second = candidates[top.gather(1, pick[..., 0])], candidates[top.gather(1, pick[..., 1])]
+    weight = torch.rand(anchors.shape[0], count, 1, device=anchors.device, generator=generator)
+    return F.normalize(weight * first + (1 - weight) * second, dim=-1).detach()
+
+
 def plackett_luce(student: Tensor, teacher: Tensor) -> Tensor:
     """The mean over rows of -log P(the teacher's order | the student's scores) under Plackett-Luce:
     sum over ranks i of logsumexp(student scores of the items ranked i and below) - student score
@@ -246,18 +261,27 @@ class FocalInfoNCELoss(nn.Module):
     (every row's positive and negatives are candidates for every anchor), each anchor's loss
     weighted by (1 - p_positive)^gamma (``focal_info_nce``)."""
 
-    def __init__(self, model: nn.Module, scale: float = 20.0, similarity: str = "cosine", gamma: float = 2.0) -> None:
+    def __init__(self, model: nn.Module, scale: float = 20.0, similarity: str = "cosine", gamma: float = 2.0, mix: int = 0) -> None:
         super().__init__()
         self.model = model
         self.scale = scale
         self.similarity = similarity
         self.gamma = gamma
+        self.mix = mix  # synthetic negatives per anchor (mixed_negatives); 0 none
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None) -> Tensor:
         return self.compute_loss_from_embeddings(_embed(self.model, sentence_features), labels)
 
     def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor | None = None) -> Tensor:
-        return focal_info_nce(scores(embeddings[0], torch.cat(embeddings[1:]), self.similarity, self.scale), self.gamma)
+        anchors, candidates = embeddings[0], torch.cat(embeddings[1:])
+        matrix = scores(anchors, candidates, self.similarity, self.scale)
+        if self.mix:
+            unit = self.similarity != "dot"  # a cosine model's vectors are compared normalised
+            a, c = (F.normalize(anchors, dim=-1), F.normalize(candidates, dim=-1)) if unit else (anchors, candidates)
+            synthetic = mixed_negatives(a.detach(), c.detach(), self.mix)
+            extra = torch.einsum("nd,nkd->nk", a, synthetic) * (self.scale if unit else 1.0)
+            matrix = torch.cat([matrix, extra], dim=1)  # appended: the positive stays candidate i
+        return focal_info_nce(matrix, self.gamma)
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {"scale": self.scale, "gamma": self.gamma}
+        return {"scale": self.scale, "gamma": self.gamma, "mix": self.mix}

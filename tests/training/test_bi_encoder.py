@@ -285,3 +285,10 @@ def test_the_checkpoint_clock_saves_on_time_and_saves_then_stops_when_told() -> 
     clock.stop()
     control = clock.on_step_end(None, None, TrainerControl())
     assert control.should_save and control.should_training_stop and clock.stopped
+
+
+def test_focal_with_mixed_negatives_trains_and_versions_its_mixing(session_ws: Workspace, negs) -> None:  # noqa: ANN001
+    mixed = training.BiEncoderTrainConfig(loss="focal", mix_negatives=2, **SMALL)
+    art = training.train_bi_encoder(session_ws, negs, mixed, checkpoint_steps=0).artifact
+    assert all(math.isfinite(r["loss"]) for r in training.training_log(art) if "loss" in r)
+    assert art.config["mix_negatives"] == 2 and "mix_negatives" not in training.BiEncoderTrainConfig(**SMALL).versioned()

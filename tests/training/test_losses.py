@@ -214,3 +214,33 @@ def test_focal_info_nce_weights_each_querys_term_by_hand_and_is_mnrl_at_gamma_0(
     direct = losses.focal_info_nce(losses.scores(q, torch.cat([p, n]), "cosine", 10.0), 1.5)
     assert loss.compute_loss_from_embeddings([q, p, n]).item() == pytest.approx(direct.item(), rel=1e-6)
     assert "focal_gamma" in config.versioned() and "focal_gamma" not in BiEncoderTrainConfig(loss="mnrl").versioned()
+
+
+def test_mixed_negatives_come_from_the_hardest_and_only_add_to_the_loss() -> None:
+    """MoCHi-style mixing (issue 36 item 5, second half): each synthetic negative is a normalised
+    convex mix of two of the anchor's hardest non-positive candidates, detached; adding them to
+    the softmax can only raise the InfoNCE loss (gamma 0), and a mix of one vector with itself is it."""
+    import torch.nn.functional as F
+
+    gen = torch.Generator().manual_seed(0)
+    anchors = F.normalize(torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), dim=-1)
+    candidates = F.normalize(torch.tensor([[1.0, 0.1, 0.0], [0.0, 1.0, 0.2], [0.9, 0.3, 0.1], [0.2, 0.9, 0.0], [0.0, 0.0, 1.0]]), dim=-1)
+    mixed = losses.mixed_negatives(anchors, candidates, count=4, hardest=2, generator=gen)
+    assert mixed.shape == (2, 4, 3) and not mixed.requires_grad
+    assert torch.allclose(mixed.norm(dim=-1), torch.ones(2, 4))
+    hardest = {0: [2, 3], 1: [3, 2]}  # by dot product, positives (0 for anchor 0, 1 for anchor 1) excluded
+    for i in range(2):
+        a, b = candidates[hardest[i][0]], candidates[hardest[i][1]]
+        for v in mixed[i]:  # on the arc between the two hardest (or one of them): in their span, with non-negative weights
+            w = torch.linalg.lstsq(torch.stack([a, b], dim=1), v[:, None]).solution.squeeze()
+            assert torch.allclose(w[0] * a + w[1] * b, v, atol=1e-5) and (w >= -1e-5).all()
+    same = losses.mixed_negatives(anchors, candidates[[0, 1, 2, 2, 2]], count=3, hardest=1)
+    assert torch.allclose(same[0], candidates[2].expand(3, 3), atol=1e-6)
+
+    class Frozen(torch.nn.Module):
+        tokenizer = type("T", (), {"get_vocab": staticmethod(lambda: {})})()
+
+    plain = losses.FocalInfoNCELoss(Frozen(), scale=20.0, gamma=0.0)
+    mixing = losses.FocalInfoNCELoss(Frozen(), scale=20.0, gamma=0.0, mix=3)
+    q, p, n = anchors, candidates[:2], candidates[2:4]
+    assert mixing.compute_loss_from_embeddings([q, p, n]).item() > plain.compute_loss_from_embeddings([q, p, n]).item()

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from retrieval_cli.registry import Registry
 
 # Config fields only some objectives read; an objective's ``uses`` names those it does.
-OPTIONAL_FIELDS = frozenset({"scale", "guide", "inbatch_weight", "mini_batch_size", "focal_gamma"})
+OPTIONAL_FIELDS = frozenset({"scale", "guide", "inbatch_weight", "mini_batch_size", "focal_gamma", "mix_negatives"})
 
 
 @dataclass(frozen=True)
