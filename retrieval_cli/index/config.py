@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from retrieval_cli import models
 from retrieval_cli.errors import InputError
 from retrieval_cli.index import lucene
-from retrieval_cli.store import Versioned, unversioned
+from retrieval_cli.store import Versioned, added, unversioned
 
 FAISS_KINDS = ("flat", "hnsw", "ivfpq")
 
@@ -42,17 +42,13 @@ class DenseConfig(Versioned):
     max_seq_length: int | None = None
     query_prompt: str = ""  # "" = the model's own query prompt (none if it has none)
     document_prompt: str = ""  # "" = the model's own document prompt
-    precision: str = "fp32"  # fp16 / bf16: faster on a GPU, vectors move by ~1e-3
+    precision: str = added("fp32")  # fp16 / bf16: faster on a GPU, vectors move by ~1e-3; fp32, what every index before it used, unsaid
     device: str = unversioned("auto")
     hnsw_m: int = 32
     ef_search: int = 128
     nlist: int | None = None  # IVF cells; default ~4*sqrt(n)
     pq_m: int = 16  # PQ sub-quantisers; must divide the dimension
     nprobe: int = 16
-
-    def irrelevant(self) -> set[str]:
-        """fp32 is what every index made before precision existed used: left unsaid, so they keep their ids."""
-        return {"precision"} if self.precision == "fp32" else set()
 
     def check(self) -> None:
         models.check_precision(self.precision)

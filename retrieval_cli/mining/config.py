@@ -12,7 +12,7 @@ from retrieval_cli import llm as llmlib
 from retrieval_cli import models
 from retrieval_cli.errors import InputError, check_at_least
 from retrieval_cli.mining import strategies
-from retrieval_cli.store import Versioned, recorded_at_default, unversioned
+from retrieval_cli.store import Versioned, added, recorded_at_default, unversioned
 
 STRATEGIES = strategies.names()  # the registry's (mining/strategies/: one module a strategy)
 
@@ -58,7 +58,7 @@ class MiningConfig(Versioned):
     relative_margin: float | None = None
     # A per-query margin (LG-ANNA's adaptive margins): drop candidates scoring >= positive - K x the
     # spread (standard deviation) of the query's own candidate scores. Versions only when set.
-    adaptive_margin: float | None = None
+    adaptive_margin: float | None = added(None)
     candidates: str = "bm25"  # first stage the cross-encoder re-scores
     model: str = models.DEFAULT_MODEL  # bi-encoder for dense candidates (when no dense index is given)
     cross_encoder: str | None = None
@@ -89,8 +89,7 @@ class MiningConfig(Versioned):
 
     def irrelevant(self) -> set[str]:
         used = set().union(*(strategies.get(s).uses for s in self.strategy_names()))
-        unset = {"adaptive_margin"} if self.adaptive_margin is None else set()  # ids made before it existed stand
-        return {f for f in _USED_FIELDS if f not in used} | unset
+        return {f for f in _USED_FIELDS if f not in used}
 
     def strategy_names(self) -> list[str]:
         """The strategies of the run, in the mixture's order."""

@@ -3,11 +3,11 @@ correction, at which significance level."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 from retrieval_cli.errors import InputError
 from retrieval_cli.report import significance
-from retrieval_cli.store import Versioned
+from retrieval_cli.store import Versioned, added
 
 
 @dataclass
@@ -21,14 +21,13 @@ class ReportConfig(Versioned):
     seed: int = 13  # randomization test
     resamples: int = 10_000
     # Suites of targets averaged apart (name -> dataset names): a recipe's evaluate_on suites.
-    suites: dict[str, list[str]] = field(default_factory=dict)
+    suites: dict[str, list[str]] = added(default_factory=dict)
 
     def irrelevant(self) -> set[str]:
         """Without a baseline nothing is compared; only the randomization test draws samples."""
-        unused = set() if self.suites else {"suites"}  # ids made before suites existed stand
         if self.baseline is None:
-            return {f.name for f in fields(self)} - {"suites"} | unused
-        return unused | (set() if self.test == "randomization" else {"seed", "resamples"})
+            return {f.name for f in fields(self)} - {"suites"}
+        return set() if self.test == "randomization" else {"seed", "resamples"}
 
     def check(self) -> None:
         significance.check(self.test, self.correction)

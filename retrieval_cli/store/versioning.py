@@ -1,8 +1,9 @@
 """Which config fields version an artifact, said once per config and applied by the build.
 
-A config dataclass declares it in two ways: fields that never change the result (how fast, how
+A config dataclass declares it in three ways: fields that never change the result (how fast, how
 many threads) are made with ``unversioned()`` (or ``recorded_at_default()`` where ids made before
-that was known hash them); fields that this config's own choices make
+that was known hash them); fields added after version ids existed are made with ``added()``, left
+unsaid while at their default so those ids stand; fields that this config's own choices make
 meaningless (the LLM's settings when no strategy uses an LLM) are named by ``irrelevant()``.
 ``config_record`` turns a config into the mapping the version id hashes and the manifest holds,
 adding what the command resolved (model fingerprints, a resolved precision).
@@ -26,6 +27,17 @@ def recorded_at_default(default: Any) -> Any:
     return dataclasses.field(default=default, metadata={"versioned": "as default"})
 
 
+def added(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING) -> Any:
+    """A field added after version ids were made: recorded only when set away from its default,
+    so every id made before it existed (and every config leaving it alone) stands."""
+    return dataclasses.field(default=default, default_factory=default_factory, metadata={"versioned": "when set"})
+
+
+def _at_default(f: dataclasses.Field, value: Any) -> bool:
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
+    return value == default
+
+
 class Versioned:
     """Mixin for config dataclasses: ``versioned()`` is the part of the config that names the result."""
 
@@ -35,7 +47,9 @@ class Versioned:
 
     def versioned(self) -> dict[str, Any]:
         skip = self.irrelevant() | {
-            f.name for f in dataclasses.fields(self) if not f.metadata.get("versioned", True)  # type: ignore[arg-type]
+            f.name for f in dataclasses.fields(self)  # type: ignore[arg-type]
+            if not f.metadata.get("versioned", True)
+            or (f.metadata.get("versioned") == "when set" and _at_default(f, getattr(self, f.name)))
         }
         record = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}  # type: ignore[call-overload]
         for f in dataclasses.fields(self):  # type: ignore[arg-type]

@@ -21,7 +21,7 @@ from retrieval_cli import models
 from retrieval_cli.errors import InputError, check_at_least
 from retrieval_cli.index import encode_texts
 from retrieval_cli.progress import Progress, silent
-from retrieval_cli.store import Artifact, BuildResult, Versioned, Workspace, unversioned
+from retrieval_cli.store import Artifact, BuildResult, Versioned, Workspace, added, unversioned
 from retrieval_cli.store.npy import write_npy
 
 
@@ -37,13 +37,8 @@ class ClusterConfig(Versioned):
     seed: int = 13
     examples: int = 5  # queries nearest each centroid, kept for people to read
     batch_size: int = unversioned(64)  # how fast, not what
-    query_prompt: str = ""  # "" = the model's own query prompt (none if it has none)
+    query_prompt: str = added("")  # "" = the model's own query prompt (its fingerprint versions it)
     device: str = unversioned("auto")
-
-    def irrelevant(self) -> set[str]:
-        """A prompt left to the model is the model's (its fingerprint versions it): unsaid, so
-        clusters made before prompts existed keep their ids."""
-        return set() if self.query_prompt else {"query_prompt"}
 
     def check(self) -> None:
         models.check_device(self.device)

@@ -9,7 +9,7 @@ from retrieval_cli import data as datasets
 from retrieval_cli import models
 from retrieval_cli.errors import InputError, check_at_least
 from retrieval_cli.evaluate import measures as evaluation
-from retrieval_cli.store import Versioned, unversioned
+from retrieval_cli.store import Versioned, added, unversioned
 from retrieval_cli.training import objectives
 from retrieval_cli.training.trainer import check_schedule
 
@@ -52,8 +52,10 @@ class BiEncoderTrainConfig(Versioned):
     eval_split: str = "dev"  # evaluated each epoch when the dataset has it; "" never
     eval_measures: list[str] = field(default_factory=lambda: list(evaluation.DEFAULT_MEASURES))
     precision: str = "auto"  # auto: bf16 (or fp16) on a GPU, fp32 on CPU
-    query_prompt: str = ""  # "" = the base model's own query prompt (none if it has none)
-    document_prompt: str = ""  # "" = the base model's own document prompt
+    # "" = the base model's own prompt (none if it has none): the model's fingerprint versions it,
+    # so it is unsaid (``added``) and models trained before prompts existed keep their ids.
+    query_prompt: str = added("")
+    document_prompt: str = added("")
     device: str = unversioned("auto")  # auto: the GPU when there is one
     # Recompute each layer's activations in the backward pass instead of keeping them: the same
     # gradients (dropout's random state is replayed), a quarter of the memory, about 22% slower on
@@ -93,11 +95,8 @@ class BiEncoderTrainConfig(Versioned):
 
     def irrelevant(self) -> set[str]:
         """Fields that change the trained model only for some losses and samplers: an objective's
-        optional fields it does not read (``Objective.uses``), prompts left to the model."""
+        optional fields it does not read (``Objective.uses``)."""
         out = set(objectives.OPTIONAL_FIELDS - self.objective.uses)
-        # A prompt left to the model is the model's (its fingerprint versions it): unsaid, so
-        # models trained before prompts existed keep their ids.
-        out.update(f for f in ("query_prompt", "document_prompt") if not getattr(self, f))
         if self.sampler != "tas-balanced":
             out.add("margin_bins")
         else:
