@@ -88,20 +88,14 @@ class MiningConfig(Versioned):
         self.components = parse_strategy(self.strategy, self.num_negatives)
 
     def irrelevant(self) -> set[str]:
-        used = set().union(*(strategies.get(s).uses for s in self.strategy_names()))
+        used = set().union(*(s.uses for s in self.variants))
         return {f for f in _USED_FIELDS if f not in used}
 
-    def strategy_names(self) -> list[str]:
-        """The strategies of the run, in the mixture's order."""
-        return [s for s, _ in self.components]
-
-    def reads_candidates(self) -> bool:
-        """Whether a strategy of the run ranks by the first stage ``candidates`` names."""
-        return any(strategies.get(s).ranking == strategies.CANDIDATES for s in self.strategy_names())
-
-    def uses(self, predicate: str) -> bool:
-        """Whether a strategy of the run is ``rescored`` (a cross-encoder ranks its candidates) or ``generated``."""
-        return any(getattr(strategies.get(s), predicate) for s in self.strategy_names())
+    @property
+    def variants(self) -> list[strategies.Strategy]:
+        """The run's strategies from the registry, in the mixture's order: what they rank by,
+        re-score or write is read off them."""
+        return [strategies.get(name) for name, _ in self.components]
 
     @property
     def first_stage_depth(self) -> int:
@@ -116,7 +110,7 @@ class MiningConfig(Versioned):
 
     def rankings(self) -> set[str]:
         """The first-stage rankings the strategies read: bm25, dense, and ``hybrid`` when fused."""
-        return {r for s in self.strategy_names() if (r := strategies.get(s).ranking_of(self.candidates)) is not None}
+        return {r for s in self.variants if (r := s.ranking_of(self.candidates)) is not None}
 
     def engines(self) -> set[str]:
         """First-stage engines the strategies need: a fused ranking needs both."""
@@ -158,8 +152,8 @@ class MiningConfig(Versioned):
             raise InputError(f"max-positives must be >= 1, got {self.max_positives}", field="max_positives")
         check_at_least(self, 1, "batch_size", "chunk_size")
         models.check_device(self.device)
-        for name in self.strategy_names():  # each strategy's own fields
-            strategies.get(name).check(self)
+        for strategy in self.variants:  # each strategy's own fields
+            strategy.check(self)
         datasets.check_split_name(self.split)
 
 

@@ -163,7 +163,7 @@ def _prepare(
         "depth": config.first_stage_depth,
         "model": engines["dense"].config.get("model") if "dense" in engines else None,
     }
-    if not config.reads_candidates():
+    if not any(s.ranking == strategies.CANDIDATES for s in config.variants):
         resolved["candidates"] = None
     if cross_spec is not None:
         resolved["cross_encoder_fingerprint"] = cross_spec.fingerprint
@@ -175,7 +175,7 @@ def _prepare(
     if not drop_self and any(q in data.corpus for q in data.split_queries(config.split)):
         resolved["self_hits"] = "kept"
     llm_spec = None
-    if config.uses("generated"):
+    if any(s.generated for s in config.variants):
         llm_spec = llmlib.LLMSpec.parse(config.llm, config.api_key_env)
         resolved.update(
             llm_spec=llm_spec.describe(), llm_fingerprint=llm_spec.fingerprint,
@@ -304,7 +304,7 @@ def _mine_chunk(
     if has_cross:
         # Score every positive and every candidate the cross-encoder strategy sees.
         wanted = {(q, d) for q in chunk for d in positives[q]}
-        if config.uses("rescored"):
+        if any(s.rescored for s in config.variants):
             wanted |= {(q, d) for q in chunk for d, _ in hits[config.candidates][q]}
         ce.update(score_pairs(scorers, sorted(wanted), queries, data))
     results = [
@@ -361,8 +361,7 @@ def _mine_query(
                 {"doc_id": None, "text": t, "strategy": name, "rank": None, "score": None, "ce_score": None} for t in generated[:count]
             )
             continue
-        offer = Offer(qid, positives, hits, pos_scores, ce, doc_ids, context.positives | context.judged_relevant | taken | {qid}, generated,
-                      config)
+        offer = Offer(qid, positives, hits, pos_scores, ce, doc_ids, context.positives | context.judged_relevant | taken | {qid}, config)
         assert strategy.pool is not None
         pool = strategy.pool(offer, strategy.ranking_of(config.candidates), count, rng)
         context.positive_score = pool.positive_score

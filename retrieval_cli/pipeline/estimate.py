@@ -129,7 +129,7 @@ def _work(step: Step, by_name: dict[str, Step], sizes: dict[str, Sizes]) -> list
         queries = known.queries.get(split)
         depth = int(step.spec.get("depth") or step.spec.get("range_max") or 100)
         return [(stage, known.passages, queries if stage != "cross-encoder" or queries is None else queries * depth)
-                for stage in _mining_stages(str(step.spec.get("strategy", "bm25")))]
+                for stage in _mining_stages(step.spec)]
     if step.kind == "models":
         mined = next((by_name[d] for d in step.deps if by_name[d].kind == "negatives"), None)
         queries = known.queries.get(str(mined.spec.get("split", "train")) if mined else split)
@@ -143,20 +143,18 @@ def _work(step: Step, by_name: dict[str, Step], sizes: dict[str, Sizes]) -> list
     return []
 
 
-def _mining_stages(strategy: str) -> list[str]:
-    """The cost stages a mining strategy (or mixture, ``bm25:3,random:1``) runs, by what each
-    strategy of it declares: the first stages it ranks by, a cross-encoder's re-scoring, an LLM's
-    writing (priced nowhere: its speed is the backend's)."""
+def _mining_stages(spec: dict[str, Any]) -> list[str]:
+    """The cost stages a mine step's strategy (or mixture, ``bm25:3,random:1``) runs, by what each
+    strategy of it declares (the planner checked the spec): the first stages it ranks by, with the
+    spec's ``candidates``; a cross-encoder's re-scoring; an LLM's writing (priced nowhere: its
+    speed is the backend's)."""
     from retrieval_cli import mining
 
-    try:
-        config = mining.MiningConfig(strategy=strategy, cross_encoder="any")
-    except Exception:  # noqa: BLE001 - a spec the planner accepted parses; anything else is not priced
-        return ["llm"]
-    if config.uses("generated"):
+    config = mining.MiningConfig(**{k: spec[k] for k in ("strategy", "candidates") if k in spec})
+    if any(s.generated for s in config.variants):
         return ["llm"]
     engines = config.engines()
     stages = (["dense mining"] if "dense" in engines else []) + (["bm25 mining"] if "bm25" in engines else [])
-    if config.uses("rescored"):
+    if any(s.rescored for s in config.variants):
         stages.append("cross-encoder")
     return stages or ["bm25 mining"]  # random draws cost what BM25 mining's selection does

@@ -11,7 +11,7 @@ registry, so a new strategy is one module that calls ``register``.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from retrieval_cli.mining.candidate import Candidate
@@ -26,7 +26,7 @@ CANDIDATES = "candidates"  # a strategy's ranking: the first stage the config's 
 @dataclass(frozen=True)
 class Offer:
     """What one query offers a strategy: its first stages' hits and positives' scores, the
-    cross-encoder's scores, the corpus ids, what it must avoid, and generated texts."""
+    cross-encoder's scores, the corpus ids, and what it must avoid."""
 
     query_id: str
     positives: list[str]
@@ -35,7 +35,6 @@ class Offer:
     cross_scores: dict[tuple[str, str], float]  # (query id, doc id) -> cross-encoder score
     doc_ids: Sequence[str]
     avoid: set[str]  # positives, judged relevant, already taken, the query's own id
-    generated: list[str] = field(default_factory=list)
     config: Any = None  # the MiningConfig: a strategy's own fields (SimANS's a and b)
 
 
