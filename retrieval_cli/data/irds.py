@@ -201,7 +201,6 @@ def import_irds(
 
     def build(folder: Path) -> dict[str, object]:
         ids: set[str] = set()
-        progress("write corpus", 0, _count(corpus_of))
         documents = write_corpus(folder, _documents(splits[0].id, corpus_of, ids, progress))
         if not documents:
             raise InputError(f"{splits[0].id}: empty corpus", field="irds")
@@ -253,6 +252,7 @@ def _documents(dataset_id: str, dataset: Any, ids: set[str], progress: Progress)
     """(id, title, text) as ir_datasets streams them; a document's text is its ``text`` field, or
     ``body``, or ir_datasets' default text. ``ids`` collects the ids to check the judgments by."""
     total = _count(dataset)
+    progress("write corpus", 0, total)
     fields = dataset.docs_cls()._fields
     body = "text" if "text" in fields else "body" if "body" in fields else None
     for number, doc in enumerate(_reading(dataset_id, dataset.docs_iter()), start=1):

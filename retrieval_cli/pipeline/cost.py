@@ -94,13 +94,17 @@ def from_record(record: dict[str, Any]) -> Cost:
     return Cost(**{**{k: v for k, v in record.items() if k != "assumed"}, "assumed": tuple(record.get("assumed", ()))})
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=2)
+def _tables(path: Path) -> dict[str, Any]:
+    """costs.json, read once per process."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
 def costs(path: Path = COSTS_FILE) -> dict[str, dict[str, Cost]]:
     """Machine class (``cpu``: 2 cores; ``gpu``: one GPU) -> stage -> Cost, as ``make bench`` wrote them."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    return {machine: {stage: from_record(r) for stage, r in stages.items()} for machine, stages in data["machines"].items()}
+    return {machine: {stage: from_record(r) for stage, r in stages.items()} for machine, stages in _tables(path)["machines"].items()}
 
 
 def provenance(path: Path = COSTS_FILE) -> str:
     """Where the coefficients came from (the bench run and machine), for the dry-run's footer."""
-    return str(json.loads(Path(path).read_text(encoding="utf-8")).get("measured", ""))
+    return str(_tables(path).get("measured", ""))

@@ -174,7 +174,8 @@ class _Training:
     spec: models.ModelSpec
     guide_spec: models.ModelSpec | None
     dataset: Artifact
-    ref: str  # models/NAME@VERSION
+    name: str
+    version: str
     resolved: dict[str, Any]
     checkpoints: Path
     left: tuple[Path, int] | None  # the checkpoint it resumes, and its step
@@ -182,6 +183,10 @@ class _Training:
     checkpoint_minutes: float
     rank: int
     world: int
+
+    @property
+    def ref(self) -> str:
+        return f"models/{self.name}@{self.version}"
 
 
 def train_bi_encoder(
@@ -219,13 +224,13 @@ def train_bi_encoder(
     checkpoints = checkpoint_dir(ws, name, version)
     rank, world = _distributed()
     left = _leftover(checkpoints, f"models/{name}@{version}", resume=resume, force=force, rank=rank)
-    t = _Training(source, config, clusters, spec, guide_spec, ws.inputs_of(source)["dataset"], f"models/{name}@{version}", resolved,
+    t = _Training(source, config, clusters, spec, guide_spec, ws.inputs_of(source)["dataset"], name, version, resolved,
                   checkpoints, left, checkpoint_steps, checkpoint_minutes, rank, world)
 
     def build(folder: Path) -> dict[str, Any]:
         model, log, summary = _fit(ws, t, progress)
         if rank == 0:
-            _write(folder, t, model, log, summary, name)
+            _write(folder, t, model, log, summary)
         return summary
 
     if world > 1 and rank != 0:
@@ -366,7 +371,7 @@ def _fit(ws: Workspace, t: _Training, progress: Progress) -> tuple[Any, list[dic
     return model, log, summary
 
 
-def _write(folder: Path, t: _Training, model: Any, log: list[dict[str, Any]], summary: dict[str, Any], name: str) -> None:
+def _write(folder: Path, t: _Training, model: Any, log: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     """The model folder (with its card) and the training log."""
     with library_writes(folder / "model"):
         model.save_pretrained(str(folder / "model"))
@@ -375,7 +380,7 @@ def _write(folder: Path, t: _Training, model: Any, log: list[dict[str, Any]], su
     write_model_card(
         folder / "model", ref=t.ref, kind="bi-encoder", base=t.config.base,
         config={**t.config.versioned(), **t.resolved}, negatives=t.source, dataset=t.dataset, facts=summary,
-        command=train_command(t.source, "bi-encoder", t.config, BiEncoderTrainConfig(), name),
+        command=train_command(t.source, "bi-encoder", t.config, BiEncoderTrainConfig(), t.name),
     )
     apply_umask(folder / "model")
 
