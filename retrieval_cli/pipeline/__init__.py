@@ -13,11 +13,11 @@ last produced. A step whose hash matches its lock and whose artifact still exist
 from retrieval_cli.pipeline.dag import Step
 from retrieval_cli.pipeline.locks import lock_dir, pinned, step_file
 from retrieval_cli.pipeline.makefile import makefile
-from retrieval_cli.pipeline.plan import RESERVED, load, plan
-from retrieval_cli.pipeline.recipe import SECTIONS, Recipe, parse_overrides
+from retrieval_cli.pipeline.plan import load, plan
+from retrieval_cli.pipeline.recipe import BASELINES, SECTIONS, Recipe, parse_overrides
 from retrieval_cli.pipeline.run import check, check_reads, expectation, run, status
 
 __all__ = [
-    "RESERVED", "SECTIONS", "Recipe", "Step", "check", "check_reads", "expectation", "load", "lock_dir", "makefile", "parse_overrides", "pinned", "plan", "run",
+    "BASELINES", "SECTIONS", "Recipe", "Step", "check", "check_reads", "expectation", "load", "lock_dir", "makefile", "parse_overrides", "pinned", "plan", "run",
     "status", "step_file",
 ]

@@ -14,11 +14,8 @@ from retrieval_cli import models
 from retrieval_cli.errors import InputError
 from retrieval_cli.pipeline import builders, names
 from retrieval_cli.pipeline.dag import Step, hashed, ordered
-from retrieval_cli.pipeline.recipe import BASELINES, Recipe, baselines_of, config_from, read
+from retrieval_cli.pipeline.recipe import Recipe, baselines_of, config_from, read
 from retrieval_cli.pipeline.targets import targets_of
-
-RESERVED = BASELINES  # the baseline systems a recipe evaluates (recipe.BASELINES)
-
 
 def load(path: Path, overrides: dict[str, Any] | None = None) -> Recipe:
     """Read a recipe and check it whole: planning builds every config (touching no files), so
