@@ -44,10 +44,18 @@ class ModelSpec:
     location: str  # local folder or hub id
     fingerprint: str  # hash of the weights, or the hub id when not local
     artifact: Artifact | None = None
+    # A model whose document side is another's (ADORE's: the index model's document route) says
+    # so, and encodes a corpus as that model does: its embeddings are that model's, cached.
+    documents_fingerprint: str = ""
 
     @property
     def is_local(self) -> bool:
         return Path(self.location).is_dir()
+
+    @property
+    def documents(self) -> str:
+        """The fingerprint a corpus's embeddings are cached under: the document side's weights."""
+        return self.documents_fingerprint or self.fingerprint
 
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".onnx", ".json", ".txt")
@@ -84,7 +92,7 @@ def resolve(name: str, ws: Workspace | None = None) -> ModelSpec:
     if name.startswith("models/") and ws is not None:
         artifact = ws.resolve(name, kind="models")
         folder = artifact.path / "model"
-        return ModelSpec(name, str(folder), _artifact_fingerprint(artifact), artifact)
+        return ModelSpec(name, str(folder), _artifact_fingerprint(artifact), artifact, str(artifact.summary.get("documents_fingerprint", "")))
     if Path(name).is_dir():
         return ModelSpec(name, str(Path(name).resolve()), _weights_fingerprint(str(Path(name).resolve())))
     if Path(name).exists():

@@ -8,27 +8,34 @@ from typing import Annotated, Optional
 import typer
 
 from retrieval_cli.cli import console
+from retrieval_cli.errors import InputError
 from retrieval_cli.cli.options import DeviceOpt, DocumentPromptOpt, ForceOpt, NameOpt, QueryPromptOpt, QuietOpt, WorkspaceOpt, workspace
-from retrieval_cli.training import CHECKPOINT_MINUTES, CHECKPOINT_STEPS, BiEncoderTrainConfig, CrossEncoderTrainConfig, objectives
+from retrieval_cli.training import CHECKPOINT_MINUTES, CHECKPOINT_STEPS, AdoreConfig, BiEncoderTrainConfig, CrossEncoderTrainConfig, objectives
 
-_BI, _CE = BiEncoderTrainConfig(), CrossEncoderTrainConfig()  # the defaults the help states are the configs'
+_BI, _CE, _AD = BiEncoderTrainConfig(), CrossEncoderTrainConfig(), AdoreConfig()  # the defaults the help states are the configs'
 
 # The options that set a config field (``training.config_for`` maps them to the kind's fields);
 # the others say what to train on, where the result goes and how to survive an interruption.
 CONFIG_OPTIONS = (
     "base", "loss", "sampler", "num_negatives", "epochs", "batch_size", "learning_rate", "warmup_ratio", "max_length", "seed",
     "scale", "mini_batch_size", "guide", "inbatch_weight", "focal_gamma", "mix_negatives", "margin_bins", "eval_split", "measure", "precision", "query_prompt",
-    "document_prompt", "device", "gradient_checkpointing",
+    "document_prompt", "device", "gradient_checkpointing", "top_k", "metric_cut", "split",
 )
 
 
 def train_cli(
-    negatives_ref: Annotated[str, typer.Option("--negatives", help="Negatives artifact to train on (negatives/NAME[@VERSION] or NAME).")],
-    kind: Annotated[str, typer.Option("--kind", help="bi-encoder (a dense retriever) or cross-encoder (a reranker and mining teacher).")] = "bi-encoder",
+    negatives_ref: Annotated[Optional[str], typer.Option("--negatives", help="Negatives artifact to train on (negatives/NAME[@VERSION] or NAME); not adore.")] = None,
+    kind: Annotated[str, typer.Option("--kind", help=(
+        "bi-encoder (a dense retriever), cross-encoder (a reranker and mining teacher) or adore (the query encoder of --index's "
+        "model, against negatives retrieved from that frozen index in every step)."))] = "bi-encoder",
+    index_ref: Annotated[Optional[str], typer.Option("--index", help="adore: the flat dense index whose documents stay frozen; its dataset's --split queries train.")] = None,
+    top_k: Annotated[Optional[int], typer.Option(help=f"adore: negatives retrieved per query in every step \\[default: {_AD.top_k}].")] = None,
+    metric_cut: Annotated[Optional[int], typer.Option(help=f"adore: pairs weighted by their change to MRR@CUT (LambdaRank); 0 unweighted \\[default: {_AD.metric_cut}].")] = None,
+    split: Annotated[Optional[str], typer.Option(help=f"adore: the split whose queries and judgments train \\[default: {_AD.split}].")] = None,
     base: Annotated[Optional[str], typer.Option(help=f"Starting model: alias (minilm), models/NAME, folder or hub id \\[default: {_BI.base}].")] = None,
     loss: Annotated[Optional[str], typer.Option(help=(
         "bi-encoder: " + "; ".join(f"{name} ({objectives.get(name).summary})" for name in objectives.names())
-        + f". cross-encoder: bce, listnet, lambda. \\[default: {_BI.loss} / {_CE.loss}]"))] = None,
+        + f". cross-encoder: bce, listnet, lambda. adore: adore (LambdaRank-weighted RankNet), mnrl. \\[default: {_BI.loss} / {_CE.loss} / {_AD.loss}]"))] = None,
     sampler: Annotated[Optional[str], typer.Option(help=(
         "bi-encoder batches: random, no-duplicates, tas (one query cluster per batch), tas-balanced (tas + negatives "
         f"drawn evenly over teacher-margin bins). \\[default: {_BI.sampler}]"))] = None,
@@ -70,15 +77,20 @@ def train_cli(
     if kind == "cross-encoder" and clusters is not None:
         options["clusters"] = clusters  # refused with the other bi-encoder options
     config = training.config_for(kind, options)
+    if kind == "adore" and (index_ref is None or negatives_ref is not None):
+        raise InputError("--kind adore trains from --index (its dataset's queries), not --negatives")
+    if kind != "adore" and (negatives_ref is None or index_ref is not None):
+        raise InputError(f"--kind {kind} trains from --negatives (--index is --kind adore's)")
     ws = workspace(workspace_path)
-    source = ws.resolve(negatives_ref, kind="negatives")
     with console.progress(quiet) as bar:
-        if kind == "cross-encoder":
-            result = training.train_cross_encoder(ws, source, config, name=name, force=force, progress=bar)
+        if kind == "adore":
+            result = training.train_adore(ws, ws.resolve(index_ref, kind="indexes"), config, name=name, force=force, progress=bar)
+        elif kind == "cross-encoder":
+            result = training.train_cross_encoder(ws, ws.resolve(negatives_ref, kind="negatives"), config, name=name, force=force, progress=bar)
         else:
             cluster_artifact = ws.resolve(clusters, kind="clusters") if clusters else None
             result = training.train_bi_encoder(
-                ws, source, config, clusters=cluster_artifact, name=name, force=force, resume=resume,
+                ws, ws.resolve(negatives_ref, kind="negatives"), config, clusters=cluster_artifact, name=name, force=force, resume=resume,
                 checkpoint_steps=checkpoint_steps, checkpoint_minutes=checkpoint_minutes, progress=bar,
             )
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 reports
@@ -90,6 +102,11 @@ def train_cli(
 def _trained(summary: dict) -> None:
     """What a training did: examples, steps, losses, and the dev scores against the start."""
     console.warnings(summary)
+    if "documents_fingerprint" in summary:  # adore
+        console.out.print(f"{summary['queries']} queries, {summary['steps']} steps, last loss {summary['final_loss']:.4f}; training "
+                          f"MRR@10 {summary['train_mrr10_first_step']:.4f} at the first step, {summary['train_mrr10_last_step']:.4f} at the last",
+                          highlight=False)
+        return
     if summary.get("kind") == "cross-encoder":
         console.out.print(f"{summary['examples']} examples, {summary['steps']} steps, final training loss {summary['train_loss']}", highlight=False)
         return

@@ -170,7 +170,7 @@ def embedding_cache(ws: Workspace, dataset: Artifact, spec: models.ModelSpec, co
     corpus all reuse it."""
     corpus_hash = dataset.manifest.get("files", {}).get("corpus.jsonl") or dataset.version
     key = hashlib.sha256(json.dumps({
-        "model": spec.fingerprint, "corpus": corpus_hash,
+        "model": spec.documents, "corpus": corpus_hash,
         "document_prompt": config.document_prompt, "max_seq_length": config.max_seq_length,
         **similarity_setting(spec),
         **({"precision": config.precision} if config.precision != "fp32" else {}),  # fp32 keys stay as they were

@@ -43,6 +43,20 @@ class TorchFlat:
             rows = faiss_index.reconstruct_n(start, min(rows_per_chunk, self.total - start))
             self.chunks.append((start, torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32)).to(self.device)))
 
+    def rows(self, positions: Any) -> Any:
+        """The vectors at ``positions`` (a long tensor on this device, any shape), as held: what
+        ADORE's loss scores its retrieved documents by."""
+        import torch
+
+        if len(self.chunks) == 1:
+            return self.chunks[0][1][positions]
+        flat = positions.reshape(-1)
+        out = torch.empty((flat.numel(), self.chunks[0][1].shape[1]), device=self.device)
+        for start, block in self.chunks:
+            inside = (flat >= start) & (flat < start + block.shape[0])
+            out[inside] = block[flat[inside] - start]
+        return out.reshape(*positions.shape, -1)
+
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, positions) of each query's top ``k``, as numpy arrays (queries x k)."""
         import torch

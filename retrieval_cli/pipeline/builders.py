@@ -42,6 +42,7 @@ class Planning:
     train_data: str = names.DATASET  # the dataset step training queries come from
     split: str = "train"
     corpus_suffix: dict[str, str] = field(default_factory=dict)  # dataset step -> the first target's suffix on it
+    base_model: str = ""  # the train section's base (ADORE's frozen index is the training corpus under it)
 
     @property
     def base(self) -> Path:
@@ -83,12 +84,14 @@ class Strategy:
     mines with another strategy's model and may start training from it)."""
 
     label: str
-    config: mining.MiningConfig
+    config: mining.MiningConfig | None  # None: ADORE, whose negatives are retrieved inside training
     spec: dict[str, Any]
     mined_with: str | None
     started_from: str | None
     teacher: bool  # mined with the recipe's trained cross-encoder
     per_seed: bool  # mined with a trained model: once per seed
+    adore: training.AdoreConfig | None = None
+    train: dict[str, Any] = field(default_factory=dict)  # the strategy's own train settings, over the train section's
 
 
 # ---- how steps make their artifacts (bound with functools.partial) -------------------------------
@@ -145,6 +148,11 @@ def _make_train(ws: Workspace, a: dict[str, Artifact], *, config: training.BiEnc
                                      checkpoint_steps=checkpoint_steps, checkpoint_minutes=checkpoint_minutes, progress=progress)
 
 
+def _make_adore(ws: Workspace, a: dict[str, Artifact], *, config: training.AdoreConfig, index: str, name: str,
+                progress: Progress = silent) -> BuildResult:
+    return training.train_adore(ws, a[index], config, name=name, progress=progress)
+
+
 def _make_report(ws: Workspace, a: dict[str, Artifact], *, config: reporting.ReportConfig, evaluated: list[str], baselines: list[str],
                  name: str, progress: Progress = silent) -> BuildResult:
     config = dataclasses.replace(config, baseline=a[baselines[0]].ref)
@@ -192,6 +200,7 @@ def training_plan(p: Planning, section: Any, strategies: dict[str, Any], cluster
         p.add(Step(names.CLUSTERS, "clusters", cluster_config.versioned(), [p.train_data],
                    partial(_make_clusters, data=p.train_data, config=cluster_config)))
     spec = {k: v for k, v in fragment.items() if k != "device"}  # where it runs is no part of the spec
+    p.base_model = config.base
     return Training(config, spec, seeds, checkpoint_steps, checkpoint_minutes, clusters)
 
 
@@ -225,7 +234,7 @@ def target_steps(p: Planning, target: Target, baselines: tuple[str, ...], base_m
         index_step = names.untrained_index(shared)
         if shared == target.suffix:
             p.add(Step(index_step, "indexes", {"model": base_model}, [target.step],
-                       partial(_make_dense, data=target.step, model=base_model, device=p.device, name=f"{p.name}-untrained{target.tag}")))
+                       partial(_make_dense, data=target.step, model=base_model, device=p.device, name=f"{p.name}{target.tag}-untrained")))
         evaluate_step(p, "untrained", index_step, target)
     if "bm25-retrieval" in baselines:
         retrieval_index = names.BM25
@@ -249,9 +258,14 @@ def strategy_plan(p: Planning, label: str, fragment: Any, strategies: dict[str, 
     if label in BASELINES:
         raise InputError(f"{p.path}: strategies: '{label}' names a baseline system; pick another name")
     longest = max((t.tag for t in targets), key=len)
-    for suffix in ("-dense", *(f"-s{seed}" for seed in seeds)):  # the longest names it gives
-        names.artifact(p.path, f"strategies.{label}", f"{p.name}-{label}{suffix}{longest}")
+    for seed in seeds or [None]:  # the longest names it gives: its indexes'
+        names.artifact(p.path, f"strategies.{label}", f"{p.name}{longest}-{names.run(label, seed)}")
     fragment = dict(fragment or {})
+    own_train = fragment.pop("train", None) or {}
+    if not isinstance(own_train, dict) or {"seeds", "base", "checkpoint_steps", "checkpoint_minutes", "device"} & set(own_train):
+        raise InputError(f"{p.path}: strategies.{label}.train: give train settings for this strategy alone (not seeds, base, checkpoints or device)")
+    if fragment.get("strategy") == ADORE:
+        return _adore_strategy(p, label, fragment, own_train)
     mined_with = trained_ref(p.path, label, "model", fragment.get("model"), strategies)
     started_from = trained_ref(p.path, label, "base", fragment.pop("base", None), strategies)
     if mined_with:
@@ -269,12 +283,31 @@ def strategy_plan(p: Planning, label: str, fragment: Any, strategies: dict[str, 
         spec["model"] = f"trained:{mined_with}" if mined_with else fragment["model"]
     if started_from:
         spec["base"] = f"trained:{started_from}"
-    return Strategy(label, config, spec, mined_with, started_from, uses_teacher, per_seed=bool(mined_with))
+    return Strategy(label, config, spec, mined_with, started_from, uses_teacher, per_seed=bool(mined_with), train=own_train)
+
+
+ADORE = "adore"  # no mining strategy: its negatives are retrieved inside every training step
+ADORE_SHARED = ("epochs", "batch_size", "warmup_ratio", "scale")  # the train section's budget, the same for every strategy
+
+
+def _adore_strategy(p: Planning, label: str, fragment: dict[str, Any], own_train: dict[str, Any]) -> Strategy:
+    """An ADORE strategy: its query encoder trains against the training corpus's untrained dense
+    index (``index:frozen``), with the train section's budget and its own ADORE settings."""
+    if own_train:
+        raise InputError(f"{p.path}: strategies.{label}: give adore's settings in the strategy itself, not under train")
+    settings = {k: v for k, v in fragment.items() if k != "strategy"}
+    config = config_from(p.path, f"strategies.{label}", p.on_device({"split": p.split, **settings}), training.AdoreConfig)
+    return Strategy(label, None, {"strategy": ADORE, "split": p.split, **settings}, None, None, False, per_seed=False, adore=config)
 
 
 def mine_steps(p: Planning, st: Strategy, seeds: list[int]) -> None:
     """A strategy's negatives: once, or once per seed for a round (seed s mines with the round
-    before's seed-s model)."""
+    before's seed-s model). ADORE mines nothing: its index of the training corpus, once."""
+    if st.adore is not None:
+        if not any(step.name == names.FROZEN for step in p.steps):
+            p.add(Step(names.FROZEN, "indexes", {"model": p.base_model}, [p.train_data], partial(
+                _make_dense, data=p.train_data, model=p.base_model, device=p.device, name=f"{p.name}-train-untrained")))
+        return
     deps = [p.train_data, names.BM25] + ([names.TEACHER] if st.teacher else [])
     for seed in (seeds or [None]) if st.per_seed else [None]:
         model_step = names.train(st.mined_with, seed) if st.mined_with else None
@@ -295,24 +328,33 @@ def teacher_step(p: Planning, st: Strategy, teacher: Teacher, seeds: list[int]) 
 
 def trained_steps(p: Planning, st: Strategy, tr: Training, seed: int, targets: list[Target]) -> None:
     """One seed of a strategy: its training, and its model's index and evaluation on every target.
-    Every seed's model shares one name; its steps carry the seed."""
+    Its steps and artifacts carry the seed (``models/R-bm25-s13``); an index is named for its
+    target, then its system (``indexes/R-cacm-bm25-s13``)."""
     seeded = seed if tr.seeds else None
     run = names.run(st.label, seeded)
-    start = names.train(st.started_from, seeded) if st.started_from else None
-    deps = [names.mine(st.label, seeded if st.per_seed else None)] + ([names.CLUSTERS] if tr.clusters else []) + ([start] if start else [])
-    spec = {**tr.spec, "seed": seed} if tr.seeds else dict(tr.spec)
-    if st.started_from:
-        spec["base"] = f"trained:{st.started_from}"
     train_step = names.train(st.label, seeded)
-    p.add(Step(train_step, "models", spec, deps, partial(
-        _make_train, config=dataclasses.replace(tr.config, seed=seed), source=deps[0], start=start, name=f"{p.name}-{st.label}",
-        checkpoint_steps=tr.checkpoint_steps, checkpoint_minutes=tr.checkpoint_minutes)))
+    if st.adore is not None:
+        config = dataclasses.replace(st.adore, seed=seed, **{k: getattr(tr.config, k) for k in ADORE_SHARED if k not in st.spec})
+        p.add(Step(train_step, "models", {**st.spec, **{k: getattr(config, k) for k in ADORE_SHARED}, "seed": seed}, [names.FROZEN],
+                   partial(_make_adore, config=config, index=names.FROZEN, name=f"{p.name}-{run}")))
+    else:
+        start = names.train(st.started_from, seeded) if st.started_from else None
+        deps = [names.mine(st.label, seeded if st.per_seed else None)] + ([names.CLUSTERS] if tr.clusters else []) + ([start] if start else [])
+        spec = {**tr.spec, **st.train, **({"seed": seed} if tr.seeds else {})}
+        if st.started_from:
+            spec["base"] = f"trained:{st.started_from}"
+        config = dataclasses.replace(tr.config, seed=seed)
+        if st.train:
+            config = config_from(p.path, f"strategies.{st.label}.train", {**dataclasses.asdict(config), **st.train}, training.BiEncoderTrainConfig)
+        p.add(Step(train_step, "models", spec, deps, partial(
+            _make_train, config=config, source=deps[0], start=start, name=f"{p.name}-{run}",
+            checkpoint_steps=tr.checkpoint_steps, checkpoint_minutes=tr.checkpoint_minutes)))
     for target in targets:
         shared = p.corpus_suffix[target.step]
         index_step = names.model_index(run, shared)
         if shared == target.suffix:
             p.add(Step(index_step, "indexes", {}, [target.step, train_step], partial(
-                _make_dense, data=target.step, model=train_step, trained=True, device=p.device, name=f"{p.name}-{st.label}-dense{target.tag}")))
+                _make_dense, data=target.step, model=train_step, trained=True, device=p.device, name=f"{p.name}{target.tag}-{run}")))
         evaluate_step(p, run, index_step, target)
 
 

@@ -13,6 +13,7 @@ QUERIES = "queries"
 BM25 = "index:bm25"  # the training collection's BM25 index (mining; BM25 retrieval on it)
 CLUSTERS = "clusters"
 TEACHER = "model:cross-encoder"
+FROZEN = "index:frozen"  # ADORE's: the training corpus under the untrained model, its documents never re-encoded
 REPORT = "report"
 
 

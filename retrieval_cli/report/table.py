@@ -63,10 +63,13 @@ def describe(ws: Workspace, evaluation_artifact: Artifact) -> System:
         neg = ws.inputs_of(model_artifact).get("negatives")
         if neg is not None:
             negatives = negatives_io.label(neg.config)
+        elif "top_k" in mc:  # ADORE: its negatives are retrieved inside every step
+            negatives = f"ADORE top-{mc['top_k']} in-step negatives"
         # Trained: "NAME: base + negatives · loss · sampler", the lineage a reader compares by.
         model = model_artifact.name
         if "seed" in mc:
             seed, signature = int(mc["seed"]), _signature(evaluation_artifact, index, model_artifact)
+            model = model.removesuffix(f"-s{seed}")  # a recipe names each seed's model; the row is every seed's
         label = f"{model}: {mc.get('base', '?')}" + (f" + {negatives}" if negatives else "")
         label += f" · {training}" if training else ""
         if not retriever.startswith("dense flat"):

@@ -144,9 +144,10 @@ def write(
     inputs: Mapping[str, Artifact],
     builder: Callable[[Path], Mapping[str, Any] | None],
     software: Mapping[str, str] | None,
+    origin: str | None = None,
 ) -> Artifact:
     """Run ``builder`` into a private temporary folder, write the manifest, rename into place (the
-    caller holds the version's build lock)."""
+    caller holds the version's build lock). ``origin``: the artifact the payload was linked from."""
     tmp_root = root / TMP
     tmp_root.mkdir(parents=True, exist_ok=True)
     key = f"{kind}-{name}-{version}"
@@ -171,6 +172,7 @@ def write(
             "sizes": sizes,
             "software": software_versions(software),
             "summary": summary,
+            **({"linked_from": origin} if origin else {}),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
         final = root / kind / name / version
@@ -189,3 +191,19 @@ def write(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return Artifact.load(final)
+
+
+def linker(source: Artifact) -> Callable[[Path], dict[str, Any]]:
+    """A builder that fills its folder with ``source``'s payload, hard-linked (copied where the
+    file system has no links): artifacts are never written after they are made, so the two can
+    share files. Its summary is the source's."""
+    def build(folder: Path) -> dict[str, Any]:
+        for relative in source.manifest.get("files", {}):
+            target = folder / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(source.path / relative, target)
+            except OSError:
+                shutil.copy2(source.path / relative, target)
+        return dict(source.manifest.get("summary", {}))
+    return build

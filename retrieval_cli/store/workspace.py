@@ -35,6 +35,13 @@ DEFAULT_WORKSPACE = Path("artifacts")
 VERIFY_MODES = ("auto", "none")
 
 
+# The kinds whose bytes are a function of their version (config and inputs' versions, no name
+# inside), made by long computations: one made under another name is linked, not made again.
+# Not datasets or runs (their version names a source, which can hold other bytes), nor
+# evaluations and reports (cheap, and they carry the names of what they measured).
+LINKED = ("negatives", "clusters", "models", "indexes")
+
+
 @dataclass
 class Workspace:
     """A folder of artifacts; the only place commands read inputs from and write outputs to."""
@@ -254,8 +261,11 @@ class Workspace:
         resolved: Mapping[str, Any] | None = None,
         force: bool = False,
         software: Mapping[str, str] | None = None,
+        link: bool = True,
     ) -> BuildResult:
         """Return the artifact for (kind, config, inputs), building it with ``builder`` if needed.
+        The same version under another name is linked, not built again (``link``: False where
+        the build must run whatever exists, as every rank of a torchrun training trains).
 
         The version id hashes the config's versioned fields with what the command ``resolved``
         (``store.versioning``). ``builder(folder)`` writes the payload into a fresh temporary
@@ -280,8 +290,25 @@ class Workspace:
             gone = [a.ref for a in inputs.values() if not (a.path / MANIFEST).is_file()]
             if gone:  # removed (artifacts gc) between resolving it and this build's lock
                 raise ArtifactError(f"input {gone[0]} of {kind}/{name} was removed before the build started; make it again")
+            twin = None if force or not link or kind not in LINKED else self.same_version(kind, version)
+            if twin is not None:  # the content is the same whatever its name: link it, build nothing
+                artifact = building.write(self.root, kind, name, version, record, inputs, building.linker(twin), software, origin=twin.ref)
+                return BuildResult(artifact, reused=True)
             artifact = building.write(self.root, kind, name, version, record, inputs, builder, software)
         return BuildResult(artifact, reused=False)
+
+    def same_version(self, kind: str, version: str) -> Artifact | None:
+        """A finished, intact artifact of this kind and version under any name: a version id hashes
+        everything that decides the content (kind, config, inputs' versions) and no name, so a
+        recipe that renames what it makes (a seed added to a model's name) reuses what it made."""
+        for manifest in sorted((self.root / kind).glob(f"*/{version}/{MANIFEST}")):
+            try:
+                twin = Artifact.load(manifest.parent)
+            except ArtifactError:
+                continue
+            if twin.version == version and not self.verify(twin, sizes_only=True):
+                return twin
+        return None
 
     def existing(self, kind: str, name: str, version: str, force: bool = False) -> Artifact | None:
         """The finished artifact of this version, if any. A damaged one (unreadable manifest) is

@@ -242,7 +242,7 @@ def train_bi_encoder(
         if found is None:
             raise InputError(f"rank 0 did not write models/{name}@{version}")
         return BuildResult(found, reused=False)
-    result = ws.build("models", name, config, inputs, build, resolved=resolved, force=force)
+    result = ws.build("models", name, config, inputs, build, resolved=resolved, force=force, link=world == 1)  # the other ranks train
     shutil.rmtree(checkpoints, ignore_errors=True)  # the finished model supersedes them
     if world > 1:
         _barrier()

@@ -9,14 +9,15 @@ import dataclasses
 from typing import Any, Mapping
 
 from retrieval_cli.errors import InputError
+from retrieval_cli.training.adore import AdoreConfig
 from retrieval_cli.training.config import BiEncoderTrainConfig
 from retrieval_cli.training.cross_encoder import CrossEncoderTrainConfig
 
-KINDS: dict[str, type] = {"bi-encoder": BiEncoderTrainConfig, "cross-encoder": CrossEncoderTrainConfig}
+KINDS: dict[str, type] = {"bi-encoder": BiEncoderTrainConfig, "cross-encoder": CrossEncoderTrainConfig, "adore": AdoreConfig}
 
 # An option's name where a kind's field has another: the CLI's --max-length is a bi-encoder's
 # max_seq_length (recipes accept either name), --measure its dev measures.
-RENAMES = {("bi-encoder", "max_length"): "max_seq_length", ("bi-encoder", "measure"): "eval_measures"}
+RENAMES = {("bi-encoder", "max_length"): "max_seq_length", ("bi-encoder", "measure"): "eval_measures", ("adore", "max_length"): "max_seq_length"}
 
 
 def field_of(kind: str, option: str) -> str | None:
@@ -41,6 +42,8 @@ def config_for(kind: str, options: Mapping[str, Any]) -> BiEncoderTrainConfig | 
         else:
             values[field] = list(value) if isinstance(value, (list, tuple)) else value
     if foreign:
-        other = next(k for k in KINDS if k != kind)
-        raise InputError(f"{', '.join(foreign)} apply to --kind {other} only")
+        raise InputError("; ".join(
+            f"{option} applies to --kind {' or '.join(k for k in KINDS if k != kind and field_of(k, option[2:].replace('-', '_')))} only"
+            for option in foreign
+        ))
     return KINDS[kind](**values)

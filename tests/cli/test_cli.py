@@ -207,7 +207,7 @@ def test_bi_encoder_training_to_dense_index_to_report(runner, tmp_path: Path) ->
     _ok(runner, ["cluster-queries", "-d", "b", "--k", "2", "-q", *w])
     for args, expected in (
         (["--sampler", "tas"], "give --clusters"),
-        (["--kind", "cross-encoder", "--sampler", "tas"], "--sampler apply to --kind bi-encoder only"),
+        (["--kind", "cross-encoder", "--sampler", "tas"], "--sampler applies to --kind bi-encoder only"),
         (["--loss", "bce"], "bi-encoder loss must be one of"),
         (["--kind", "reranker"], "--kind must be one of bi-encoder, cross-encoder"),
     ):

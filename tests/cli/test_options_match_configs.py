@@ -24,8 +24,8 @@ WHERE = ("dataset", "dataset_opt", "workspace_path", "name", "force", "quiet", "
 COMMANDS = {
     mine.mine_negatives_cli: ([mining.MiningConfig], {"index", "llm_max_tokens", "llm_temperature"}, {"llm_sampling"}, {}),
     index.index_cli: ([BM25Config, DenseConfig], {"kind"}, set(), {}),
-    train.train_cli: ([training.BiEncoderTrainConfig, training.CrossEncoderTrainConfig],
-                      {"negatives_ref", "kind", "clusters", "checkpoint_steps", "checkpoint_minutes", "resume"}, set(),
+    train.train_cli: ([training.BiEncoderTrainConfig, training.CrossEncoderTrainConfig, training.AdoreConfig],
+                      {"negatives_ref", "index_ref", "kind", "clusters", "checkpoint_steps", "checkpoint_minutes", "resume"}, set(),
                       {option: field for (_, option), field in RENAMES.items()}),  # and each kind's own name: see below
     evaluate_cli.evaluate_cli: ([evaluate.EvaluateConfig], {"index", "run", "fuse"}, set(), {"measure": "measures"}),
     generate.generate_queries_cli: ([QueryGenConfig], {"max_tokens", "temperature"}, {"sampling"}, {}),
@@ -61,7 +61,7 @@ def test_an_options_default_is_its_fields(command) -> None:  # noqa: ANN001
 def test_a_training_option_the_kind_does_not_read_is_refused_by_name() -> None:
     from retrieval_cli.errors import InputError
 
-    with pytest.raises(InputError, match="--sampler, --scale apply to --kind bi-encoder only"):
+    with pytest.raises(InputError, match="--sampler applies to --kind bi-encoder only; --scale applies to --kind bi-encoder or adore only"):
         training.config_for("cross-encoder", {"sampler": "tas", "scale": 10.0, "epochs": 2})
     config = training.config_for("bi-encoder", {"max_length": 128, "measure": ["nDCG@10"], "epochs": None})
     assert (config.max_seq_length, config.eval_measures, config.epochs) == (128, ["nDCG@10"], training.BiEncoderTrainConfig().epochs)

@@ -64,6 +64,11 @@ def test_seeds_fold_into_mean_and_sd_and_targets_into_a_mean_column(tmp_path: Pa
         assert row["delta"] == pytest.approx(row["value"] - untrained)
         assert 0 <= row["seeds_better"] <= 2
 
+    # A seed is in every name a model is given; an index is named for its target, then its system.
+    assert sorted(a.name for a in ws.artifacts("models")) == ["xb-bm25-s13", "xb-bm25-s14"]
+    assert {"xb-other-bm25-s13", "xb-other-bm25-s14", "xb-home-untrained"} <= {a.name for a in ws.artifacts("indexes")}
+    assert set(ndcg[ndcg["seeds"] == 2]["system"]) == {"xb-bm25: minilm + bm25 (10,20] sampled · mnrl · no-duplicates"}  # the seeds folded into one row
+
     means = ndcg[ndcg["dataset"] == "mean"]
     per_target = ndcg[(ndcg["dataset"] != "mean") & (ndcg["seeds"] == 2)]
     (trained,) = means[means["seeds"] == 2].to_dict("records")

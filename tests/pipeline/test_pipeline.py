@@ -275,7 +275,7 @@ def test_set_overrides_fields_and_travels_into_the_makefile(tmp_path: Path, monk
 @pytest.mark.parametrize("text, expected", [
     (RECIPE.replace("name: tp", 'name: "../../probe-escape"'), r"name: invalid artifact name '\.\./\.\./probe-escape'"),
     (RECIPE.replace("name: tp", "name:"), "name: give the recipe a name"),
-    (RECIPE.replace("  random: {", "  'a b': {"), r"strategies\.a b: invalid artifact name 'tp-a b-dense'"),
+    (RECIPE.replace("  random: {", "  'a b': {"), r"strategies\.a b: invalid artifact name 'tp-a b'"),
     (RECIPE.replace("train: {loss: mnrl,", "train: {epochs: two, loss: mnrl,"), "train.epochs: expected an integer, got 'two'"),
     (RECIPE.replace("seed: 3}", "seed: 3, documents: lots}").replace("documents: 120, ", ""), "dataset.synth.documents: expected an integer, got 'lots'"),
     (RECIPE.replace("batch_size: 4", "batch_size: 0"), "train: field 'batch_size': batch-size must be >= 1, got 0"),

@@ -37,6 +37,27 @@ def test_same_config_reuses_and_force_rebuilds(ws: Workspace) -> None:
     assert other.artifact.version != first.artifact.version
 
 
+def test_one_version_under_a_new_name_is_linked_not_rebuilt(ws: Workspace) -> None:
+    calls = []
+
+    def build(folder: Path) -> dict:
+        calls.append(folder)
+        return _writer("hello")(folder)
+
+    first = ws.build("models", "run", {"a": 1}, {}, build).artifact
+    renamed = ws.build("models", "run-s13", {"a": 1}, {}, build)
+    assert renamed.reused and len(calls) == 1 and renamed.artifact.version == first.version
+    made = renamed.artifact
+    assert made.name == "run-s13" and made.manifest["linked_from"] == first.ref and made.summary == {"chars": 5}
+    assert (made.path / "sub" / "part.bin").stat().st_ino == (first.path / "sub" / "part.bin").stat().st_ino  # shared, not copied
+    assert not ws.verify(made) and ws.resolve("models/run-s13").version == first.version
+    # A twin whose payload is damaged is not copied: the new name is built.
+    (first.path / "payload.txt").write_text("hello, changed")
+    (made.path / "payload.txt").unlink()  # (the same inode: unlink the link, keep the damaged original)
+    ws.build("models", "run-s14", {"a": 1}, {}, build)
+    assert len(calls) == 2
+
+
 def test_manifest_contents(ws: Workspace) -> None:
     art = ws.build("datasets", "toy", {"a": 1}, {}, _writer("hello")).artifact
     manifest = json.loads((art.path / "manifest.json").read_text())

@@ -117,7 +117,6 @@ class _Stop(Exception):
 
 def test_resume_continues_at_the_saved_step_with_the_same_losses(session_ws, negs, clusters) -> None:  # noqa: ANN001
     config = training.BiEncoderTrainConfig(loss="mnrl", sampler="tas", **SMALL)
-    whole = training.train_bi_encoder(session_ws, negs, config, clusters=clusters, name="whole", checkpoint_steps=0).artifact
 
     def stop_after_step_5(stage: str, done: int, total: int | None, *, detail: str = "") -> None:
         if stage == "train bi-encoder" and done == 5:
@@ -130,6 +129,9 @@ def test_resume_continues_at_the_saved_step_with_the_same_losses(session_ws, neg
         training.train_bi_encoder(session_ws, negs, config, clusters=clusters, name="cut", checkpoint_steps=3, resume=False)
     resumed = training.train_bi_encoder(session_ws, negs, config, clusters=clusters, name="cut", checkpoint_steps=3).artifact
     assert resumed.summary["resumed_from_step"] == 3
+    # The same run uninterrupted (force: trained again, not linked from "cut", which has its version).
+    whole = training.train_bi_encoder(session_ws, negs, config, clusters=clusters, name="whole", checkpoint_steps=0, force=True).artifact
+    assert not whole.summary.get("resumed_from_step")
     assert resumed.summary["steps"] == whole.summary["steps"]
     a = [r["loss"] for r in training.training_log(whole) if "loss" in r]
     b = [r["loss"] for r in training.training_log(resumed) if "loss" in r]
@@ -158,7 +160,7 @@ def test_gradient_checkpointing_trains_the_same_model(session_ws, negs, plain) -
     kept = plain  # activations kept: SMALL's steps are below the automatic threshold
     recomputed_cfg = training.BiEncoderTrainConfig(gradient_checkpointing=True, **SMALL)
     assert training.planned_version(session_ws, negs, recomputed_cfg) == kept.version
-    recomputed = training.train_bi_encoder(session_ws, negs, recomputed_cfg, name="recomputed", checkpoint_steps=0).artifact
+    recomputed = training.train_bi_encoder(session_ws, negs, recomputed_cfg, name="recomputed", checkpoint_steps=0, force=True).artifact  # its version: trained, not linked
     a = [r["loss"] for r in training.training_log(kept) if "loss" in r]
     b = [r["loss"] for r in training.training_log(recomputed) if "loss" in r]
     assert len(a) == len(b) >= 3 and b == pytest.approx(a, rel=1e-5)
