@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import time
@@ -134,6 +135,23 @@ class Backend(Protocol):
 
     def complete(self, prompt: str, params: SamplingParams) -> Completion: ...
 
+    def yes_probability(self, prompt: str) -> float | None: ...
+
+
+TOP_TOKENS = 20  # the next-token alternatives a judge reads (OpenAI's completions API gives at most 20)
+
+
+def answer_share(top: list[tuple[str, float]]) -> float | None:
+    """P(yes) / (P(yes) + P(no)) from the next token's top alternatives (text, log-probability),
+    any case and leading space; None when neither answer is among them."""
+    mass = {"yes": 0.0, "no": 0.0}
+    for text, logprob in top:
+        word = text.strip().lower()
+        if word in mass:
+            mass[word] += math.exp(logprob)
+    total = mass["yes"] + mass["no"]
+    return mass["yes"] / total if total > 0 else None
+
 
 _LOG_CALLBACK: Any = None
 
@@ -178,6 +196,21 @@ class LlamaCppBackend:
         )
         return Completion(out["choices"][0]["text"], int(out["usage"]["completion_tokens"]))
 
+    def yes_probability(self, prompt: str) -> float | None:
+        """The next token's distribution after ``prompt`` (one forward pass, no sampling), read as
+        ``answer_share`` reads a server's top log-probabilities; a prompt longer than the context
+        keeps its end, where the question and the answer slot are."""
+        import llama_cpp
+        import numpy as np
+
+        tokens = self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)[-(self._llm.n_ctx() - 1):]
+        self._llm.reset()
+        self._llm.eval(tokens)
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._llm.ctx, -1), shape=(self._llm.n_vocab(),)).astype(np.float64)
+        logprobs = logits - (logits.max() + np.log(np.exp(logits - logits.max()).sum()))
+        top = np.argpartition(-logprobs, TOP_TOKENS)[:TOP_TOKENS]
+        return answer_share([(self._llm.detokenize([int(i)]).decode("utf-8", "replace"), float(logprobs[i])) for i in top])
+
 
 class OpenAIBackend:
     """``POST {url}/v1/completions`` with retries and exponential backoff on timeouts and 5xx."""
@@ -191,11 +224,25 @@ class OpenAIBackend:
             raise InputError(f"environment variable {spec.api_key_env} (the API key) is not set", field="api_key_env")
 
     def complete(self, prompt: str, params: SamplingParams) -> Completion:
-        base = self.spec.url if self.spec.url.endswith("/v1") else self.spec.url + "/v1"
-        body = json.dumps({
+        data, error = self._post({
             "model": self.spec.model, "prompt": prompt, "max_tokens": params.max_tokens,
             "temperature": params.temperature, "top_p": params.top_p, "seed": params.seed, "stop": params.stop,
-        }).encode()
+        }, lambda d: d["choices"][0]["text"])
+        if data is None:
+            return Completion(None, error=error)
+        return Completion(data["choices"][0]["text"], int((data.get("usage") or {}).get("completion_tokens", 0)))
+
+    def yes_probability(self, prompt: str) -> float | None:
+        """One token, greedy, with the top log-probabilities (the completions API's ``logprobs``)."""
+        data, _ = self._post({"model": self.spec.model, "prompt": prompt, "max_tokens": 1, "temperature": 0, "logprobs": TOP_TOKENS},
+                             lambda d: d["choices"][0]["logprobs"]["top_logprobs"][0].items())
+        return None if data is None else answer_share(list(data["choices"][0]["logprobs"]["top_logprobs"][0].items()))
+
+    def _post(self, body: dict[str, Any], read: Callable[[dict[str, Any]], Any]) -> tuple[dict[str, Any] | None, str]:
+        """POST to ``/v1/completions`` with retries; (the response, "") or (None, why). ``read``
+        checks the response has what the caller needs (a malformed one is retried)."""
+        base = self.spec.url if self.spec.url.endswith("/v1") else self.spec.url + "/v1"
+        payload = json.dumps(body).encode()
         headers = {"Content-Type": "application/json"}
         if self._key:
             headers["Authorization"] = f"Bearer {self._key}"
@@ -204,20 +251,20 @@ class OpenAIBackend:
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                request = urllib.request.Request(base + "/completions", data=body, headers=headers, method="POST")
+                request = urllib.request.Request(base + "/completions", data=payload, headers=headers, method="POST")
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
                     data = json.loads(response.read())
-                usage = data.get("usage") or {}
-                return Completion(data["choices"][0]["text"], int(usage.get("completion_tokens", 0)))
+                read(data)
+                return data, ""
             except urllib.error.HTTPError as exc:
                 error = f"HTTP {exc.code}"
                 if exc.code < 500 and exc.code != 429:
                     break  # a client error will not change on retry
             except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
                 error = type(exc).__name__ + (f": {exc.reason}" if isinstance(exc, urllib.error.URLError) else "")
-            except (KeyError, IndexError, ValueError) as exc:
+            except (KeyError, IndexError, ValueError, TypeError, AttributeError) as exc:
                 error = f"malformed response: {exc}"
-        return Completion(None, error=error)
+        return None, error
 
 
 def open_backend(spec: LLMSpec, device: str = "auto") -> Backend:

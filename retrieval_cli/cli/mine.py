@@ -64,6 +64,10 @@ def mine_negatives_cli(
     llm_min_words: Annotated[int, typer.Option(help="Reject generated negatives shorter than this many words.")] = _D.llm_min_words,
     concurrency: ConcurrencyOpt = _D.concurrency,
     max_failures: MaxFailuresOpt = _D.max_failures,
+    judge: Annotated[Optional[str], typer.Option(help="An LLM (default, llama-cpp:PATH.gguf or openai:MODEL@URL, as --llm) asked whether each kept negative answers its query, read from P(yes) vs P(no) of one token; those above --judge-threshold are dropped (counted as 'judge') \\[default: no judge].")] = None,
+    judge_threshold: Annotated[float, typer.Option(help="Drop (or relabel) a negative the judge calls relevant with P(yes) above this.")] = _D.judge_threshold,
+    judge_relabel: Annotated[bool, typer.Option("--judge-relabel/--judge-drop", metavar="", help="Make the negatives the judge calls relevant extra positives instead of dropping them (RLHN).")] = _D.judge_relabel,
+    judge_prompt: Annotated[str, typer.Option(help="The judge's few-shot template: packaged judge.txt or a path with {query} and {passage}.")] = _D.judge_prompt,
     batch_size: Annotated[int, typer.Option(help="Cross-encoder batch size.")] = _D.batch_size,
     chunk_size: Annotated[int, typer.Option(help="Queries searched together; memory grows with chunk size x depth.")] = _D.chunk_size,
     device: DeviceOpt = _D.device,
@@ -77,9 +81,10 @@ def mine_negatives_cli(
     """Mine hard negatives for every query of a split that has positives.
 
     Filters run in this order, each drop counted once: positive, window, max-score,
-    absolute-margin, relative-margin, judged relevant (any split, by id), the query's own id,
-    duplicate of an earlier mixture part. Scores compared are the cross-encoder's when the
-    strategy has one, else the first stage's, against the query's weakest positive.
+    absolute-margin, relative-margin, adaptive-margin, judged relevant (any split, by id), the
+    query's own id, duplicate of an earlier mixture part; then the LLM judge (--judge) over what
+    was kept. Scores compared are the cross-encoder's when the strategy has one, else the first
+    stage's, against the query's weakest positive.
     """
     import json
 
@@ -139,6 +144,12 @@ def stats_table(stats: dict) -> object:
         gen = stats["llm"]
         rejected = ", ".join(f"{k} {v}" for k, v in gen["rejected"].items()) or "none"
         rows.append(("LLM", f"{gen['accepted']} of {gen['requested']} accepted, {gen['failed']} failed, rejected: {rejected}, {gen['cached']} cached, {gen['tokens_per_second'] or '-'} tokens/s"))
+    if "judge" in stats:
+        j = stats["judge"]
+        a = j["agreement"]
+        rows.append(("LLM judge", f"{j['judged']} judged, {j['dropped']} dropped, {j['relabelled']} relabelled, {j['failed']} failed (P(yes) > {j['threshold']})"))
+        if a["documents"]:
+            rows.append(("judge vs qrels", f"precision {a['precision']}, recall {a['recall']} of 'relevant' over {a['documents']} judged documents"))
     for key, value in rows:
         table.add_row(f"[bold]{key}[/]", value)
     return table

@@ -26,7 +26,8 @@ HYBRID = "hybrid"  # BM25 and dense rankings fused by reciprocal rank (index.fus
 SAMPLINGS = ("top", "random")
 
 
-FILTERS = ("positive", "window", "max_score", "absolute_margin", "relative_margin", "adaptive_margin", "judged_relevant", "self", "duplicate")
+FILTERS = ("positive", "window", "max_score", "absolute_margin", "relative_margin", "adaptive_margin", "judged_relevant", "self", "duplicate",
+           "judge")
 
 
 DEFAULT_NEGATIVES = 4
@@ -34,6 +35,7 @@ DEFAULT_NEGATIVES = 4
 
 # Fields that version the negatives only when a strategy of the run reads them (the LLM's
 # settings); every other field versions them always.
+_JUDGE_FIELDS = {"judge_threshold", "judge_relabel", "judge_prompt"}  # read only with a judge
 _USED_FIELDS = ("llm", "api_key_env", "llm_prompt", "llm_sampling", "llm_max_words", "llm_min_words", "max_failures", "simans_a", "simans_b")
 
 
@@ -78,6 +80,12 @@ class MiningConfig(Versioned):
     # strategy simans: the draw's sharpness a and centre b, in candidate-score spreads from the positive
     simans_a: float = 0.5
     simans_b: float = 0.0
+    # The LLM judge (mining.judge): kept negatives it calls relevant with P(yes) above the threshold
+    # are dropped, or with judge_relabel made positives. An --llm value; versions only when set.
+    judge: str | None = added(None)
+    judge_threshold: float = added(0.5)
+    judge_relabel: bool = added(False)
+    judge_prompt: str = added("judge.txt")
     batch_size: int = 32  # cross-encoder batch size
     # Queries searched and scored together: memory, not what is mined (any split gives the same bytes).
     chunk_size: int = recorded_at_default(256)
@@ -89,7 +97,7 @@ class MiningConfig(Versioned):
 
     def irrelevant(self) -> set[str]:
         used = set().union(*(s.uses for s in self.variants))
-        return {f for f in _USED_FIELDS if f not in used}
+        return {f for f in _USED_FIELDS if f not in used} | (_JUDGE_FIELDS if self.judge is None else set())
 
     @property
     def variants(self) -> list[strategies.Strategy]:
@@ -123,6 +131,10 @@ class MiningConfig(Versioned):
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):  # NaN would keep everything, inf nothing
                 raise InputError(f"{name.replace('_', '-')} must be a finite number, got {value}", field=name)
+        if not 0 <= self.judge_threshold <= 1:
+            raise InputError(f"judge-threshold is a probability in [0, 1], got {self.judge_threshold}", field="judge_threshold")
+        if self.judge is None and (self.judge_relabel or self.judge_threshold != 0.5 or self.judge_prompt != "judge.txt"):
+            raise InputError("judge-threshold, judge-relabel and judge-prompt need --judge LLM", field="judge")
         if self.candidates not in (*FIRST_STAGES, HYBRID):
             raise InputError(f"candidates must be bm25, dense or hybrid, got {self.candidates!r}", field="candidates")
         if self.sampling not in SAMPLINGS:

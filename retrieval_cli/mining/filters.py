@@ -2,7 +2,7 @@
 
 Each dropped candidate is counted once, under the first filter that drops it (``FILTERS``):
 positive, window, max_score, absolute_margin, relative_margin, adaptive_margin, judged_relevant, self,
-duplicate.
+duplicate (and ``judge``, which ``mining.judge`` applies to what selection kept).
 Candidates that pass the first five are *eligible*; the false-negative estimate is read off them.
 Random streams are seeded per (seed, strategy, query), so results never depend on chunking or
 query order.

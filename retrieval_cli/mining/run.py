@@ -16,6 +16,8 @@ a dense faiss index), optionally re-scored by a cross-encoder, and pass through 
 6. ``judged_relevant``: judged relevant (any positive grade) for this query in any split.
 7. ``self``: the query's own id (ArguAna/Quora-style corpora where queries are documents).
 8. ``duplicate``: already chosen by an earlier strategy of a mixture.
+9. ``judge``: with ``--judge``, a kept negative the LLM judge calls relevant (``mining.judge``),
+   dropped after selection, or with ``--judge-relabel`` made a positive.
 
 Filters compare the cross-encoder score when the strategy has one, else the first-stage score,
 against the query's *weakest* positive (so a candidate scoring near any judged positive is
@@ -49,6 +51,7 @@ from retrieval_cli import models
 from retrieval_cli.errors import InputError
 from retrieval_cli.index import by_engine, fusion
 from retrieval_cli.mining.config import FIRST_STAGES, HYBRID, MiningConfig
+from retrieval_cli.mining import judge as judging
 from retrieval_cli.mining import strategies
 from retrieval_cli.mining.filters import QueryContext, positives_of, query_rng, select, spread_of
 from retrieval_cli.mining.strategies import Offer
@@ -181,6 +184,12 @@ def _prepare(
             llm_spec=llm_spec.describe(), llm_fingerprint=llm_spec.fingerprint,
             llm_prompt_text=llmlib.load_prompt(config.llm_prompt, "{query}"),
         )
+    judge = None
+    if config.judge is not None:
+        judge_spec = llmlib.LLMSpec.parse(config.judge, config.api_key_env)
+        judge = judging.Judge(judge_spec, judge_spec.fingerprint, judging.load_prompt(config.judge_prompt), config.judge_threshold,
+                              config.judge_relabel, config.device)
+        resolved.update(judge_spec=judge_spec.describe(), judge_fingerprint=judge.fingerprint, judge_prompt_text=judge.prompt)
     inputs: dict[str, Artifact] = {"dataset": dataset, **{f"{k}_index": v for k, v in engines.items()}}
     if cross_spec is not None and cross_spec.artifact is not None:
         inputs["cross_encoder"] = cross_spec.artifact
@@ -194,7 +203,7 @@ def _prepare(
         if llm_spec is not None:
             generated = generate_negatives(ws, data, config, llm_spec, resolved["llm_prompt_text"], progress)
         return _mine(ws, data, config, engines, cross_spec, folder, progress, generated, parts=parts, shard=shard, tally=tally,
-                     drop_self=drop_self)
+                     drop_self=drop_self, judge=judge)
 
     return _Job(name, version, resolved, inputs, parts, run)
 
@@ -214,7 +223,7 @@ def _mine(
     ws: Workspace, data: datasets.Dataset, config: MiningConfig, engines: dict[str, Artifact],
     cross_spec: models.ModelSpec | None, folder: Path | None, progress: Progress,
     generated: tuple[dict[str, list[str]], dict[str, Any]] | None = None,
-    *, parts: Parts, shard: Shard | None = None, tally: Counter | None = None, drop_self: bool,
+    *, parts: Parts, shard: Shard | None = None, tally: Counter | None = None, drop_self: bool, judge: judging.Judge | None = None,
 ) -> dict[str, Any]:
     """Mine chunk by chunk (``config.chunk_size`` queries). Each finished chunk is a part, so an
     interrupted run, or shards run elsewhere, leave work the next run takes as it is; a chunk's
@@ -235,6 +244,10 @@ def _mine(
                     target[d] = max(g, target.get(d, g))
     doc_ids = data.doc_ids()
     scorers = Scorers(ws, engines, cross_spec, config.batch_size, progress, device=config.device)
+    verdicts = None
+    if judge is not None:
+        def verdicts(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], float | None]:
+            return judging.verdicts(ws, judge, pairs, lambda q, d: (queries[q], judging.passage(data.doc_text(d))), progress)
     wanted = sum(n for _, n in config.components)
     stats = Stats(wanted=wanted, queries=len(queries), processed=len(with_positives))
     chunks = list(_chunks(with_positives, config.chunk_size))
@@ -251,7 +264,7 @@ def _mine(
             def make(chunk: list[str] = chunk) -> tuple[dict[str, Any], None]:
                 lines, chunk_stats = _mine_chunk(
                     chunk, queries, positives, judged, data, config, scorers, doc_ids, Stats(wanted=wanted, queries=0, processed=0), generated,
-                    drop_self,
+                    drop_self, (judge, verdicts, level) if judge is not None else None,
                 )
                 return {"queries": chunk, "lines": lines, "stats": chunk_stats.state()}, None
 
@@ -270,6 +283,8 @@ def _mine(
             out.close()
     summary = stats.as_dict()
     summary["self_hits"] = "dropped" if drop_self else "kept"
+    if judge is not None:
+        summary["judge"] = {"threshold": judge.threshold, "relabel": judge.relabel, **stats.judge_summary()}
     if generated:
         summary["llm"] = generated[1]
     if split_warnings(config.split):
@@ -283,8 +298,11 @@ def _mine_chunk(
     chunk: list[str], queries: dict[str, str], positives: dict[str, list[str]], judged: dict[str, dict[str, int]],
     data: datasets.Dataset, config: MiningConfig, scorers: Scorers, doc_ids: Sequence[str], stats: Stats,
     generated: tuple[dict[str, list[str]], dict[str, Any]] | None, drop_self: bool,
+    judged_by: tuple[judging.Judge, Callable[[list[tuple[str, str]]], dict[tuple[str, str], float | None]], int] | None = None,
 ) -> tuple[list[str], Stats]:
-    """One chunk of queries: first stages, cross-encoder scores, selection; (JSON lines, statistics)."""
+    """One chunk of queries: first stages, cross-encoder scores, selection, the judge's verdicts
+    (``judged_by``: the judge, its verdicts of pairs, the split's relevance level); (JSON lines,
+    statistics)."""
     has_cross = scorers.cross is not None
     depth = config.first_stage_depth
     engines = sorted(scorers.engines)
@@ -326,12 +344,27 @@ def _mine_chunk(
                 n["ce_score"] = ce[key] if n["doc_id"] else text_scores[key]
             for p in record["positives"]:
                 p["scores"]["cross-encoder"] = ce[(record["query_id"], p["doc_id"])]
+    if judged_by is not None:
+        _judge(results, judged, stats, *judged_by)
     lines = []
     for record, counts in results:
         lines.append(json.dumps(record, ensure_ascii=False))
         q = record["query_id"]
         stats.add(record, counts, judged.get(q, {}), positives[q])
     return lines, stats
+
+
+def _judge(
+    results: list[tuple[dict[str, Any], Counter]], judged: dict[str, dict[str, int]], stats: Stats, judge: judging.Judge,
+    verdicts: Callable[[list[tuple[str, str]]], dict[tuple[str, str], float | None]], level: int,
+) -> None:
+    """The judge over a chunk's kept negatives and positives: agreement with the qrels counted
+    first, then the negatives it calls relevant dropped or relabelled."""
+    pairs = sorted({(r["query_id"], d["doc_id"]) for r, _ in results for d in r["positives"] + r["negatives"] if d["doc_id"]})
+    found = verdicts(pairs)
+    for record, _ in results:
+        cells = judging.agreement(record, found, judge, judged.get(record["query_id"], {}), level)
+        stats.judged(judging.apply(record, found, judge), cells)
 
 
 def _mine_query(

@@ -31,6 +31,15 @@ class Stats:
     eligible_relevant: int = 0
     unexcluded: int = 0
     unexcluded_relevant: int = 0
+    # The LLM judge (mining.judge): negatives judged, relabelled and failed (dropped ones are in
+    # ``dropped["judge"]``), and its agreement with the qrels on documents they judge.
+    judge_judged: int = 0
+    judge_relabelled: int = 0
+    judge_failed: int = 0
+    judge_tp: int = 0
+    judge_fp: int = 0
+    judge_fn: int = 0
+    judge_tn: int = 0
 
     def add(self, record: dict[str, Any], counts: Counter, judged: dict[str, int], positives: list[str]) -> None:
         self.short += len(record["negatives"]) < self.wanted
@@ -50,7 +59,8 @@ class Stats:
             else:
                 self.unjudged_kept += 1
 
-    _COUNTS = ("short", "judged_kept", "unjudged_kept", "estimate_queries", "eligible", "eligible_relevant", "unexcluded", "unexcluded_relevant")
+    _COUNTS = ("short", "judged_kept", "unjudged_kept", "estimate_queries", "eligible", "eligible_relevant", "unexcluded", "unexcluded_relevant",
+               "judge_judged", "judge_relabelled", "judge_failed", "judge_tp", "judge_fp", "judge_fn", "judge_tn")
     _LISTS = ("ranks", "scores", "ce_scores")
 
     def state(self) -> dict[str, Any]:
@@ -64,7 +74,7 @@ class Stats:
     def from_state(cls, state: dict[str, Any]) -> Stats:
         stats = cls(wanted=0, queries=0, processed=0)
         for key in cls._COUNTS:
-            setattr(stats, key, int(state[key]))
+            setattr(stats, key, int(state.get(key, 0)))  # chunks mined before a count existed lack it
         for key in cls._LISTS:
             setattr(stats, key, [float(v) for v in state[key]])
         stats.dropped, stats.by_strategy = Counter(state["dropped"]), Counter(state["by_strategy"])
@@ -78,6 +88,25 @@ class Stats:
             getattr(self, key).extend(getattr(other, key))
         self.dropped.update(other.dropped)
         self.by_strategy.update(other.by_strategy)
+
+    def judged(self, counts: Counter, cells: Counter) -> None:
+        """Add one query's judge counts (``judge.apply``) and agreement cells (``judge.agreement``)."""
+        self.dropped["judge"] += counts["dropped"]
+        self.judge_judged += counts["judged"]
+        self.judge_relabelled += counts["relabelled"]
+        self.judge_failed += counts["failed"]
+        for cell in ("tp", "fp", "fn", "tn"):
+            setattr(self, f"judge_{cell}", getattr(self, f"judge_{cell}") + cells[cell])
+
+    def judge_summary(self) -> dict[str, Any]:
+        """What the judge did, and how far its "relevant" agrees with the qrels where they judge."""
+        tp, fp, fn, tn = self.judge_tp, self.judge_fp, self.judge_fn, self.judge_tn
+        return {
+            "judged": self.judge_judged, "dropped": self.dropped.get("judge", 0), "relabelled": self.judge_relabelled,
+            "failed": self.judge_failed,
+            "agreement": {"documents": tp + fp + fn + tn, "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+                          "precision": _ratio(tp, tp + fp), "recall": _ratio(tp, tp + fn), "accuracy": _ratio(tp + tn, tp + fp + fn + tn)},
+        }
 
     def as_dict(self) -> dict[str, Any]:
         return {
