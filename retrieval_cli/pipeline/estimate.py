@@ -146,8 +146,8 @@ def _work(step: Step, by_name: dict[str, Step], sizes: dict[str, Sizes]) -> list
 def _mining_stages(spec: dict[str, Any]) -> list[str]:
     """The cost stages a mine step's strategy (or mixture, ``bm25:3,random:1``) runs, by what each
     strategy of it declares (the planner checked the spec): the first stages it ranks by, with the
-    spec's ``candidates``; a cross-encoder's re-scoring; an LLM's writing (priced nowhere: its
-    speed is the backend's)."""
+    spec's ``candidates``; a cross-encoder's re-scoring; an LLM's writing or judging (priced
+    nowhere: its speed is the backend's)."""
     from retrieval_cli import mining
 
     config = mining.MiningConfig(**{k: spec[k] for k in ("strategy", "candidates") if k in spec})
@@ -157,4 +157,6 @@ def _mining_stages(spec: dict[str, Any]) -> list[str]:
     stages = (["dense mining"] if "dense" in engines else []) + (["bm25 mining"] if "bm25" in engines else [])
     if any(s.rescored for s in config.variants):
         stages.append("cross-encoder")
+    if spec.get("judge"):  # the LLM judge's verdicts: priced nowhere, as an LLM's writing
+        stages.append("llm")
     return stages or ["bm25 mining"]  # random draws cost what BM25 mining's selection does

@@ -85,3 +85,14 @@ def test_the_shipped_cost_tables_price_every_stage_on_both_machines() -> None:
         assert stages <= set(table), (machine, stages - set(table))
     gpu, cpu = cost.costs()["gpu"], cost.costs()["cpu"]
     assert gpu["encode"].per_passage < cpu["encode"].per_passage / 10 and gpu["bm25 index"] == cpu["bm25 index"]  # Lucene is no faster on a GPU
+
+
+def test_a_judged_strategys_mining_is_not_priced_and_adore_trains_from_the_frozen_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cost, "costs", lambda path=None: {"cpu": TABLE, "gpu": TABLE})
+    path = tmp_path / "bill.yaml"
+    path.write_text(RECIPE.replace("  ce: {", "  judged: {strategy: bm25, num_negatives: 2, range_max: 20, judge: default}\n"
+                                   "  adore: {strategy: adore, top_k: 5}\n  ce: {"), encoding="utf-8")
+    bill = {e.step: e for e in estimate(Workspace(tmp_path / "ws"), pipeline.load(path))}
+    assert bill["mine:judged"].seconds is None and bill["mine:bm25"].seconds is not None  # an LLM's speed is its backend's
+    assert bill["index:frozen"].seconds == pytest.approx(1.0 * 120 + 0.01 * 120)
+    assert bill["train:adore"].seconds == pytest.approx(10.0 * 12 * 3)  # priced as a training of its queries: an upper bound
