@@ -80,11 +80,9 @@ def mine_negatives_cli(
 ) -> None:
     """Mine hard negatives for every query of a split that has positives.
 
-    Filters run in this order, each drop counted once: positive, window, max-score,
-    absolute-margin, relative-margin, adaptive-margin, judged relevant (any split, by id), the
-    query's own id, duplicate of an earlier mixture part; then the LLM judge (--judge) over what
-    was kept. Scores compared are the cross-encoder's when the strategy has one, else the first
-    stage's, against the query's weakest positive.
+    Filters, each drop counted once: positive, window, max-score, absolute-, relative- and
+    adaptive-margin, judged relevant (any split, by id), the query's own id, a mixture's duplicates;
+    then --judge over what was kept. Scores: the cross-encoder's if any, else the first stage's.
     """
     import json
 

@@ -102,7 +102,7 @@ def train_cli(
 def _trained(summary: dict) -> None:
     """What a training did: examples, steps, losses, and the dev scores against the start."""
     console.warnings(summary)
-    if "documents_fingerprint" in summary:  # adore
+    if summary.get("kind") == "adore":
         console.out.print(f"{summary['queries']} queries, {summary['steps']} steps, last loss {summary['final_loss']:.4f}; training "
                           f"MRR@10 {summary['train_mrr10_first_step']:.4f} at the first step, {summary['train_mrr10_last_step']:.4f} at the last",
                           highlight=False)

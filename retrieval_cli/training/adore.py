@@ -266,7 +266,7 @@ def _train(config: AdoreConfig, spec: models.ModelSpec, frozen_of: Callable[[str
     apply_umask(folder / "model")
     with open(folder / "training_log.jsonl", "w", encoding="utf-8") as out:
         out.writelines(json.dumps(r) + "\n" for r in log)
-    return {"steps": step, "queries": len(rows), "documents": len(frozen.doc_ids), "final_loss": log[-1]["loss"],
+    return {"kind": "adore", "steps": step, "queries": len(rows), "documents": len(frozen.doc_ids), "final_loss": log[-1]["loss"],
             "train_mrr10_first_step": log[0]["train_mrr10"], "train_mrr10_last_step": log[-1]["train_mrr10"], "device": device}
 
 

@@ -107,3 +107,19 @@ def test_an_index_adore_cannot_search_exactly_is_refused(small: tuple[Workspace,
         adore.train_adore(ws, bm25, adore.AdoreConfig(device="cpu"))
     with pytest.raises(InputError, match="has no split 'dev'"):
         adore.train_adore(ws, index, adore.AdoreConfig(split="dev", device="cpu"))
+
+
+def test_the_train_command_runs_adore_from_an_index_and_refuses_the_wrong_source(runner, tmp_path) -> None:  # noqa: ANN001
+    from retrieval_cli.cli import app
+
+    w = ["-w", str(tmp_path / "ws")]
+    assert runner.invoke(app, ["data", "synth", "--name", "s", "--documents", "80", "--train-queries", "12", "--test-queries", "4", *w]).exit_code == 0
+    assert runner.invoke(app, ["index", "s", "--kind", "dense", "--device", "cpu", "-q", *w]).exit_code == 0
+    done = runner.invoke(app, ["train", "--kind", "adore", "--index", "s-dense-minilm", "--top-k", "5", "--batch-size", "4", "--device", "cpu", "-q", *w])
+    assert done.exit_code == 0, done.output
+    assert "wrote model models/s-dense-minilm-adore" in done.output and "12 queries, 3 steps" in done.output
+    for args, error in ((["--kind", "adore", "--negatives", "x", "--index", "s-dense-minilm"], "--kind adore trains from --index"),
+                        (["--index", "s-dense-minilm"], "--kind bi-encoder trains from --negatives"),
+                        (["--kind", "cross-encoder", "--negatives", "x", "--top-k", "3"], "--top-k applies to --kind adore only")):
+        refused = runner.invoke(app, ["train", *args, *w])
+        assert refused.exit_code == 2 and error in refused.output, (args, refused.output)
