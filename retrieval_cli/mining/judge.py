@@ -13,10 +13,12 @@ trust it on the corpus at hand before trusting what it drops.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections import Counter
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from retrieval_cli import llm as llmlib
@@ -44,6 +46,12 @@ class Judge:
     threshold: float
     relabel: bool
     device: str = "auto"
+    concurrency: int = 1  # parallel requests to a server (an in-process model takes one at a time)
+    backend: Callable[[], llmlib.Backend] = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        # Opened once per run, on the first verdict not cached: mining asks chunk by chunk.
+        object.__setattr__(self, "backend", functools.cache(lambda: llmlib.open_backend(self.spec, device=self.device)))
 
 
 def load_prompt(name: str) -> str:
@@ -65,7 +73,10 @@ def verdicts(
     neither answer any probability (or the request failed). ``texts`` gives a pair's (query,
     passage). The model is loaded only when some pair is not cached."""
     cache = ws.cache("judgements")
-    prompts = {pair: judge.prompt.replace("{query}", texts(*pair)[0]).replace("{passage}", texts(*pair)[1]) for pair in pairs}
+    prompts = {}
+    for pair in pairs:
+        query, text = texts(*pair)
+        prompts[pair] = judge.prompt.replace("{query}", query).replace("{passage}", text)
     out: dict[tuple[str, str], float | None] = {}
     todo = []
     for pair, prompt in prompts.items():
@@ -75,10 +86,15 @@ def verdicts(
         else:
             out[pair] = entry.data["p_yes"]
     progress(STAGE, len(out), len(pairs))
-    if todo:
-        backend = llmlib.open_backend(judge.spec, device=judge.device)
-        for pair in todo:
-            p = backend.yes_probability(prompts[pair])
+    if not todo:
+        return out
+    backend = judge.backend()
+
+    def ask(pair: tuple[str, str]) -> tuple[tuple[str, str], float | None]:
+        return pair, backend.yes_probability(prompts[pair])
+
+    with ThreadPoolExecutor(max_workers=judge.concurrency if backend.parallel else 1) as pool:
+        for pair, p in pool.map(ask, todo):
             if p is not None:
                 cache.entry(_key(judge.fingerprint, prompts[pair])).store({"p_yes": p})
             out[pair] = p

@@ -188,7 +188,7 @@ def _prepare(
     if config.judge is not None:
         judge_spec = llmlib.LLMSpec.parse(config.judge, config.api_key_env)
         judge = judging.Judge(judge_spec, judge_spec.fingerprint, judging.load_prompt(config.judge_prompt), config.judge_threshold,
-                              config.judge_relabel, config.device)
+                              config.judge_relabel, config.device, config.concurrency)
         resolved.update(judge_spec=judge_spec.describe(), judge_fingerprint=judge.fingerprint, judge_prompt_text=judge.prompt)
     inputs: dict[str, Artifact] = {"dataset": dataset, **{f"{k}_index": v for k, v in engines.items()}}
     if cross_spec is not None and cross_spec.artifact is not None:

@@ -62,10 +62,12 @@ def test_negatives_the_judge_calls_relevant_are_dropped_or_relabelled_and_counte
 
     _FakeJudge.ids = {judge.passage(data.doc_text(d)): d for d in data.corpus}
     calls: list[str] = []
-    monkeypatch.setattr(llm, "open_backend", lambda spec, device="auto": _FakeJudge(calls))
-    base = dict(strategy="bm25", num_negatives=4, range_min=0, range_max=30, sampling="top")
+    opened: list[int] = []
+    monkeypatch.setattr(llm, "open_backend", lambda spec, device="auto": opened.append(1) or _FakeJudge(calls))
+    base = dict(strategy="bm25", num_negatives=4, range_min=0, range_max=30, sampling="top", chunk_size=4)
     plain = mine(ws, artifact, MiningConfig(**base)).artifact
     judged = mine(ws, artifact, MiningConfig(**base, judge=FAKE)).artifact
+    assert len(opened) == 1  # one model for the run's three chunks
     before, after = _records(plain), _records(judged)
     dropped = 0
     for a, b in zip(before, after):
