@@ -330,25 +330,8 @@ def trained_steps(p: Planning, st: Strategy, tr: Training, seed: int, targets: l
     """One seed of a strategy: its training, and its model's index and evaluation on every target.
     Its steps and artifacts carry the seed (``models/R-bm25-s13``); an index is named for its
     target, then its system (``indexes/R-cacm-bm25-s13``)."""
-    seeded = seed if tr.seeds else None
-    run = names.run(st.label, seeded)
-    train_step = names.train(st.label, seeded)
-    if st.adore is not None:
-        config = dataclasses.replace(st.adore, seed=seed, **{k: getattr(tr.config, k) for k in ADORE_SHARED if k not in st.spec})
-        p.add(Step(train_step, "models", {**st.spec, **{k: getattr(config, k) for k in ADORE_SHARED}, "seed": seed}, [names.FROZEN],
-                   partial(_make_adore, config=config, index=names.FROZEN, name=f"{p.name}-{run}")))
-    else:
-        start = names.train(st.started_from, seeded) if st.started_from else None
-        deps = [names.mine(st.label, seeded if st.per_seed else None)] + ([names.CLUSTERS] if tr.clusters else []) + ([start] if start else [])
-        spec = {**tr.spec, **st.train, **({"seed": seed} if tr.seeds else {})}
-        if st.started_from:
-            spec["base"] = f"trained:{st.started_from}"
-        config = dataclasses.replace(tr.config, seed=seed)
-        if st.train:
-            config = config_from(p.path, f"strategies.{st.label}.train", {**dataclasses.asdict(config), **st.train}, training.BiEncoderTrainConfig)
-        p.add(Step(train_step, "models", spec, deps, partial(
-            _make_train, config=config, source=deps[0], start=start, name=f"{p.name}-{run}",
-            checkpoint_steps=tr.checkpoint_steps, checkpoint_minutes=tr.checkpoint_minutes)))
+    run = names.run(st.label, seed if tr.seeds else None)
+    train_step = _adore_step(p, st, tr, seed, run) if st.adore is not None else _train_step(p, st, tr, seed, run)
     for target in targets:
         shared = p.corpus_suffix[target.step]
         index_step = names.model_index(run, shared)
@@ -356,6 +339,36 @@ def trained_steps(p: Planning, st: Strategy, tr: Training, seed: int, targets: l
             p.add(Step(index_step, "indexes", {}, [target.step, train_step], partial(
                 _make_dense, data=target.step, model=train_step, trained=True, device=p.device, name=f"{p.name}{target.tag}-{run}")))
         evaluate_step(p, run, index_step, target)
+
+
+def _train_step(p: Planning, st: Strategy, tr: Training, seed: int, run: str) -> str:
+    """A seed's bi-encoder training on the strategy's negatives: the train section's settings,
+    the strategy's own over them (``strategies.X.train``), from a round's model when it says so."""
+    seeded = seed if tr.seeds else None
+    start = names.train(st.started_from, seeded) if st.started_from else None
+    deps = [names.mine(st.label, seeded if st.per_seed else None)] + ([names.CLUSTERS] if tr.clusters else []) + ([start] if start else [])
+    spec = {**tr.spec, **st.train, **({"seed": seed} if tr.seeds else {})}
+    if st.started_from:
+        spec["base"] = f"trained:{st.started_from}"
+    config = dataclasses.replace(tr.config, seed=seed)
+    if st.train:
+        config = config_from(p.path, f"strategies.{st.label}.train", {**dataclasses.asdict(config), **st.train}, training.BiEncoderTrainConfig)
+    step = names.train(st.label, seeded)
+    p.add(Step(step, "models", spec, deps, partial(
+        _make_train, config=config, source=deps[0], start=start, name=f"{p.name}-{run}",
+        checkpoint_steps=tr.checkpoint_steps, checkpoint_minutes=tr.checkpoint_minutes)))
+    return step
+
+
+def _adore_step(p: Planning, st: Strategy, tr: Training, seed: int, run: str) -> str:
+    """A seed's ADORE training against the frozen index, with the train section's budget where
+    the strategy does not set it."""
+    assert st.adore is not None
+    config = dataclasses.replace(st.adore, seed=seed, **{k: getattr(tr.config, k) for k in ADORE_SHARED if k not in st.spec})
+    step = names.train(st.label, seed if tr.seeds else None)
+    p.add(Step(step, "models", {**st.spec, **{k: getattr(config, k) for k in ADORE_SHARED}, "seed": seed}, [names.FROZEN],
+               partial(_make_adore, config=config, index=names.FROZEN, name=f"{p.name}-{run}")))
+    return step
 
 
 def report_step(p: Planning, section: Any, seeds: list[int], targets: list[Target]) -> Step:
