@@ -1,4 +1,5 @@
-"""LLM text generation as a batch job: backends, a resumable cache, retries and output hygiene.
+"""LLM text generation as a batch job: backends, a resumable cache, retries and output hygiene;
+and each backend's one-token yes/no verdict (``yes_probability``), which the mining judge reads.
 
 Backends (``--llm``):
 
@@ -14,8 +15,8 @@ Every finished generation is a workspace cache entry (``<workspace>/.cache/llm``
 (model fingerprint, prompt, sampling parameters, seed), written atomically and checksummed as soon
 as it arrives, so an interrupted job resumes where it stopped and a re-run costs nothing. The
 default few-shot prompts ship inside the package (``retrieval_cli/prompts``), so an installed
-wheel finds them. (About 400 lines: backends, cache and hygiene are one job's parts, and every
-generation step uses all of them together.)
+wheel finds them. (About 460 lines, kept whole: backends, cache and hygiene are one job's parts,
+every generation step uses all of them together, and a verdict is a backend's other question.)
 """
 
 from __future__ import annotations
