@@ -284,7 +284,7 @@ def train_adore(
     check_index(index)
     base = str(index.config["model"])
     spec = models.resolve(base, ws)
-    data = datasets.load(dataset, splits=[config.split])
+    data = datasets.load(dataset, lazy_corpus=True, splits=[config.split])  # queries and judgments only: no passage is read
     data.split_qrels(config.split)  # a missing split is one line, before any work
     return ws.build(
         "models", name or f"{index.name}-adore", config, {"dataset": dataset, "index": index},
